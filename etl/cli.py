@@ -1,0 +1,184 @@
+"""The `benzo-monitor` command line (SPEC §10)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from etl import __version__
+from etl.config import ConfigError, load_config
+
+err = Console(stderr=True, highlight=False)
+
+
+class UserError(Exception):
+    """An error to show as one plain message (no traceback), exit status 2 by default."""
+
+    def __init__(self, message: str, status: int = 2):
+        super().__init__(message)
+        self.status = status
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _month(text: str) -> str:
+    try:
+        dt.datetime.strptime(text, "%Y-%m")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a month (YYYY-MM): {text!r}") from exc
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="benzo-monitor",
+        description="Monitor of the benzodiazepine / Z-drug withdrawal programme "
+        "(Royal Decree of 2 July 2025).",
+    )
+    parser.add_argument("--version", action="version", version=f"benzo-monitor {__version__}")
+    parser.add_argument(
+        "--db", type=Path, default=None,
+        help="the DuckDB warehouse (default: $BENZO_MONITOR_DB or data/benzo_monitor.duckdb)",
+    )
+    parser.add_argument(
+        "--config", type=Path, default=None,
+        help="a TOML file overriding etl/config.toml (default: $BENZO_MONITOR_CONFIG)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("load", help="load billing exports (CSV, CSV.gz, Parquet, XLSX)")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--mapping", type=Path, help="TOML/JSON file: export header -> canonical column")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("loads", help="list the load ledger")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    p = sub.add_parser("rejects", help="list rejected rows with their reasons")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--load", type=int, dest="load_id", help="only this load id")
+    p.add_argument("--limit", type=int, default=50, help="rows to show in the table (default 50)")
+
+    p = sub.add_parser("generate", help="write a seeded synthetic national dataset")
+    p.add_argument("--output", type=Path, default=Path("data") / "synthetic")
+    p.add_argument("--seed", type=int, default=20250702)
+    p.add_argument("--start", type=_date, default=dt.date(2023, 2, 1))
+    p.add_argument("--end", type=_date, default=None,
+                   help="last delivery date (default: end of last month)")
+    p.add_argument("--weekly-starts", type=float, default=110.0,
+                   help="new programmes a week (default 110)")
+    p.add_argument("--format", dest="file_format", default="csv",
+                   choices=("csv", "csv.gz", "parquet", "xlsx"))
+    p.add_argument("--style", default="fr", choices=("fr", "nl", "iso"),
+                   help="headers, dates, decimals and encoding of a French, Dutch or ISO export")
+    p.add_argument("--other-lines", type=int, default=0,
+                   help="add N lines of other medicines, as in a full billing export")
+    p.add_argument("--split", default="month", choices=("month", "single"),
+                   help="one file per billing month (default) or a single file")
+
+    for name, helptext in (
+        ("report", "the monthly state of play (SPEC §6)"),
+        ("cohorts", "cohort outcomes (SPEC §7)"),
+        ("compliance", "compliance findings R01-R11 (SPEC §8)"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        if name == "report":
+            p.add_argument("--month", type=_month, required=True)
+        p.add_argument("--as-of", type=_date, default=None, dest="as_of",
+                       help="compute as of this date (default: latest delivery date loaded)")
+        p.add_argument("--format", default="json", choices=("json", "csv"))
+        p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+        p.add_argument("--no-suppress", action="store_true",
+                       help="exact figures: no disclosure control (SPEC §9)")
+
+    p = sub.add_parser("demo", help="generate national synthetic data, load it, serve the dashboard")
+    p.add_argument("--port", type=int, default=8050)
+    p.add_argument("--no-serve", action="store_true", help="stop after loading")
+
+    p = sub.add_parser("serve", help="serve the dashboard on 127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8050)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        handler = COMMANDS[args.command]
+        return handler(args, config) or 0
+    except (UserError, ConfigError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        return getattr(exc, "status", 2)
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was changed by the unfinished file")
+        return 130
+
+
+def _cmd_load(args, config) -> int:
+    from etl.load import run_load_command
+
+    return run_load_command(args, config)
+
+
+def _cmd_loads(args, config) -> int:
+    from etl.load import run_loads_command
+
+    return run_loads_command(args, config)
+
+
+def _cmd_rejects(args, config) -> int:
+    from etl.load import run_rejects_command
+
+    return run_rejects_command(args, config)
+
+
+def _cmd_generate(args, config) -> int:
+    from etl.generate import run_generate_command
+
+    return run_generate_command(args, config)
+
+
+def _cmd_report(args, config) -> int:
+    from etl.report import run_report_command
+
+    return run_report_command(args, config)
+
+
+def _cmd_demo(args, config) -> int:
+    from etl.demo import run_demo_command
+
+    return run_demo_command(args, config)
+
+
+def _cmd_serve(args, config) -> int:
+    from etl.demo import run_serve_command
+
+    return run_serve_command(args, config)
+
+
+COMMANDS = {
+    "load": _cmd_load,
+    "loads": _cmd_loads,
+    "rejects": _cmd_rejects,
+    "generate": _cmd_generate,
+    "report": _cmd_report,
+    "cohorts": _cmd_report,
+    "compliance": _cmd_report,
+    "demo": _cmd_demo,
+    "serve": _cmd_serve,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

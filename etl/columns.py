@@ -1,0 +1,121 @@
+"""Canonical columns of a billing export and the header aliases accepted for each (SPEC §3)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    required: bool
+    aliases: tuple[str, ...]
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("patient_id", True,
+           ("patient", "pseudo_patient", "patient_pseudonym", "id_patient", "patient_hash", "pseudo_id")),
+    Column("pharmacy_id", True,
+           ("pharmacy", "pharmacie", "id_pharmacie", "officine", "apotheek", "apotheek_id")),
+    Column("delivery_date", True,
+           ("date_delivrance", "date_de_delivrance", "afleverdatum", "datum_aflevering", "dispensing_date")),
+    Column("cnk", True, ("code_cnk", "cnk_code")),
+    Column("quantity", False, ("quantite", "qty", "aantal", "hoeveelheid", "nombre")),
+    Column("amount_eur", False, ("amount", "montant", "montant_eur", "bedrag")),
+    Column("billing_month", False,
+           ("mois_facturation", "mois_de_facturation", "facturatiemaand", "periode_facturation")),
+    Column("insurer_code", False,
+           ("organisme_assureur", "oa", "mutualite", "verzekeringsinstelling", "vi", "mutualiteit")),
+    Column("patient_birth_year", False,
+           ("birth_year", "annee_naissance", "annee_de_naissance", "geboortejaar")),
+    Column("patient_sex", False, ("sex", "sexe", "geslacht", "gender")),
+    Column("pharmacy_postcode", False,
+           ("postcode", "code_postal", "postal_code", "postcode_apotheek")),
+    Column("prescriber_id", False, ("prescriber", "prescripteur", "voorschrijver")),
+)  # fmt: skip
+
+CANONICAL = tuple(c.name for c in COLUMNS)
+REQUIRED = tuple(c.name for c in COLUMNS if c.required)
+
+
+class MappingError(ValueError):
+    """A mapping file that cannot be used."""
+
+
+def header_key(header: str) -> str:
+    """Normalise a header for matching: no case, accents, spaces, `_`, `-` or `.`."""
+    text = unicodedata.normalize("NFKD", str(header))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.replace("\ufeff", "").casefold()
+    return "".join(ch for ch in text if ch not in " _-.\t\r\n")
+
+
+def alias_table(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Normalised header -> canonical name, with a user mapping (header -> canonical) on top."""
+    table: dict[str, str] = {}
+    for col in COLUMNS:
+        table[header_key(col.name)] = col.name
+        for alias in col.aliases:
+            table[header_key(alias)] = col.name
+    for header, canonical in (extra or {}).items():
+        table[header_key(header)] = canonical
+    return table
+
+
+def read_mapping(path: str | Path) -> dict[str, str]:
+    """A user mapping file: TOML or JSON, `"their header" = "canonical_name"`.
+
+    TOML may put the pairs at top level or under a `[columns]` table.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise MappingError(f"mapping file {path} cannot be read: {exc.strerror}") from exc
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(raw.decode("utf-8-sig"))
+        else:
+            data = tomllib.loads(raw.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MappingError(f"mapping file {path} is not valid TOML/JSON: {exc}") from exc
+    if isinstance(data, dict) and isinstance(data.get("columns"), dict):
+        data = data["columns"]
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise MappingError(
+            f"mapping file {path} must map export headers to canonical names, "
+            'e.g. `"Patient Nr" = "patient_id"`'
+        )
+    unknown = sorted({v for v in data.values() if v not in CANONICAL})
+    if unknown:
+        raise MappingError(
+            f"mapping file {path} names unknown columns {', '.join(unknown)}; "
+            f"canonical columns are: {', '.join(CANONICAL)}"
+        )
+    return dict(data)
+
+
+def match_headers(headers: list[str], mapping: dict[str, str] | None = None) -> dict[str, str]:
+    """canonical name -> the file's header that supplies it (first match wins)."""
+    table = alias_table(mapping)
+    found: dict[str, str] = {}
+    for header in headers:
+        canonical = table.get(header_key(header))
+        if canonical and canonical not in found:
+            found[canonical] = header
+    return found
+
+
+def describe_aliases(names: tuple[str, ...] = REQUIRED) -> str:
+    """One line per canonical column with the headers accepted for it (for error messages)."""
+    lines = []
+    for col in COLUMNS:
+        if col.name in names:
+            lines.append(f"  {col.name}: {', '.join((col.name, *col.aliases))}")
+    return "\n".join(lines)

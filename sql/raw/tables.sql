@@ -1,0 +1,60 @@
+-- Raw tables written by the loader (etl/load.py). Everything else in sql/ is a view over these.
+
+create sequence if not exists load_id_seq start 1;
+
+-- The load ledger: one row per file accepted into the warehouse.
+create table if not exists loads (
+    load_id          integer primary key,
+    file_name        varchar not null,   -- the file's name as given on the command line
+    file_sha256      varchar not null,   -- SHA-256 of the file's bytes
+    file_bytes       bigint,
+    file_format      varchar,            -- csv | csv.gz | parquet | xlsx
+    encoding         varchar,            -- utf-8 | windows-1252 (delimited text only)
+    delimiter        varchar,            -- ; , tab | (delimited text only)
+    mapping_file     varchar,            -- the --mapping file used, if any
+    rows_read        bigint not null,    -- data rows in the file
+    rows_new         bigint not null,    -- programme lines stored by this load
+    rows_present     bigint not null,    -- programme lines already stored by an earlier load
+    rows_skipped     bigint not null,    -- valid CNK of another medicine: not stored, counted
+    rows_rejected    bigint not null,    -- failed a row check: see rejects
+    min_delivery_date date,              -- over the programme lines of the file
+    max_delivery_date date,
+    started_at       timestamp not null,
+    finished_at      timestamp not null,
+    seconds          double not null,
+    loaded_by        varchar
+);
+
+-- Programme billing lines (one of the 8 fee codes), normalised to canonical values.
+-- Idempotency: (fingerprint, occurrence) is unique. The fingerprint is the MD5 of all
+-- canonical values; the occurrence numbers identical rows within one file.
+create table if not exists billing_lines (
+    fingerprint        uhugeint not null,
+    occurrence         integer  not null,
+    load_id            integer  not null,
+    line_number        bigint   not null,  -- line in the source file (header = line 1)
+    patient_id         varchar  not null,  -- pseudonymised patient
+    pharmacy_id        varchar  not null,  -- pseudonymised pharmacy
+    delivery_date      date     not null,
+    cnk                varchar  not null,  -- 7 digits, left-padded with zeros
+    quantity           integer  not null,  -- services, -3..3 without 0 (negative: correction)
+    amount_eur         decimal(12, 2),
+    billing_month      varchar,            -- YYYY-MM
+    insurer_code       varchar,
+    patient_birth_year integer,
+    patient_sex        varchar,            -- M | F | U (unknown)
+    pharmacy_postcode  varchar,
+    prescriber_id      varchar,
+    primary key (fingerprint, occurrence)
+);
+
+-- Rows that failed a row check, kept with their raw values and the reason.
+create table if not exists rejects (
+    load_id      integer not null,
+    file_name    varchar not null,
+    file_sha256  varchar not null,
+    line_number  bigint  not null,
+    reason       varchar not null,  -- a stable code, see etl/validate.py
+    detail       varchar,           -- the human-readable explanation
+    raw_values   varchar            -- JSON object: the file's header -> raw text
+);
