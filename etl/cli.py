@@ -46,11 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"benzo-monitor {__version__}")
     parser.add_argument(
-        "--db", type=Path, default=None,
+        "--db",
+        type=Path,
+        default=None,
         help="the DuckDB warehouse (default: $BENZO_MONITOR_DB or data/benzo_monitor.duckdb)",
     )
     parser.add_argument(
-        "--config", type=Path, default=None,
+        "--config",
+        type=Path,
+        default=None,
         help="a TOML file overriding etl/config.toml (default: $BENZO_MONITOR_CONFIG)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -72,18 +76,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=Path("data") / "synthetic")
     p.add_argument("--seed", type=int, default=20250702)
     p.add_argument("--start", type=_date, default=dt.date(2023, 2, 1))
-    p.add_argument("--end", type=_date, default=None,
-                   help="last delivery date (default: end of last month)")
-    p.add_argument("--weekly-starts", type=float, default=110.0,
-                   help="new programmes a week (default 110)")
-    p.add_argument("--format", dest="file_format", default="csv",
-                   choices=("csv", "csv.gz", "parquet", "xlsx"))
-    p.add_argument("--style", default="fr", choices=("fr", "nl", "iso"),
-                   help="headers, dates, decimals and encoding of a French, Dutch or ISO export")
-    p.add_argument("--other-lines", type=int, default=0,
-                   help="add N lines of other medicines, as in a full billing export")
-    p.add_argument("--split", default="month", choices=("month", "single"),
-                   help="one file per billing month (default) or a single file")
+    p.add_argument(
+        "--end", type=_date, default=None, help="last delivery date (default: end of last month)"
+    )
+    p.add_argument(
+        "--weekly-starts", type=float, default=110.0, help="new programmes a week (default 110)"
+    )
+    p.add_argument(
+        "--format", dest="file_format", default="csv", choices=("csv", "csv.gz", "parquet", "xlsx")
+    )
+    p.add_argument(
+        "--style",
+        default="fr",
+        choices=("fr", "nl", "iso"),
+        help="headers, dates, decimals and encoding of a French, Dutch or ISO export",
+    )
+    p.add_argument(
+        "--other-lines",
+        type=int,
+        default=0,
+        help="add N lines of other medicines, as in a full billing export",
+    )
+    p.add_argument(
+        "--split",
+        default="month",
+        choices=("month", "single"),
+        help="one file per billing month (default) or a single file",
+    )
 
     for name, helptext in (
         ("report", "the monthly state of play (SPEC §6)"),
@@ -93,14 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         if name == "report":
             p.add_argument("--month", type=_month, required=True)
-        p.add_argument("--as-of", type=_date, default=None, dest="as_of",
-                       help="compute as of this date (default: latest delivery date loaded)")
+        p.add_argument(
+            "--as-of",
+            type=_date,
+            default=None,
+            dest="as_of",
+            help="compute as of this date (default: latest delivery date loaded)",
+        )
         p.add_argument("--format", default="json", choices=("json", "csv"))
         p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
-        p.add_argument("--no-suppress", action="store_true",
-                       help="exact figures: no disclosure control (SPEC §9)")
+        p.add_argument(
+            "--no-suppress",
+            action="store_true",
+            help="exact figures: no disclosure control (SPEC §9)",
+        )
 
-    p = sub.add_parser("demo", help="generate national synthetic data, load it, serve the dashboard")
+    p = sub.add_parser(
+        "demo", help="generate national synthetic data, load it, serve the dashboard"
+    )
     p.add_argument("--port", type=int, default=8050)
     p.add_argument("--no-serve", action="store_true", help="stop after loading")
 

@@ -132,7 +132,9 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         programme_start=_as_date(prog["programme_start"], "programme_start"),
         structural_start=_as_date(prog["structural_start"], "structural_start"),
         provisional_days=_as_number(rep["provisional_days"], "provisional_days", int),
-        suppression_threshold=_as_number(rep["suppression_threshold"], "suppression_threshold", int),
+        suppression_threshold=_as_number(
+            rep["suppression_threshold"], "suppression_threshold", int
+        ),
         interview_coefficient=_as_number(fees["interview_coefficient"], "interview_coefficient"),
         preparation_coefficient=_as_number(
             fees["preparation_coefficient"], "preparation_coefficient"

@@ -1,0 +1,641 @@
+"""Loading billing exports into the warehouse: atomic per file, idempotent, nothing lost.
+
+One file goes through these steps (SPEC §3):
+1. `etl.read.open_source` detects the format and prepares a scan of the raw text values;
+2. the header is matched to the canonical columns (aliases and an optional mapping file);
+3. one streaming pass counts the rows, drops other medicines (counted as skipped) and keeps
+   programme lines and rows with an invalid CNK;
+4. `sql/load/normalise_lines.sql` checks and normalises the kept rows;
+5. the national-register-number check may refuse the whole file;
+6. one transaction adds the ledger row, the new lines and the rejects.
+A refused file raises `FileRefused` before step 6, so the warehouse is left as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import getpass
+import hashlib
+import json
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+
+import sql as sql_pkg
+from etl.codes import PROGRAMME_CNKS
+from etl.columns import (
+    CANONICAL,
+    REQUIRED,
+    MappingError,
+    describe_aliases,
+    match_headers,
+    read_mapping,
+)
+from etl.read import FileRefused, Source, as_windows_1252, open_source, sql_literal
+
+ProgressCallback = Callable[[float], None]
+
+REASONS = {
+    "missing_required": "required value missing",
+    "date_unreadable": "delivery date unreadable",
+    "date_before_2020": "delivery date before 2020-01-01",
+    "date_after_load_day": "delivery date after the day of loading",
+    "cnk_invalid": "CNK not 1 to 7 digits",
+    "quantity_not_integer": "quantity not an integer",
+    "quantity_zero": "quantity is 0",
+    "quantity_out_of_range": "quantity outside -3..3",
+    "malformed_line": "line cannot be split into the header's columns",
+    "encoding_error": "line is not valid text in the file's encoding",
+}
+NRN_SHARE = 0.20
+NRN_MIN_COUNT = 5
+
+
+@dataclass
+class LoadSummary:
+    """What one accepted file brought (one row of the load ledger)."""
+
+    load_id: int
+    file_name: str
+    file_sha256: str
+    file_format: str
+    encoding: str | None
+    delimiter: str | None
+    rows_read: int
+    rows_new: int
+    rows_present: int
+    rows_skipped: int
+    rows_rejected: int
+    seconds: float
+    previously_loaded_as: int | None = None
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _run(con: duckdb.DuckDBPyConnection, query: str, progress: ProgressCallback | None):
+    """Execute `query`, reporting DuckDB's progress (0-100) while it runs."""
+    if progress is None:
+        return con.execute(query)
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["result"] = con.execute(query)
+        except BaseException as exc:  # re-raised in the calling thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+            try:
+                value = con.query_progress()
+            except duckdb.Error:
+                value = -1
+            if value >= 0:
+                progress(value)
+    except KeyboardInterrupt:
+        con.interrupt()
+        worker.join()
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    progress(100.0)
+    return outcome["result"]
+
+
+def _nrn_expr(value: str) -> str:
+    """SQL: is `value` a Belgian national register number (SPEC §3)?"""
+    digits = f"regexp_replace({value}, '[.\\- ]', '', 'g')"
+    first9 = f"substr({digits}, 1, 9)"
+    check = f"try_cast(substr({digits}, 10, 2) as integer)"
+    return (
+        f"(coalesce(regexp_full_match({digits}, '[0-9]{{11}}'), false) and ("
+        f"97 - ({first9}::bigint % 97) = {check} or "
+        f"97 - (('2' || {first9})::bigint % 97) = {check}))"
+    )
+
+
+class Loader:
+    """Loads files into one open warehouse connection (see `load_file`)."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        mapping: dict[str, str] | None = None,
+        mapping_name: str | None = None,
+        workdir: Path | None = None,
+    ):
+        self.con = con
+        self.workdir = workdir or Path(tempfile.gettempdir()) / "benzo-monitor"
+        self._temp_files: list[Path] = []
+        self.mapping = mapping or {}
+        self.mapping_name = mapping_name
+
+    # -- the steps -------------------------------------------------------------------------
+
+    def _columns(self, source: Source) -> dict[str, str]:
+        matched = match_headers(source.headers, self.mapping)
+        missing = [name for name in REQUIRED if name not in matched]
+        if missing:
+            found = ", ".join(repr(h) for h in source.headers) or "none"
+            raise FileRefused(
+                f"{source.path}: required column(s) missing: {', '.join(missing)}.\n"
+                f"Headers found: {found}.\n"
+                "Headers accepted (case, accents, spaces, '_', '-' and '.' ignored):\n"
+                f"{describe_aliases(tuple(missing))}\n"
+                "Use --mapping FILE to name other headers."
+            )
+        index = {}
+        for canonical, header in matched.items():
+            index[canonical] = f"c{source.headers.index(header)}"
+        return index
+
+    def _scan(self, source: Source, columns: dict[str, str], progress) -> tuple[int, int, int]:
+        cnk = f"trim({columns['cnk']})"
+        programme = ", ".join(sql_literal(c) for c in sorted(PROGRAMME_CNKS))
+        is_other = (
+            f"(coalesce(regexp_full_match({cnk}, '[0-9]{{1,7}}'), false) "
+            f"and lpad({cnk}, 7, '0') not in ({programme}))"
+        )
+        patient = f"trim({columns['patient_id']})"
+        is_nrn_like = (
+            f"coalesce(length({patient}) between 11 and 17 "
+            f"and regexp_full_match({patient}, '[0-9][0-9 .\\-]*[0-9]'), false)"
+        )
+        fields = ", ".join(["line_seq := line_seq"] + [f"{c} := {c}" for c in source.column_names])
+        if source.csv_rejects:
+            self.con.execute("drop table if exists load_csv_reject_errors")
+            self.con.execute("drop table if exists load_csv_reject_scans")
+        _run(
+            self.con,
+            f"""
+            create or replace temp table load_scan as
+            select
+                count(*) as n_rows,
+                count(*) filter (where is_other) as n_skipped,
+                count(*) filter (where is_nrn_like) as n_nrn_like,
+                list(struct_pack({fields})) filter (where not is_other) as kept
+            from (
+                select *, {is_other} as is_other, {is_nrn_like} as is_nrn_like
+                from ({source.scan_sql})
+            )
+            """,
+            progress,
+        )
+        n_rows, n_skipped, n_nrn_like = self.con.execute(
+            "select n_rows, n_skipped, n_nrn_like from load_scan"
+        ).fetchone()
+        self.con.execute(
+            "create or replace temp table load_kept as "
+            "select unnest(kept, recursive := true) from load_scan"
+        )
+        self.con.execute("drop table load_scan")
+        return n_rows, n_skipped, n_nrn_like
+
+    def _csv_rejects(self, source: Source) -> list[tuple[int, str, str, str]]:
+        """(line, reason, detail, raw text) of records DuckDB could not split."""
+        if not source.csv_rejects:
+            return []
+        rows = self.con.execute(
+            """
+            select line, arg_min(error_type, column_idx), arg_min(error_message, column_idx),
+                   arg_min(csv_line, column_idx)
+            from load_csv_reject_errors group by line order by line
+            """
+        ).fetchall()
+        out = []
+        for line, error_type, message, raw in rows:
+            reason = "encoding_error" if "UNICODE" in str(error_type) else "malformed_line"
+            out.append((int(line), reason, f"{error_type}: {message}", raw))
+        return out
+
+    def _check_pseudonyms(self, source: Source, columns: dict[str, str], n_nrn_like: int):
+        if n_nrn_like < NRN_MIN_COUNT:
+            return
+        patient = f"nullif(trim({columns['patient_id']}), '')"
+        n_patients, n_nrn = self.con.execute(
+            f"""
+            select count(distinct patient), count(distinct patient) filter (where is_nrn)
+            from (select {patient} as patient, {_nrn_expr(patient)} as is_nrn
+                  from ({source.scan_sql}))
+            """
+        ).fetchone()
+        if n_nrn >= NRN_MIN_COUNT and n_nrn >= NRN_SHARE * n_patients:
+            raise FileRefused(
+                f"{source.path}: refused: {n_nrn} of {n_patients} distinct patient identifiers "
+                f"({n_nrn / n_patients:.0%}) are Belgian national register numbers. Exports "
+                "must be pseudonymised before loading; nothing was loaded."
+            )
+
+    def _normalise(self, source: Source, columns: dict[str, str], shifts: list[int]) -> None:
+        """Create temp table load_rows: the kept rows checked and in canonical form."""
+        self.con.execute("create or replace temp table load_line_shift (threshold bigint)")
+        if shifts:
+            self.con.executemany("insert into load_line_shift values (?)", [[s] for s in shifts])
+
+        canonical = ", ".join(
+            f"{columns[name] if name in columns else 'null::varchar'} as {name}"
+            for name in CANONICAL
+        )
+        raw = ", ".join(f"{sql_literal(h)}, c{i}" for i, h in enumerate(source.headers))
+        first = source.first_line
+        self.con.execute(
+            f"""
+            create or replace temp view load_source as
+            select
+                line_seq + {first - 1}
+                    + (select count(*) from load_line_shift where threshold <= line_seq)
+                    as line_number,
+                json_object({raw})::varchar as raw_values,
+                {canonical}
+            from load_kept
+            """
+        )
+        self.con.execute(
+            "create or replace temp table load_rows as "
+            + sql_pkg.read_sql("load/normalise_lines.sql")
+        )
+        self.con.execute(
+            """
+            create or replace temp table load_valid as
+            select *, row_number() over (partition by fingerprint order by line_number) as occurrence
+            from load_rows where reason is null
+            """
+        )
+
+    # -- the whole file --------------------------------------------------------------------
+
+    def load_file(self, path: Path, progress: ProgressCallback | None = None) -> LoadSummary:
+        """Load one file; raise FileRefused (warehouse unchanged) when it cannot be accepted."""
+        started = dt.datetime.now()
+        clock = time.perf_counter()
+        digest: dict[str, str] = {}
+        hasher = threading.Thread(target=lambda: digest.update(sha=sha256_of(path)), daemon=True)
+        source = open_source(self.con, path)
+        hasher.start()
+        try:
+            columns = self._columns(source)
+            source, (n_rows, n_skipped, n_nrn_like), csv_rejects = self._scan_text(
+                source, columns, progress
+            )
+            if n_rows == 0 and not csv_rejects:
+                raise FileRefused(f"{path}: the file has no data rows")
+            self._check_pseudonyms(source, columns, n_nrn_like)
+            reject_lines = sorted({line for line, *_ in csv_rejects})
+            shifts = [
+                line - source.first_line - i + 2 for i, line in enumerate(reject_lines, start=1)
+            ]
+            self._normalise(source, columns, shifts)
+            hasher.join()
+            return self._commit(
+                path, source, digest["sha"], started, clock, n_rows, n_skipped, csv_rejects
+            )
+        finally:
+            for temp in self._temp_files:
+                temp.unlink(missing_ok=True)
+            self._temp_files.clear()
+            if hasher.is_alive():
+                hasher.join()
+
+    def _scan_text(self, source: Source, columns: dict[str, str], progress):
+        """Scan, switching to Windows-1252 when the text turns out not to be UTF-8."""
+        if source.csv_params.get("needs_transcode"):
+            source = self._as_cp1252(source, transcode=True)
+        while True:
+            try:
+                counts = self._scan(source, columns, progress)
+            except duckdb.Error as exc:
+                if "latin-1" in str(exc) and not source.csv_params.get("transcoded"):
+                    source = self._as_cp1252(source, transcode=True)
+                    continue
+                raise FileRefused(f"{source.path}: cannot be read: {_first_line(exc)}") from exc
+            csv_rejects = self._csv_rejects(source)
+            if source.encoding == "utf-8" and any(r[1] == "encoding_error" for r in csv_rejects):
+                # Not UTF-8 after all (the sample was plain ASCII): read it as Windows-1252.
+                source = self._as_cp1252(source, transcode=False)
+                continue
+            return source, counts, csv_rejects
+
+    def _as_cp1252(self, source: Source, transcode: bool) -> Source:
+        source.csv_params["needs_transcode"] = transcode
+        new = as_windows_1252(source, self.workdir)
+        self._temp_files.extend(new.temp_files)
+        return new
+
+    def _commit(self, path, source, sha, started, clock, n_rows, n_skipped, csv_rejects):
+        con = self.con
+        n_valid, n_present, n_rejected, min_date, max_date = con.execute(
+            """
+            select
+                (select count(*) from load_valid),
+                (select count(*) from load_valid v
+                 semi join billing_lines b using (fingerprint, occurrence)),
+                (select count(*) from load_rows where reason is not null),
+                (select min(delivery_date) from load_valid),
+                (select max(delivery_date) from load_valid)
+            """
+        ).fetchone()
+        previous = con.execute(
+            "select min(load_id) from loads where file_sha256 = ?", [sha]
+        ).fetchone()[0]
+        n_rejected += len(csv_rejects)
+        finished = dt.datetime.now()
+        seconds = round(time.perf_counter() - clock, 3)
+        con.execute("begin transaction")
+        try:
+            load_id = con.execute("select nextval('load_id_seq')").fetchone()[0]
+            con.execute(
+                """
+                insert into loads values
+                (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    load_id, path.name, sha, path.stat().st_size, source.file_format,
+                    source.encoding, source.delimiter, self.mapping_name,
+                    n_rows + len(csv_rejects), n_valid - n_present, n_present, n_skipped,
+                    n_rejected, min_date, max_date, started, finished, seconds,
+                    _user(),
+                ],
+            )  # fmt: skip
+            con.execute(
+                f"""
+                insert into billing_lines
+                select fingerprint, occurrence, {load_id}, line_number, patient_id, pharmacy_id,
+                       delivery_date, cnk, quantity, amount_eur, billing_month, insurer_code,
+                       patient_birth_year, patient_sex, pharmacy_postcode, prescriber_id
+                from load_valid v
+                anti join billing_lines b using (fingerprint, occurrence)
+                """
+            )
+            con.execute(
+                "create or replace temp table load_rejects "
+                "(line_number bigint, reason varchar, detail varchar, raw_values varchar)"
+            )
+            con.execute(
+                "insert into load_rejects "
+                "select line_number, reason, detail, raw_values from load_rows "
+                "where reason is not null"
+            )
+            if csv_rejects:
+                con.executemany(
+                    "insert into load_rejects values (?, ?, ?, ?)",
+                    [[line, reason, detail, json.dumps({"line": raw}, ensure_ascii=False)]
+                     for line, reason, detail, raw in csv_rejects],
+                )  # fmt: skip
+            con.execute(
+                """
+                insert into rejects
+                select ?, ?, ?, r.line_number, r.reason, r.detail, r.raw_values
+                from load_rejects r
+                where not exists (
+                    select 1 from rejects x
+                    where x.file_sha256 = ? and x.line_number = r.line_number
+                )
+                order by r.line_number
+                """,
+                [load_id, path.name, sha, sha],
+            )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        finally:
+            for name in ("load_kept", "load_rows", "load_valid", "load_rejects"):
+                con.execute(f"drop table if exists {name}")
+        return LoadSummary(
+            load_id=load_id,
+            file_name=path.name,
+            file_sha256=sha,
+            file_format=source.file_format,
+            encoding=source.encoding,
+            delimiter=source.delimiter,
+            rows_read=n_rows + len(csv_rejects),
+            rows_new=n_valid - n_present,
+            rows_present=n_present,
+            rows_skipped=n_skipped,
+            rows_rejected=n_rejected,
+            seconds=seconds,
+            previously_loaded_as=previous,
+        )
+
+
+def _reopen_as_cp1252(source: Source) -> Source:
+    scan = source.scan_sql.replace("encoding = 'utf-8'", "encoding = 'latin-1'")
+    return Source(
+        path=source.path,
+        file_format=source.file_format,
+        headers=source.headers,
+        scan_sql=scan,
+        first_line=source.first_line,
+        encoding="windows-1252",
+        delimiter=source.delimiter,
+        csv_rejects=source.csv_rejects,
+    )
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- command-line entry points ------------------------------------------------------------
+
+
+@dataclass
+class FileOutcome:
+    path: Path
+    summary: LoadSummary | None = None
+    refused: str | None = None
+
+
+def load_paths(
+    con: duckdb.DuckDBPyConnection,
+    paths: list[Path],
+    mapping_path: Path | None = None,
+    progress_factory: Callable[[Path], ProgressCallback | None] | None = None,
+) -> list[FileOutcome]:
+    """Load each file in turn (each atomically); a refused file does not stop the others."""
+    mapping = read_mapping(mapping_path) if mapping_path else None
+    loader = Loader(con, mapping, str(mapping_path) if mapping_path else None)
+    outcomes = []
+    for path in paths:
+        progress = progress_factory(path) if progress_factory else None
+        try:
+            outcomes.append(FileOutcome(path, summary=loader.load_file(Path(path), progress)))
+        except FileRefused as exc:
+            outcomes.append(FileOutcome(path, refused=str(exc)))
+    return outcomes
+
+
+def run_load_command(args, config) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from etl.cli import UserError
+    from etl.warehouse import WarehouseError, connect
+
+    out = Console()
+    try:
+        con = connect(args.db, config=config)
+    except WarehouseError as exc:
+        raise UserError(str(exc)) from exc
+    show_progress = not args.no_progress and sys.stderr.isatty()
+    progress_bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not show_progress,
+        transient=True,
+    )
+
+    def factory(path: Path):
+        task = progress_bar.add_task(path.name, total=100)
+        return lambda pct: progress_bar.update(task, completed=pct)
+
+    try:
+        with progress_bar:
+            outcomes = load_paths(con, args.files, args.mapping, factory)
+    except MappingError as exc:
+        raise UserError(str(exc)) from exc
+    finally:
+        con.close()
+
+    table = Table(title="Load summary", title_justify="left")
+    for name in ("load", "file", "format", "rows read", "new", "already present", "skipped",
+                 "rejected", "seconds"):  # fmt: skip
+        table.add_column(name, justify="left" if name in ("file", "format") else "right")
+    for outcome in outcomes:
+        s = outcome.summary
+        if s is None:
+            table.add_row("-", outcome.path.name, "[red]refused[/]", *[""] * 6)
+            continue
+        fmt = s.file_format + (f" {s.encoding} '{s.delimiter}'" if s.encoding else "")
+        table.add_row(
+            str(s.load_id), s.file_name, fmt, f"{s.rows_read:,}", f"{s.rows_new:,}",
+            f"{s.rows_present:,}", f"{s.rows_skipped:,}", f"{s.rows_rejected:,}",
+            f"{s.seconds:.1f}",
+        )  # fmt: skip
+    out.print(table)
+    for outcome in outcomes:
+        s = outcome.summary
+        if outcome.refused:
+            out.print(f"[bold red]refused:[/] {outcome.refused}", highlight=False)
+        elif s and s.previously_loaded_as is not None:
+            out.print(
+                f"{s.file_name}: the same file was loaded before (load {s.previously_loaded_as}); "
+                "nothing was counted twice."
+            )
+        if s and s.rows_rejected:
+            out.print(
+                f"{s.file_name}: {s.rows_rejected:,} row(s) rejected - "
+                f"see: benzo-monitor rejects --load {s.load_id}"
+            )
+    return 1 if any(o.refused for o in outcomes) else 0
+
+
+def _emit(rows: list[dict], fmt: str, title: str, columns: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if fmt == "json":
+        print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k) for k in columns})
+        return
+    table = Table(title=title, title_justify="left")
+    for name in columns:
+        table.add_column(name.replace("_", " "), overflow="fold")
+    for row in rows:
+        table.add_row(*["" if row.get(c) is None else str(row.get(c)) for c in columns])
+    Console().print(table)
+
+
+def _read_only(args, config):
+    from etl.cli import UserError
+    from etl.warehouse import WarehouseError, connect
+
+    try:
+        return connect(args.db, read_only=True, config=config)
+    except WarehouseError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def run_loads_command(args, config) -> int:
+    con = _read_only(args, config)
+    cur = con.execute("select * from loads order by load_id")
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    con.close()
+    columns = names if args.format != "table" else [
+        "load_id", "file_name", "file_format", "rows_read", "rows_new", "rows_present",
+        "rows_skipped", "rows_rejected", "finished_at", "file_sha256",
+    ]  # fmt: skip
+    if args.format == "table":
+        for row in rows:
+            row["file_sha256"] = row["file_sha256"][:12] + "…"
+            row["finished_at"] = row["finished_at"].strftime("%Y-%m-%d %H:%M:%S")
+    _emit(rows, args.format, "Load ledger", columns)
+    return 0
+
+
+def run_rejects_command(args, config) -> int:
+    con = _read_only(args, config)
+    where, params = ("where load_id = ?", [args.load_id]) if args.load_id else ("", [])
+    cur = con.execute(f"select * from rejects {where} order by load_id, line_number", params)
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    con.close()
+    if args.format != "table":
+        _emit(rows, args.format, "Rejected rows", names)
+        return 0
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["reason"]] = counts.get(row["reason"], 0) + 1
+    _emit(
+        [{"reason": k, "meaning": REASONS.get(k, ""), "rows": v} for k, v in sorted(counts.items())],
+        "table", "Rejected rows by reason", ["reason", "meaning", "rows"],
+    )  # fmt: skip
+    shown = rows[: args.limit]
+    _emit(
+        shown, "table",
+        f"Rejected rows ({len(shown)} of {len(rows)}; --format csv for all)",
+        ["load_id", "file_name", "line_number", "reason", "detail", "raw_values"],
+    )  # fmt: skip
+    return 0
+
+
+__all__ = ["Loader", "LoadSummary", "FileOutcome", "load_paths", "sha256_of", "asdict"]

@@ -1,0 +1,140 @@
+-- Normalise and check the kept rows of one file (SPEC §3): programme lines and rows whose CNK
+-- is not a valid code. Other medicines were counted and dropped before (etl/load.py).
+-- Reads the temp view `load_source`: line_number, raw_values (JSON text) and the twelve
+-- canonical columns as text, NULL where the file has no such column.
+-- Each row gets either a reject `reason` (the first check it fails, in the order of SPEC §3)
+-- or the canonical values and the fingerprint that make loading idempotent.
+with trimmed as (
+    select
+        line_number,
+        raw_values,
+        nullif(trim(patient_id), '') as patient_id,
+        nullif(trim(pharmacy_id), '') as pharmacy_id,
+        nullif(trim(delivery_date), '') as delivery_date_text,
+        nullif(trim(cnk), '') as cnk_text,
+        nullif(trim(quantity), '') as quantity_text,
+        nullif(replace(replace(replace(trim(amount_eur), '€', ''), ' ', ''), chr(160), ''), '')
+            as amount_text,
+        nullif(trim(billing_month), '') as billing_month_text,
+        nullif(trim(insurer_code), '') as insurer_code,
+        nullif(trim(patient_birth_year), '') as birth_year_text,
+        nullif(upper(trim(patient_sex)), '') as sex_text,
+        nullif(trim(pharmacy_postcode), '') as pharmacy_postcode,
+        nullif(trim(prescriber_id), '') as prescriber_id
+    from load_source
+),
+
+parsed as (
+    select
+        *,
+        -- Day before month, always (Belgian); ISO and compact forms too.
+        try_strptime(
+            delivery_date_text,
+            ['%Y-%m-%d', '%d/%m/%Y', '%d-%m-%Y', '%d.%m.%Y', '%Y%m%d',
+             '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S', '%d/%m/%Y %H:%M:%S']
+        )::date as delivery_date,
+        coalesce(regexp_full_match(cnk_text, '[0-9]{1,7}'), false) as is_cnk_valid,
+        try_cast(replace(coalesce(quantity_text, '1'), ',', '.') as double) as quantity_number,
+        -- Decimal comma or point; when both appear, the last one is the decimal separator.
+        try_cast(
+            case
+                when contains(amount_text, ',') and contains(amount_text, '.') then
+                    case
+                        when strpos(reverse(amount_text), ',') < strpos(reverse(amount_text), '.')
+                            then replace(replace(amount_text, '.', ''), ',', '.')
+                        else replace(amount_text, ',', '')
+                    end
+                else replace(amount_text, ',', '.')
+            end as decimal(12, 2)
+        ) as amount_eur,
+        coalesce(
+            try_strptime(billing_month_text || '-01', '%Y-%m-%d'),
+            try_strptime(billing_month_text || '01', '%Y%m%d'),
+            try_strptime('01/' || billing_month_text, '%d/%m/%Y'),
+            try_strptime('01-' || billing_month_text, '%d-%m-%Y'),
+            try_strptime(billing_month_text, ['%Y-%m-%d', '%d/%m/%Y', '%d-%m-%Y', '%Y-%m-%d %H:%M:%S'])
+        ) as billing_month_start,
+        try_cast(replace(birth_year_text, ',', '.') as double) as birth_year_number
+    from trimmed
+),
+
+checked as (
+    select
+        *,
+        case
+            when patient_id is null or pharmacy_id is null or delivery_date_text is null
+                or cnk_text is null
+                then 'missing_required'
+            when delivery_date is null then 'date_unreadable'
+            when delivery_date < date '2020-01-01' then 'date_before_2020'
+            when delivery_date > current_date then 'date_after_load_day'
+            when not is_cnk_valid then 'cnk_invalid'
+            when quantity_number is null or quantity_number <> trunc(quantity_number)
+                then 'quantity_not_integer'
+            when quantity_number = 0 then 'quantity_zero'
+            when quantity_number < -3 or quantity_number > 3 then 'quantity_out_of_range'
+        end as reason
+    from parsed
+),
+
+explained as (
+    select
+        *,
+        case reason
+            when 'missing_required' then 'required value missing: ' || concat_ws(', ',
+                case when patient_id is null then 'patient_id' end,
+                case when pharmacy_id is null then 'pharmacy_id' end,
+                case when delivery_date_text is null then 'delivery_date' end,
+                case when cnk_text is null then 'cnk' end)
+            when 'date_unreadable' then 'delivery date unreadable: ' || delivery_date_text
+            when 'date_before_2020' then 'delivery date before 2020-01-01: ' || delivery_date_text
+            when 'date_after_load_day' then 'delivery date after the day of loading: ' || delivery_date_text
+            when 'cnk_invalid' then 'CNK is not 1 to 7 digits: ' || cnk_text
+            when 'quantity_not_integer' then 'quantity is not an integer: ' || quantity_text
+            when 'quantity_zero' then 'quantity is 0'
+            when 'quantity_out_of_range' then 'quantity outside -3..3: ' || quantity_text
+        end as detail
+    from checked
+),
+
+canonical as (
+    select
+        line_number,
+        raw_values,
+        reason,
+        detail,
+        patient_id,
+        pharmacy_id,
+        delivery_date,
+        lpad(cnk_text, 7, '0') as cnk,
+        case when reason is null then quantity_number::integer end as quantity,
+        amount_eur,
+        strftime(billing_month_start, '%Y-%m') as billing_month,
+        insurer_code,
+        case
+            when birth_year_number = trunc(birth_year_number)
+                and birth_year_number between 1880 and year(current_date)
+                then birth_year_number::integer
+        end as patient_birth_year,
+        case
+            when sex_text in ('M', 'H', 'MAN', 'HOMME') then 'M'
+            when sex_text in ('F', 'V', 'VROUW', 'FEMME') then 'F'
+            else 'U'
+        end as patient_sex,
+        pharmacy_postcode,
+        prescriber_id
+    from explained
+),
+
+fingerprinted as (
+    select
+        *,
+        case when reason is null then md5_number(to_json([
+            patient_id, pharmacy_id, delivery_date::varchar, cnk, quantity::varchar,
+            amount_eur::varchar, billing_month, insurer_code, patient_birth_year::varchar,
+            patient_sex, pharmacy_postcode, prescriber_id
+        ])::varchar) end as fingerprint
+    from canonical
+)
+
+select * from fingerprinted
