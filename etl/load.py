@@ -130,8 +130,8 @@ def _nrn_expr(value: str) -> str:
     check = f"try_cast(substr({digits}, 10, 2) as integer)"
     return (
         f"(coalesce(regexp_full_match({digits}, '[0-9]{{11}}'), false) and ("
-        f"97 - ({first9}::bigint % 97) = {check} or "
-        f"97 - (('2' || {first9})::bigint % 97) = {check}))"
+        f"97 - (try_cast({first9} as bigint) % 97) = {check} or "
+        f"97 - (try_cast('2' || {first9} as bigint) % 97) = {check}))"
     )
 
 
@@ -225,7 +225,8 @@ class Loader:
         ).fetchall()
         out = []
         for line, error_type, message, raw in rows:
-            reason = "encoding_error" if "UNICODE" in str(error_type) else "malformed_line"
+            kind = str(error_type).upper()
+            reason = "encoding_error" if "ENCODING" in kind or "UNICODE" in kind else "malformed_line"
             out.append((int(line), reason, f"{error_type}: {message}", raw))
         return out
 
@@ -549,16 +550,18 @@ def run_load_command(args, config) -> int:
     for outcome in outcomes:
         s = outcome.summary
         if outcome.refused:
-            out.print(f"[bold red]refused:[/] {outcome.refused}", highlight=False)
+            out.print(f"[bold red]refused:[/] {outcome.refused}", highlight=False, soft_wrap=True)
         elif s and s.previously_loaded_as is not None:
             out.print(
                 f"{s.file_name}: the same file was loaded before (load {s.previously_loaded_as}); "
-                "nothing was counted twice."
+                "nothing was counted twice.",
+                soft_wrap=True,
             )
         if s and s.rows_rejected:
             out.print(
                 f"{s.file_name}: {s.rows_rejected:,} row(s) rejected - "
-                f"see: benzo-monitor rejects --load {s.load_id}"
+                f"see: benzo-monitor rejects --load {s.load_id}",
+                soft_wrap=True,
             )
     return 1 if any(o.refused for o in outcomes) else 0
 

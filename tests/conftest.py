@@ -1,0 +1,76 @@
+"""Shared fixtures: real warehouse files and real export files written to disk."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from etl.cli import main as cli_main
+
+CANONICAL_HEADER = ["patient_id", "pharmacy_id", "delivery_date", "cnk", "quantity", "amount_eur"]
+
+
+def write_delimited(
+    path: Path,
+    header: list[str],
+    rows: list[list],
+    *,
+    delimiter: str = ";",
+    encoding: str = "utf-8",
+    bom: bool = False,
+    gz: bool = False,
+) -> Path:
+    """Write a delimited export the way an office would (quoting only where needed)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    data = buffer.getvalue().encode(encoding)
+    if bom:
+        data = b"\xef\xbb\xbf" + data
+    if gz:
+        data = gzip.compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def warehouse_content(db: Path) -> dict[str, list]:
+    """Every row of the raw tables, sorted: to compare a warehouse before and after."""
+    if not db.exists():
+        return {}
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()]
+        return {t: sorted(map(repr, con.execute(f'select * from "{t}"').fetchall())) for t in tables}
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    return tmp_path / "warehouse.duckdb"
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `benzo-monitor ARGS...` in-process; returns (exit status, stdout, stderr)."""
+
+    def run(*args: str | Path) -> tuple[int, str, str]:
+        status = cli_main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    return run
+
+
+def query(db: Path, sql: str, params=None) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
