@@ -343,7 +343,7 @@ def refused_files(tmp_path):
     files["corrupt_parquet"].write_bytes(b"PAR1" + b"\x00" * 100 + b"PAR1")
     files["corrupt_xlsx"] = tmp_path / "bad.xlsx"
     files["corrupt_xlsx"].write_bytes(b"PK\x03\x04" + b"garbage" * 20)
-    ids = [nrn("850730123"), nrn("920101456"), "85.07.30-123." + nrn("850730124")[-2:]]
+    ids = [nrn("850730123"), nrn("920101456"), "85.07.30-124." + nrn("850730124")[-2:]]
     ids += [nrn_2000("050315789"), nrn("610912001")]
     rows = [[pid, "PH1", "14/03/2025", INIT5, "1", "1"] for pid in ids]
     rows += [[f"P{i}", "PH1", "14/03/2025", INIT5, "1", "1"] for i in range(20)]  # 5 of 25: 20 %
