@@ -46,7 +46,9 @@ def warehouse_content(db: Path) -> dict[str, list]:
     con = duckdb.connect(str(db), read_only=True)
     try:
         tables = [r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()]
-        return {t: sorted(map(repr, con.execute(f'select * from "{t}"').fetchall())) for t in tables}
+        return {
+            t: sorted(map(repr, con.execute(f'select * from "{t}"').fetchall())) for t in tables
+        }
     finally:
         con.close()
 

@@ -133,7 +133,9 @@ def test_xlsx_with_real_dates_and_numbers(cli, db, tmp_path):
     book = xlsxwriter.Workbook(path)
     sheet = book.add_worksheet("Facturation")
     date_format = book.add_format({"num_format": "dd/mm/yyyy"})
-    sheet.write_row(0, 0, ["Pseudo ID", "Officine", "Dispensing date", "CNK code", "Qty", "Montant EUR"])
+    sheet.write_row(
+        0, 0, ["Pseudo ID", "Officine", "Dispensing date", "CNK code", "Qty", "Montant EUR"]
+    )
     for r, (patient, pharmacy, day, cnk, qty, amount) in enumerate(EXPECTED, start=1):
         sheet.write_string(r, 0, patient)
         sheet.write_string(r, 1, pharmacy)
@@ -158,7 +160,14 @@ def test_xlsx_with_real_dates_and_numbers(cli, db, tmp_path):
     [
         ["Patient", "Pharmacie", "Date délivrance", "CNK", "Quantité", "Montant EUR"],
         ["PSEUDO_PATIENT", "ID-Pharmacie", "DATE.DE.DELIVRANCE", "Code CNK", "qty", "amount"],
-        ["patiënt_pseudonym", "apotheek_id", "datum aflevering", "cnk-code", "hoeveelheid", "bedrag"],
+        [
+            "patiënt_pseudonym",
+            "apotheek_id",
+            "datum aflevering",
+            "cnk-code",
+            "hoeveelheid",
+            "bedrag",
+        ],
         ["id_patient", "officine", "dispensing_date", "cnk", "nombre", "montant_eur"],
     ],
 )
@@ -191,7 +200,9 @@ def test_mapping_file_names_other_headers(cli, db, tmp_path):
     assert status == 2 and "patient_idx" in err
 
 
-@pytest.mark.parametrize("text", ["2025-03-14", "14/03/2025", "14-03-2025", "14.03.2025", "20250314"])
+@pytest.mark.parametrize(
+    "text", ["2025-03-14", "14/03/2025", "14-03-2025", "14.03.2025", "20250314"]
+)
 def test_date_styles_day_before_month(cli, db, tmp_path, text):
     path = write_delimited(
         tmp_path / "d.csv", CANONICAL_HEADER, [["P1", "PH1", text, INIT5, "1", "23,24"]]
@@ -300,7 +311,10 @@ def test_each_reject_reason_with_line_numbers(cli, db, tmp_path):
 
 
 def test_rejects_command_lists_reasons(cli, db, tmp_path):
-    rows = [["P1", "PH1", "14/03/2025", INIT5, "9", "1"], ["P2", "PH1", "14/03/2025", INIT5, "1", "1"]]
+    rows = [
+        ["P1", "PH1", "14/03/2025", INIT5, "9", "1"],
+        ["P2", "PH1", "14/03/2025", INIT5, "1", "1"],
+    ]
     cli("--db", db, "load", write_delimited(tmp_path / "r.csv", CANONICAL_HEADER, rows))
     status, out, _ = cli("--db", db, "rejects", "--format", "json")
     assert status == 0
@@ -337,7 +351,9 @@ def refused_files(tmp_path):
     files["random_bytes"] = tmp_path / "random.csv"
     files["random_bytes"].write_bytes(bytes(range(256)) * 50)
     files["truncated_gzip"] = tmp_path / "cut.csv.gz"
-    whole = gzip.compress(("\n".join([";".join(CANONICAL_HEADER)] + [";".join(good)] * 5000)).encode())
+    whole = gzip.compress(
+        ("\n".join([";".join(CANONICAL_HEADER)] + [";".join(good)] * 5000)).encode()
+    )
     files["truncated_gzip"].write_bytes(whole[: len(whole) // 2])
     files["corrupt_parquet"] = tmp_path / "bad.parquet"
     files["corrupt_parquet"].write_bytes(b"PAR1" + b"\x00" * 100 + b"PAR1")
@@ -391,15 +407,21 @@ def test_national_numbers_below_the_threshold_are_accepted(cli, db, tmp_path):
     ids = [nrn("850730123"), nrn("920101456"), nrn("850730124"), nrn_2000("050315789"),
            nrn("610912001")] + [f"P{i}" for i in range(21)]  # fmt: skip
     rows = [[pid, "PH1", "14/03/2025", INIT5, "1", "1"] for pid in ids]
-    assert cli("--db", db, "load", write_delimited(tmp_path / "a.csv", CANONICAL_HEADER, rows))[0] == 0
+    assert (
+        cli("--db", db, "load", write_delimited(tmp_path / "a.csv", CANONICAL_HEADER, rows))[0] == 0
+    )
     # 4 national numbers out of 4 (100 %) but fewer than 5: loads too.
     rows = [[pid, "PH1", "15/03/2025", INIT5, "1", "1"] for pid in ids[:4]]
-    assert cli("--db", db, "load", write_delimited(tmp_path / "b.csv", CANONICAL_HEADER, rows))[0] == 0
+    assert (
+        cli("--db", db, "load", write_delimited(tmp_path / "b.csv", CANONICAL_HEADER, rows))[0] == 0
+    )
     # 11-digit ids whose check digits are wrong are not national numbers.
     bad = [nrn(f"8507301{i:02d}")[:-2] + "00" for i in range(10)]
     bad = [b for b in bad if nrn(b[:9]) != b and nrn_2000(b[:9]) != b]
     rows = [[pid, "PH1", "16/03/2025", INIT5, "1", "1"] for pid in bad]
-    assert cli("--db", db, "load", write_delimited(tmp_path / "c.csv", CANONICAL_HEADER, rows))[0] == 0
+    assert (
+        cli("--db", db, "load", write_delimited(tmp_path / "c.csv", CANONICAL_HEADER, rows))[0] == 0
+    )
 
 
 # --- idempotency ------------------------------------------------------------------------------
@@ -462,9 +484,11 @@ def test_corrections_are_stored_as_lines(cli, db, tmp_path):
         ["P1", "PH1", "14/03/2025", RED10, "1", "15,71"],  # ...and billed again
     ]
     cli("--db", db, "load", write_delimited(tmp_path / "c.csv", CANONICAL_HEADER, rows))
-    assert query(
-        db, "select quantity, occurrence from billing_lines order by line_number"
-    ) == [(1, 1), (-1, 1), (1, 2)]
+    assert query(db, "select quantity, occurrence from billing_lines order by line_number") == [
+        (1, 1),
+        (-1, 1),
+        (1, 2),
+    ]
 
 
 def test_several_files_each_atomic(cli, db, tmp_path):
