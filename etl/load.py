@@ -226,7 +226,9 @@ class Loader:
         out = []
         for line, error_type, message, raw in rows:
             kind = str(error_type).upper()
-            reason = "encoding_error" if "ENCODING" in kind or "UNICODE" in kind else "malformed_line"
+            reason = (
+                "encoding_error" if "ENCODING" in kind or "UNICODE" in kind else "malformed_line"
+            )
             out.append((int(line), reason, f"{error_type}: {message}", raw))
         return out
 

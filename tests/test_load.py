@@ -99,7 +99,7 @@ def test_windows_1252_bytes_0x80_to_0x9f_are_read(cli, db, tmp_path):
 
 def test_windows_1252_found_after_an_ascii_sample(cli, db, tmp_path):
     # The first megabyte is plain ASCII; an accented byte only comes later.
-    filler = [["P%05d" % i, "PH01", "01/03/2025", "1234567", "1", "1,00"] for i in range(40000)]
+    filler = [[f"P{i:05d}", "PH01", "01/03/2025", "1234567", "1", "1,00"] for i in range(40000)]
     rows = filler + [["P999", "PHé", "14/03/2025", INIT7, "1", "23,24"]]
     path = write_delimited(tmp_path / "late.csv", CANONICAL_HEADER, rows, encoding="cp1252")
     assert path.stat().st_size > 1 << 20
@@ -331,12 +331,12 @@ def test_rejects_command_lists_reasons(cli, db, tmp_path):
 
 def nrn(first9: str) -> str:
     """A national register number with its check digits (SPEC §3), born before 2000."""
-    return first9 + "%02d" % (97 - int(first9) % 97)
+    return first9 + f"{97 - int(first9) % 97:02d}"
 
 
 def nrn_2000(first9: str) -> str:
     """A national register number of someone born from 2000 ("2" before the 9 digits)."""
-    return first9 + "%02d" % (97 - int("2" + first9) % 97)
+    return first9 + f"{97 - int('2' + first9) % 97:02d}"
 
 
 def refused_files(tmp_path):

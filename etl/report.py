@@ -1,0 +1,329 @@
+"""The machine-readable exports of SPEC §10: `report`, `cohorts` and `compliance`.
+
+Every figure comes from a mart (sql/marts/); this module only selects, applies disclosure
+control (SPEC §9) and writes JSON or CSV. Which figures are counts, rates or amounts, and which
+column holds a rate's denominator, is read from the metric registry (etl/registry.py).
+
+JSON and CSV layouts (documented in docs/methodology.md, "Exports"):
+- report: {"month", "as_of", "provisional", "schemes": {"5", "7", "10", "total"}, "unassigned"}
+- cohorts: {"as_of", "cohorts": [...]} sorted by initiation month, then scheme 5, 7, 10
+- compliance: {"as_of", "rules": {"R01".."R11"}, "findings": [...]}
+A suppressed count is the string "<5" (with the configured threshold); a suppressed rate is
+null; amounts (fees) are never suppressed.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from etl import warehouse
+from etl.cli import UserError
+from etl.config import Config
+from etl.registry import Metric, load_registry
+
+CONTRACT_GROUP = "state_of_play"  # SPEC §6 metrics: the keys of each scheme in the JSON
+SPLIT_GROUP = "reduction_split"  # the 10/20/30-capsule split, an extra key
+SPLIT_KEY = "reduction_steps_by_capsules"
+UNASSIGNED_KEYS = (
+    "reduction_steps_delivered",
+    "stabilisation_steps_delivered",
+    "follow_up_interviews",
+    "fees_estimated_eur",
+)
+FINDING_KEYS = (
+    "rule",
+    "severity",
+    "programme_id",
+    "patient_id",
+    "pharmacy_id",
+    "delivery_date",
+    "cnk",
+    "kind",
+    "detail",
+)
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """SPEC §9: counts from 1 to threshold - 1 become "<threshold"; a rate whose denominator
+    is below the threshold becomes null. Amounts are not figures about people: unchanged."""
+
+    threshold: int
+    enabled: bool = True
+
+    @property
+    def mask(self) -> str:
+        """How a suppressed count is shown: "<5" with the default threshold."""
+        return f"<{self.threshold}"
+
+    def count(self, value: int | None) -> int | str | None:
+        """A count, or the mask when it is from 1 to threshold - 1."""
+        if value is None or not self.enabled:
+            return value
+        return self.mask if 0 < value < self.threshold else value
+
+    def rate(self, value: float | None, denominator: int | None) -> float | None:
+        """A rate, or None when its denominator is below the threshold."""
+        if value is None or not self.enabled:
+            return value
+        return None if (denominator or 0) < self.threshold else value
+
+    def metric(self, metric: Metric, row: dict):
+        """The value of `metric` in a mart row, after disclosure control."""
+        value = row[metric.column]
+        if metric.disclosure == "count":
+            return self.count(value)
+        if metric.disclosure == "rate":
+            return self.rate(value, row[metric.denominator_column])
+        return _amount(value)
+
+
+def _amount(value) -> float | None:
+    """A euro amount as a JSON number with at most 2 decimals."""
+    return None if value is None else round(float(value), 2)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[dict]:
+    cursor = con.execute(sql, params or [])
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# --- opening the warehouse ----------------------------------------------------------------
+
+
+def open_warehouse(
+    db_path: Path | None, config: Config, as_of: dt.date | None
+) -> duckdb.DuckDBPyConnection:
+    """The warehouse, read-only, with the settings and the as-of date applied.
+
+    Views written by an older version of sql/ are refreshed first (a short writable open).
+    Raises UserError when there is no warehouse, it is locked, or it holds no billing lines.
+    """
+    path = Path(db_path) if db_path else warehouse.default_db_path()
+    try:
+        con = warehouse.connect(path, read_only=True, config=config)
+        if not _views_current(con):
+            con.close()
+            warehouse.connect(path).close()  # ensure_schema rewrites the views
+            con = warehouse.connect(path, read_only=True, config=config)
+    except warehouse.WarehouseError as exc:
+        raise UserError(str(exc)) from exc
+    except duckdb.Error as exc:
+        raise UserError(f"the warehouse {path} cannot be read: {str(exc).splitlines()[0]}") from exc
+    (n_lines,) = con.execute("select count(*) from billing_lines").fetchone()
+    if n_lines == 0:
+        con.close()
+        raise UserError(
+            f"the warehouse {path} holds no billing lines yet: load an export first "
+            "(benzo-monitor load FILE)"
+        )
+    warehouse.set_as_of(con, as_of)
+    return con
+
+
+def _views_current(con: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        row = con.execute(
+            "select value from warehouse_meta where key = 'schema_fingerprint'"
+        ).fetchone()
+    except duckdb.CatalogException:
+        return False
+    return bool(row) and row[0] == warehouse._schema_fingerprint()
+
+
+def _as_of(con: duckdb.DuckDBPyConnection) -> dt.date:
+    (as_of,) = con.execute("select as_of_date from stg_settings").fetchone()
+    return as_of
+
+
+# --- the three documents ------------------------------------------------------------------
+
+
+def state_of_play(con: duckdb.DuckDBPyConnection, month: str, disclosure: Disclosure) -> dict:
+    """SPEC §6 for `month` (YYYY-MM): the JSON document of `benzo-monitor report`."""
+    month_start = dt.datetime.strptime(month, "%Y-%m").date()
+    con.execute("set variable report_month = ?::date", [month_start])
+    registry = load_registry()
+    contract = registry.group(CONTRACT_GROUP)
+    split = registry.group(SPLIT_GROUP)
+    rows = _rows(
+        con, "select * from mart_state_of_play where month = ? order by scheme_order", [month]
+    )
+    (unassigned,) = _rows(con, "select * from mart_unassigned_by_month where month = ?", [month])
+    schemes = {}
+    for row in rows:
+        figures = {m.id: disclosure.metric(m, row) for m in contract}
+        figures[SPLIT_KEY] = {str(m.capsules): disclosure.metric(m, row) for m in split}
+        schemes[row["scheme"]] = figures
+    unassigned_figures = {
+        key: disclosure.metric(registry.metric(key), unassigned) for key in UNASSIGNED_KEYS
+    }
+    unassigned_figures[SPLIT_KEY] = {
+        str(m.capsules): disclosure.metric(m, unassigned) for m in split
+    }
+    return {
+        "month": month,
+        "as_of": rows[0]["as_of_date"].isoformat(),
+        "provisional": bool(rows[0]["is_provisional"]),
+        "schemes": schemes,
+        "unassigned": unassigned_figures,
+    }
+
+
+def cohorts(con: duckdb.DuckDBPyConnection, disclosure: Disclosure) -> dict:
+    """SPEC §7: the JSON document of `benzo-monitor cohorts`."""
+    metrics = load_registry().group("cohorts")
+    rows = _rows(con, "select * from mart_cohorts order by start_month_date, scheme")
+    return {
+        "as_of": _as_of(con).isoformat(),
+        "cohorts": [
+            {
+                "initiation_month": row["initiation_month"],
+                "scheme": str(row["scheme"]),
+                **{m.id: disclosure.metric(m, row) for m in metrics},
+            }
+            for row in rows
+        ],
+    }
+
+
+def compliance(con: duckdb.DuckDBPyConnection, disclosure: Disclosure) -> dict:
+    """SPEC §8: the JSON document of `benzo-monitor compliance`.
+
+    Counts per rule go through disclosure control; the findings are the analysts' work list
+    (pseudonymised identifiers, no figures) and are listed in full.
+    """
+    rules = load_registry().rules
+    severity = {rule.id: rule.severity for rule in rules}
+    counts = dict(
+        con.execute(
+            "select rule_id, count(*) from mart_compliance_findings group by rule_id"
+        ).fetchall()
+    )
+    rows = _rows(
+        con,
+        """
+        select * from mart_compliance_findings
+        order by rule_id, delivery_date, patient_id, patient_event_number
+        """,
+    )
+    return {
+        "as_of": _as_of(con).isoformat(),
+        "rules": {rule.id: disclosure.count(counts.get(rule.id, 0)) for rule in rules},
+        "findings": [
+            {
+                "rule": row["rule_id"],
+                "severity": severity[row["rule_id"]],
+                "programme_id": row["programme_id"],
+                "patient_id": row["patient_id"],
+                "pharmacy_id": row["pharmacy_id"],
+                "delivery_date": row["delivery_date"].isoformat(),
+                "cnk": row["cnk"],
+                "kind": row["kind"],
+                "detail": row["detail"],
+            }
+            for row in rows
+        ],
+    }
+
+
+# --- CSV: one flat table per command ------------------------------------------------------
+
+
+def report_csv_rows(doc: dict) -> tuple[list[str], list[list]]:
+    """One row per scheme (5, 7, 10, total) and one for unassigned events; the §6 metrics and
+    the 10/20/30-capsule split as columns (empty where a figure does not apply)."""
+    registry = load_registry()
+    contract = [m.id for m in registry.group(CONTRACT_GROUP)]
+    split = registry.group(SPLIT_GROUP)
+    header = ["month", "as_of", "provisional", "scheme", *contract, *(m.id for m in split)]
+    amounts = {m.id for m in registry.group(CONTRACT_GROUP) if m.disclosure == "amount"}
+    rows = []
+    for scheme, figures in [*doc["schemes"].items(), ("unassigned", doc["unassigned"])]:
+        cells = [f"{figures[key]:.2f}" if key in amounts else figures.get(key) for key in contract]
+        rows.append(
+            [doc["month"], doc["as_of"], doc["provisional"], scheme, *cells]
+            + [figures[SPLIT_KEY][str(m.capsules)] for m in split]
+        )
+    return header, rows
+
+
+def cohorts_csv_rows(doc: dict) -> tuple[list[str], list[list]]:
+    """One row per cohort (initiation month x scheme), after an as_of column."""
+    keys = ["initiation_month", "scheme", *(m.id for m in load_registry().group("cohorts"))]
+    return ["as_of", *keys], [[doc["as_of"], *(c[k] for k in keys)] for c in doc["cohorts"]]
+
+
+def compliance_csv_rows(doc: dict) -> tuple[list[str], list[list]]:
+    """One row per finding (rule x event), after an as_of column; counts are not repeated."""
+    return ["as_of", *FINDING_KEYS], [
+        [doc["as_of"], *(f[k] for k in FINDING_KEYS)] for f in doc["findings"]
+    ]
+
+
+def _csv_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def to_csv(header: list[str], rows: list[list]) -> str:
+    """Comma-separated UTF-8 text: true/false for flags, empty cells for null."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([[_csv_cell(v) for v in row] for row in rows])
+    return out.getvalue()
+
+
+def to_json(doc: dict) -> str:
+    """The document as indented JSON (UTF-8 text, not ASCII-escaped)."""
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+# --- the command --------------------------------------------------------------------------
+
+CSV_LAYOUTS = {
+    "report": report_csv_rows,
+    "cohorts": cohorts_csv_rows,
+    "compliance": compliance_csv_rows,
+}
+
+
+def build_document(con: duckdb.DuckDBPyConnection, args, disclosure: Disclosure) -> dict:
+    """The JSON document of args.command (report, cohorts or compliance)."""
+    if args.command == "report":
+        return state_of_play(con, args.month, disclosure)
+    if args.command == "cohorts":
+        return cohorts(con, disclosure)
+    return compliance(con, disclosure)
+
+
+def run_report_command(args, config: Config) -> int:
+    """`benzo-monitor report|cohorts|compliance`: print or write the export (SPEC §10)."""
+    disclosure = Disclosure(config.suppression_threshold, enabled=not args.no_suppress)
+    con = open_warehouse(args.db, config, args.as_of)
+    try:
+        doc = build_document(con, args, disclosure)
+    finally:
+        con.close()
+    text = to_json(doc) if args.format == "json" else to_csv(*CSV_LAYOUTS[args.command](doc))
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write {args.output}: {exc.strerror}") from exc
+    else:
+        sys.stdout.write(text)
+    return 0

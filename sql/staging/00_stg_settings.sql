@@ -1,0 +1,36 @@
+-- The settings every view computes with, in one row: the as-of date and the configuration
+-- values (SPEC §11) that etl.warehouse.apply_settings sets as session variables.
+-- The as-of date defaults to the latest delivery date loaded (SPEC §5).
+create or replace view stg_settings as
+with variables as (
+    select
+        getvariable('as_of_date')::date as requested_as_of_date,
+        getvariable('grace_days')::integer as grace_days,
+        getvariable('stabilisation_days')::integer as stabilisation_days,
+        getvariable('max_programme_days')::integer as max_programme_days,
+        getvariable('early_delivery_working_days')::integer as early_delivery_working_days,
+        getvariable('programme_start')::date as programme_start_date,
+        getvariable('structural_start')::date as structural_start_date,
+        getvariable('provisional_days')::integer as provisional_days,
+        getvariable('suppression_threshold')::integer as suppression_threshold,
+        getvariable('interview_coefficient')::decimal(10, 4) as interview_coefficient,
+        getvariable('preparation_coefficient')::decimal(10, 4) as preparation_coefficient,
+        -- Set by the report command so that the month spine reaches the month asked for.
+        getvariable('report_month')::date as report_month_date
+),
+
+latest_delivery as (
+    select max(delivery_date) as latest_delivery_date from billing_lines
+),
+
+resolved as (
+    select
+        coalesce(variables.requested_as_of_date, latest_delivery.latest_delivery_date)
+            as as_of_date,
+        latest_delivery.latest_delivery_date,
+        variables.* exclude (requested_as_of_date)
+    from variables
+    cross join latest_delivery
+)
+
+select * from resolved;

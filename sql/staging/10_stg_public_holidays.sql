@@ -1,0 +1,14 @@
+-- Belgian public holidays (reference table written by etl.warehouse).
+create or replace view stg_public_holidays as
+with source as (
+    select * from belgian_public_holidays
+),
+
+renamed as (
+    select
+        holiday_date,
+        name as holiday_name
+    from source
+)
+
+select * from renamed;

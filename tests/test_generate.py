@@ -1,0 +1,409 @@
+"""The synthetic data generator (etl/generate.py): formats, styles, determinism, ground truth."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from etl.codes import INITIATION_CNK_BY_SCHEME, PROGRAMME_CNKS
+from etl.columns import CANONICAL, match_headers
+from etl.generate import (
+    BAD_CNK,
+    CANONICAL_ORDER,
+    RULES,
+    STYLES,
+    XLSX_MAX_ROWS,
+    Calendar,
+    generate,
+    reference_compliance,
+)
+
+SMALL = {"weekly_starts": 20.0, "start": date(2024, 1, 1), "end": date(2024, 6, 30)}
+# long enough for every breach (R07 needs an event more than 360 days after a start)
+LONG = {"weekly_starts": 12.0, "start": date(2023, 2, 1), "end": date(2024, 6, 30)}
+INITIATIONS = set(INITIATION_CNK_BY_SCHEME.values())
+
+
+def _read_text_export(path: Path, style: str) -> pl.DataFrame:
+    """A CSV/CSV.gz export as text columns with canonical names."""
+    st = STYLES[style]
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        data = gzip.decompress(data)
+    text = data.decode("utf-8-sig" if st.encoding == "utf-8" else "cp1252")
+    df = pl.read_csv(
+        text.encode("utf-8"),
+        separator=st.delimiter,
+        infer_schema=False,
+    )
+    assert df.columns == list(st.headers)
+    return df.rename(dict(zip(st.headers, CANONICAL_ORDER, strict=True)))
+
+
+def _typed(df: pl.DataFrame, style: str) -> pl.DataFrame:
+    """Text columns -> typed (unparseable values become null, as the loader would reject)."""
+    st = STYLES[style]
+    return df.with_columns(
+        pl.col("delivery_date").str.strptime(pl.Date, st.date_format, strict=False),
+        pl.col("quantity").cast(pl.Int64, strict=False),
+        pl.col("amount_eur").str.replace(",", ".", literal=True).cast(pl.Float64),
+    )
+
+
+def _read_all(result, style: str) -> pl.DataFrame:
+    return pl.concat([_read_text_export(p, style) for p in result.files])
+
+
+def _valid(df: pl.DataFrame) -> pl.DataFrame:
+    """The rows a loader accepts (SPEC §3 row checks)."""
+    return df.filter(
+        pl.col("patient_id").is_not_null()
+        & pl.col("delivery_date").is_not_null()
+        & pl.col("cnk").str.contains(r"^\d{1,7}$")
+        & pl.col("quantity").is_between(-3, 3)
+        & (pl.col("quantity") != 0)
+    )
+
+
+@pytest.fixture(scope="module")
+def small_fr(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small_fr")
+    return generate(out, seed=7, other_lines=500, **SMALL)
+
+
+@pytest.fixture(scope="module")
+def long_iso(tmp_path_factory):
+    out = tmp_path_factory.mktemp("long_iso")
+    return generate(out, seed=11, style="iso", split="single", other_lines=2000, **LONG)
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path, small_fr):
+    again = generate(tmp_path / "again", seed=7, other_lines=500, **SMALL)
+    first_dir = small_fr.manifest.parent
+    names = sorted(p.name for p in first_dir.iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "again").iterdir())
+    for name in names:
+        assert (first_dir / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+    assert again.n_lines == small_fr.n_lines
+
+    other = generate(tmp_path / "other", seed=8, other_lines=500, **SMALL)
+    assert other.files[0].read_bytes() != small_fr.files[0].read_bytes()
+    assert other.ground_truth.read_bytes() != small_fr.ground_truth.read_bytes()
+
+
+@pytest.mark.parametrize("file_format", ["csv.gz", "parquet", "xlsx"])
+def test_binary_formats_are_deterministic(tmp_path, file_format):
+    kwargs = dict(
+        SMALL, weekly_starts=5.0, other_lines=100, split="single", file_format=file_format
+    )
+    a = generate(tmp_path / "a", seed=3, **kwargs)
+    b = generate(tmp_path / "b", seed=3, **kwargs)
+    assert a.files[0].read_bytes() == b.files[0].read_bytes()
+
+
+def test_fr_style_bytes(small_fr):
+    raw = small_fr.files[0].read_bytes()
+    header = (
+        "id_patient;id_pharmacie;date_de_délivrance;code_cnk;quantité;montant;mois_facturation;"
+        "organisme_assureur;année_naissance;sexe;code_postal;prescripteur;libellé"
+    )
+    assert raw.startswith(header.encode("cp1252") + b"\r\n")
+    assert b"quantit\xe9" in raw
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")
+    df = _read_text_export(small_fr.files[0], "fr")
+    assert df["delivery_date"].str.contains(r"^\d{2}/\d{2}/\d{4}$").all()
+    assert df["amount_eur"].str.contains(r"^-?\d+,\d{2}$").all()
+    assert df["billing_month"].str.contains(r"^\d{2}/\d{4}$").all()
+    assert set(df["patient_sex"]) <= {"H", "F"}
+    assert set(df["cnk"].str.len_chars()) == {7}
+
+
+def test_nl_style_bytes(tmp_path):
+    result = generate(tmp_path, seed=5, style="nl", other_lines=300, **SMALL)
+    raw = result.files[0].read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfpatient;apotheek;afleverdatum;cnk;aantal;bedrag;")
+    raw.decode("utf-8")
+    df = _read_all(result, "nl")
+    assert df["delivery_date"].str.contains(r"^\d{2}-\d{2}-\d{4}$").all()
+    assert df["amount_eur"].str.contains(r"^-?\d+,\d{2}$").all()
+    assert df["billing_month"].str.contains(r"^20\d{4}$").all()
+    assert set(df["patient_sex"]) <= {"M", "V"}
+    assert df["label"].str.contains("Afbouwstap").any()
+
+
+def test_iso_style_bytes_and_quoting(long_iso):
+    raw = long_iso.files[0].read_bytes()
+    assert raw.startswith(",".join(CANONICAL_ORDER).encode() + b"\n")
+    assert not raw.startswith(b"\xef\xbb\xbf")
+    text = raw.decode("utf-8")
+    assert "é" in text
+    rows = list(csv.reader(io.StringIO(text)))
+    assert {len(r) for r in rows} == {13}
+    assert any("," in r[12] for r in rows[1:])  # labels with commas are quoted
+    df = _read_text_export(long_iso.files[0], "iso")
+    assert df["delivery_date"].str.contains(r"^\d{4}-\d{2}-\d{2}$").all()
+    assert df["amount_eur"].str.contains(r"^-?\d+\.\d{2}$").all()
+    assert df["billing_month"].str.contains(r"^\d{4}-\d{2}$").all()
+
+
+@pytest.mark.parametrize("style", ["fr", "nl", "iso"])
+def test_headers_match_the_loader_aliases(style):
+    found = match_headers(list(STYLES[style].headers))
+    assert set(found) == set(CANONICAL)
+
+
+def test_gzip_is_gzip_of_the_csv(tmp_path):
+    kwargs = dict(SMALL, weekly_starts=5.0, other_lines=200, split="single", style="nl")
+    plain = generate(tmp_path / "csv", seed=2, **kwargs)
+    packed = generate(tmp_path / "gz", seed=2, file_format="csv.gz", **kwargs)
+    assert packed.files[0].name == "export.csv.gz"
+    assert packed.files[0].read_bytes()[:2] == b"\x1f\x8b"
+    assert gzip.decompress(packed.files[0].read_bytes()) == plain.files[0].read_bytes()
+
+
+def test_styles_carry_the_same_lines(tmp_path):
+    kwargs = dict(SMALL, weekly_starts=5.0, other_lines=100, split="single")
+    fr = _typed(_read_all(generate(tmp_path / "fr", seed=4, **kwargs), "fr"), "fr")
+    iso = _typed(_read_all(generate(tmp_path / "iso", seed=4, style="iso", **kwargs), "iso"), "iso")
+    cols = ["patient_id", "pharmacy_id", "delivery_date", "cnk", "quantity", "amount_eur"]
+    assert fr.select(cols).equals(iso.select(cols))
+
+
+def test_parquet_readable(tmp_path):
+    kwargs = dict(SMALL, weekly_starts=5.0, other_lines=100, file_format="parquet")
+    iso = generate(tmp_path / "iso", seed=1, style="iso", split="single", **kwargs)
+    df = pl.read_parquet(iso.files[0])
+    assert df.columns == list(CANONICAL_ORDER)
+    assert df.schema["delivery_date"] == pl.Date
+    assert df.schema["amount_eur"] == pl.Float64
+    assert df.height == iso.file_rows["export.parquet"]
+    assert iso.broken_lines.get("missing_date") == 1  # a DATE column cannot hold "2024-02-31"
+    fr = generate(tmp_path / "fr", seed=1, style="fr", **kwargs)
+    assert fr.files[0].name == "export_2024-01.parquet"
+    df = pl.concat([pl.read_parquet(p) for p in fr.files])
+    assert df.columns == list(STYLES["fr"].headers)
+    assert df["date_de_délivrance"].str.contains(r"^\d{2}/\d{2}/\d{4}$").all()
+
+
+def test_xlsx_readable_and_row_limit(tmp_path):
+    kwargs = dict(SMALL, weekly_starts=5.0, file_format="xlsx", split="single")
+    result = generate(tmp_path / "x", seed=1, style="nl", other_lines=100, **kwargs)
+    import fastexcel
+
+    sheet = fastexcel.read_excel(str(result.files[0])).load_sheet(0, dtypes="string")
+    df = sheet.to_polars()  # as the loader reads it: every cell as text
+    assert df.columns == list(STYLES["nl"].headers)
+    assert df.height == result.file_rows["export.xlsx"]
+    dates = df["afleverdatum"]
+    assert dates.str.contains(r"^\d{4}-\d{2}-\d{2} 00:00:00$").sum() == df.height - 1
+    assert dates.str.contains(r"^31-02-\d{4}$").sum() == 1  # the unreadable date, as text
+    assert df["bedrag"].str.contains(r"^-?\d+(\.\d{1,2})?$").all()  # real numbers
+    assert df["cnk"].str.contains(r"^\d{7}$|^55219X0$").all()  # text cells
+    with pytest.raises(ValueError, match="XLSX"):
+        generate(tmp_path / "big", seed=1, other_lines=XLSX_MAX_ROWS, **kwargs)
+    assert not (tmp_path / "big").exists() or not list((tmp_path / "big").iterdir())
+
+
+def test_dates_never_after_end_or_today(tmp_path):
+    result = generate(tmp_path / "a", seed=9, weekly_starts=10.0, start=date(2024, 1, 1),
+                      today=date(2024, 5, 17))  # fmt: skip
+    args = json.loads(result.manifest.read_text())["arguments"]
+    assert args["end"] == "2024-04-30"  # default: last day of the previous month
+    df = _typed(_read_all(result, "fr"), "fr")
+    assert df["delivery_date"].max() <= date(2024, 4, 30)
+    assert df["billing_month"].max() == "04/2024"
+
+    result = generate(tmp_path / "b", seed=9, weekly_starts=10.0, start=date(2024, 1, 1),
+                      end=date(2030, 1, 1), today=date(2024, 5, 17))  # fmt: skip
+    df = _typed(_read_all(result, "fr"), "fr")
+    assert df["delivery_date"].max() <= date(2024, 5, 17)
+    with pytest.raises(ValueError):
+        generate(tmp_path / "c", start=date(2019, 6, 1), end=date(2019, 12, 31))
+
+
+def test_month_split_files(small_fr):
+    names = [p.name for p in small_fr.files]
+    assert names == [f"export_2024-{m:02d}.csv" for m in range(1, 7)]
+    for path in small_fr.files:
+        df = _read_text_export(path, "fr")
+        month = path.stem.split("_")[1]
+        assert set(df["billing_month"]) == {f"{month[5:]}/{month[:4]}"}
+        assert small_fr.file_rows[path.name] == df.height
+
+
+def test_calibration_on_a_larger_run(tmp_path):
+    end = date(2024, 6, 30)
+    result = generate(tmp_path, seed=20250702, weekly_starts=60.0, start=date(2023, 2, 1), end=end)
+    truth = pl.read_csv(result.ground_truth, try_parse_dates=True)
+    weeks = (end - date(2023, 2, 1)).days / 7
+    assert 55 <= truth.height / weeks <= 65
+    share = dict(truth["scheme"].value_counts(normalize=True).iter_rows())
+    assert share[10] == pytest.approx(0.56, abs=0.025)
+    assert share[5] == pytest.approx(0.30, abs=0.025)
+    assert share[7] == pytest.approx(0.14, abs=0.02)
+    caps = dict(truth["capsules_per_step"].value_counts(normalize=True).iter_rows())
+    assert caps[10] == pytest.approx(0.25, abs=0.025)
+    assert caps[30] == pytest.approx(0.40, abs=0.025)
+    # programmes started early enough to be over by `end`
+    early = truth.filter(pl.col("start_date") < date(2023, 7, 1))
+    assert (early["outcome"] == "in_progress").mean() < 0.01
+    assert (early["outcome"] == "completed").mean() == pytest.approx(0.60, abs=0.04)
+    stabs = early["n_stabilisation_steps"]
+    assert (stabs == 1).mean() == pytest.approx(0.22, abs=0.03)
+    assert (stabs == 2).mean() == pytest.approx(0.06, abs=0.02)
+    assert early["has_follow_up"].mean() == pytest.approx(0.23, abs=0.03)
+    lines = _typed(_read_all(result, "fr"), "fr")
+    assert (lines["patient_sex"] == "F").mean() == pytest.approx(0.64, abs=0.03)
+    assert (lines["delivery_date"].dt.weekday() == 7).sum() == 0  # never on a Sunday
+
+
+def test_other_lines_are_exactly_added(tmp_path):
+    kwargs = dict(SMALL, weekly_starts=8.0, split="single")
+    base = _read_all(generate(tmp_path / "a", seed=12, **kwargs), "fr")
+    result = generate(tmp_path / "b", seed=12, other_lines=3000, **kwargs)
+    both = _read_all(result, "fr")
+    assert result.n_other_lines == 3000
+    assert both.height == base.height + 3000
+    added = Counter(both.rows()) - Counter(base.rows())
+    assert sum(added.values()) == 3000
+    cnks = [row[3] for row in added.elements()]
+    assert all(re.fullmatch(r"\d{7}", c) and c not in PROGRAMME_CNKS for c in cnks)
+    programme = both.filter(pl.col("cnk").is_in(list(PROGRAMME_CNKS) + [BAD_CNK]))
+    assert programme.height == result.n_lines
+
+
+def test_ground_truth_matches_initiation_lines(long_iso):
+    lines = _valid(_typed(_read_all(long_iso, "iso"), "iso"))
+    truth = pl.read_csv(long_iso.ground_truth, try_parse_dates=True)
+    assert truth.height == long_iso.n_programmes
+    inits = lines.filter(pl.col("cnk").is_in(list(INITIATIONS)))
+    assert inits["quantity"].sum() == truth.height
+
+    # patients whose first initiation is in month M, per scheme: from the lines and the truth
+    scheme_of = {cnk: s for s, cnk in INITIATION_CNK_BY_SCHEME.items()}
+    net = (
+        inits.group_by("patient_id", "pharmacy_id", "delivery_date", "cnk")
+        .agg(pl.col("quantity").sum())
+        .filter(pl.col("quantity") > 0)
+        .sort("patient_id", "delivery_date")
+        .group_by("patient_id", maintain_order=True)
+        .first()
+        .select(
+            pl.col("delivery_date").dt.strftime("%Y-%m").alias("month"),
+            pl.col("cnk").replace_strict(scheme_of, return_dtype=pl.Int64).alias("scheme"),
+        )
+        .group_by("month", "scheme")
+        .len()
+        .sort("month", "scheme")
+    )
+    expected = (
+        truth.filter(~pl.col("is_repeat_initiation"))
+        .select(pl.col("start_date").dt.strftime("%Y-%m").alias("month"), "scheme")
+        .group_by("month", "scheme")
+        .len()
+        .sort("month", "scheme")
+    )
+    assert net.equals(expected)
+    assert truth["is_repeat_initiation"].sum() >= 1
+
+
+def test_patient_ids_are_pseudonyms(long_iso):
+    df = _read_all(long_iso, "iso")
+    ids = df["patient_id"].drop_nulls()
+    assert ids.str.contains(r"^P[0-9A-F]{16}$").all()
+    digits = ids.str.replace_all(r"[.\- ]", "")
+    assert not digits.str.contains(r"^\d{11}$").any()
+    assert df["pharmacy_id"].str.contains(r"^PH[0-9A-F]{10}$").all()
+
+
+def test_broken_lines_match_the_manifest(long_iso):
+    df = _typed(_read_all(long_iso, "iso"), "iso")
+    manifest = json.loads(long_iso.manifest.read_text())
+    found = Counter()
+    found["missing_patient"] = df["patient_id"].is_null().sum()
+    found["unreadable_date"] = df["delivery_date"].is_null().sum()
+    found["bad_cnk"] = (~df["cnk"].str.contains(r"^\d{1,7}$")).sum()
+    for q in (0, 5):
+        found[f"quantity_{q}"] = (df["quantity"] == q).sum()
+    assert {k: v for k, v in found.items() if v} == manifest["broken_lines"]
+    assert sum(manifest["broken_lines"].values()) >= 4
+    # broken lines are never initiations
+    broken = df.filter(
+        pl.col("patient_id").is_null()
+        | pl.col("delivery_date").is_null()
+        | ~pl.col("quantity").is_between(-3, 3)
+        | (pl.col("quantity") == 0)
+    )
+    assert not broken["cnk"].is_in(list(INITIATIONS)).any()
+
+
+def test_compliance_breaches_are_all_there(long_iso):
+    manifest = json.loads(long_iso.manifest.read_text())
+    injected = manifest["breaches_injected"]
+    expected = manifest["expected_compliance_flags"]
+    assert all(injected[r] >= 1 for r in RULES), injected
+    # the only flags not injected on purpose: R11 steps are also unassigned (R02), and the
+    # second unit of a quantity-2 line is early (R08)
+    incidental = {"R02": injected["R11"], "R08": manifest["counts"]["quantity_2_lines"]}
+    assert expected == {r: injected[r] + incidental.get(r, 0) for r in RULES}
+    assert manifest["counts"]["quantity_2_lines"] >= 1
+    assert manifest["counts"]["corrections"] >= 1
+    assert manifest["counts"]["unmatched_corrections"] >= 1
+    # the same counts from the files as written
+    lines = _valid(_typed(_read_all(long_iso, "iso"), "iso"))
+    assert reference_compliance(lines) == expected
+
+
+def test_corrections_net_out(long_iso):
+    lines = _valid(_typed(_read_all(long_iso, "iso"), "iso"))
+    programme = lines.filter(pl.col("cnk").is_in(list(PROGRAMME_CNKS)))
+    keys = ["patient_id", "pharmacy_id", "delivery_date", "cnk"]
+    net = programme.group_by(keys).agg(pl.col("quantity").sum())
+    manifest = json.loads(long_iso.manifest.read_text())
+    assert (net["quantity"] < 0).sum() == manifest["counts"]["unmatched_corrections"]
+    assert (programme["quantity"] == -1).sum() == (
+        manifest["counts"]["corrections"] + manifest["counts"]["unmatched_corrections"]
+    )
+    events = manifest["counts"]["events"]
+    assert net.filter(pl.col("quantity") > 0)["quantity"].sum() == sum(events.values())
+
+
+def test_calendar_steps_back_over_sundays_and_holidays():
+    cal = Calendar(date(2024, 1, 1), date(2024, 12, 31))
+    wed = date(2024, 7, 24).toordinal()  # Sunday 21 July is also the national holiday
+    assert date.fromordinal(cal.back(wed, 3)) == date(2024, 7, 20)  # Tue, Mon, Sat
+    assert date.fromordinal(cal.back(date(2024, 4, 3).toordinal(), 3)) == date(2024, 3, 29)
+
+
+def test_stale_exports_are_removed(tmp_path):
+    (tmp_path / "export_2020-01.csv").write_text("old")
+    (tmp_path / "notes.txt").write_text("keep")
+    result = generate(tmp_path, seed=1, weekly_starts=3.0, start=date(2024, 1, 1),
+                      end=date(2024, 1, 31))  # fmt: skip
+    assert not (tmp_path / "export_2020-01.csv").exists()
+    assert (tmp_path / "notes.txt").exists()
+    assert result.removed_stale == [tmp_path / "export_2020-01.csv"]
+
+
+def test_cli_generate(tmp_path, capsys):
+    from etl.cli import main
+
+    status = main(["generate", "--output", str(tmp_path), "--seed", "5", "--start", "2024-01-01",
+                   "--end", "2024-02-29", "--weekly-starts", "5", "--format", "csv.gz",
+                   "--style", "nl", "--other-lines", "50", "--split", "single"])  # fmt: skip
+    assert status == 0
+    assert (tmp_path / "export.csv.gz").exists()
+    assert (tmp_path / "ground_truth_programmes.csv").exists()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["arguments"]["other_lines"] == 50
+    assert "programmes" in capsys.readouterr().out
