@@ -148,6 +148,9 @@ class Loader:
         self.con = con
         self.workdir = workdir or Path(tempfile.gettempdir()) / "benzo-monitor"
         self._temp_files: list[Path] = []
+        # DuckDB only measures a query's progress when its progress bar is on (not printed).
+        con.execute("set enable_progress_bar = true")
+        con.execute("set enable_progress_bar_print = false")
         self.mapping = mapping or {}
         self.mapping_name = mapping_name
 
@@ -505,7 +508,7 @@ def run_load_command(args, config) -> int:
     from etl.cli import UserError
     from etl.warehouse import WarehouseError, connect
 
-    out = Console()
+    out = Console(width=None if sys.stdout.isatty() else 132)
     try:
         con = connect(args.db, config=config)
     except WarehouseError as exc:
