@@ -111,7 +111,7 @@ def open_warehouse(
     path = Path(db_path) if db_path else warehouse.default_db_path()
     try:
         con = warehouse.connect(path, read_only=True, config=config)
-        if not _views_current(con):
+        if not warehouse.views_current(con):
             con.close()
             warehouse.connect(path).close()  # ensure_schema rewrites the views
             con = warehouse.connect(path, read_only=True, config=config)
@@ -128,16 +128,6 @@ def open_warehouse(
         )
     warehouse.set_as_of(con, as_of)
     return con
-
-
-def _views_current(con: duckdb.DuckDBPyConnection) -> bool:
-    try:
-        row = con.execute(
-            "select value from warehouse_meta where key = 'schema_fingerprint'"
-        ).fetchone()
-    except duckdb.CatalogException:
-        return False
-    return bool(row) and row[0] == warehouse._schema_fingerprint()
 
 
 def _as_of(con: duckdb.DuckDBPyConnection) -> dt.date:

@@ -29,7 +29,7 @@ def default_db_path() -> Path:
     return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
 
 
-def _schema_fingerprint() -> str:
+def schema_fingerprint() -> str:
     digest = hashlib.sha256()
     for path in [sql_pkg.SQL_DIR / "raw" / "tables.sql", *sql_pkg.view_files()]:
         digest.update(path.name.encode())
@@ -37,6 +37,17 @@ def _schema_fingerprint() -> str:
     digest.update(repr(FEE_CODES).encode())
     digest.update(repr(list(HOLIDAY_YEARS)).encode())
     return digest.hexdigest()
+
+
+def views_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Do the warehouse's views come from this version of sql/? (False: open it writable once.)"""
+    try:
+        row = con.execute(
+            "select value from warehouse_meta where key = 'schema_fingerprint'"
+        ).fetchone()
+    except duckdb.CatalogException:
+        return False
+    return bool(row) and row[0] == schema_fingerprint()
 
 
 def _plain_lock_message(exc: Exception, db_path: Path) -> str:
@@ -87,7 +98,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         "create table if not exists warehouse_meta (key varchar primary key, value varchar)"
     )
-    wanted = _schema_fingerprint()
+    wanted = schema_fingerprint()
     row = con.execute(
         "select value from warehouse_meta where key = 'schema_fingerprint'"
     ).fetchone()
