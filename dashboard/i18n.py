@@ -29,6 +29,7 @@ WORDS: dict[str, dict[str, str]] = {
         "nl": "Geen gegevens geladen.",
         "en": "No data loaded.",
     },
+    "provisional": {"fr": "provisoire", "nl": "voorlopig", "en": "provisional"},
     "language": {"fr": "Langue", "nl": "Taal", "en": "Language"},
 }
 
