@@ -25,6 +25,20 @@ from etl.codes import (
 from etl.config import load_config
 from etl.warehouse import connect, set_as_of
 
+# SPEC §6's metrics, in the order of its table (written out from the spec, not from the code).
+SPEC_STATE_OF_PLAY_METRICS = (
+    "patients_initiated",
+    "initiations_billed",
+    "patients_initiated_cumulative",
+    "active_programmes_end_of_month",
+    "reduction_steps_delivered",
+    "stabilisation_steps_delivered",
+    "follow_up_interviews",
+    "programmes_completed",
+    "programmes_stopped",
+    "fees_estimated_eur",
+)
+
 INIT5 = INITIATION_CNK_BY_SCHEME[5]
 INIT7 = INITIATION_CNK_BY_SCHEME[7]
 INIT10 = INITIATION_CNK_BY_SCHEME[10]

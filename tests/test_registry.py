@@ -16,21 +16,10 @@ import sql as sql_pkg
 from etl import methodology
 from etl.config import load_config
 from etl.registry import LANGUAGES, RegistryError, load_registry, read_metric, read_rule
-from tests.sqlcase import build, query
+from tests.sqlcase import SPEC_STATE_OF_PLAY_METRICS, build, query
 
 # SPEC §6, in the order of its table; §7's keys; §8's rules and severities.
-STATE_OF_PLAY = [
-    "patients_initiated",
-    "initiations_billed",
-    "patients_initiated_cumulative",
-    "active_programmes_end_of_month",
-    "reduction_steps_delivered",
-    "stabilisation_steps_delivered",
-    "follow_up_interviews",
-    "programmes_completed",
-    "programmes_stopped",
-    "fees_estimated_eur",
-]
+STATE_OF_PLAY = list(SPEC_STATE_OF_PLAY_METRICS)
 COHORTS = [
     "programmes",
     "completed",

@@ -19,6 +19,7 @@ from tests.sqlcase import (
     INIT10,
     RED10,
     RED20,
+    SPEC_STATE_OF_PLAY_METRICS,
     build,
     cli_json,
     every,
@@ -27,18 +28,7 @@ from tests.sqlcase import (
     run_cli,
 )
 
-METRIC_KEYS = [
-    "patients_initiated",
-    "initiations_billed",
-    "patients_initiated_cumulative",
-    "active_programmes_end_of_month",
-    "reduction_steps_delivered",
-    "stabilisation_steps_delivered",
-    "follow_up_interviews",
-    "programmes_completed",
-    "programmes_stopped",
-    "fees_estimated_eur",
-]
+METRIC_KEYS = list(SPEC_STATE_OF_PLAY_METRICS)
 
 
 @pytest.fixture(scope="module")
