@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -38,7 +38,14 @@ from etl.columns import (
     match_headers,
     read_mapping,
 )
-from etl.read import FileRefused, Source, as_windows_1252, open_source, sql_literal
+from etl.read import (
+    FileRefused,
+    Source,
+    as_windows_1252,
+    first_line,
+    open_source,
+    sql_literal,
+)
 
 ProgressCallback = Callable[[float], None]
 
@@ -334,7 +341,7 @@ class Loader:
                 if "latin-1" in str(exc) and not source.csv_params.get("transcoded"):
                     source = self._as_cp1252(source, transcode=True)
                     continue
-                raise FileRefused(f"{source.path}: cannot be read: {_first_line(exc)}") from exc
+                raise FileRefused(f"{source.path}: cannot be read: {first_line(exc)}") from exc
             csv_rejects = self._csv_rejects(source)
             if source.encoding == "utf-8" and any(r[1] == "encoding_error" for r in csv_rejects):
                 # Not UTF-8 after all (the sample was plain ASCII): read it as Windows-1252.
@@ -364,12 +371,25 @@ class Loader:
         previous = con.execute(
             "select min(load_id) from loads where file_sha256 = ?", [sha]
         ).fetchone()[0]
-        n_rejected += len(csv_rejects)
         finished = dt.datetime.now()
-        seconds = round(time.perf_counter() - clock, 3)
+        load_id = con.execute("select nextval('load_id_seq')").fetchone()[0]
+        summary = LoadSummary(
+            load_id=load_id,
+            file_name=path.name,
+            file_sha256=sha,
+            file_format=source.file_format,
+            encoding=source.encoding,
+            delimiter=source.delimiter,
+            rows_read=n_rows + len(csv_rejects),
+            rows_new=n_valid - n_present,
+            rows_present=n_present,
+            rows_skipped=n_skipped,
+            rows_rejected=n_rejected + len(csv_rejects),
+            seconds=round(time.perf_counter() - clock, 3),
+            previously_loaded_as=previous,
+        )
         con.execute("begin transaction")
         try:
-            load_id = con.execute("select nextval('load_id_seq')").fetchone()[0]
             con.execute(
                 """
                 insert into loads values
@@ -378,9 +398,9 @@ class Loader:
                 [
                     load_id, path.name, sha, path.stat().st_size, source.file_format,
                     source.encoding, source.delimiter, self.mapping_name,
-                    n_rows + len(csv_rejects), n_valid - n_present, n_present, n_skipped,
-                    n_rejected, min_date, max_date, started, finished, seconds,
-                    _user(),
+                    summary.rows_read, summary.rows_new, summary.rows_present,
+                    summary.rows_skipped, summary.rows_rejected, min_date, max_date, started,
+                    finished, summary.seconds, _user(),
                 ],
             )  # fmt: skip
             con.execute(
@@ -428,35 +448,7 @@ class Loader:
         finally:
             for name in ("load_kept", "load_rows", "load_valid", "load_rejects"):
                 con.execute(f"drop table if exists {name}")
-        return LoadSummary(
-            load_id=load_id,
-            file_name=path.name,
-            file_sha256=sha,
-            file_format=source.file_format,
-            encoding=source.encoding,
-            delimiter=source.delimiter,
-            rows_read=n_rows + len(csv_rejects),
-            rows_new=n_valid - n_present,
-            rows_present=n_present,
-            rows_skipped=n_skipped,
-            rows_rejected=n_rejected,
-            seconds=seconds,
-            previously_loaded_as=previous,
-        )
-
-
-def _reopen_as_cp1252(source: Source) -> Source:
-    scan = source.scan_sql.replace("encoding = 'utf-8'", "encoding = 'latin-1'")
-    return Source(
-        path=source.path,
-        file_format=source.file_format,
-        headers=source.headers,
-        scan_sql=scan,
-        first_line=source.first_line,
-        encoding="windows-1252",
-        delimiter=source.delimiter,
-        csv_rejects=source.csv_rejects,
-    )
+        return summary
 
 
 def _user() -> str | None:
@@ -464,11 +456,6 @@ def _user() -> str | None:
         return getpass.getuser()
     except Exception:  # no login name in some containers
         return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # --- command-line entry points ------------------------------------------------------------
@@ -644,6 +631,3 @@ def run_rejects_command(args, config) -> int:
         ["load_id", "file_name", "line_number", "reason", "detail", "raw_values"],
     )  # fmt: skip
     return 0
-
-
-__all__ = ["Loader", "LoadSummary", "FileOutcome", "load_paths", "sha256_of", "asdict"]

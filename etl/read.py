@@ -40,7 +40,6 @@ class Source:
     encoding: str | None = None  # utf-8 | windows-1252
     delimiter: str | None = None
     csv_rejects: bool = False  # the scan stores malformed records in temp reject tables
-    notes: list[str] = field(default_factory=list)
     csv_params: dict = field(default_factory=dict)
     temp_files: list[Path] = field(default_factory=list)
 
@@ -251,7 +250,7 @@ def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
             f"select num_rows from parquet_file_metadata({sql_literal(str(path))})"
         ).fetchone()
     except duckdb.Error as exc:
-        raise FileRefused(f"{path}: not a readable Parquet file ({_first_line(exc)})") from exc
+        raise FileRefused(f"{path}: not a readable Parquet file ({first_line(exc)})") from exc
     if not rows or not rows[0]:
         raise FileRefused(f"{path}: the Parquet file has no rows")
     return Source(path=path, file_format="parquet", headers=headers, scan_sql=scan, first_line=1)
@@ -271,7 +270,7 @@ def _open_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
     except FileRefused:
         raise
     except Exception as exc:  # fastexcel raises its own error types for corrupt workbooks
-        raise FileRefused(f"{path}: not a readable Excel workbook ({_first_line(exc)})") from exc
+        raise FileRefused(f"{path}: not a readable Excel workbook ({first_line(exc)})") from exc
     if frame.height == 0:
         raise FileRefused(f"{path}: the first sheet has a header row but no data rows")
     table = frame.with_row_index("__line_seq", offset=1).to_arrow()
@@ -283,10 +282,10 @@ def _open_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         headers=[str(h) for h in headers],
         scan_sql=scan,
         first_line=2,
-        notes=[f"sheet {reader.sheet_names[0]!r}"],
     )
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (library errors can run to many lines)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -27,6 +27,7 @@ import duckdb
 from etl import warehouse
 from etl.cli import UserError
 from etl.config import Config
+from etl.read import first_line
 from etl.registry import Metric, load_registry
 
 CONTRACT_GROUP = "state_of_play"  # SPEC §6 metrics: the keys of each scheme in the JSON
@@ -118,7 +119,7 @@ def open_warehouse(
     except warehouse.WarehouseError as exc:
         raise UserError(str(exc)) from exc
     except duckdb.Error as exc:
-        raise UserError(f"the warehouse {path} cannot be read: {str(exc).splitlines()[0]}") from exc
+        raise UserError(f"the warehouse {path} cannot be read: {first_line(exc)}") from exc
     (n_lines,) = con.execute("select count(*) from billing_lines").fetchone()
     if n_lines == 0:
         con.close()

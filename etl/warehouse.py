@@ -14,6 +14,7 @@ import holidays
 import sql as sql_pkg
 from etl.codes import FEE_CODES
 from etl.config import Config
+from etl.read import first_line
 
 DB_ENV = "BENZO_MONITOR_DB"
 DEFAULT_DB = Path("data") / "benzo_monitor.duckdb"
@@ -59,7 +60,7 @@ def _plain_lock_message(exc: Exception, db_path: Path) -> str:
             f"the warehouse {db_path} is in use by another program{who}; "
             "wait for it to finish and try again"
         )
-    return f"the warehouse {db_path} cannot be opened: {text.splitlines()[0]}"
+    return f"the warehouse {db_path} cannot be opened: {first_line(exc)}"
 
 
 def connect(
