@@ -1,18 +1,25 @@
-"""The Dash app shell: navigation, language switch and the page container (pages/ hold the rest)."""
+"""The Dash app shell: navigation, language switch, view and as-of controls, page container.
+
+Everything a reader chooses lives in the URL (see dashboard/ui.py), so the shell's controls
+only rewrite the query string; pages render from it.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode
 
 import dash
 from dash import Input, Output, State, dcc, html
 
 from dashboard.data import Warehouse
-from dashboard.i18n import LANGUAGES, language, t
-from etl.config import Config
+from dashboard.i18n import LANGUAGES, t
+from dashboard.ui import parse_date, query_params, search_with, view_state
+from etl.config import Config, load_config
 
 PAGES_DIR = Path(__file__).parent / "pages"
+ASSETS_DIR = Path(__file__).parent / "assets"
+log = logging.getLogger(__name__)
 
 
 def warehouse() -> Warehouse:
@@ -21,11 +28,25 @@ def warehouse() -> Warehouse:
 
 
 def create_app(db_path: str | Path, config: Config | None = None) -> dash.Dash:
-    """A Dash app reading the warehouse at `db_path` (a factory, so tests build their own)."""
+    """A Dash app reading the warehouse at `db_path` (a factory, so tests build their own).
+
+    The app reads the warehouse's published snapshot (etl/publish.py); if there is none yet or
+    it is out of date, one is published now (skipped with a log line while a load holds the
+    warehouse: the load publishes when it finishes).
+    """
+    from etl.publish import ensure_published
+    from etl.warehouse import WarehouseError
+
+    config = config or load_config()
+    try:
+        ensure_published(db_path, config)
+    except WarehouseError as exc:
+        log.warning("no new snapshot published: %s", exc)
     app = dash.Dash(
         __name__,
         use_pages=True,
         pages_folder=str(PAGES_DIR),
+        assets_folder=str(ASSETS_DIR),
         title="benzo-monitor",
         suppress_callback_exceptions=True,
     )
@@ -35,53 +56,106 @@ def create_app(db_path: str | Path, config: Config | None = None) -> dash.Dash:
             dcc.Location(id="url", refresh="callback-nav"),
             html.Header(
                 [
-                    html.H1(id="app-title", style={"fontSize": "1.3rem", "margin": "0"}),
-                    html.Nav(id="app-nav", style={"display": "flex", "gap": "1rem"}),
-                    dcc.Dropdown(
-                        id="app-language",
-                        options=[{"label": code.upper(), "value": code} for code in LANGUAGES],
-                        clearable=False,
-                        style={"width": "5rem"},
+                    html.Div(id="app-title", className="app-title"),
+                    html.Nav(id="app-nav", className="app-nav"),
+                    html.Div(
+                        [
+                            dcc.RadioItems(
+                                id="app-view",
+                                options=[],
+                                inline=True,
+                                className="app-view",
+                            ),
+                            html.Label(
+                                [
+                                    html.Span(id="app-as-of-label"),
+                                    dcc.DatePickerSingle(
+                                        id="app-as-of",
+                                        display_format="YYYY-MM-DD",
+                                        clearable=True,
+                                        first_day_of_week=1,
+                                    ),
+                                ],
+                                className="app-as-of",
+                            ),
+                            dcc.Dropdown(
+                                id="app-language",
+                                options=[
+                                    {"label": code.upper(), "value": code} for code in LANGUAGES
+                                ],
+                                clearable=False,
+                                searchable=False,
+                                className="app-language",
+                            ),
+                        ],
+                        className="app-controls",
                     ),
                 ],
-                style={
-                    "display": "flex",
-                    "gap": "1.5rem",
-                    "alignItems": "center",
-                    "padding": "0.5rem 1rem",
-                    "borderBottom": "1px solid #ccc",
-                },
-            ),  # fmt: skip
-            html.Main(dash.page_container, style={"padding": "1rem"}),
+                className="app-header",
+            ),
+            html.Main(dash.page_container, className="app-main"),
         ],
-        style={"fontFamily": "system-ui, sans-serif"},
+        className="app",
     )
 
     @app.callback(
         Output("app-title", "children"),
         Output("app-nav", "children"),
         Output("app-language", "value"),
+        Output("app-view", "options"),
+        Output("app-view", "value"),
+        Output("app-as-of-label", "children"),
+        Output("app-as-of", "date"),
+        Output("app-as-of", "placeholder"),
         Input("url", "search"),
+        Input("url", "pathname"),
     )
-    def shell(search):
-        lang = language((parse_qs((search or "").lstrip("?")).get("lang") or [None])[0])
+    def shell(search, pathname):
+        state = view_state(query_params(search))
+        lang = state.lang
         links = [
-            dcc.Link(t(page["name"], lang), href=f"{page['relative_path']}?lang={lang}")
-            for page in dash.page_registry.values()
+            dcc.Link(
+                t(page["name"], lang),
+                href=state.href(page["relative_path"]),
+                id=f"nav-{page['name']}",
+                className="active" if page["relative_path"] == pathname else None,
+            )
+            for page in sorted(dash.page_registry.values(), key=lambda p: p.get("order") or 0)
         ]
-        return t("app_title", lang), links, lang
+        views = [{"label": t(f"view_{v}", lang), "value": v} for v in ("analyst", "publication")]
+        return (
+            t("app_title", lang),
+            links,
+            lang,
+            views,
+            state.view,
+            t("as_of", lang),
+            state.as_of.isoformat() if state.as_of else None,
+            t("as_of_default", lang),
+        )
 
     @app.callback(
         Output("url", "search"),
         Input("app-language", "value"),
+        Input("app-view", "value"),
+        Input("app-as-of", "date"),
         State("url", "search"),
         prevent_initial_call=True,
     )
-    def switch_language(lang, search):
-        params = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
-        if params.get("lang") == lang:
+    def controls_to_url(lang, view, as_of, search):
+        state = view_state(query_params(search))
+        as_of_date = parse_date(as_of)
+        if (
+            not lang
+            or not view
+            or (lang, view, as_of_date) == (state.lang, state.view, state.as_of)
+        ):
             return dash.no_update
-        params["lang"] = lang
-        return "?" + urlencode(params)
+        return search_with(
+            search,
+            lang=lang,
+            view=None if view == "analyst" else view,
+            as_of=as_of_date.isoformat() if as_of_date else None,
+        )
 
     return app

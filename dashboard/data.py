@@ -1,42 +1,147 @@
-"""The dashboard's only way to the warehouse: read-only, one short-lived connection per call."""
+"""The dashboard's only way to the warehouse: the latest published snapshot, read-only.
+
+Pages never open the warehouse file itself (a load may be writing it): they read the snapshot
+that the last load published (etl/publish.py). Each snapshot is opened once per process and
+each call takes its own cursor (DuckDB connections must not be shared across threads, cursors
+may). Results are cached per snapshot, so a second reader of the same view costs nothing, and a
+new snapshot — new data — shows up at the next request, without a restart.
+
+Marts are read from the snapshot's `published` tables when the page asks for the default as-of
+date under the configuration the snapshot was computed with; any other as-of date is computed
+from the views in the same snapshot (slower, then cached).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import duckdb
 
 from etl.config import Config, load_config
+from etl.publish import (
+    PUBLISHED_SCHEMA,
+    Snapshot,
+    config_fingerprint,
+    current_snapshot_path,
+    read_snapshot,
+)
 from etl.warehouse import apply_settings
+
+CACHE_SIZE = 512
+
+
+class NoData(RuntimeError):
+    """No snapshot has been published yet (nothing loaded, or the dashboard not started)."""
 
 
 class Warehouse:
-    """Reads marts for the dashboard's callbacks (each call opens its own connection)."""
+    """Reads marts for the dashboard's callbacks from the latest published snapshot."""
 
     def __init__(self, db_path: str | Path, config: Config | None = None):
         self.db_path = Path(db_path)
         self.config = config or load_config()
+        self._config_fingerprint = config_fingerprint(self.config)
+        self._lock = threading.Lock()
+        self._open: tuple[Path, duckdb.DuckDBPyConnection, Snapshot] | None = None
+        self._cache: OrderedDict[tuple, list[dict]] = OrderedDict()
 
-    def rows(
-        self, sql: str, params: list | None = None, as_of: dt.date | None = None
-    ) -> list[dict]:
-        """Rows of `sql` as dicts, computed as of `as_of` (default: latest delivery date)."""
-        if not self.db_path.exists():
-            return []
-        con = duckdb.connect(str(self.db_path), read_only=True)
+    # --- the snapshot -----------------------------------------------------------------
+
+    def _connection(self) -> tuple[duckdb.DuckDBPyConnection, Snapshot]:
+        for attempt in range(3):
+            path = current_snapshot_path(self.db_path)
+            if path is None:
+                raise NoData(str(self.db_path))
+            with self._lock:
+                if self._open is not None and self._open[0] == path:
+                    return self._open[1], self._open[2]
+                try:
+                    con = duckdb.connect(str(path), read_only=True)
+                except duckdb.IOException:
+                    # Pruned between reading CURRENT and opening it: two newer publications
+                    # came in meanwhile; read the pointer again.
+                    if attempt == 2:
+                        raise
+                    continue
+                self._open = (path, con, read_snapshot(con, path))
+                self._cache.clear()
+                return con, self._open[2]
+        raise NoData(str(self.db_path))  # not reached
+
+    def snapshot(self) -> Snapshot | None:
+        """The snapshot pages read now (None before the first publication)."""
         try:
-            apply_settings(con, self.config, as_of)
-            cur = con.execute(sql, params or [])
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-        finally:
-            con.close()
+            return self._connection()[1]
+        except NoData:
+            return None
 
-    def has_table(self, name: str) -> bool:
-        rows = self.rows(
-            "select count(*) as n from duckdb_tables() where table_name = ? "
-            "union all select count(*) from duckdb_views() where view_name = ?",
-            [name, name],
+    def default_as_of(self) -> dt.date | None:
+        """The as-of date the snapshot's marts were computed for (the latest delivery date)."""
+        snap = self.snapshot()
+        return snap.as_of_date if snap else None
+
+    # --- queries ----------------------------------------------------------------------
+
+    def rows(self, sql: str, params: list | tuple = (), as_of: dt.date | None = None) -> list[dict]:
+        """Rows of `sql` as dicts, computed as of `as_of` (None: the snapshot's default).
+
+        In `sql`, write `{mart_state_of_play}` (a mart name in braces) to read the mart: the
+        published table when it was computed for this as-of date, else the view.
+        Returns [] when nothing has been published yet.
+        """
+        try:
+            con, snap = self._connection()
+        except NoData:
+            return []
+        published = as_of in (None, snap.as_of_date) and (
+            snap.config_fingerprint == self._config_fingerprint
         )
-        return any(r["n"] for r in rows)
+        schema = PUBLISHED_SCHEMA if published else "main"
+        key = (snap.path, schema, as_of, sql, tuple(params))
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        text = sql.format_map(_MartNames(schema))
+        cursor = con.cursor()
+        try:
+            if not published:
+                apply_settings(cursor, self.config, as_of)
+            result = cursor.execute(text, list(params))
+            names = [d[0] for d in result.description]
+            rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        finally:
+            cursor.close()
+        with self._lock:
+            self._cache[key] = rows
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return rows
+
+    def mart(
+        self, name: str, where: str = "", params: list | tuple = (), order: str = "",
+        as_of: dt.date | None = None,
+    ) -> list[dict]:  # fmt: skip
+        """Rows of one mart, optionally filtered (`where` without the keyword) and ordered."""
+        sql = f"select * from {{{name}}}"
+        if where:
+            sql += f" where {where}"
+        if order:
+            sql += f" order by {order}"
+        return self.rows(sql, params, as_of)
+
+
+class _MartNames(dict):
+    """str.format_map mapping: {mart_x} -> the schema-qualified name to read it from."""
+
+    def __init__(self, schema: str):
+        super().__init__()
+        self.schema = schema
+
+    def __missing__(self, key: str) -> str:
+        if not key.startswith("mart_") or not key.replace("_", "").isalnum():
+            raise KeyError(key)
+        return f"{self.schema}.{key}"

@@ -48,7 +48,7 @@ def run_demo_command(args, config) -> int:
     except WarehouseError as exc:
         raise UserError(str(exc)) from exc
     try:
-        outcomes = load_paths(con, result.files)
+        outcomes = load_paths(con, result.files, config=config)
     finally:
         con.close()
     refused = [o for o in outcomes if o.refused]

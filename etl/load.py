@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 import sql as sql_pkg
+from etl import publish
 from etl.codes import PROGRAMME_CNKS
 from etl.columns import (
     CANONICAL,
@@ -38,6 +39,7 @@ from etl.columns import (
     match_headers,
     read_mapping,
 )
+from etl.config import Config
 from etl.read import (
     FileRefused,
     Source,
@@ -473,8 +475,13 @@ def load_paths(
     paths: list[Path],
     mapping_path: Path | None = None,
     progress_factory: Callable[[Path], ProgressCallback | None] | None = None,
+    config: Config | None = None,
 ) -> list[FileOutcome]:
-    """Load each file in turn (each atomically); a refused file does not stop the others."""
+    """Load each file in turn (each atomically); a refused file does not stop the others.
+
+    With `config`, and once a dashboard has served this warehouse (its snapshot folder
+    exists), a snapshot is published for readers when at least one file loaded (etl/publish.py).
+    """
     mapping = read_mapping(mapping_path) if mapping_path else None
     loader = Loader(con, mapping, str(mapping_path) if mapping_path else None)
     outcomes = []
@@ -484,6 +491,9 @@ def load_paths(
             outcomes.append(FileOutcome(path, summary=loader.load_file(Path(path), progress)))
         except FileRefused as exc:
             outcomes.append(FileOutcome(path, refused=str(exc)))
+    if config is not None and any(o.summary for o in outcomes):
+        if publish.snapshot_dir(publish.database_path(con)).exists():
+            publish.publish(con, config)
     return outcomes
 
 
@@ -517,7 +527,7 @@ def run_load_command(args, config) -> int:
 
     try:
         with progress_bar:
-            outcomes = load_paths(con, args.files, args.mapping, factory)
+            outcomes = load_paths(con, args.files, args.mapping, factory, config)
     except MappingError as exc:
         raise UserError(str(exc)) from exc
     finally:

@@ -76,3 +76,35 @@ def query(db: Path, sql: str, params=None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
+
+
+# --- browser tests (tests/browser.py) -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory):
+    """A real `benzo-monitor serve` on a generated warehouse (Feb 2023 - Jun 2025), shared by
+    the browser tests. Tests that change its data must restore it or use their own server."""
+    from tests.browser import Served, build_warehouse, start_server
+
+    folder = tmp_path_factory.mktemp("served")
+    db = build_warehouse(folder)
+    process, url = start_server(db)
+    yield Served(url=url, db=db, process=process, data_dir=folder)
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except Exception:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """Headless Chromium (skipped where it is not installed); downloads go to browser.downloads."""
+    from tests.browser import make_driver
+
+    downloads = tmp_path_factory.mktemp("downloads")
+    driver = make_driver(downloads)
+    driver.downloads = downloads
+    yield driver
+    driver.quit()

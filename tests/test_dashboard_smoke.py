@@ -6,13 +6,11 @@
 from __future__ import annotations
 
 import importlib
-import json
 
 import dash
 import pytest
 
 from dashboard.app import create_app
-from etl.registry import load_registry
 from tests.conftest import CANONICAL_HEADER, write_delimited
 
 
@@ -41,24 +39,32 @@ def test_shell_serves(app):
     assert client.get("/_dash-layout").status_code == 200
 
 
-@pytest.mark.parametrize("lang,title", [("fr", "État des lieux mensuel"),
-                                        ("nl", "Maandelijkse stand van zaken"),
-                                        ("en", "Monthly state of play")])  # fmt: skip
-def test_state_of_play_in_each_language(app, cli, db, lang, title):
+def _find(component, component_id):
+    """The component with `component_id` in a layout tree (None if absent)."""
+    if getattr(component, "id", None) == component_id:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if hasattr(child, "to_plotly_json"):
+            found = _find(child, component_id)
+            if found is not None:
+                return found
+    return None
+
+
+@pytest.mark.parametrize("view,expected", [("analyst", ["1", "0", "2", "3"]),
+                                           ("publication", ["<5", "0", "<5", "<5"])])  # fmt: skip
+def test_publication_view_suppresses_the_cards(app, view, expected):
+    # Patients initiated in March 2025, by hand: 1 (5 steps), 0 (7), 2 (10), 3 in total; the
+    # publication view shows 1 to 4 as "<5" (SPEC §9) and leaves 0 as it is.
     with app.server.test_request_context():
-        page = _page("/").layout(lang=lang, month="2025-03")
-    text = json.dumps(
-        page.to_plotly_json(), default=lambda o: o.to_plotly_json(), ensure_ascii=False
-    )
-    assert f"{title} — 2025-03" in text
-    report = json.loads(cli("--db", db, "report", "--month", "2025-03", "--no-suppress")[1])
-    # Patients initiated in March 2025, by hand: 1 (5 steps), 0 (7), 2 (10), 3 in total.
-    assert [report["schemes"][s]["patients_initiated"] for s in ("5", "7", "10", "total")] == [
-        1, 0, 2, 3,
-    ]  # fmt: skip
-    label = load_registry().metric("patients_initiated").label(lang)
-    (row,) = [r for r in page.children[3].children[1].children if r.children[0].children == label]
-    assert [c.children for c in row.children[1:]] == ["1", "0", "2", "3"]
+        page = _page("/").layout(lang="en", month="2025-03", view=view)
+    shown = [
+        _find(page, f"state-card-{s}-patients_initiated").children
+        for s in ("5", "7", "10", "total")
+    ]
+    assert shown == expected
+    assert (_find(page, "state-publication-note") is not None) == (view == "publication")
 
 
 def test_data_page_lists_the_ledger(app):

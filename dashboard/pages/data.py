@@ -15,7 +15,7 @@ dash.register_page(__name__, path="/data", name="data", order=90)
 def layout(lang: str | None = None, **_):
     lang = language(lang)
     wh = warehouse()
-    if not wh.has_table("loads"):
+    if wh.snapshot() is None:
         return html.P(t("no_data", lang), id="data-empty")
     ledger = wh.rows(
         "select load_id, file_name, file_format, rows_read, rows_new, rows_present, "

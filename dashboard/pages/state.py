@@ -1,69 +1,337 @@
-"""State of play (home): the monthly state of play per scheme (SPEC §6), read from the mart."""
+"""State of play (home): the monthly state of play per scheme (SPEC §6), read from the mart.
+
+Cards per scheme and total with the change on the previous month, the monthly initiations since
+the pilot's start (pilot and structural phase marked, provisional months shaded), the full §6
+table with the unassigned events beside it, and downloads of that table (CSV, Excel).
+"""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
+
 import dash
-from dash import dcc, html
+import plotly.graph_objects as go
+import xlsxwriter
+from dash import Input, Output, State, callback, dcc, html
 
 from dashboard.app import warehouse
-from dashboard.i18n import fmt_int, language, t
+from dashboard.i18n import fmt_eur, fmt_int, fmt_month, register, t
+from dashboard.ui import (
+    PROVISIONAL_SHADE,
+    SCHEME_COLOURS,
+    SCHEMES,
+    SCHEMES_AND_TOTAL,
+    empty_page,
+    figure_layout,
+    page_title,
+    publication_note,
+    query_params,
+    scheme_label,
+    search_with,
+    view_state,
+)
 from etl.registry import load_registry
 
 dash.register_page(__name__, path="/", name="state_of_play", order=0)
 
-SCHEMES = ("5", "7", "10", "total")
-SCHEME_WORDS = {
-    "5": {"fr": "5 paliers", "nl": "5 stappen", "en": "5 steps"},
-    "7": {"fr": "7 paliers", "nl": "7 stappen", "en": "7 steps"},
-    "10": {"fr": "10 paliers", "nl": "10 stappen", "en": "10 steps"},
-    "total": {"fr": "Total", "nl": "Totaal", "en": "Total"},
-}
+register(
+    {
+        "state_month": {"fr": "Mois", "nl": "Maand", "en": "Month"},
+        "state_trend_title": {
+            "fr": "Patients ayant initié un programme, par mois et par schéma",
+            "nl": "Patiënten die een programma opstartten, per maand en per schema",
+            "en": "Patients who initiated a programme, per month and scheme",
+        },
+        "state_table_title": {
+            "fr": "État des lieux du mois (article 6/3 de l'arrêté)",
+            "nl": "Stand van zaken van de maand (artikel 6/3 van het besluit)",
+            "en": "State of play of the month (article 6/3 of the decree)",
+        },
+        "state_change": {
+            "fr": "vs mois précédent",
+            "nl": "t.o.v. vorige maand",
+            "en": "vs previous month",
+        },
+        "state_provisional_months": {
+            "fr": "mois provisoires (facturation tardive possible)",
+            "nl": "voorlopige maanden (late facturatie mogelijk)",
+            "en": "provisional months (late billing still possible)",
+        },
+        "state_split": {
+            "fr": "dont paliers de {n} gélules",
+            "nl": "waarvan afbouwstappen van {n} capsules",
+            "en": "of which {n}-capsule steps",
+        },
+    }
+)
+
+CARD_METRICS = (
+    "patients_initiated",
+    "patients_initiated_cumulative",
+    "active_programmes_end_of_month",
+    "programmes_completed",
+    "programmes_stopped",
+)
 
 
-def layout(lang: str | None = None, month: str | None = None, **_):
-    lang = language(lang)
+def layout(month: str | None = None, **params):
+    state = view_state(params)
+    lang = state.lang
     wh = warehouse()
-    if not wh.has_table("billing_lines") or not wh.rows("select 1 from billing_lines limit 1"):
-        return html.P(t("no_data", lang), id="state-empty")
-    # One pass over the mart (all months are a few hundred rows): computing it is the cost.
-    every = wh.rows("select * from mart_state_of_play order by month desc, scheme_order")
-    months = list(dict.fromkeys(r["month"] for r in every))
+    every = wh.mart("mart_state_of_play", order="month, scheme_order", as_of=state.as_of)
+    if not every:
+        return empty_page(state, id_prefix="state")
+    months = sorted({r["month"] for r in every}, reverse=True)
     month = month if month in months else months[0]
+    previous = _previous_month(month)
     rows = {r["scheme"]: r for r in every if r["month"] == month}
-    metrics = load_registry().group("state_of_play")
-    header = html.Tr([html.Th("")] + [html.Th(SCHEME_WORDS[s][lang]) for s in SCHEMES])
-    body = []
-    for metric in metrics:
-        if metric.column not in rows[SCHEMES[0]]:
-            continue
-        cells = []
-        for scheme in SCHEMES:
-            value = rows[scheme][metric.column]
-            if metric.disclosure == "amount":
-                cells.append(html.Td(f"{float(value):,.2f} €" if value is not None else "—"))
-            else:
-                cells.append(html.Td(fmt_int(value, lang)))
-        body.append(html.Tr([html.Th(metric.label(lang), style={"textAlign": "left"}), *cells]))
-    first = rows[SCHEMES[0]]
+    before = {r["scheme"]: r for r in every if r["month"] == previous}
+    unassigned = wh.mart("mart_unassigned_by_month", "month = ?", [month], as_of=state.as_of)
+    disclosure = state.disclosure(wh.config.suppression_threshold)
+    first = rows["total"]
+    title = f"{t('state_of_play', lang)} — {fmt_month(month, lang)}"
+    badge = (
+        html.Span(t("provisional", lang), className="badge provisional", id="state-provisional")
+        if first["is_provisional"]
+        else None
+    )
     return html.Div(
         [
-            html.H2(f"{t('state_of_play', lang)} — {month}"),
-            html.P(
-                f"{t('data_as_of', lang)} {first['as_of_date']}"
-                + (f" · {t('provisional', lang)}" if first["is_provisional"] else ""),
-                id="state-as-of",
-            ),
-            html.Nav(
+            page_title(title, state, first["as_of_date"], id_prefix="state"),
+            publication_note(state, wh.config.suppression_threshold, id_prefix="state"),
+            html.Div(
                 [
-                    dcc.Link(m, href=f"/?lang={lang}&month={m}", style={"marginRight": "0.6rem"})
-                    for m in months[:12]
+                    html.Label(t("state_month", lang), htmlFor="state-month-picker"),
+                    dcc.Dropdown(
+                        id="state-month-picker",
+                        options=[{"label": fmt_month(m, lang), "value": m} for m in months],
+                        value=month,
+                        clearable=False,
+                        style={"width": "14rem"},
+                    ),
+                    badge,
                 ],
-                id="state-months",
-            ),  # fmt: skip
-            html.Table(
-                [html.Thead(header), html.Tbody(body)],
-                id="state-table",
-                style={"borderCollapse": "collapse", "marginTop": "1rem"},
+                className="controls-row",
+            ),
+            _cards(rows, before, disclosure, lang),
+            html.Div(
+                [
+                    html.H3(t("state_trend_title", lang)),
+                    dcc.Graph(
+                        id="state-trend",
+                        figure=_trend(every, disclosure, wh.config, lang),
+                        config={"displaylogo": False},
+                    ),
+                ],
+                className="section",
+            ),
+            html.Div(
+                [
+                    html.H3(t("state_table_title", lang)),
+                    _table(rows, unassigned[0] if unassigned else None, disclosure, lang),
+                    html.Div(
+                        [
+                            html.Button(t("download_csv", lang), id="state-download-csv-button"),
+                            html.Button(t("download_xlsx", lang), id="state-download-xlsx-button"),
+                        ],
+                        className="downloads",
+                        style={"marginTop": "0.8rem"},
+                    ),
+                    dcc.Download(id="state-download"),
+                ],
+                className="section",
             ),
         ]
     )
+
+
+def _previous_month(month: str) -> str:
+    first = dt.date.fromisoformat(month + "-01")
+    return (first - dt.timedelta(days=1)).strftime("%Y-%m")
+
+
+def _cards(rows: dict, before: dict, disclosure, lang: str):
+    registry = load_registry()
+    cards = []
+    for scheme in SCHEMES_AND_TOTAL:
+        items = []
+        for metric_id in CARD_METRICS:
+            metric = registry.metric(metric_id)
+            value = disclosure.count(rows[scheme][metric.column])
+            prior = before.get(scheme, {}).get(metric.column)
+            prior = disclosure.count(prior) if prior is not None else None
+            delta = ""
+            if isinstance(value, int) and isinstance(prior, int):
+                change = value - prior
+                delta = ("+" if change > 0 else "") + fmt_int(change, lang) if change else "="
+            items += [
+                html.Dt(metric.label(lang)),
+                html.Dd(fmt_int(value, lang), id=f"state-card-{scheme}-{metric_id}"),
+                html.Dd(delta, className="delta", title=t("state_change", lang)),
+            ]
+        cards.append(
+            html.Div(
+                [html.H4(scheme_label(scheme, lang)), html.Dl(items)],
+                className="card",
+                id=f"state-card-{scheme}",
+                style={"borderTopColor": SCHEME_COLOURS[scheme]},
+            )
+        )
+    return html.Div(cards, className="cards", id="state-cards")
+
+
+def _trend(every: list[dict], disclosure, config, lang: str) -> go.Figure:
+    fig = go.Figure()
+    months = sorted({r["month"] for r in every})
+    by = {(r["month"], r["scheme"]): r for r in every}
+    for scheme in SCHEMES:
+        values = [disclosure.count(by[(m, scheme)]["patients_initiated"]) for m in months]
+        fig.add_bar(
+            x=[m + "-01" for m in months],
+            y=[v if isinstance(v, int) else None for v in values],
+            name=scheme_label(scheme, lang),
+            marker_color=SCHEME_COLOURS[scheme],
+            customdata=[fmt_int(v, lang) for v in values],
+            hovertemplate="%{x|%Y-%m}: %{customdata}<extra>"
+            + scheme_label(scheme, lang)
+            + "</extra>",
+        )
+    fig.update_layout(barmode="stack", xaxis={"type": "date", "dtick": "M3", "tickformat": "%Y-%m"})
+    provisional = [m for m in months if by[(m, "total")]["is_provisional"]]
+    if provisional:
+        start = dt.date.fromisoformat(provisional[0] + "-01") - dt.timedelta(days=15)
+        end = dt.date.fromisoformat(provisional[-1] + "-01") + dt.timedelta(days=15)
+        fig.add_vrect(
+            x0=start, x1=end, fillcolor=PROVISIONAL_SHADE, line_width=0, layer="below",
+            annotation_text=t("provisional", lang), annotation_position="top left",
+        )  # fmt: skip
+    structural = config.structural_start - dt.timedelta(days=15)
+    fig.add_vline(x=structural, line_dash="dash", line_color="#666")
+    ymax = max(sum(by[(m, s)]["patients_initiated"] or 0 for s in SCHEMES) for m in months)
+    for x, key, anchor in (
+        (structural - dt.timedelta(days=20), "pilot_phase", "right"),
+        (structural + dt.timedelta(days=20), "structural_phase", "left"),
+    ):
+        fig.add_annotation(
+            x=x, y=ymax * 1.08, text=t(key, lang), showarrow=False, xanchor=anchor,
+            font={"color": "#444"},
+        )  # fmt: skip
+    return figure_layout(fig, lang)
+
+
+def _table_rows(rows: dict, unassigned: dict | None, disclosure, lang: str) -> list[list]:
+    """[label, 5, 7, 10, total, unassigned] per §6 metric and capsule split, as display text."""
+    registry = load_registry()
+    out = []
+    for metric in [*registry.group("state_of_play"), *registry.group("reduction_split")]:
+        label = metric.label(lang)
+        cells = []
+        for scheme in SCHEMES_AND_TOTAL:
+            cells.append(_shown(metric, rows[scheme], disclosure, lang))
+        if unassigned is not None and metric.column in unassigned:
+            cells.append(_shown(metric, unassigned, disclosure, lang))
+        else:
+            cells.append("")
+        out.append([label, *cells])
+    return out
+
+
+def _shown(metric, row: dict, disclosure, lang: str) -> str:
+    value = disclosure.metric(metric, row)
+    return fmt_eur(value, lang) if metric.disclosure == "amount" else fmt_int(value, lang)
+
+
+def _table(rows: dict, unassigned: dict | None, disclosure, lang: str):
+    header = html.Tr(
+        [html.Th("")]
+        + [html.Th(scheme_label(s, lang)) for s in SCHEMES_AND_TOTAL]
+        + [html.Th(t("unassigned", lang))]
+    )
+    body = [
+        html.Tr([html.Th(label, scope="row"), *(html.Td(c) for c in cells)])
+        for label, *cells in _table_rows(rows, unassigned, disclosure, lang)
+    ]
+    return html.Table([html.Thead(header), html.Tbody(body)], id="state-table", className="figures")
+
+
+def _download_table(search: str) -> tuple[str, list[str], list[list]]:
+    """The §6 table of the URL's month as raw values: (month, header, rows)."""
+    params = query_params(search)
+    state = view_state(params)
+    wh = warehouse()
+    every = wh.mart("mart_state_of_play", order="month, scheme_order", as_of=state.as_of)
+    months = sorted({r["month"] for r in every}, reverse=True)
+    month = params.get("month") if params.get("month") in months else months[0]
+    rows = {r["scheme"]: r for r in every if r["month"] == month}
+    unassigned = wh.mart("mart_unassigned_by_month", "month = ?", [month], as_of=state.as_of)
+    disclosure = state.disclosure(wh.config.suppression_threshold)
+    registry = load_registry()
+    header = [
+        "metric",
+        *(scheme_label(s, state.lang) for s in SCHEMES_AND_TOTAL),
+        t("unassigned", state.lang),
+    ]
+    body = []
+    for metric in [*registry.group("state_of_play"), *registry.group("reduction_split")]:
+        cells = [disclosure.metric(metric, rows[s]) for s in SCHEMES_AND_TOTAL]
+        if unassigned and metric.column in unassigned[0]:
+            cells.append(disclosure.metric(metric, unassigned[0]))
+        else:
+            cells.append(None)
+        body.append([metric.label(state.lang), *cells])
+    return month, header, body
+
+
+@callback(
+    Output("url", "search", allow_duplicate=True),
+    Input("state-month-picker", "value"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def choose_month(month, search):
+    if not month or query_params(search).get("month") == month:
+        return dash.no_update
+    return search_with(search, month=month)
+
+
+@callback(
+    Output("state-download", "data"),
+    Input("state-download-csv-button", "n_clicks"),
+    Input("state-download-xlsx-button", "n_clicks"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def download(_csv, _xlsx, search):
+    month, header, body = _download_table(search)
+    if dash.ctx.triggered_id == "state-download-csv-button":
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+        writer.writerow(header)
+        writer.writerows([["" if v is None else v for v in row] for row in body])
+        return {
+            "content": "\ufeff" + out.getvalue(),
+            "filename": f"state-of-play-{month}.csv",
+            "type": "text/csv",
+        }
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False})
+    sheet = book.add_worksheet(month)
+    bold = book.add_format({"bold": True})
+    for col, name in enumerate(header):
+        sheet.write_string(0, col, str(name), bold)
+    for r, row in enumerate(body, start=1):
+        sheet.write_string(r, 0, str(row[0]))
+        for c, value in enumerate(row[1:], start=1):
+            if value is None:
+                continue
+            if isinstance(value, str):
+                sheet.write_string(r, c, value)
+            else:
+                sheet.write_number(r, c, float(value))
+    sheet.freeze_panes(1, 1)
+    sheet.set_column(0, 0, 45)
+    sheet.set_column(1, len(header), 14)
+    book.close()
+    return dcc.send_bytes(buffer.getvalue(), f"state-of-play-{month}.xlsx")

@@ -1,0 +1,208 @@
+"""What every page shares: the view state in the URL, scheme colours, cards, tables, figures.
+
+The URL's query string is the whole view state, so a view can be shared by link:
+`lang` (fr|nl|en), `view` (analyst|publication), `as_of` (YYYY-MM-DD, empty: the latest
+delivery), plus each page's own filters (`month`, `scheme`, `rule`, ...). Pages receive them as
+keyword arguments of `layout(**params)`; controls write them back with `search_with`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
+
+import dash_ag_grid as dag
+import plotly.graph_objects as go
+from dash import html
+
+from dashboard.i18n import BROWSER_LOCALES, fmt_date, language, t
+from etl.report import Disclosure
+
+SCHEMES = ("5", "7", "10")
+SCHEMES_AND_TOTAL = (*SCHEMES, "total")
+# Okabe–Ito palette (colour-blind safe); one colour per scheme on every chart.
+SCHEME_COLOURS = {
+    "5": "#E69F00",  # orange
+    "7": "#56B4E9",  # sky blue
+    "10": "#009E73",  # bluish green
+    "total": "#444444",
+    "unassigned": "#CC79A7",  # reddish purple
+}
+EXTRA_COLOURS = ("#0072B2", "#D55E00", "#F0E442", "#CC79A7", "#000000")
+PROVISIONAL_SHADE = "rgba(120, 120, 120, 0.15)"
+VIEWS = ("analyst", "publication")
+GLOBAL_PARAMS = ("lang", "view", "as_of")
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """The view the reader asked for in the URL: language, analyst/publication, as-of date."""
+
+    lang: str = "fr"
+    view: str = "analyst"
+    as_of: dt.date | None = None
+
+    @property
+    def publication(self) -> bool:
+        return self.view == "publication"
+
+    def params(self) -> dict[str, str]:
+        """The global query parameters of this state (defaults left out)."""
+        params = {"lang": self.lang}
+        if self.publication:
+            params["view"] = self.view
+        if self.as_of:
+            params["as_of"] = self.as_of.isoformat()
+        return params
+
+    def href(self, path: str, **extra) -> str:
+        """A link to `path` keeping this state, with page filters `extra` (None: dropped)."""
+        params = {**self.params(), **{k: str(v) for k, v in extra.items() if v not in (None, "")}}
+        return f"{path}?{urlencode(params)}"
+
+    def disclosure(self, threshold: int) -> Disclosure:
+        """SPEC §9 suppression: on in the publication view, off in the analyst view."""
+        return Disclosure(threshold, enabled=self.publication)
+
+
+def parse_date(value: str | None) -> dt.date | None:
+    """A YYYY-MM-DD URL parameter as a date (None when absent or unreadable)."""
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def view_state(params: dict) -> ViewState:
+    """The ViewState of a page's query parameters (unknown values fall back to defaults)."""
+    view = params.get("view")
+    return ViewState(
+        lang=language(params.get("lang")),
+        view=view if view in VIEWS else "analyst",
+        as_of=parse_date(params.get("as_of")),
+    )
+
+
+def query_params(search: str | None) -> dict[str, str]:
+    """A URL's query string ("?a=1&b=2") as a dict."""
+    return dict(parse_qsl((search or "").lstrip("?")))
+
+
+def search_with(search: str | None, **changes) -> str:
+    """The query string `search` with `changes` applied (a None or "" value removes the key)."""
+    params = query_params(search)
+    for key, value in changes.items():
+        if value in (None, ""):
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    return "?" + urlencode(params)
+
+
+def scheme_label(scheme: str, lang: str) -> str:
+    """5 paliers / 7 stappen / 10 steps / Total."""
+    return t(f"scheme_{scheme}", lang)
+
+
+# --- building blocks -----------------------------------------------------------------------
+
+
+def page_title(title: str, state: ViewState, as_of: dt.date | None, *, id_prefix: str):
+    """The page heading with the data-as-of stamp and, in the publication view, the rule."""
+    stamp = f"{t('data_as_of', state.lang)} {fmt_date(as_of, state.lang)}"
+    if state.as_of:
+        stamp += f" ({t('as_of', state.lang).lower()} {fmt_date(state.as_of, state.lang)})"
+    children = [
+        html.H2(title, id=f"{id_prefix}-title", style={"margin": "0 0 0.2rem 0"}),
+        html.P(stamp, id=f"{id_prefix}-as-of", className="as-of-stamp"),
+    ]
+    return html.Div(children)
+
+
+def publication_note(state: ViewState, threshold: int, *, id_prefix: str):
+    """The suppression rule, shown only in the publication view."""
+    if not state.publication:
+        return None
+    return html.P(
+        t("publication_note", state.lang, n=threshold - 1, t=threshold),
+        id=f"{id_prefix}-publication-note",
+        className="publication-note",
+    )
+
+
+def empty_page(state: ViewState, *, id_prefix: str):
+    """What a page shows before any data is loaded."""
+    return html.P(t("no_data", state.lang), id=f"{id_prefix}-empty", className="empty")
+
+
+def figure_layout(fig: go.Figure, lang: str, *, height: int = 360) -> go.Figure:
+    """Shared chart look: compact margins, legend on top, the reader's number separators."""
+    separators = {"fr": ", ", "nl": ",.", "en": ".,"}[language(lang)]
+    fig.update_layout(
+        height=height,
+        margin={"l": 50, "r": 20, "t": 40, "b": 40},
+        legend={"orientation": "h", "y": 1.12, "x": 0},
+        separators=separators,
+        template="plotly_white",
+        font={"family": "system-ui, sans-serif", "size": 12},
+    )
+    return fig
+
+
+def grid(
+    grid_id: str, rows: list[dict], columns: list[dict], lang: str, *, height: int = 420,
+    page_size: int | None = None,
+) -> dag.AgGrid:  # fmt: skip
+    """An ag-grid table. `columns`: {"field", "headerName", "kind": text|int|eur|rate|date}.
+
+    Numbers stay numbers (sortable, filterable) and are formatted in the browser's locale.
+    """
+    loc = BROWSER_LOCALES[language(lang)]
+    formatters = {
+        "int": f"params.value == null ? '' : (typeof params.value === 'number' ? "
+        f"params.value.toLocaleString('{loc}') : params.value)",
+        "eur": f"params.value == null ? '' : Number(params.value).toLocaleString('{loc}', "
+        "{style: 'currency', currency: 'EUR'})",
+        "rate": f"params.value == null ? '' : Number(params.value).toLocaleString('{loc}', "
+        "{style: 'percent', minimumFractionDigits: 1})",
+    }
+    defs = []
+    for col in columns:
+        kind = col.get("kind", "text")
+        spec = {"field": col["field"], "headerName": col.get("headerName", col["field"])}
+        if kind in formatters:
+            spec["type"] = "numericColumn"
+            spec["filter"] = "agNumberColumnFilter"
+            spec["valueFormatter"] = {"function": formatters[kind]}
+        else:
+            spec["filter"] = True
+        defs.append(spec)
+    options = {"animateRows": False}
+    if page_size:
+        options.update({"pagination": True, "paginationPageSize": page_size})
+    return dag.AgGrid(
+        id=grid_id,
+        rowData=rows,
+        columnDefs=defs,
+        defaultColDef={"sortable": True, "resizable": True, "minWidth": 90, "flex": 1},
+        dashGridOptions=options,
+        style={"height": f"{height}px", "width": "100%"},
+        className="ag-theme-alpine",
+    )
+
+
+def json_safe(rows: list[dict]) -> list[dict]:
+    """Rows with dates as ISO text and decimals as floats (what the browser can hold)."""
+    out = []
+    for row in rows:
+        clean = {}
+        for key, value in row.items():
+            if isinstance(value, dt.date):
+                clean[key] = value.isoformat()
+            elif value is not None and type(value).__name__ == "Decimal":
+                clean[key] = float(value)
+            else:
+                clean[key] = value
+        out.append(clean)
+    return out

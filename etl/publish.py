@@ -1,0 +1,202 @@
+"""Published snapshots: what readers (the dashboard) see while loads write the warehouse.
+
+DuckDB lets one process write a database file, and no other process may open it while it does.
+So readers never open the warehouse itself. After each load, the writer publishes a snapshot:
+
+1. `CHECKPOINT`, so the warehouse file alone holds every committed row (no WAL);
+2. a byte copy of the file to `<warehouse>.snapshots/<name>.duckdb.tmp`, taken while the
+   writer still holds the lock (nobody can change it halfway);
+3. in the copy, the marts computed for the default as-of date and the configuration in force,
+   stored as tables in the schema `published` (pages read them in milliseconds; the views stay
+   in the copy for any other as-of date);
+4. an atomic rename to `<name>.duckdb`, then an atomic rewrite of the pointer file `CURRENT`.
+
+A reader reads `CURRENT` and opens that file read-only. Snapshot files are never changed after
+step 4, so a reader sees one complete load or the next one, never half of one, and never meets
+a lock. Older snapshots are deleted after a while (open readers keep theirs: deleting a file on
+POSIX systems does not take it from a process that has it open).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from etl.config import Config
+
+POINTER = "CURRENT"
+KEEP = 4  # snapshots kept on disk (the newest); older ones are deleted at the next publication
+PUBLISHED_SCHEMA = "published"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One published snapshot: its file and what it was computed for."""
+
+    path: Path
+    as_of_date: dt.date | None
+    config_fingerprint: str
+    max_load_id: int | None
+    published_at: dt.datetime
+
+
+def snapshot_dir(db_path: str | os.PathLike) -> Path:
+    """Where the snapshots of the warehouse at `db_path` live: `<db>.snapshots/` beside it."""
+    path = Path(db_path)
+    return path.with_name(path.name.removesuffix(".duckdb") + ".snapshots")
+
+
+def config_fingerprint(config: Config) -> str:
+    """A short hash of the configuration values the marts depend on."""
+    return hashlib.sha256(repr(config.as_rows()).encode()).hexdigest()[:16]
+
+
+def database_path(con: duckdb.DuckDBPyConnection) -> Path:
+    """The file of the connection's main database."""
+    (path,) = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()
+    return Path(path)
+
+
+def mart_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The marts (views named mart_*) of the connection's main database."""
+    return [
+        name
+        for (name,) in con.execute(
+            "select view_name from duckdb_views() "
+            "where database_name = current_database() and view_name like 'mart\\_%' escape '\\' "
+            "order by view_name"
+        ).fetchall()
+    ]
+
+
+def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
+    """Publish a snapshot of the warehouse behind the writable connection `con`.
+
+    Call it after a load has committed, with no transaction open. Returns the snapshot's path.
+    """
+    from etl.warehouse import apply_settings
+
+    source = database_path(con)
+    folder = snapshot_dir(source)
+    folder.mkdir(parents=True, exist_ok=True)
+    con.execute("checkpoint")
+    (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
+    name = f"{time.time_ns()}-{max_load_id or 0}.duckdb"
+    tmp = folder / (name + ".tmp")
+    shutil.copyfile(source, tmp)
+    try:
+        snap = duckdb.connect(str(tmp))
+        try:
+            apply_settings(snap, config)
+            snap.execute(f"create schema {PUBLISHED_SCHEMA}")
+            for mart in mart_names(snap):
+                snap.execute(f"create table {PUBLISHED_SCHEMA}.{mart} as select * from main.{mart}")
+            snap.execute(
+                f"""
+                create table {PUBLISHED_SCHEMA}.snapshot_meta as
+                select (select as_of_date from main.stg_settings) as as_of_date,
+                       ?::varchar as config_fingerprint,
+                       ?::integer as max_load_id,
+                       current_timestamp::timestamp as published_at
+                """,
+                [config_fingerprint(config), max_load_id],
+            )
+            snap.execute("checkpoint")
+        finally:
+            snap.close()
+        os.replace(tmp, folder / name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _write_pointer(folder, name)
+    _prune(folder, keep={name})
+    return folder / name
+
+
+def _write_pointer(folder: Path, name: str) -> None:
+    tmp = folder / f"{POINTER}.{os.getpid()}.tmp"
+    tmp.write_text(name + "\n", encoding="utf-8")
+    os.replace(tmp, folder / POINTER)
+
+
+def _prune(folder: Path, keep: set[str]) -> None:
+    snapshots = sorted(folder.glob("*.duckdb"), key=lambda p: p.name)
+    for old in snapshots[:-KEEP]:
+        if old.name not in keep:
+            old.unlink(missing_ok=True)
+            Path(str(old) + ".wal").unlink(missing_ok=True)
+    # A .tmp older than an hour is a publication that died (a killed process).
+    for stale in folder.glob("*.tmp"):
+        try:
+            if time.time() - stale.stat().st_mtime > 3600:
+                stale.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
+
+
+def current_snapshot_path(db_path: str | os.PathLike) -> Path | None:
+    """The file of the latest published snapshot of the warehouse at `db_path`, if any."""
+    folder = snapshot_dir(db_path)
+    try:
+        name = (folder / POINTER).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    path = folder / name
+    return path if name and path.exists() else None
+
+
+def read_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> Snapshot:
+    """What the snapshot open on `con` was computed for."""
+    as_of, fingerprint, max_load_id, published_at = con.execute(
+        f"select * from {PUBLISHED_SCHEMA}.snapshot_meta"
+    ).fetchone()
+    return Snapshot(path, as_of, fingerprint, max_load_id, published_at)
+
+
+def ensure_published(db_path: str | os.PathLike, config: Config) -> Path | None:
+    """Publish a snapshot unless the current one is up to date (same loads, sql/ and config).
+
+    Used when the dashboard starts on a warehouse loaded by an older version. Opens the
+    warehouse writable briefly; returns None when there is no warehouse.
+    """
+    from etl.warehouse import connect, schema_fingerprint
+
+    db_path = Path(db_path)
+    if not db_path.exists():
+        return None
+    current = current_snapshot_path(db_path)
+    if current is not None:
+        try:
+            snap = duckdb.connect(str(current), read_only=True)
+            try:
+                meta = read_snapshot(snap, current)
+                (schema,) = snap.execute(
+                    "select value from main.warehouse_meta where key = 'schema_fingerprint'"
+                ).fetchone()
+            finally:
+                snap.close()
+        except duckdb.Error:
+            meta, schema = None, None
+    con = connect(db_path, config=config)
+    try:
+        (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
+        if (
+            current is not None
+            and meta is not None
+            and schema == schema_fingerprint()
+            and meta.config_fingerprint == config_fingerprint(config)
+            and meta.max_load_id == max_load_id
+        ):
+            return current
+        return publish(con, config)
+    finally:
+        con.close()

@@ -1,0 +1,185 @@
+"""Browser tests' tools: a real `benzo-monitor serve` process and headless Debian Chromium.
+
+The fixtures `served` (a running dashboard on a generated warehouse) and `browser` (a Selenium
+driver of /usr/bin/chromium through /usr/bin/chromedriver) are declared in conftest.py. Browser
+tests are skipped, with the reason, where Chromium or its driver is not installed (CI installs
+both: see .ci/run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+# Console messages that are not errors of the app (Chromium's own noise).
+IGNORED_CONSOLE = ("favicon.ico", "DevTools", "Autofocus processing was blocked")
+
+
+def chromium_paths() -> tuple[str, str] | None:
+    """(browser, driver) executables, or None when either is missing."""
+    browser = next((shutil.which(n) for n in CHROMIUM_NAMES if shutil.which(n)), None)
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Served:
+    """A dashboard served by a real `benzo-monitor serve` process."""
+
+    url: str
+    db: Path
+    process: subprocess.Popen
+    data_dir: Path
+
+    def cli(self, *args: str | Path) -> subprocess.CompletedProcess:
+        """Run `benzo-monitor --db <this warehouse> ARGS...` in a separate process."""
+        return subprocess.run(
+            [sys.executable, "-m", "etl.cli", "--db", str(self.db), *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+def build_warehouse(folder: Path) -> Path:
+    """A warehouse of generated national data from Feb 2023 to Jun 2025, at a quarter of the
+    national rate of new starts (quick to build, with every page's material)."""
+    from etl.config import load_config
+    from etl.generate import generate
+    from etl.load import load_paths
+    from etl.warehouse import connect
+
+    exports = folder / "exports"
+    result = generate(
+        exports, start=dt.date(2023, 2, 1), end=dt.date(2025, 6, 30), weekly_starts=25,
+        today=dt.date(2025, 7, 15),
+    )  # fmt: skip
+    db = folder / "warehouse.duckdb"
+    con = connect(db, config=load_config())
+    try:
+        outcomes = load_paths(con, result.files)
+    finally:
+        con.close()
+    assert not [o for o in outcomes if o.refused]
+    return db
+
+
+def start_server(db: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    """`benzo-monitor serve` on a free port; returns once it answers."""
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "etl.cli", "--db", str(db), "serve", "--port", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve exited: {process.stdout.read().decode(errors='replace')}")
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2) as response:
+                if response.status == 200:
+                    return process, url
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("serve did not answer within 60 s")
+
+
+def make_driver(download_dir: Path):
+    """Headless Chromium driven by Selenium, with console logs and downloads enabled."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    paths = chromium_paths()
+    if paths is None:
+        pytest.skip("Chromium and chromedriver are not installed (CI installs them: .ci/run)")
+    browser, driver = paths
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-extensions",
+        "--window-size=1366,900",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.add_experimental_option(
+        "prefs",
+        {"download.default_directory": str(download_dir), "download.prompt_for_download": False},
+    )
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def open_page(driver, url: str, ready_id: str, timeout: float = 20):
+    """Load `url` and wait until the element `ready_id` is displayed and Dash is idle."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    wait_for(driver, ready_id, timeout)
+    WebDriverWait(driver, timeout).until(
+        lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-dash-is-loading='true']")
+    )
+    return WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.ID, ready_id)))
+
+
+def wait_for(driver, element_id: str, timeout: float = 20):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(
+        ec.visibility_of_element_located((By.ID, element_id))
+    )
+
+
+def wait_for_text(driver, element_id: str, text: str, timeout: float = 20):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout).until(
+        ec.text_to_be_present_in_element((By.ID, element_id), text)
+    )
+    return driver.find_element(By.ID, element_id)
+
+
+def console_errors(driver) -> list[str]:
+    """Severe browser console messages since the last call (the log is drained on reading)."""
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE" and not any(s in entry["message"] for s in IGNORED_CONSOLE)
+    ]
+
+
+def text_of(driver, element_id: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, element_id).text
