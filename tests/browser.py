@@ -183,3 +183,82 @@ def text_of(driver, element_id: str) -> str:
     from selenium.webdriver.common.by import By
 
     return driver.find_element(By.ID, element_id).text
+
+
+# --- the app's own server, without a browser ------------------------------------------------
+
+
+def render_page(url: str, path: str, search: str = "") -> tuple[int, dict | str]:
+    """Ask the running app for the page at `path?search` the way the browser does (the
+    dash-pages callback). Returns (HTTP status, JSON response or the error text)."""
+    import json
+    import urllib.error
+
+    body = {
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [
+            {"id": "_pages_content", "property": "children"},
+            {"id": "_pages_store", "property": "data"},
+        ],
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": path},
+            {"id": "_pages_location", "property": "search", "value": search},
+        ],
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [],
+    }
+    request = urllib.request.Request(
+        url + "/_dash-update-component",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def find_component(tree, component_id: str):
+    """The component with `component_id` in a rendered layout (JSON), or None."""
+    if isinstance(tree, dict):
+        props = tree.get("props")
+        if isinstance(props, dict) and props.get("id") == component_id:
+            return tree
+        for value in tree.values():
+            found = find_component(value, component_id)
+            if found is not None:
+                return found
+    elif isinstance(tree, list):
+        for item in tree:
+            found = find_component(item, component_id)
+            if found is not None:
+                return found
+    return None
+
+
+def start_gunicorn(db: Path, workers: int = 2) -> tuple[subprocess.Popen, str]:
+    """The documented production command (gunicorn, dashboard.wsgi:server) on a free port."""
+    port = free_port()
+    env = {**os.environ, "BENZO_MONITOR_DB": str(db), "PYTHONUNBUFFERED": "1"}
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    process = subprocess.Popen(
+        [str(gunicorn), "--workers", str(workers), "--preload", "--bind", f"127.0.0.1:{port}",
+         "dashboard.wsgi:server"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {process.stdout.read().decode(errors='replace')}")
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2) as response:
+                if response.status == 200:
+                    return process, url
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("gunicorn did not answer within 60 s")
