@@ -23,7 +23,7 @@ def serve(db_path: Path, config, host: str, port: int) -> int:
     if not Path(db_path).exists():
         raise UserError(f"no warehouse at {db_path}: run `benzo-monitor demo` or load an export")
     app = create_app(db_path, config=config)
-    Console().print(f"Dashboard: [bold]http://{host}:{port}/[/]  (Ctrl+C to stop)")
+    Console(soft_wrap=True).print(f"Dashboard: [bold]http://{host}:{port}/[/]  (Ctrl+C to stop)")
     app.run(host=host, port=port, debug=False)
     return 0
 
@@ -33,7 +33,7 @@ def run_demo_command(args, config) -> int:
     from etl.generate import generate
     from etl.load import load_paths
 
-    out = Console()
+    out = Console(soft_wrap=True)
     db_path = Path(args.db) if args.db else default_db_path()
     clock = time.perf_counter()
     out.print("Generating the synthetic national dataset ...")

@@ -198,7 +198,11 @@ def _trend(every: list[dict], disclosure, config, lang: str) -> go.Figure:
             + scheme_label(scheme, lang)
             + "</extra>",
         )
-    fig.update_layout(barmode="stack", xaxis={"type": "date", "dtick": "M3", "tickformat": "%Y-%m"})
+    fig.update_layout(
+        barmode="stack",
+        legend_traceorder="normal",
+        xaxis={"type": "date", "dtick": "M3", "tickformat": "%Y-%m"},
+    )
     provisional = [m for m in months if by[(m, "total")]["is_provisional"]]
     if provisional:
         start = dt.date.fromisoformat(provisional[0] + "-01") - dt.timedelta(days=15)
