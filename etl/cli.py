@@ -14,6 +14,9 @@ from etl.config import ConfigError, load_config
 
 err = Console(stderr=True, highlight=False)
 
+# The monthly report pack's formats (etl/pack.py); json and csv are the state of play alone.
+PACK_FORMATS = ("xlsx", "html", "pdf")
+
 
 class UserError(Exception):
     """An error to show as one plain message (no traceback), exit status 2 by default."""
@@ -111,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=helptext)
         if name == "report":
-            p.add_argument("--month", type=_month, required=True)
+            p.add_argument("--month", type=_month, default=None, help="the month, YYYY-MM")
         p.add_argument(
             "--as-of",
             type=_date,
@@ -119,13 +122,31 @@ def build_parser() -> argparse.ArgumentParser:
             dest="as_of",
             help="compute as of this date (default: latest delivery date loaded)",
         )
-        p.add_argument("--format", default="json", choices=("json", "csv"))
+        formats = ("json", "csv", *PACK_FORMATS) if name == "report" else ("json", "csv")
+        p.add_argument("--format", default="json", choices=formats)
         p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
         p.add_argument(
             "--no-suppress",
             action="store_true",
             help="exact figures: no disclosure control (SPEC §9)",
         )
+        if name == "report":
+            p.add_argument(
+                "--lang",
+                default="fr",
+                choices=("fr", "nl", "en"),
+                help="language of the xlsx/html/pdf pack (default fr)",
+            )
+            p.add_argument(
+                "--reproduce",
+                type=int,
+                default=None,
+                metavar="ID",
+                help="write archived pack ID again (benzo-monitor reports) and check its data",
+            )
+
+    p = sub.add_parser("reports", help="list the report packs issued (the report archive)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
     p = sub.add_parser(
         "demo", help="generate national synthetic data, load it, serve the dashboard"
@@ -179,9 +200,26 @@ def _cmd_generate(args, config) -> int:
 
 
 def _cmd_report(args, config) -> int:
+    if args.command == "report":
+        if args.reproduce is not None:
+            from etl.pack import run_reproduce_command
+
+            return run_reproduce_command(args)
+        if args.month is None:
+            raise UserError("report needs --month YYYY-MM (or --reproduce ID)")
+        if args.format in PACK_FORMATS:
+            from etl.pack import run_pack_command
+
+            return run_pack_command(args, config)
     from etl.report import run_report_command
 
     return run_report_command(args, config)
+
+
+def _cmd_reports(args, config) -> int:
+    from etl.pack import run_reports_command
+
+    return run_reports_command(args, config)
 
 
 def _cmd_demo(args, config) -> int:
@@ -204,6 +242,7 @@ COMMANDS = {
     "report": _cmd_report,
     "cohorts": _cmd_report,
     "compliance": _cmd_report,
+    "reports": _cmd_reports,
     "demo": _cmd_demo,
     "serve": _cmd_serve,
 }

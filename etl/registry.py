@@ -18,7 +18,7 @@ import sql as sql_pkg
 
 REGISTRY_DIR = sql_pkg.SQL_DIR / "registry"
 LANGUAGES = ("en", "fr", "nl")
-METRIC_GROUPS = ("state_of_play", "reduction_split", "cohorts")
+METRIC_GROUPS = ("state_of_play", "reduction_split", "cohorts", "revisions")
 DISCLOSURE_KINDS = ("count", "rate", "amount")
 SEVERITIES = ("error", "warning")
 
@@ -32,7 +32,7 @@ class Metric:
     """One metric of the monthly state of play (SPEC §6) or of the cohort outcomes (§7)."""
 
     id: str
-    group: str  # state_of_play | reduction_split | cohorts
+    group: str  # state_of_play | reduction_split | cohorts | revisions
     order: int
     labels: dict[str, str]
     definition: str

@@ -139,16 +139,31 @@ def _as_of(con: duckdb.DuckDBPyConnection) -> dt.date:
 # --- the three documents ------------------------------------------------------------------
 
 
-def state_of_play(con: duckdb.DuckDBPyConnection, month: str, disclosure: Disclosure) -> dict:
-    """SPEC §6 for `month` (YYYY-MM): the JSON document of `benzo-monitor report`."""
+def set_report_month(con: duckdb.DuckDBPyConnection, month: str) -> None:
+    """Make the month spine of the views reach `month` (YYYY-MM), the month reported."""
     month_start = dt.datetime.strptime(month, "%Y-%m").date()
     con.execute("set variable report_month = ?::date", [month_start])
+
+
+def state_of_play(
+    con: duckdb.DuckDBPyConnection,
+    month: str,
+    disclosure: Disclosure,
+    rows: list[dict] | None = None,
+) -> dict:
+    """SPEC §6 for `month` (YYYY-MM): the JSON document of `benzo-monitor report`.
+
+    `rows`: the month's rows of mart_state_of_play when the caller has read them already
+    (after `set_report_month`), in scheme order.
+    """
+    set_report_month(con, month)
     registry = load_registry()
     contract = registry.group(CONTRACT_GROUP)
     split = registry.group(SPLIT_GROUP)
-    rows = _rows(
-        con, "select * from mart_state_of_play where month = ? order by scheme_order", [month]
-    )
+    if rows is None:
+        rows = _rows(
+            con, "select * from mart_state_of_play where month = ? order by scheme_order", [month]
+        )
     (unassigned,) = _rows(con, "select * from mart_unassigned_by_month where month = ?", [month])
     schemes = {}
     for row in rows:
@@ -187,6 +202,15 @@ def cohorts(con: duckdb.DuckDBPyConnection, disclosure: Disclosure) -> dict:
     }
 
 
+def compliance_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Flagged events per rule id (rules without a finding are absent)."""
+    return dict(
+        con.execute(
+            "select rule_id, count(*) from mart_compliance_findings group by rule_id"
+        ).fetchall()
+    )
+
+
 def compliance(con: duckdb.DuckDBPyConnection, disclosure: Disclosure) -> dict:
     """SPEC §8: the JSON document of `benzo-monitor compliance`.
 
@@ -195,11 +219,7 @@ def compliance(con: duckdb.DuckDBPyConnection, disclosure: Disclosure) -> dict:
     """
     rules = load_registry().rules
     severity = {rule.id: rule.severity for rule in rules}
-    counts = dict(
-        con.execute(
-            "select rule_id, count(*) from mart_compliance_findings group by rule_id"
-        ).fetchall()
-    )
+    counts = compliance_counts(con)
     rows = _rows(
         con,
         """

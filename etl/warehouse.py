@@ -148,12 +148,16 @@ def _write_reference_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def apply_settings(
-    con: duckdb.DuckDBPyConnection, config: Config, as_of_date: dt.date | None = None
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    as_of_date: dt.date | None = None,
+    max_load_id: int | None = None,
 ) -> None:
     """Set the session variables every view reads: the configuration and the as-of date.
 
     Variables belong to one connection or cursor, so each new cursor needs this call.
     `as_of_date` None means the default: the latest delivery date in the warehouse.
+    `max_load_id` None means every load (see `set_max_load_id`).
     """
     values = {
         "grace_days": config.grace_days,
@@ -178,7 +182,14 @@ def apply_settings(
         "set variable key_letter_values = ?::struct(valid_from date, value decimal(10, 4))[]",
         [[{"valid_from": kv.valid_from, "value": kv.value} for kv in config.key_letter_values]],
     )
+    set_max_load_id(con, max_load_id)
     set_as_of(con, as_of_date)
+
+
+def set_max_load_id(con: duckdb.DuckDBPyConnection, max_load_id: int | None) -> None:
+    """Make the views see only the lines (and loads) of loads up to `max_load_id`: the
+    warehouse as it was after that load. None (the default) means every load."""
+    con.execute("set variable max_load_id = ?::integer", [max_load_id])
 
 
 def set_as_of(con: duckdb.DuckDBPyConnection, as_of_date: dt.date | None) -> None:

@@ -58,3 +58,23 @@ create table if not exists rejects (
     detail       varchar,           -- the human-readable explanation
     raw_values   varchar            -- JSON object: the file's header -> raw text
 );
+
+-- The report archive: one row per monthly report pack issued (xlsx, html or pdf) by
+-- `benzo-monitor report`, written by etl/pack.py. What is needed to write the same pack again:
+-- the lines it saw (load_id <= max_load_id), its as-of date, its language and the configuration
+-- in force. content_sha256 is the hash of the pack's data tables (not of the file's bytes:
+-- xlsx and pdf files embed timestamps).
+create table if not exists report_archive (
+    report_id       integer primary key,
+    month           varchar not null,   -- the month reported, YYYY-MM
+    as_of_date      date not null,
+    lang            varchar not null,   -- fr | nl | en
+    format          varchar not null,   -- xlsx | html | pdf
+    suppressed      boolean not null,   -- disclosure control (SPEC §9) applied
+    max_load_id     integer,            -- the latest load the pack saw (null: none)
+    load_ids        integer[],          -- the loads the pack saw
+    config          json not null,      -- the configuration in force (etl.pack.config_to_dict)
+    content_sha256  varchar not null,   -- SHA-256 of the pack's data tables
+    issued_at       timestamp not null,
+    issued_by       varchar
+);

@@ -1,6 +1,8 @@
 -- The settings every view computes with, in one row: the as-of date and the configuration
 -- values (SPEC §11) that etl.warehouse.apply_settings sets as session variables.
 -- The as-of date defaults to the latest delivery date loaded (SPEC §5).
+-- max_load_id (null: every load) makes the views see only the lines of loads up to that id:
+-- the warehouse as it was after that load (report packs reproduced, revisions).
 create or replace view stg_settings as
 with variables as (
     select
@@ -16,11 +18,18 @@ with variables as (
         getvariable('interview_coefficient')::decimal(10, 4) as interview_coefficient,
         getvariable('preparation_coefficient')::decimal(10, 4) as preparation_coefficient,
         -- Set by the report command so that the month spine reaches the month asked for.
-        getvariable('report_month')::date as report_month_date
+        getvariable('report_month')::date as report_month_date,
+        getvariable('max_load_id')::integer as max_load_id,
+        -- Set while a report pack is written: archived packs issued before it (lower id) count
+        -- as "first reported" in its revision table; null: every archived pack.
+        getvariable('report_id')::integer as report_id
 ),
 
 latest_delivery as (
-    select max(delivery_date) as latest_delivery_date from billing_lines
+    select max(lines.delivery_date) as latest_delivery_date
+    from billing_lines as lines
+    cross join variables
+    where variables.max_load_id is null or lines.load_id <= variables.max_load_id
 ),
 
 resolved as (

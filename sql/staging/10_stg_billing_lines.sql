@@ -1,8 +1,12 @@
 -- The loaded programme billing lines (raw table billing_lines), one row per line, all dates.
--- The as-of filter is applied once, in core_events.
+-- The as-of filter is applied once, in core_netted_lines. With the session variable
+-- max_load_id set, only the lines of loads up to that id (the warehouse as it was then).
 create or replace view stg_billing_lines as
 with source as (
-    select * from billing_lines
+    select billing_lines.*
+    from billing_lines
+    where getvariable('max_load_id') is null
+        or billing_lines.load_id <= getvariable('max_load_id')::integer
 ),
 
 renamed as (

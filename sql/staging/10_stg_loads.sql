@@ -1,7 +1,11 @@
--- The load ledger: one row per file accepted into the warehouse.
+-- The load ledger: one row per file accepted into the warehouse (with the session variable
+-- max_load_id set, only the loads up to that id).
 create or replace view stg_loads as
 with source as (
-    select * from loads
+    select loads.*
+    from loads
+    where getvariable('max_load_id') is null
+        or loads.load_id <= getvariable('max_load_id')::integer
 ),
 
 renamed as (

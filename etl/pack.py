@@ -1,0 +1,800 @@
+"""The monthly report pack: what APB/OPHACO send INAMI-RIZIV each month (issue 5).
+
+A pack is a set of data tables — the state of play of the month (SPEC §6), the monthly trend
+since the pilot's start, the revisions of the last 12 months, the share of initiations known
+after 1-3 months of billing, cohort outcomes (§7), fees per CNK, compliance counts (§8), the
+export files it saw and the configuration in force — written as an Excel workbook, one HTML
+file or a PDF (that HTML printed by headless Chromium), in French, Dutch or English.
+
+Every figure comes from a mart (sql/marts/); this module selects, applies disclosure control
+(SPEC §9, etl.report.Disclosure) and hands the tables to etl.pack_render.
+
+Reproducible: a pack is fully determined by (month, as-of date, language, suppression,
+configuration, max_load_id). Loads only ever add lines, so the lines of loads up to
+max_load_id never change; the views see only those when the session variable max_load_id is
+set. Each issued pack is recorded in the raw table report_archive with the SHA-256 of its
+data tables (`content_sha256`, independent of the file format and language), so
+`benzo-monitor report --reproduce ID` writes it again and checks the hash.
+
+For the dashboard:
+- `render_pack(con, month, lang, fmt, disclosure, as_of=None)` -> bytes, on a read-only
+  connection, records nothing;
+- `issue_pack(db_path, month, lang, fmt, config, ...)` -> IssuedPack, which also records it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import getpass
+import hashlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from etl import pack_render, report, warehouse
+from etl.cli import UserError
+from etl.codes import FEE_CODES
+from etl.config import Config, KeyLetterValue, load_config
+from etl.pack_words import LANGUAGES
+from etl.registry import load_registry
+
+PACK_FORMATS = ("xlsx", "html", "pdf")
+SCHEMES = ("5", "7", "10")
+TREND_SCHEMES = ("total", *SCHEMES)
+REVISION_SCHEMES = ("total", *SCHEMES)
+
+
+# --- the data model: language-neutral tables ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a pack table.
+
+    kind says how a cell is written: `label` (an id shown as its label in the language),
+    `text`, `month` ('YYYY-MM'), `date`, `datetime`, `flag` (provisional or final), `count`
+    (a figure about people or events: disclosure control applies), `revision` (a signed
+    count), `number` (an identifier or a setting: never suppressed), `amount` (euros) or
+    `rate` (a fraction). `title` is a word key of etl.pack_words or a registry metric id.
+    """
+
+    key: str
+    kind: str
+    title: str
+
+
+@dataclass
+class Table:
+    """One table of the pack: columns and rows of plain values (None: empty cell)."""
+
+    id: str
+    columns: list[Column]
+    rows: list[list]
+    note: str | None = None  # a word key shown under the table
+
+
+@dataclass
+class Pack:
+    """A monthly report pack: its tables and what they were computed from."""
+
+    month: str
+    as_of: dt.date
+    is_provisional: bool
+    provisional_months: list[str]
+    suppressed: bool
+    threshold: int
+    max_load_id: int | None
+    load_ids: list[int]
+    config: Config
+    tables: dict[str, Table]
+    report_id: int | None = None  # set once recorded in the archive
+    issued_at: dt.datetime | None = None
+    content: dict = field(default_factory=dict)
+
+    def data(self) -> dict:
+        """Everything the pack says, without words: what `content_sha256` hashes."""
+        return {
+            "month": self.month,
+            "as_of": self.as_of.isoformat(),
+            "provisional": self.is_provisional,
+            "provisional_months": self.provisional_months,
+            "suppressed": self.suppressed,
+            "suppression_threshold": self.threshold,
+            "max_load_id": self.max_load_id,
+            "tables": {
+                table.id: {
+                    "columns": [c.key for c in table.columns],
+                    "rows": [[_plain(v) for v in row] for row in table.rows],
+                }
+                for table in self.tables.values()
+            },
+        }
+
+    @property
+    def content_sha256(self) -> str:
+        """SHA-256 of the pack's data (canonical JSON): equal for equal figures, whatever the
+        file format or the language."""
+        text = json.dumps(self.data(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _plain(value):
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
+
+
+# --- the configuration as recorded in the archive -----------------------------------------
+
+_CONFIG_FIELDS = (
+    "grace_days",
+    "stabilisation_days",
+    "max_programme_days",
+    "early_delivery_working_days",
+    "programme_start",
+    "structural_start",
+    "provisional_days",
+    "suppression_threshold",
+    "interview_coefficient",
+    "preparation_coefficient",
+)
+
+
+def config_to_dict(config: Config) -> dict:
+    """The configuration's values as JSON-ready data (dates as YYYY-MM-DD)."""
+    data = {name: _plain(getattr(config, name)) for name in _CONFIG_FIELDS}
+    data["key_letter_values"] = [
+        {"valid_from": kv.valid_from.isoformat(), "value": kv.value}
+        for kv in config.key_letter_values
+    ]
+    return data
+
+
+def config_from_dict(data: dict) -> Config:
+    """The Config recorded by `config_to_dict`."""
+    values = {}
+    for name in _CONFIG_FIELDS:
+        value = data[name]
+        values[name] = dt.date.fromisoformat(value) if name.endswith("_start") else value
+    values["key_letter_values"] = tuple(
+        KeyLetterValue(dt.date.fromisoformat(kv["valid_from"]), kv["value"])
+        for kv in data["key_letter_values"]
+    )
+    return Config(**values, source=("report archive",))
+
+
+# --- building the pack --------------------------------------------------------------------
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[dict]:
+    cursor = con.execute(sql, params or [])
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def latest_load_id(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The highest load id in the warehouse (lines or ledger), None when empty."""
+    (value,) = con.execute(
+        "select max(load_id) from (select load_id from loads union all "
+        "select max(load_id) from billing_lines)"
+    ).fetchone()
+    return value
+
+
+def next_report_id(con: duckdb.DuckDBPyConnection) -> int:
+    """The id the next recorded pack will get."""
+    (value,) = con.execute("select coalesce(max(report_id), 0) + 1 from report_archive").fetchone()
+    return value
+
+
+def build_pack(
+    con: duckdb.DuckDBPyConnection,
+    month: str,
+    disclosure: report.Disclosure,
+    config: Config,
+    *,
+    as_of: dt.date | None = None,
+    max_load_id: int | None = None,
+    report_id: int | None = None,
+) -> Pack:
+    """The pack's tables for `month` ('YYYY-MM'), computed on `con`.
+
+    Sets the session variables of `con` (configuration, as-of date, max_load_id, report_id):
+    give it a connection or cursor of its own. `max_load_id` None: every load, recorded as
+    the latest load id. `report_id`: the id the pack will have in the archive (archived packs
+    with a lower id count as "first reported" in the revision table); None: every archived
+    pack counts.
+    """
+    if max_load_id is None:
+        max_load_id = latest_load_id(con)
+    warehouse.apply_settings(con, config, as_of, max_load_id)
+    con.execute("set variable report_id = ?::integer", [report_id])
+    registry = load_registry()
+    report.set_report_month(con, month)
+    # mart_state_of_play once, up to the month: the state of play and the trend.
+    state_rows = _rows(
+        con,
+        """
+        select * from mart_state_of_play
+        where month_start_date <= strptime(?, '%Y-%m')::date
+        order by month_start_date, scheme_order
+        """,
+        [month],
+    )
+    month_rows = [row for row in state_rows if row["month"] == month]
+    state = report.state_of_play(con, month, disclosure, month_rows)
+    as_of_date = dt.date.fromisoformat(state["as_of"])
+    tables: dict[str, Table] = {}
+
+    loads = _rows(con, "select * from stg_loads order by load_id")
+    line_loads = [
+        r[0]
+        for r in con.execute(
+            "select distinct load_id from stg_billing_lines order by load_id"
+        ).fetchall()
+    ]
+    tables["loads"] = Table(
+        "loads",
+        [
+            Column("load_id", "number", "load_id"),
+            Column("file_name", "text", "file_name"),
+            Column("file_sha256", "text", "file_sha256"),
+            Column("loaded_at", "datetime", "loaded_at"),
+            Column("min_delivery_date", "date", "min_delivery_date"),
+            Column("max_delivery_date", "date", "max_delivery_date"),
+            Column("rows_new", "number", "rows_new"),
+        ],
+        [
+            [
+                r["load_id"],
+                r["file_name"],
+                r["file_sha256"],
+                r["finished_at"].replace(microsecond=0),
+                r["min_delivery_date"],
+                r["max_delivery_date"],
+                r["n_rows_new"],
+            ]
+            for r in loads
+        ],
+    )
+
+    tables["state_of_play"] = _state_of_play_table(state, registry)
+    trend, provisional_months = _trend_table(state_rows, config, disclosure)
+    tables["trend"] = trend
+    tables["revisions"] = _revisions_table(con, disclosure)
+    tables["billing_delay"] = _billing_delay_table(con, disclosure, registry)
+    tables["cohorts"] = _cohorts_table(con, month, disclosure, registry)
+    tables["fees"] = _fees_table(con, month, disclosure)
+    tables["compliance"] = _compliance_table(con, disclosure, registry)
+    tables["configuration"] = _configuration_table(config)
+    return Pack(
+        month=month,
+        as_of=as_of_date,
+        is_provisional=state["provisional"],
+        provisional_months=provisional_months,
+        suppressed=disclosure.enabled,
+        threshold=disclosure.threshold,
+        max_load_id=max_load_id,
+        load_ids=sorted({r["load_id"] for r in loads} | set(line_loads)),
+        config=config,
+        tables=tables,
+        report_id=report_id,
+    )
+
+
+def _state_of_play_table(state: dict, registry) -> Table:
+    """SPEC §6: one row per metric (and the 10/20/30 split), one column per scheme, the total
+    and the unassigned events — the values of the JSON report, as they are."""
+    contract = registry.group(report.CONTRACT_GROUP)
+    split = registry.group(report.SPLIT_GROUP)
+    rows = []
+    for metric in [*contract, *split]:
+        cells = []
+        for figures in [*(state["schemes"][s] for s in (*SCHEMES, "total")), state["unassigned"]]:
+            if metric.capsules:
+                cells.append(figures[report.SPLIT_KEY][str(metric.capsules)])
+            else:
+                cells.append(figures.get(metric.id))
+        rows.append([metric.id, *cells, metric.id])
+    columns = [Column("metric", "label", "indicator")]
+    columns += [Column(s, "metric", f"scheme_{s}") for s in SCHEMES]
+    columns += [Column("total", "metric", "total"), Column("unassigned", "metric", "unassigned")]
+    columns += [Column("metric_id", "text", "code")]
+    return Table("state_of_play", columns, rows)
+
+
+def _trend_table(
+    state_rows: list[dict], config: Config, disclosure: report.Disclosure
+) -> tuple[Table, list[str]]:
+    """Patients initiated per month and scheme, from the pilot's start to the month."""
+    first = config.programme_start.replace(day=1)
+    rows = [row for row in state_rows if row["month_start_date"] >= first]
+    by_month: dict[str, dict] = {}
+    for row in rows:
+        entry = by_month.setdefault(row["month"], {"provisional": row["is_provisional"]})
+        entry[row["scheme"]] = disclosure.count(row["patients_initiated"])
+    table = Table(
+        "trend",
+        [Column("month", "month", "month"), Column("status", "flag", "status")]
+        + [Column(s, "count", "total" if s == "total" else f"scheme_{s}") for s in TREND_SCHEMES],
+        [[m, bool(v["provisional"]), *(v[s] for s in TREND_SCHEMES)] for m, v in by_month.items()],
+    )
+    provisional = [m for m, v in by_month.items() if v["provisional"]]
+    return table, provisional
+
+
+def revision_cell(disclosure: report.Disclosure, first: int, now: int, difference: int):
+    """A revision after disclosure control: hidden (the mask) when either figure is hidden or
+    when its size is from 1 to threshold - 1 (it would tell a small count)."""
+    if not disclosure.enabled:
+        return difference
+    hidden = isinstance(disclosure.count(first), str) or isinstance(disclosure.count(now), str)
+    if hidden or 0 < abs(difference) < disclosure.threshold:
+        return disclosure.mask
+    return difference
+
+
+def _revisions_table(con, disclosure: report.Disclosure) -> Table:
+    rows = _rows(
+        con, "select * from mart_state_of_play_revisions order by month_start_date, scheme_order"
+    )
+    by_month: dict[str, dict] = {}
+    for row in rows:
+        entry = by_month.setdefault(
+            row["month"],
+            {
+                "provisional": row["is_provisional"],
+                "source": row["first_reported_source"],
+                "source_id": row["first_reported_report_id"]
+                if row["first_reported_source"] == "archive"
+                else row["first_reported_load_id"],
+                "as_of": row["first_reported_as_of_date"],
+            },
+        )
+        first, now = row["patients_initiated_first_reported"], row["patients_initiated"]
+        entry[row["scheme"]] = (
+            disclosure.count(first),
+            disclosure.count(now),
+            revision_cell(disclosure, first, now, row["patients_initiated_revision"]),
+        )
+    columns = [
+        Column("month", "month", "month"),
+        Column("status", "flag", "status"),
+        Column("first_reported_source", "source", "first_reported_from"),
+        Column("first_reported_as_of_date", "date", "first_reported_as_of"),
+    ]
+    for scheme in REVISION_SCHEMES:
+        group = "total" if scheme == "total" else f"scheme_{scheme}"
+        columns += [
+            Column(f"{scheme}_first_reported", "count", f"{group}|first_reported"),
+            Column(f"{scheme}_now", "count", f"{group}|now"),
+            Column(f"{scheme}_revision", "revision", f"{group}|difference"),
+        ]
+    table_rows = []
+    for month, v in by_month.items():
+        cells = [month, bool(v["provisional"]), [v["source"], v["source_id"]], v["as_of"]]
+        for scheme in REVISION_SCHEMES:
+            cells += list(v[scheme])
+        table_rows.append(cells)
+    return Table("revisions", columns, table_rows)
+
+
+def _billing_delay_table(con, disclosure: report.Disclosure, registry) -> Table:
+    metric = registry.metric("initiations_known_share")
+    rows = _rows(con, "select * from mart_state_of_play_billing_delay order by n_billing_months")
+    note = None
+    if rows and rows[0]["n_months"] == 0:
+        note = "no_final_month"
+    elif rows and rows[0]["n_initiations"] > 0 and rows[0]["n_initiations_with_billing_month"] == 0:
+        note = "no_billing_month"
+    return Table(
+        "billing_delay",
+        [
+            Column("n_billing_months", "number", "n_billing_months"),
+            Column("billed_up_to", "text", "billed_up_to"),
+            Column("first_month", "month", "first_month"),
+            Column("last_month", "month", "last_month"),
+            Column("n_months", "number", "months_pooled"),
+            Column("n_initiations_known", "count", "n_initiations_known"),
+            Column("n_initiations_with_billing_month", "count", "n_initiations_with_billing_month"),
+            Column("share_known", "rate", "initiations_known_share"),
+        ],
+        [
+            [
+                r["n_billing_months"],
+                "M" if r["n_billing_months"] == 1 else f"M+{r['n_billing_months'] - 1}",
+                r["first_month"],
+                r["last_month"],
+                r["n_months"],
+                disclosure.count(r["n_initiations_known"]),
+                disclosure.count(r["n_initiations_with_billing_month"]),
+                disclosure.metric(metric, r),
+            ]
+            for r in rows
+        ],
+        note,
+    )
+
+
+def _cohorts_table(con, month: str, disclosure: report.Disclosure, registry) -> Table:
+    """SPEC §7, the cohorts that started up to the month (values of `benzo-monitor cohorts`)."""
+    metrics = registry.group("cohorts")
+    doc = report.cohorts(con, disclosure)
+    return Table(
+        "cohorts",
+        [
+            Column("initiation_month", "month", "initiation_month"),
+            Column("scheme", "number", "scheme"),
+        ]
+        + [Column(m.id, "rate" if m.disclosure == "rate" else "count", m.id) for m in metrics],
+        [
+            [c["initiation_month"], int(c["scheme"]), *(c[m.id] for m in metrics)]
+            for c in doc["cohorts"]
+            if c["initiation_month"] <= month
+        ],
+    )
+
+
+def _fees_table(con, month: str, disclosure: report.Disclosure) -> Table:
+    """SPEC §2: events and estimated fees per CNK in the month (mart_fees_by_cnk_month)."""
+    rows = _rows(con, "select * from mart_fees_by_cnk_month where month = ? order by cnk", [month])
+    order = {code.cnk: i for i, code in enumerate(FEE_CODES)}
+    rows.sort(key=lambda r: order.get(r["cnk"], len(order)))
+    table_rows = [
+        [
+            r["cnk"],
+            r["cnk"],
+            disclosure.count(r["n_events"]),
+            disclosure.count(r["n_unassigned_events"]),
+            report._amount(r["fees_estimated_eur"]),
+            report._amount(r["amount_billed_eur"]),
+        ]
+        for r in rows
+    ]
+    billed = [r["amount_billed_eur"] for r in rows if r["amount_billed_eur"] is not None]
+    table_rows.append(
+        [
+            "total",
+            "total",
+            disclosure.count(sum(r["n_events"] for r in rows)),
+            disclosure.count(sum(r["n_unassigned_events"] for r in rows)),
+            report._amount(sum(r["fees_estimated_eur"] for r in rows)),
+            report._amount(sum(billed)) if billed else None,
+        ]
+    )
+    return Table(
+        "fees",
+        [
+            Column("cnk", "text", "cnk"),
+            Column("service", "fee_code", "service"),
+            Column("n_events", "count", "n_events"),
+            Column("n_unassigned_events", "count", "n_unassigned_events"),
+            Column("fees_estimated_eur", "amount", "fees_estimated_eur"),
+            Column("amount_billed_eur", "amount", "amount_billed_eur"),
+        ],
+        table_rows,
+    )
+
+
+def _compliance_table(con, disclosure: report.Disclosure, registry) -> Table:
+    """SPEC §8: flagged events per rule (counts only, no identifiers)."""
+    counts = report.compliance_counts(con)
+    return Table(
+        "compliance",
+        [
+            Column("rule", "text", "rule"),
+            Column("label", "label", "indicator"),
+            Column("severity", "word", "severity"),
+            Column("flagged_events", "count", "flagged_events"),
+        ],
+        [[r.id, r.id, r.severity, disclosure.count(counts.get(r.id, 0))] for r in registry.rules],
+    )
+
+
+def _configuration_table(config: Config) -> Table:
+    rows = [[name, name, getattr(config, name)] for name in _CONFIG_FIELDS]
+    rows += [
+        ["key_letter_values", f"key_letter_value ({kv.valid_from.isoformat()})", kv.value]
+        for kv in config.key_letter_values
+    ]
+    return Table(
+        "configuration",
+        [
+            Column("setting_id", "hidden", "setting"),
+            Column("setting", "text", "setting"),
+            Column("value", "setting_value", "value"),
+        ],
+        rows,
+    )
+
+
+# --- rendering and issuing ----------------------------------------------------------------
+
+
+def _check_format(lang: str, fmt: str) -> None:
+    if lang not in LANGUAGES:
+        raise UserError(f"unknown language {lang!r}: use one of {', '.join(LANGUAGES)}")
+    if fmt not in PACK_FORMATS:
+        raise UserError(f"unknown pack format {fmt!r}: use one of {', '.join(PACK_FORMATS)}")
+    if fmt == "pdf":
+        pack_render.find_chromium()  # fails early, with a plain message
+
+
+def render(pack: Pack, lang: str, fmt: str) -> bytes:
+    """The pack as a file in `fmt` (xlsx, html or pdf), in `lang` (fr, nl or en)."""
+    if fmt == "xlsx":
+        return pack_render.to_xlsx(pack, lang)
+    html = pack_render.to_html(pack, lang)
+    if fmt == "html":
+        return html.encode("utf-8")
+    return pack_render.to_pdf(html)
+
+
+def render_pack(
+    con: duckdb.DuckDBPyConnection,
+    month: str,
+    lang: str,
+    fmt: str,
+    disclosure: report.Disclosure,
+    as_of: dt.date | None = None,
+    config: Config | None = None,
+) -> bytes:
+    """The monthly report pack of `month` ('YYYY-MM') as file bytes; records nothing.
+
+    - `con`: a connection (read-only is fine) or cursor to the warehouse. Its session
+      variables are set here (configuration, as-of, max_load_id, report month): give it a
+      cursor of its own (`con.cursor()`).
+    - `lang`: 'fr', 'nl' or 'en'; `fmt`: 'xlsx', 'html' or 'pdf' (pdf needs Chromium:
+      raises etl.cli.UserError with a plain message when none is installed).
+    - `disclosure`: etl.report.Disclosure(threshold, enabled) — SPEC §9 on or off.
+    - `as_of`: the as-of date (None: the latest delivery date loaded).
+    - `config`: the configuration in force (None: etl.config.load_config()).
+    """
+    _check_format(lang, fmt)
+    config = config or load_config()
+    pack = build_pack(con, month, disclosure, config, as_of=as_of)
+    return render(pack, lang, fmt)
+
+
+@dataclass(frozen=True)
+class IssuedPack:
+    """A pack written and recorded in the report archive."""
+
+    report_id: int
+    content_sha256: str
+    data: bytes
+    pack: Pack
+
+
+def issue_pack(
+    db_path: Path | None,
+    month: str,
+    lang: str,
+    fmt: str,
+    config: Config,
+    *,
+    suppress: bool = True,
+    as_of: dt.date | None = None,
+    issued_by: str | None = None,
+) -> IssuedPack:
+    """Build the pack of `month`, render it, and record it in the report archive.
+
+    Opens the warehouse at `db_path` (None: the default) read-only to compute, then writable
+    for a moment to record the pack; raises etl.cli.UserError (plain message) when the
+    warehouse is missing, empty or in use by a load. In one process DuckDB refuses a writable
+    connection while a read-only one to the same file is open: close yours first.
+    """
+    _check_format(lang, fmt)
+    disclosure = report.Disclosure(config.suppression_threshold, enabled=suppress)
+    con = report.open_warehouse(db_path, config, as_of)
+    try:
+        report_id = next_report_id(con)
+        pack = build_pack(con, month, disclosure, config, as_of=as_of, report_id=report_id)
+    finally:
+        con.close()
+    pack.issued_at = dt.datetime.now().replace(microsecond=0)
+    data = render(pack, lang, fmt)
+    _record(db_path, pack, lang, fmt, issued_by)
+    return IssuedPack(pack.report_id, pack.content_sha256, data, pack)
+
+
+def _record(db_path: Path | None, pack: Pack, lang: str, fmt: str, issued_by: str | None) -> None:
+    path = Path(db_path) if db_path else warehouse.default_db_path()
+    try:
+        con = warehouse.connect(path)
+    except warehouse.WarehouseError as exc:
+        raise UserError(f"{exc}; the pack was not issued (it is recorded when issued)") from exc
+    try:
+        if next_report_id(con) != pack.report_id:
+            raise UserError("another pack was issued at the same moment: run the command again")
+        con.execute(
+            "insert into report_archive values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                pack.report_id,
+                pack.month,
+                pack.as_of,
+                lang,
+                fmt,
+                pack.suppressed,
+                pack.max_load_id,
+                pack.load_ids,
+                json.dumps(config_to_dict(pack.config), sort_keys=True),
+                pack.content_sha256,
+                pack.issued_at,
+                issued_by if issued_by is not None else _user(),
+            ],
+        )
+    finally:
+        con.close()
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return None
+
+
+def archived_packs(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The report archive, oldest first (empty for a warehouse that never issued a pack)."""
+    try:
+        return _rows(con, "select * from report_archive order by report_id")
+    except duckdb.CatalogException:
+        return []
+
+
+def reproduce_pack(
+    db_path: Path | None, report_id: int, fmt: str | None = None
+) -> tuple[dict, Pack, bytes]:
+    """Write archived pack `report_id` again: (its archive row, the pack, the file bytes).
+
+    Same month, as-of date, language, suppression, configuration and loads (max_load_id) as
+    recorded; `fmt` None: the recorded format. The caller compares the content hashes.
+    """
+    base = load_config()
+    con = report.open_warehouse(db_path, base, None)
+    try:
+        rows = _rows(con, "select * from report_archive where report_id = ?", [report_id])
+        if not rows:
+            raise UserError(f"no pack {report_id} in the report archive (benzo-monitor reports)")
+        row = rows[0]
+        fmt = fmt or row["format"]
+        _check_format(row["lang"], fmt)
+        config = config_from_dict(json.loads(row["config"]))
+        disclosure = report.Disclosure(config.suppression_threshold, enabled=row["suppressed"])
+        pack = build_pack(
+            con,
+            row["month"],
+            disclosure,
+            config,
+            as_of=row["as_of_date"],
+            max_load_id=row["max_load_id"],
+            report_id=row["report_id"],
+        )
+    finally:
+        con.close()
+    pack.issued_at = row["issued_at"]
+    return row, pack, render(pack, row["lang"], fmt)
+
+
+# --- the commands -------------------------------------------------------------------------
+
+
+def default_output(month: str, lang: str, fmt: str) -> Path:
+    """Where a pack goes without --output: report-YYYY-MM-<lang>.<ext> in the working directory."""
+    return Path(f"report-{month}-{lang}.{fmt}")
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def run_pack_command(args, config: Config) -> int:
+    """`benzo-monitor report --format xlsx|html|pdf`: issue, record and write a pack."""
+    output = args.output or default_output(args.month, args.lang, args.format)
+    issued = issue_pack(
+        args.db,
+        args.month,
+        args.lang,
+        args.format,
+        config,
+        suppress=not args.no_suppress,
+        as_of=args.as_of,
+    )
+    _write(output, issued.data)
+    print(output)
+    report_err = (
+        f"pack {issued.report_id} recorded in the report archive "
+        f"(content SHA-256 {issued.content_sha256[:16]}…)"
+    )
+    print(report_err, file=sys.stderr)
+    return 0
+
+
+def run_reproduce_command(args) -> int:
+    """`benzo-monitor report --reproduce ID`: write an archived pack again, check its data."""
+    if args.format == "csv":
+        raise UserError("--reproduce writes a pack: use --format xlsx, html or pdf")
+    fmt = args.format if args.format in PACK_FORMATS else None  # json (the default): as issued
+    row, pack, data = reproduce_pack(args.db, args.reproduce, fmt)
+    output = args.output or default_output(row["month"], row["lang"], fmt or row["format"])
+    _write(output, data)
+    print(output)
+    if pack.content_sha256 != row["content_sha256"]:
+        raise UserError(
+            f"the data of pack {row['report_id']} differ from the archived pack: content "
+            f"SHA-256 {pack.content_sha256} instead of {row['content_sha256']} "
+            "(was the warehouse rebuilt or a load removed?)",
+            status=1,
+        )
+    print(
+        f"pack {row['report_id']} reproduced: same data (content SHA-256 "
+        f"{pack.content_sha256[:16]}… matches the archive)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+REPORTS_COLUMNS = [
+    "report_id",
+    "month",
+    "as_of_date",
+    "lang",
+    "format",
+    "suppressed",
+    "max_load_id",
+    "content_sha256",
+    "issued_at",
+    "issued_by",
+]
+
+
+def run_reports_command(args, config: Config) -> int:
+    """`benzo-monitor reports`: the report archive."""
+    from etl.load import _emit
+
+    path = Path(args.db) if args.db else warehouse.default_db_path()
+    try:
+        con = warehouse.connect(path, read_only=True)
+    except warehouse.WarehouseError as exc:
+        raise UserError(str(exc)) from exc
+    try:
+        rows = archived_packs(con)
+    finally:
+        con.close()
+    for row in rows:
+        row["load_ids"] = list(row["load_ids"] or [])
+        row["config"] = json.loads(row["config"])
+    if args.format == "table":
+        shown = [
+            {
+                **row,
+                "content_sha256": row["content_sha256"][:12] + "…",
+                "issued_at": row["issued_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            }
+            for row in rows
+        ]
+        _emit(
+            shown, "table", "Report archive (benzo-monitor report --reproduce ID)", REPORTS_COLUMNS
+        )
+    elif args.format == "json":
+        _emit(rows, "json", "", list(rows[0]) if rows else REPORTS_COLUMNS)
+    else:
+        _emit(
+            [{**r, "load_ids": " ".join(map(str, r["load_ids"]))} for r in rows],
+            "csv",
+            "",
+            [*REPORTS_COLUMNS, "load_ids"],
+        )
+    return 0
