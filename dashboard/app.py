@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 import dash
+import flask
 from dash import Input, Output, State, dcc, html
 
 from dashboard.data import Warehouse
@@ -23,8 +24,9 @@ log = logging.getLogger(__name__)
 
 
 def warehouse() -> Warehouse:
-    """The warehouse of the app serving the current request."""
-    return dash.get_app().server.config["BENZO_WAREHOUSE"]
+    """The warehouse of the app serving the current request (Flask's current app: unlike
+    dash.get_app, right when several apps live in one process, as in the tests)."""
+    return flask.current_app.config["BENZO_WAREHOUSE"]
 
 
 def create_app(db_path: str | Path, config: Config | None = None) -> dash.Dash:

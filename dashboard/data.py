@@ -121,6 +121,19 @@ class Warehouse:
                 self._cache.popitem(last=False)
         return rows
 
+    def with_cursor(self, work):
+        """`work(cursor)` on a cursor of its own over the current snapshot (for code such as
+        etl.pack.render_pack that sets its own session variables). None before any data."""
+        try:
+            con, _ = self._connection()
+        except NoData:
+            return None
+        cursor = con.cursor()
+        try:
+            return work(cursor)
+        finally:
+            cursor.close()
+
     def mart(
         self, name: str, where: str = "", params: list | tuple = (), order: str = "",
         as_of: dt.date | None = None,

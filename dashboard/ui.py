@@ -33,6 +33,29 @@ EXTRA_COLOURS = ("#0072B2", "#D55E00", "#F0E442", "#CC79A7", "#000000")
 PROVISIONAL_SHADE = "rgba(120, 120, 120, 0.15)"
 VIEWS = ("analyst", "publication")
 GLOBAL_PARAMS = ("lang", "view", "as_of")
+# ag-grid's own words (pagination, filters) in French and Dutch; English is its default.
+GRID_WORDS = {
+    "fr": {
+        "page": "Page", "of": "sur", "to": "à", "more": "plus", "next": "Suivante",
+        "last": "Dernière", "first": "Première", "previous": "Précédente",
+        "pageSizeSelectorLabel": "Lignes par page :", "noRowsToShow": "Aucune ligne",
+        "filterOoo": "Filtrer…", "equals": "Égal à", "notEqual": "Différent de",
+        "contains": "Contient", "notContains": "Ne contient pas", "startsWith": "Commence par",
+        "endsWith": "Se termine par", "lessThan": "Inférieur à", "greaterThan": "Supérieur à",
+        "inRange": "Entre", "blank": "Vide", "notBlank": "Non vide", "andCondition": "ET",
+        "orCondition": "OU", "loadingOoo": "Chargement…",
+    },
+    "nl": {
+        "page": "Pagina", "of": "van", "to": "tot", "more": "meer", "next": "Volgende",
+        "last": "Laatste", "first": "Eerste", "previous": "Vorige",
+        "pageSizeSelectorLabel": "Rijen per pagina:", "noRowsToShow": "Geen rijen",
+        "filterOoo": "Filteren…", "equals": "Gelijk aan", "notEqual": "Niet gelijk aan",
+        "contains": "Bevat", "notContains": "Bevat niet", "startsWith": "Begint met",
+        "endsWith": "Eindigt op", "lessThan": "Kleiner dan", "greaterThan": "Groter dan",
+        "inRange": "Tussen", "blank": "Leeg", "notBlank": "Niet leeg", "andCondition": "EN",
+        "orCondition": "OF", "loadingOoo": "Laden…",
+    },
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -136,6 +159,14 @@ def empty_page(state: ViewState, *, id_prefix: str):
     return html.P(t("no_data", state.lang), id=f"{id_prefix}-empty", className="empty")
 
 
+# A light template of our own: plotly's named templates are deep-copied into every figure
+# (about 17 ms each), this one costs about 1 ms.
+_AXIS = {"gridcolor": "#EBF0F8", "zerolinecolor": "#D5DCE6", "linecolor": "#D5DCE6"}
+TEMPLATE = go.layout.Template(
+    layout={"plot_bgcolor": "white", "paper_bgcolor": "white", "xaxis": _AXIS, "yaxis": _AXIS}
+)
+
+
 def figure_layout(fig: go.Figure, lang: str, *, height: int = 360) -> go.Figure:
     """Shared chart look: compact margins, legend on top, the reader's number separators."""
     separators = {"fr": ", ", "nl": ",.", "en": ".,"}[language(lang)]
@@ -144,7 +175,7 @@ def figure_layout(fig: go.Figure, lang: str, *, height: int = 360) -> go.Figure:
         margin={"l": 50, "r": 20, "t": 40, "b": 40},
         legend={"orientation": "h", "y": 1.12, "x": 0},
         separators=separators,
-        template="plotly_white",
+        template=TEMPLATE,
         font={"family": "system-ui, sans-serif", "size": 12},
     )
     return fig
@@ -160,8 +191,8 @@ def grid(
     """
     loc = BROWSER_LOCALES[language(lang)]
     formatters = {
-        "int": f"params.value == null ? '' : (typeof params.value === 'number' ? "
-        f"params.value.toLocaleString('{loc}') : params.value)",
+        # "<5" passes through: a string's toLocaleString is the string itself.
+        "int": f"params.value == null ? '' : params.value.toLocaleString('{loc}')",
         "eur": f"params.value == null ? '' : Number(params.value).toLocaleString('{loc}', "
         "{style: 'currency', currency: 'EUR'})",
         "rate": f"params.value == null ? '' : Number(params.value).toLocaleString('{loc}', "
@@ -178,7 +209,7 @@ def grid(
         else:
             spec["filter"] = True
         defs.append(spec)
-    options = {"animateRows": False}
+    options = {"animateRows": False, "localeText": GRID_WORDS.get(language(lang), {})}
     if page_size:
         options.update({"pagination": True, "paginationPageSize": page_size})
     return dag.AgGrid(

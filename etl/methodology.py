@@ -28,9 +28,18 @@ DIRECTION = {True: "higher is better", False: "lower is better", None: "neither"
 MART_ORDER = (
     "mart_state_of_play",
     "mart_unassigned_by_month",
+    "mart_state_of_play_revisions",
+    "mart_state_of_play_billing_delay",
     "mart_cohorts",
+    "mart_programme_steps",
+    "mart_time_to_completion",
+    "mart_time_to_completion_summary",
+    "mart_completion_by_days_since_start",
     "mart_compliance_findings",
     "mart_fees_by_cnk_month",
+    "mart_programmes_by_region",
+    "mart_programmes_by_province",
+    "mart_patients_by_profile",
     "mart_data_quality_months",
     "mart_data_quality_unmatched_corrections",
     "mart_data_quality_rejects",
@@ -71,11 +80,11 @@ def _setting_meanings() -> dict[str, str]:
     return meanings
 
 
-def _cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+def setting_meanings(config: Config) -> list[tuple[str, str, str]]:
+    """(name, value, meaning) of each setting in force, as the methodology page lists them.
 
-
-def _config_rows(config: Config) -> str:
+    The meaning is the comment above the key in etl/config.toml (English).
+    """
     meanings = _setting_meanings()
     rows = []
     for name, value in config.as_rows():
@@ -83,8 +92,19 @@ def _config_rows(config: Config) -> str:
         meaning = meanings.get(key) or meanings.get("value", "")
         if key == "key_letter_values":
             meaning = "Key-letter value P from that date on (until the next row)."
-        rows.append(f"| `{name}` | {value} | {_cell(meaning)} |")
-    return "\n".join(rows)
+        rows.append((name, value, " ".join(meaning.split())))
+    return rows
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _config_rows(config: Config) -> str:
+    return "\n".join(
+        f"| `{name}` | {value} | {_cell(meaning)} |"
+        for name, value, meaning in setting_meanings(config)
+    )
 
 
 def _fee_code_rows(config: Config) -> str:
@@ -176,6 +196,7 @@ def render(config: Config, registry: Registry | None = None) -> str:
         "state_of_play_metrics": _metric_table(registry.group("state_of_play")),
         "split_metrics": _metric_table(registry.group("reduction_split")),
         "cohort_metrics": _metric_table(registry.group("cohorts")),
+        "revision_metrics": _metric_table(registry.group("revisions")),
         "rules": _rule_table(registry),
         "config": _config_rows(config),
         "labels": _label_table(registry),

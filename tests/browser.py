@@ -81,13 +81,21 @@ def build_warehouse(folder: Path) -> Path:
     return db
 
 
+def server_log(db: Path, name: str):
+    """A file beside the warehouse for a server's output (kept for reading after a failure)."""
+    return open(db.parent / f"{db.stem}.{name}.{os.getpid()}.{time.monotonic_ns()}.log", "wb")
+
+
 def start_server(db: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     """`benzo-monitor serve` on a free port; returns once it answers."""
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The server's output goes to a file: an unread pipe fills up with request logs and
+    # then blocks the server.
+    log = server_log(db, "serve")
     process = subprocess.Popen(
         [sys.executable, "-m", "etl.cli", "--db", str(db), "serve", "--port", str(port), *extra],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
     )
@@ -95,7 +103,7 @@ def start_server(db: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"serve exited: {process.stdout.read().decode(errors='replace')}")
+            raise RuntimeError(f"serve exited: {Path(log.name).read_text(errors='replace')}")
         try:
             with urllib.request.urlopen(url + "/", timeout=2) as response:
                 if response.status == 200:
@@ -245,7 +253,7 @@ def start_gunicorn(db: Path, workers: int = 2) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [str(gunicorn), "--workers", str(workers), "--preload", "--bind", f"127.0.0.1:{port}",
          "dashboard.wsgi:server"],
-        stdout=subprocess.PIPE,
+        stdout=(log := server_log(db, "gunicorn")),
         stderr=subprocess.STDOUT,
         env=env,
     )  # fmt: skip
@@ -253,7 +261,7 @@ def start_gunicorn(db: Path, workers: int = 2) -> tuple[subprocess.Popen, str]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {process.stdout.read().decode(errors='replace')}")
+            raise RuntimeError(f"gunicorn exited: {Path(log.name).read_text(errors='replace')}")
         try:
             with urllib.request.urlopen(url + "/", timeout=2) as response:
                 if response.status == 200:

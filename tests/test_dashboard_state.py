@@ -77,3 +77,16 @@ def test_excel_download_opens(served, browser):
     assert rows["Patients who initiated a withdrawal programme"][:4] == [
         report["schemes"][s]["patients_initiated"] for s in ("5", "7", "10", "total")
     ]
+
+
+def test_the_report_pack_of_the_month_downloads(served, browser):
+    open_page(browser, f"{served.url}/?lang=nl&month=2025-03", "state-cards")
+    target = browser.downloads / "report-2025-03-nl.xlsx"
+    target.unlink(missing_ok=True)
+    browser.find_element("id", "state-pack-xlsx-button").click()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not target.exists():
+        time.sleep(0.2)
+    book = openpyxl.load_workbook(target)
+    assert {"Voorblad", "Stand van zaken", "Herzieningen"} <= set(book.sheetnames)
+    assert console_errors(browser) == []

@@ -1,45 +1,743 @@
-"""Data page: the load ledger and the rejected rows by reason."""
+"""Data: what is loaded and how complete it is, and the upload of a new export.
+
+The load ledger, the rejected rows by reason, the unmatched corrections (analysts only), the
+months still filling in, the data-as-of stamp; and an upload that goes through the loader of
+`benzo-monitor load` (etl/load.py) and shows the same summary. A refused file shows the
+loader's plain message and changes nothing (loading is atomic per file).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import logging
+import re
+import tempfile
+import threading
+from pathlib import Path
+
 import dash
-import dash_ag_grid as dag
-from dash import html
+from dash import Input, Output, State, callback, dcc, html
 
 from dashboard.app import warehouse
-from dashboard.i18n import language, t
+from dashboard.i18n import fmt_date, fmt_int, fmt_month, fmt_rate, register, t
+from dashboard.ui import (
+    empty_page,
+    grid,
+    json_safe,
+    page_title,
+    publication_note,
+    query_params,
+    view_state,
+)
 
 dash.register_page(__name__, path="/data", name="data", order=90)
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_MB = 200
+UPLOAD_FORMATS = (".csv", ".txt", ".csv.gz", ".txt.gz", ".gz", ".parquet", ".xlsx")
+# One upload at a time in this process (DuckDB hands a second connection of the same process
+# the same database, so the file lock would not stop a second concurrent load).
+_UPLOAD_LOCK = threading.Lock()
+
+REASONS = (
+    "missing_required", "date_unreadable", "date_before_2020", "date_after_load_day",
+    "cnk_invalid", "quantity_not_integer", "quantity_zero", "quantity_out_of_range",
+    "malformed_line", "encoding_error",
+)  # fmt: skip
+
+register(
+    {
+        "data_title": {
+            "fr": "Données chargées",
+            "nl": "Geladen gegevens",
+            "en": "Loaded data",
+        },
+        "data_ledger_intro": {
+            "fr": "Un chargement par fichier accepté, le plus récent en premier.",
+            "nl": "Eén lading per aanvaard bestand, de recentste eerst.",
+            "en": "One load per accepted file, the latest first.",
+        },
+        "data_col_load_id": {"fr": "Chargement", "nl": "Lading", "en": "Load"},
+        "data_col_file": {"fr": "Fichier", "nl": "Bestand", "en": "File"},
+        "data_col_format": {"fr": "Format", "nl": "Formaat", "en": "Format"},
+        "data_col_encoding": {"fr": "Encodage", "nl": "Codering", "en": "Encoding"},
+        "data_col_rows_read": {"fr": "Lignes lues", "nl": "Lijnen gelezen", "en": "Rows read"},
+        "data_col_rows_new": {"fr": "Nouvelles", "nl": "Nieuw", "en": "New"},
+        "data_col_rows_present": {
+            "fr": "Déjà présentes",
+            "nl": "Al aanwezig",
+            "en": "Already present",
+        },
+        "data_col_rows_skipped": {
+            "fr": "Ignorées (autres médicaments)",
+            "nl": "Overgeslagen (andere geneesmiddelen)",
+            "en": "Skipped (other medicines)",
+        },
+        "data_col_rows_rejected": {"fr": "Rejetées", "nl": "Geweigerd", "en": "Rejected"},
+        "data_col_first_delivery": {
+            "fr": "Première délivrance",
+            "nl": "Eerste aflevering",
+            "en": "First delivery",
+        },
+        "data_col_last_delivery": {
+            "fr": "Dernière délivrance",
+            "nl": "Laatste aflevering",
+            "en": "Last delivery",
+        },
+        "data_col_loaded_at": {"fr": "Chargé le", "nl": "Geladen op", "en": "Loaded at"},
+        "data_col_loaded_by": {"fr": "Par", "nl": "Door", "en": "By"},
+        "data_col_sha256": {"fr": "SHA-256", "nl": "SHA-256", "en": "SHA-256"},
+        "data_col_reason": {"fr": "Motif", "nl": "Reden", "en": "Reason"},
+        "data_col_meaning": {"fr": "Signification", "nl": "Betekenis", "en": "Meaning"},
+        "data_col_n_rejects": {"fr": "Lignes", "nl": "Lijnen", "en": "Rows"},
+        "data_col_n_loads": {"fr": "Chargements", "nl": "Ladingen", "en": "Loads"},
+        "data_col_last_load_id": {
+            "fr": "Dernier chargement",
+            "nl": "Laatste lading",
+            "en": "Latest load",
+        },
+        "data_col_example": {"fr": "Exemple", "nl": "Voorbeeld", "en": "Example"},
+        "data_rejects_none": {
+            "fr": "Aucune ligne rejetée.",
+            "nl": "Geen geweigerde lijnen.",
+            "en": "No row was rejected.",
+        },
+        "data_rejects_hint": {
+            "fr": "Les lignes elles-mêmes : benzo-monitor rejects --load <chargement>.",
+            "nl": "De lijnen zelf: benzo-monitor rejects --load <lading>.",
+            "en": "The rows themselves: benzo-monitor rejects --load <load>.",
+        },
+        "data_reason_missing_required": {
+            "fr": "patient, pharmacie, date de délivrance ou CNK vide",
+            "nl": "patiënt, apotheek, afleverdatum of CNK leeg",
+            "en": "patient, pharmacy, delivery date or CNK empty",
+        },
+        "data_reason_date_unreadable": {
+            "fr": "date de délivrance illisible",
+            "nl": "afleverdatum onleesbaar",
+            "en": "delivery date unreadable",
+        },
+        "data_reason_date_before_2020": {
+            "fr": "délivré avant le 1er janvier 2020",
+            "nl": "afgeleverd vóór 1 januari 2020",
+            "en": "delivered before 1 January 2020",
+        },
+        "data_reason_date_after_load_day": {
+            "fr": "délivré après le jour du chargement",
+            "nl": "afgeleverd na de dag van het laden",
+            "en": "delivered after the day of loading",
+        },
+        "data_reason_cnk_invalid": {
+            "fr": "le CNK n'a pas de 1 à 7 chiffres",
+            "nl": "de CNK heeft geen 1 tot 7 cijfers",
+            "en": "the CNK is not 1 to 7 digits",
+        },
+        "data_reason_quantity_not_integer": {
+            "fr": "la quantité n'est pas un nombre entier",
+            "nl": "de hoeveelheid is geen geheel getal",
+            "en": "the quantity is not a whole number",
+        },
+        "data_reason_quantity_zero": {
+            "fr": "la quantité vaut 0",
+            "nl": "de hoeveelheid is 0",
+            "en": "the quantity is 0",
+        },
+        "data_reason_quantity_out_of_range": {
+            "fr": "la quantité est hors de −3…3",
+            "nl": "de hoeveelheid ligt buiten −3…3",
+            "en": "the quantity is outside −3…3",
+        },
+        "data_reason_malformed_line": {
+            "fr": "la ligne ne se découpe pas selon les colonnes de l'en-tête",
+            "nl": "de lijn valt niet in de kolommen van de kop uiteen",
+            "en": "the line does not split into the header's columns",
+        },
+        "data_reason_encoding_error": {
+            "fr": "la ligne n'est pas du texte valide dans l'encodage du fichier",
+            "nl": "de lijn is geen geldige tekst in de codering van het bestand",
+            "en": "the line is not valid text in the file's encoding",
+        },
+        "data_unmatched_title": {
+            "fr": "Corrections sans ligne à annuler",
+            "nl": "Correcties zonder lijn om te annuleren",
+            "en": "Unmatched corrections",
+        },
+        "data_unmatched_intro": {
+            "fr": "Lignes d'un même patient, pharmacie, date et CNK dont la somme des quantités "
+            "est négative : une correction sans ligne facturée à annuler (souvent facturée dans "
+            "un export non chargé). Elles ne font aucun événement.",
+            "nl": "Lijnen van dezelfde patiënt, apotheek, datum en CNK waarvan de hoeveelheden "
+            "samen negatief zijn: een correctie zonder gefactureerde lijn om te annuleren (vaak "
+            "gefactureerd in een export die niet geladen is). Ze vormen geen gebeurtenis.",
+            "en": "Lines of one patient, pharmacy, date and CNK whose quantities add up below "
+            "zero: a correction with no billed line to cancel (often billed in an export not "
+            "loaded). They make no event.",
+        },
+        "data_unmatched_total": {
+            "fr": "Corrections sans ligne à annuler : {n}.",
+            "nl": "Correcties zonder lijn om te annuleren: {n}.",
+            "en": "Unmatched corrections: {n}.",
+        },
+        "data_unmatched_hidden": {
+            "fr": "La liste (identifiants pseudonymisés) est réservée à la vue analyste.",
+            "nl": "De lijst (gepseudonimiseerde identificaties) is enkel in de "
+            "analistenweergave zichtbaar.",
+            "en": "The list (pseudonymised identifiers) is for the analyst view only.",
+        },
+        "data_col_patient": {"fr": "Patient", "nl": "Patiënt", "en": "Patient"},
+        "data_col_pharmacy": {"fr": "Pharmacie", "nl": "Apotheek", "en": "Pharmacy"},
+        "data_col_delivery_date": {
+            "fr": "Date de délivrance",
+            "nl": "Afleverdatum",
+            "en": "Delivery date",
+        },
+        "data_col_cnk": {"fr": "CNK", "nl": "CNK", "en": "CNK"},
+        "data_col_kind": {"fr": "Type", "nl": "Soort", "en": "Kind"},
+        "data_col_net_quantity": {
+            "fr": "Quantité nette",
+            "nl": "Netto hoeveelheid",
+            "en": "Net quantity",
+        },
+        "data_col_n_lines": {"fr": "Lignes", "nl": "Lijnen", "en": "Lines"},
+        "data_col_n_correction_lines": {
+            "fr": "Lignes de correction",
+            "nl": "Correctielijnen",
+            "en": "Correction lines",
+        },
+        "data_kind_initiation": {
+            "fr": "entretien d'initiation",
+            "nl": "opstartgesprek",
+            "en": "initiation interview",
+        },
+        "data_kind_reduction": {
+            "fr": "palier de diminution",
+            "nl": "afbouwstap",
+            "en": "reduction step",
+        },
+        "data_kind_stabilisation": {
+            "fr": "palier de stabilisation",
+            "nl": "stabilisatiestap",
+            "en": "stabilisation step",
+        },
+        "data_kind_follow_up": {
+            "fr": "entretien de suivi",
+            "nl": "opvolggesprek",
+            "en": "follow-up interview",
+        },
+        "data_months_title": {
+            "fr": "Mois encore en cours de facturation",
+            "nl": "Maanden die nog aangevuld worden",
+            "en": "Months still filling in",
+        },
+        "data_months_intro": {
+            "fr": "La facturation arrive en retard (les prescriptions parviennent aux offices "
+            "de tarification dans les deux mois environ). Un mois reste provisoire jusqu'à "
+            "{days} jours après sa fin : des lignes tardives peuvent encore y ajouter des "
+            "événements, et les arrêts ne sont pas encore tous détectables (un arrêt demande "
+            "{grace} jours sans couverture). Ses chiffres peuvent donc encore augmenter.",
+            "nl": "Facturatie komt laat binnen (voorschriften bereiken de tariferingsdiensten "
+            "binnen ongeveer twee maanden). Een maand blijft voorlopig tot {days} dagen na het "
+            "einde ervan: late lijnen kunnen nog gebeurtenissen toevoegen, en stopzettingen zijn "
+            "nog niet allemaal zichtbaar (een stopzetting vraagt {grace} dagen zonder dekking). "
+            "De cijfers kunnen dus nog stijgen.",
+            "en": "Billing arrives late (prescriptions reach the tarification offices within "
+            "about two months). A month stays provisional until {days} days after its end: late "
+            "lines can still add events to it, and stops are not all detectable yet (a stop "
+            "needs {grace} days without coverage). Its figures can therefore still grow.",
+        },
+        "data_months_none": {
+            "fr": "Aucun mois provisoire à cette date.",
+            "nl": "Geen voorlopige maanden op deze datum.",
+            "en": "No provisional month at this date.",
+        },
+        "data_col_final_from": {
+            "fr": "Définitif à partir du",
+            "nl": "Definitief vanaf",
+            "en": "Final from",
+        },
+        "data_col_n_events": {"fr": "Événements", "nl": "Gebeurtenissen", "en": "Events"},
+        "data_col_n_lines_latest_load": {
+            "fr": "Lignes du dernier chargement",
+            "nl": "Lijnen van de laatste lading",
+            "en": "Lines of the latest load",
+        },
+        "data_delay_sentence": {
+            "fr": "D'habitude, {k1} des initiations d'un mois sont connues après 1 mois de "
+            "facturation, {k2} après 2 mois et {k3} après 3 mois (mois définitifs de {first} "
+            "à {last}).",
+            "nl": "Gewoonlijk is {k1} van de opstarten van een maand gekend na 1 maand "
+            "facturatie, {k2} na 2 maanden en {k3} na 3 maanden (definitieve maanden van "
+            "{first} tot {last}).",
+            "en": "Usually {k1} of a month's initiations are known after 1 month of billing, "
+            "{k2} after 2 months and {k3} after 3 months (final months {first} to {last}).",
+        },
+        "data_upload_title": {
+            "fr": "Charger un nouvel export",
+            "nl": "Een nieuwe export laden",
+            "en": "Load a new export",
+        },
+        "data_upload_prompt": {
+            "fr": "Glissez un fichier ici ou cliquez pour le choisir",
+            "nl": "Sleep een bestand hierheen of klik om er een te kiezen",
+            "en": "Drop a file here or click to choose one",
+        },
+        "data_upload_help": {
+            "fr": "CSV (éventuellement .gz), Parquet ou Excel (.xlsx), {mb} Mo au plus. Le "
+            "fichier passe par le même chargeur que « benzo-monitor load » : un fichier refusé "
+            "ne change rien ; un fichier déjà chargé ne compte rien deux fois. Plus gros : "
+            "utilisez benzo-monitor load.",
+            "nl": "CSV (eventueel .gz), Parquet of Excel (.xlsx), hoogstens {mb} MB. Het "
+            "bestand gaat door dezelfde lader als 'benzo-monitor load': een geweigerd bestand "
+            "verandert niets; een al geladen bestand telt niets dubbel. Groter: gebruik "
+            "benzo-monitor load.",
+            "en": "CSV (optionally .gz), Parquet or Excel (.xlsx), {mb} MB at most. The file "
+            "goes through the same loader as 'benzo-monitor load': a refused file changes "
+            "nothing; a file loaded before counts nothing twice. Larger: use benzo-monitor load.",
+        },
+        "data_upload_hidden": {
+            "fr": "Le chargement de données est réservé à la vue analyste (la vue publication "
+            "montre des chiffres destinés à sortir de l'organisation).",
+            "nl": "Gegevens laden kan enkel in de analistenweergave (de publicatieweergave toont "
+            "cijfers die de organisatie mogen verlaten).",
+            "en": "Loading data is for the analyst view only (the publication view shows "
+            "figures meant to leave the organisation).",
+        },
+        "data_upload_loaded": {
+            "fr": "Fichier chargé. Les autres pages montrent les nouvelles données à leur "
+            "prochain affichage.",
+            "nl": "Bestand geladen. De andere pagina's tonen de nieuwe gegevens bij de volgende "
+            "weergave.",
+            "en": "File loaded. The other pages show the new data when next displayed.",
+        },
+        "data_upload_refused": {
+            "fr": "Fichier refusé, rien n'a été chargé :",
+            "nl": "Bestand geweigerd, er werd niets geladen:",
+            "en": "File refused, nothing was loaded:",
+        },
+        "data_upload_too_big": {
+            "fr": "Ce fichier dépasse {mb} Mo : chargez-le avec benzo-monitor load. Rien n'a "
+            "été chargé.",
+            "nl": "Dit bestand is groter dan {mb} MB: laad het met benzo-monitor load. Er werd "
+            "niets geladen.",
+            "en": "This file is larger than {mb} MB: load it with benzo-monitor load. Nothing "
+            "was loaded.",
+        },
+        "data_upload_busy": {
+            "fr": "Un chargement est en cours ; réessayez dans un instant. Rien n'a été chargé.",
+            "nl": "Er loopt een lading; probeer het zo meteen opnieuw. Er werd niets geladen.",
+            "en": "A load is running; try again in a moment. Nothing was loaded.",
+        },
+        "data_upload_failed": {
+            "fr": "Le fichier n'a pas pu être chargé ; rien n'a changé.",
+            "nl": "Het bestand kon niet geladen worden; er is niets veranderd.",
+            "en": "The file could not be loaded; nothing changed.",
+        },
+        "data_upload_unreadable": {
+            "fr": "Le fichier envoyé n'a pas pu être lu ; rien n'a été chargé.",
+            "nl": "Het verzonden bestand kon niet gelezen worden; er werd niets geladen.",
+            "en": "The uploaded file could not be read; nothing was loaded.",
+        },
+        "data_upload_again": {
+            "fr": "Ce même fichier avait déjà été chargé (chargement {n}) : rien n'a été compté "
+            "deux fois.",
+            "nl": "Hetzelfde bestand werd al geladen (lading {n}): niets werd dubbel geteld.",
+            "en": "The same file was loaded before (load {n}): nothing was counted twice.",
+        },
+        "data_upload_rejected_rows": {
+            "fr": "{n} ligne(s) rejetée(s) : voir « Lignes rejetées par motif » ou "
+            "benzo-monitor rejects --load {load}.",
+            "nl": "{n} lijn(en) geweigerd: zie 'Geweigerde lijnen per reden' of "
+            "benzo-monitor rejects --load {load}.",
+            "en": "{n} row(s) rejected: see 'Rejected rows by reason' or "
+            "benzo-monitor rejects --load {load}.",
+        },
+    }
+)
+
+LEDGER_COLUMNS = (
+    ("load_id", "data_col_load_id", "int"),
+    ("file_name", "data_col_file", "text"),
+    ("file_format", "data_col_format", "text"),
+    ("encoding", "data_col_encoding", "text"),
+    ("rows_read", "data_col_rows_read", "int"),
+    ("rows_new", "data_col_rows_new", "int"),
+    ("rows_present", "data_col_rows_present", "int"),
+    ("rows_skipped", "data_col_rows_skipped", "int"),
+    ("rows_rejected", "data_col_rows_rejected", "int"),
+    ("min_delivery_date", "data_col_first_delivery", "date"),
+    ("max_delivery_date", "data_col_last_delivery", "date"),
+    ("finished_at", "data_col_loaded_at", "text"),
+    ("loaded_by", "data_col_loaded_by", "text"),
+    ("file_sha256", "data_col_sha256", "text"),
+)
+LEDGER_COUNTS = ("rows_read", "rows_new", "rows_present", "rows_skipped", "rows_rejected")
+SUMMARY_FIELDS = (
+    ("file_name", "data_col_file"),
+    ("rows_read", "data_col_rows_read"),
+    ("rows_new", "data_col_rows_new"),
+    ("rows_present", "data_col_rows_present"),
+    ("rows_skipped", "data_col_rows_skipped"),
+    ("rows_rejected", "data_col_rows_rejected"),
+)
 
 
-def layout(lang: str | None = None, **_):
-    lang = language(lang)
+# --- reading ------------------------------------------------------------------------------
+
+
+def _ledger_rows(state) -> list[dict]:
+    """The load ledger (raw `loads`: the staging view leaves out format, encoding and user)."""
     wh = warehouse()
-    if wh.snapshot() is None:
-        return html.P(t("no_data", lang), id="data-empty")
-    ledger = wh.rows(
-        "select load_id, file_name, file_format, rows_read, rows_new, rows_present, "
-        "rows_skipped, rows_rejected, finished_at::varchar as finished_at, file_sha256 "
-        "from loads order by load_id desc"
+    rows = wh.rows(
+        "select load_id, file_name, file_format, encoding, rows_read, rows_new, rows_present, "
+        "rows_skipped, rows_rejected, min_delivery_date, max_delivery_date, "
+        "strftime(finished_at, '%Y-%m-%d %H:%M:%S') as finished_at, loaded_by, file_sha256 "
+        "from loads order by load_id desc",
+        as_of=state.as_of,
     )
-    reasons = wh.rows(
-        "select reason, count(*) as n_rows from rejects group by reason order by n_rows desc"
-    )
+    disclosure = state.disclosure(wh.config.suppression_threshold)
+    out = []
+    for row in json_safe(rows):
+        out.append({**row, **{k: disclosure.count(row[k]) for k in LEDGER_COUNTS}})
+    return out
+
+
+def _ledger(state):
+    lang = state.lang
+    columns = [
+        {"field": field, "headerName": t(key, lang), "kind": kind}
+        for field, key, kind in LEDGER_COLUMNS
+    ]
+    table = grid("data-ledger", _ledger_rows(state), columns, lang, height=300, page_size=50)
+    # Fourteen columns: each as wide as its content, the grid scrolls sideways.
+    table.columnSize = "autoSize"
+    table.defaultColDef = {"sortable": True, "resizable": True, "minWidth": 70}
+    return table
+
+
+def _reject_rows(state) -> list[dict]:
+    wh = warehouse()
+    rows = wh.mart("mart_data_quality_rejects", order="n_rejects desc, reason", as_of=state.as_of)
+    disclosure = state.disclosure(wh.config.suppression_threshold)
+    lang = state.lang
+    return [
+        {
+            "reason": r["reason"],
+            "meaning": t(f"data_reason_{r['reason']}", lang) if r["reason"] in REASONS else "",
+            "n_rejects": disclosure.count(r["n_rejects"]),
+            "n_loads": disclosure.count(r["n_loads"]),
+            "last_load_id": r["last_load_id"],
+            # The example quotes a raw value: analysts only.
+            "example_detail": None if state.publication else r["example_detail"],
+        }
+        for r in rows
+    ]
+
+
+def _rejects(state):
+    lang = state.lang
+    rows = _reject_rows(state)
+    columns = [
+        {"field": "reason", "headerName": t("data_col_reason", lang)},
+        {"field": "meaning", "headerName": t("data_col_meaning", lang)},
+        {"field": "n_rejects", "headerName": t("data_col_n_rejects", lang), "kind": "int"},
+        {"field": "n_loads", "headerName": t("data_col_n_loads", lang), "kind": "int"},
+        {"field": "last_load_id", "headerName": t("data_col_last_load_id", lang), "kind": "int"},
+    ]
+    if not state.publication:
+        columns.append({"field": "example_detail", "headerName": t("data_col_example", lang)})
     return html.Div(
         [
-            html.H2(t("load_ledger", lang)),
-            dag.AgGrid(
-                id="data-ledger",
-                rowData=ledger,
-                columnDefs=[{"field": k} for k in (ledger[0] if ledger else {"load_id": 0})],
-                style={"height": "320px"},
+            html.P(
+                t("data_rejects_none", lang) if not rows else t("data_rejects_hint", lang),
+                id="data-rejects-note",
+                className="note",
             ),
-            html.H2(t("rejects_by_reason", lang)),
-            dag.AgGrid(
-                id="data-rejects",
-                rowData=reasons,
-                columnDefs=[{"field": "reason"}, {"field": "n_rows"}],
-                style={"height": "260px"},
-            ),
+            grid("data-rejects", rows, columns, lang, height=260),
         ]
     )
+
+
+def _unmatched(state):
+    wh = warehouse()
+    lang = state.lang
+    disclosure = state.disclosure(wh.config.suppression_threshold)
+    children = [html.H3(t("data_unmatched_title", lang)), html.P(t("data_unmatched_intro", lang))]
+    if state.publication:
+        (total,) = wh.rows(
+            "select count(*) as n from {mart_data_quality_unmatched_corrections}",
+            as_of=state.as_of,
+        )
+        shown = fmt_int(disclosure.count(total["n"]), lang)
+        children += [
+            html.P(t("data_unmatched_total", lang, n=shown), id="data-unmatched-total"),
+            html.P(t("data_unmatched_hidden", lang), id="data-unmatched-hidden", className="note"),
+        ]
+        return html.Div(children, className="section")
+    rows = wh.mart(
+        "mart_data_quality_unmatched_corrections",
+        order="delivery_date desc, patient_id, pharmacy_id, cnk",
+        as_of=state.as_of,
+    )
+    rows = [
+        {**r, "kind": t(f"data_kind_{r['kind']}", lang) if r["kind"] else None}
+        for r in json_safe(rows)
+    ]
+    columns = [
+        {"field": "delivery_date", "headerName": t("data_col_delivery_date", lang)},
+        {"field": "patient_id", "headerName": t("data_col_patient", lang)},
+        {"field": "pharmacy_id", "headerName": t("data_col_pharmacy", lang)},
+        {"field": "cnk", "headerName": t("data_col_cnk", lang)},
+        {"field": "kind", "headerName": t("data_col_kind", lang)},
+        {"field": "net_quantity", "headerName": t("data_col_net_quantity", lang), "kind": "int"},
+        {"field": "n_lines", "headerName": t("data_col_n_lines", lang), "kind": "int"},
+        {"field": "n_correction_lines", "headerName": t("data_col_n_correction_lines", lang),
+         "kind": "int"},
+    ]  # fmt: skip
+    children += [
+        html.P(
+            t("data_unmatched_total", lang, n=fmt_int(len(rows), lang)), id="data-unmatched-total"
+        ),
+        grid("data-unmatched", rows, columns, lang, height=260, page_size=100),
+    ]
+    return html.Div(children, className="section")
+
+
+def _months(state):
+    wh = warehouse()
+    lang = state.lang
+    config = wh.config
+    disclosure = state.disclosure(config.suppression_threshold)
+    rows = wh.mart(
+        "mart_data_quality_months", "is_provisional", order="month desc", as_of=state.as_of
+    )
+    children = [
+        html.H3(t("data_months_title", lang)),
+        html.P(t("data_months_intro", lang, days=config.provisional_days, grace=config.grace_days)),
+    ]
+    delay = wh.mart("mart_state_of_play_billing_delay", order="n_billing_months", as_of=state.as_of)
+    shares = {r["n_billing_months"]: r for r in delay}
+    if all(shares.get(k, {}).get("share_known") is not None for k in (1, 2, 3)):
+        children.append(
+            html.P(
+                t(
+                    "data_delay_sentence",
+                    lang,
+                    k1=fmt_rate(shares[1]["share_known"], lang, 0),
+                    k2=fmt_rate(shares[2]["share_known"], lang, 0),
+                    k3=fmt_rate(shares[3]["share_known"], lang, 0),
+                    first=fmt_month(shares[1]["first_month"], lang),
+                    last=fmt_month(shares[1]["last_month"], lang),
+                ),
+                id="data-months-delay",
+            )  # fmt: skip
+        )
+    if not rows:
+        children.append(html.P(t("data_months_none", lang), id="data-months-none"))
+        return html.Div(children, className="section")
+    header = html.Tr(
+        [
+            html.Th(t("month", lang)),
+            html.Th(t("data_col_final_from", lang)),
+            html.Th(t("data_col_n_lines", lang)),
+            html.Th(t("data_col_n_events", lang)),
+            html.Th(t("data_col_n_lines_latest_load", lang)),
+            html.Th(t("data_unmatched_title", lang)),
+        ]
+    )
+    body = [
+        html.Tr(
+            [
+                html.Th(
+                    [
+                        fmt_month(r["month"], lang) + " ",
+                        html.Span(t("provisional", lang), className="badge provisional"),
+                    ],
+                    scope="row",
+                ),
+                html.Td(fmt_date(r["final_from_date"], lang)),
+                html.Td(fmt_int(disclosure.count(r["n_lines"]), lang)),
+                html.Td(fmt_int(disclosure.count(r["n_events"]), lang)),
+                html.Td(fmt_int(disclosure.count(r["n_lines_latest_load"]), lang)),
+                html.Td(fmt_int(disclosure.count(r["n_unmatched_corrections"]), lang)),
+            ],
+            id=f"data-month-{r['month']}",
+        )
+        for r in rows
+    ]
+    children.append(
+        html.Table([html.Thead(header), html.Tbody(body)], id="data-months", className="figures")
+    )
+    return html.Div(children, className="section")
+
+
+def _upload(state):
+    lang = state.lang
+    children = [html.H3(t("data_upload_title", lang))]
+    if state.publication:
+        children.append(html.P(t("data_upload_hidden", lang), id="data-upload-hidden"))
+        return html.Div(children, className="section")
+    children += [
+        html.P(t("data_upload_help", lang, mb=MAX_UPLOAD_MB), className="note"),
+        dcc.Upload(
+            id="data-upload",
+            children=html.Div(t("data_upload_prompt", lang)),
+            max_size=MAX_UPLOAD_MB * 1024 * 1024,
+            multiple=False,
+            style={
+                "border": "2px dashed #888",
+                "borderRadius": "6px",
+                "padding": "1.2rem",
+                "textAlign": "center",
+                "cursor": "pointer",
+                "maxWidth": "40rem",
+            },
+        ),
+        dcc.Loading(html.Div(id="data-upload-result", style={"marginTop": "0.8rem"})),
+    ]
+    return html.Div(children, className="section")
+
+
+def layout(**params):
+    state = view_state(params)
+    lang = state.lang
+    wh = warehouse()
+    if wh.snapshot() is None:
+        # The upload's callback also refreshes the ledger and the rejects: keep them, hidden.
+        hidden = html.Div([_ledger(state), _rejects(state)], style={"display": "none"})
+        return html.Div([empty_page(state, id_prefix="data"), _upload(state), hidden])
+    threshold = wh.config.suppression_threshold
+    # The first two children stay the heading block and the ledger (tests/test_dashboard_smoke).
+    return html.Div(
+        [
+            html.Div(
+                [
+                    page_title(t("data_title", lang), state, wh.default_as_of(), id_prefix="data"),
+                    publication_note(state, threshold, id_prefix="data"),
+                    html.H3(t("load_ledger", lang)),
+                    html.P(t("data_ledger_intro", lang), className="note"),
+                ]
+            ),
+            _ledger(state),
+            html.Div([html.H3(t("rejects_by_reason", lang)), _rejects(state)], className="section"),
+            _months(state),
+            _unmatched(state),
+            _upload(state),
+        ]
+    )
+
+
+# --- the upload ---------------------------------------------------------------------------
+
+
+def _safe_name(filename: str | None) -> str:
+    """The uploaded file's own name (no folders), kept for the ledger and format detection."""
+    name = re.split(r"[\\/]", filename or "")[-1].strip()
+    name = re.sub(r"[^\w.\- ()]", "_", name).lstrip(".")
+    return name or "upload.csv"
+
+
+def load_upload(contents: str, filename: str | None, lang: str) -> tuple[str, object]:
+    """Load an uploaded file through the loader: ("loaded", summary) or (kind, message).
+
+    kind is "refused", "too_big", "busy", "unreadable" or "failed"; the message is plain text.
+    """
+    from etl.load import load_paths
+    from etl.publish import current_snapshot_path, publish
+    from etl.warehouse import WarehouseError, connect
+
+    header, _, payload = (contents or "").partition(",")
+    if not payload or ";base64" not in header:
+        return "unreadable", t("data_upload_unreadable", lang)
+    if len(payload) * 3 // 4 > MAX_UPLOAD_MB * 1024 * 1024:
+        return "too_big", t("data_upload_too_big", lang, mb=MAX_UPLOAD_MB)
+    try:
+        data = base64.b64decode(payload, validate=False)
+    except (binascii.Error, ValueError):
+        return "unreadable", t("data_upload_unreadable", lang)
+    if not _UPLOAD_LOCK.acquire(blocking=False):
+        return "busy", t("data_upload_busy", lang)
+    wh = warehouse()
+    name = _safe_name(filename)
+    try:
+        with tempfile.TemporaryDirectory(prefix="benzo-upload-") as folder:
+            path = Path(folder) / name
+            path.write_bytes(data)
+            try:
+                con = connect(wh.db_path, config=wh.config)
+            except WarehouseError:
+                return "busy", t("data_upload_busy", lang)
+            try:
+                (outcome,) = load_paths(con, [path], config=wh.config)
+                if outcome.summary and current_snapshot_path(wh.db_path) is None:
+                    publish(con, wh.config)  # the first data: the dashboard reads snapshots
+            finally:
+                con.close()
+            if outcome.refused:
+                message = outcome.refused.replace(str(path), name).replace(folder, "")
+                return "refused", message
+            return "loaded", outcome.summary
+    except Exception:  # a plain message for the reader; the details go to the server log
+        log.exception("upload of %s failed", name)
+        return "failed", t("data_upload_failed", lang)
+    finally:
+        _UPLOAD_LOCK.release()
+
+
+def _summary(summary, lang: str):
+    header = html.Tr([html.Th(t("data_col_load_id", lang))] + [
+        html.Th(t(key, lang)) for _, key in SUMMARY_FIELDS
+    ])  # fmt: skip
+    cells = [html.Td(str(summary.load_id), id="data-upload-load_id")]
+    for field, _ in SUMMARY_FIELDS:
+        value = getattr(summary, field)
+        shown = value if isinstance(value, str) else fmt_int(value, lang)
+        cells.append(html.Td(shown, id=f"data-upload-{field}"))
+    notes = [html.P(t("data_upload_loaded", lang), id="data-upload-message")]
+    if summary.previously_loaded_as is not None:
+        notes.append(html.P(t("data_upload_again", lang, n=summary.previously_loaded_as)))
+    if summary.rows_rejected:
+        notes.append(
+            html.P(
+                t(
+                    "data_upload_rejected_rows",
+                    lang,
+                    n=fmt_int(summary.rows_rejected, lang),
+                    load=summary.load_id,
+                )
+            )  # fmt: skip
+        )
+    return html.Div(
+        [
+            html.Table(
+                [html.Thead(header), html.Tbody(html.Tr(cells))],
+                id="data-upload-summary",
+                className="figures",
+            ),
+            *notes,
+        ]
+    )
+
+
+@callback(
+    Output("data-upload-result", "children"),
+    Output("data-ledger", "rowData"),
+    Output("data-rejects", "rowData"),
+    Input("data-upload", "contents"),
+    State("data-upload", "filename"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def upload(contents, filename, search):
+    state = view_state(query_params(search))
+    lang = state.lang
+    if not contents or state.publication:
+        return dash.no_update, dash.no_update, dash.no_update
+    kind, result = load_upload(contents, filename, lang)
+    if kind != "loaded":
+        children = [html.Strong(t("data_upload_refused", lang)) if kind == "refused" else None,
+                    html.Span(" " + result if kind == "refused" else result)]  # fmt: skip
+        message = html.P(children, id="data-upload-error", className="upload-error",
+                         style={"color": "#B00020", "whiteSpace": "pre-line"})  # fmt: skip
+        return message, dash.no_update, dash.no_update
+    return _summary(result, lang), _ledger_rows(state), _reject_rows(state)

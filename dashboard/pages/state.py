@@ -59,6 +59,19 @@ register(
             "nl": "voorlopige maanden (late facturatie mogelijk)",
             "en": "provisional months (late billing still possible)",
         },
+        "state_pack": {
+            "fr": "Rapport mensuel pour l'INAMI (Excel, HTML)",
+            "nl": "Maandrapport voor het RIZIV (Excel, HTML)",
+            "en": "Monthly report pack for INAMI-RIZIV (Excel, HTML)",
+        },
+        "state_pack_note": {
+            "fr": "Aperçu non archivé ; le rapport officiel s'émet avec "
+            "« benzo-monitor report --format xlsx », qui l'archive.",
+            "nl": "Niet-gearchiveerde voorvertoning; het officiële rapport wordt uitgegeven met "
+            "'benzo-monitor report --format xlsx', dat het archiveert.",
+            "en": "Unarchived preview; the official pack is issued with "
+            "'benzo-monitor report --format xlsx', which archives it.",
+        },
         "state_split": {
             "fr": "dont paliers de {n} gélules",
             "nl": "waarvan afbouwstappen van {n} capsules",
@@ -140,6 +153,21 @@ def layout(month: str | None = None, **params):
                         style={"marginTop": "0.8rem"},
                     ),
                     dcc.Download(id="state-download"),
+                ],
+                className="section",
+            ),
+            html.Div(
+                [
+                    html.H3(t("state_pack", lang)),
+                    html.P(t("state_pack_note", lang), className="as-of-stamp"),
+                    html.Div(
+                        [
+                            html.Button("Excel", id="state-pack-xlsx-button"),
+                            html.Button("HTML", id="state-pack-html-button"),
+                        ],
+                        className="downloads",
+                    ),
+                    dcc.Download(id="state-pack-download"),
                 ],
                 className="section",
             ),
@@ -339,3 +367,29 @@ def download(_csv, _xlsx, search):
     sheet.set_column(1, len(header), 14)
     book.close()
     return dcc.send_bytes(buffer.getvalue(), f"state-of-play-{month}.xlsx")
+
+
+@callback(
+    Output("state-pack-download", "data"),
+    Input("state-pack-xlsx-button", "n_clicks"),
+    Input("state-pack-html-button", "n_clicks"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def download_pack(_xlsx, _html, search):
+    """The report pack (etl/pack.py) of the URL's month, language, view and as-of date."""
+    from etl.pack import render_pack
+
+    params = query_params(search)
+    state = view_state(params)
+    wh = warehouse()
+    months = {r["month"] for r in wh.mart("mart_state_of_play", as_of=state.as_of)}
+    month = params.get("month") if params.get("month") in months else max(months)
+    fmt = "html" if dash.ctx.triggered_id == "state-pack-html-button" else "xlsx"
+    disclosure = state.disclosure(wh.config.suppression_threshold)
+    data = wh.with_cursor(
+        lambda cursor: render_pack(
+            cursor, month, state.lang, fmt, disclosure, as_of=state.as_of, config=wh.config
+        )
+    )
+    return dcc.send_bytes(data, f"report-{month}-{state.lang}.{fmt}")

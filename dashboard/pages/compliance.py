@@ -1,0 +1,480 @@
+"""Compliance: the findings of the decree's rules R01–R11 (SPEC §8), read from the mart.
+
+A rule filter in the URL (`rule=R08`), the count per rule (label and severity from the
+registry, sql/registry/rules/), the findings per delivery month (a chart per severity, or of the
+chosen rule, and a month x rule table), and the analysts' list of findings (pseudonymised
+patient and pharmacy) with a CSV export. The publication view shows the counts suppressed
+(SPEC §9) and neither the list nor any pseudonymised identifier.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import dash
+import plotly.graph_objects as go
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboard.app import warehouse
+from dashboard.i18n import fmt_int, register, t
+from dashboard.ui import (
+    EXTRA_COLOURS,
+    empty_page,
+    figure_layout,
+    grid,
+    json_safe,
+    page_title,
+    publication_note,
+    query_params,
+    search_with,
+    view_state,
+)
+from etl.codes import BY_CNK
+from etl.registry import load_registry
+
+dash.register_page(__name__, path="/compliance", name="compliance", order=30)
+
+register(
+    {
+        "compliance": {"fr": "Conformité", "nl": "Naleving", "en": "Compliance"},
+        "compliance_rule": {"fr": "Règle", "nl": "Regel", "en": "Rule"},
+        "compliance_all_rules": {"fr": "Toutes les règles", "nl": "Alle regels", "en": "All rules"},
+        "compliance_summary_title": {
+            "fr": "Constats par règle",
+            "nl": "Vaststellingen per regel",
+            "en": "Findings per rule",
+        },
+        "compliance_col_label": {"fr": "Règle de l'arrêté", "nl": "Regel van het besluit",
+                                 "en": "Rule of the decree"},
+        "compliance_col_severity": {"fr": "Gravité", "nl": "Ernst", "en": "Severity"},
+        "compliance_col_count": {"fr": "Constats", "nl": "Vaststellingen", "en": "Findings"},
+        "compliance_severity_error": {"fr": "erreur", "nl": "fout", "en": "error"},
+        "compliance_severity_warning": {
+            "fr": "avertissement",
+            "nl": "waarschuwing",
+            "en": "warning",
+        },
+        "compliance_warning_note": {
+            "fr": "Un avertissement n'est pas une erreur : l'arrêté admet des exceptions.",
+            "nl": "Een waarschuwing is geen fout: het besluit laat uitzonderingen toe.",
+            "en": "A warning is not an error: the decree allows exceptions.",
+        },
+        "compliance_trend_title": {
+            "fr": "Constats par mois de délivrance",
+            "nl": "Vaststellingen per afleveringsmaand",
+            "en": "Findings per delivery month",
+        },
+        "compliance_per_month_title": {
+            "fr": "Constats par mois et par règle",
+            "nl": "Vaststellingen per maand en per regel",
+            "en": "Findings per month and rule",
+        },
+        "compliance_findings_title": {
+            "fr": "Liste des constats",
+            "nl": "Lijst van vaststellingen",
+            "en": "List of findings",
+        },
+        "compliance_findings_count": {
+            "fr": "{n} constats",
+            "nl": "{n} vaststellingen",
+            "en": "{n} findings",
+        },
+        "compliance_col_patient": {
+            "fr": "Patient (pseudonymisé)",
+            "nl": "Patiënt (gepseudonimiseerd)",
+            "en": "Patient (pseudonymised)",
+        },
+        "compliance_col_pharmacy": {
+            "fr": "Pharmacie (pseudonymisée)",
+            "nl": "Apotheek (gepseudonimiseerd)",
+            "en": "Pharmacy (pseudonymised)",
+        },
+        "compliance_col_date": {
+            "fr": "Date de délivrance",
+            "nl": "Afleverdatum",
+            "en": "Delivery date",
+        },
+        "compliance_col_service": {"fr": "Prestation", "nl": "Prestatie", "en": "Service"},
+        "compliance_col_detail": {
+            "fr": "Détail (en anglais)",
+            "nl": "Detail (in het Engels)",
+            "en": "Detail",
+        },
+        "compliance_export": {
+            "fr": "Exporter les constats (CSV)",
+            "nl": "Vaststellingen exporteren (CSV)",
+            "en": "Export the findings (CSV)",
+        },
+        "compliance_export_counts": {
+            "fr": "Exporter les nombres par règle (CSV)",
+            "nl": "Aantallen per regel exporteren (CSV)",
+            "en": "Export the counts per rule (CSV)",
+        },
+        "compliance_no_list": {
+            "fr": "Vue publication : la liste des constats (identifiants pseudonymisés) n'est "
+            "pas affichée.",
+            "nl": "Publicatieweergave: de lijst van vaststellingen (gepseudonimiseerde "
+            "identificatoren) wordt niet getoond.",
+            "en": "Publication view: the list of findings (pseudonymised identifiers) is not "
+            "shown.",
+        },
+    }
+)  # fmt: skip
+
+SEVERITY_COLOURS = {"error": EXTRA_COLOURS[1], "warning": EXTRA_COLOURS[0]}  # vermillion, blue
+FINDINGS_PAGE_SIZE = 50
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+COUNTS_SQL = """
+select rule_id, count(*) as n_findings
+from {mart_compliance_findings}
+group by rule_id
+"""
+
+# Findings per delivery month: per rule, per severity (the warning rules, comma-separated, as
+# parameter) and in all; the grouping flags tell the rows apart.
+PER_MONTH_SQL = """
+with findings as (
+    select
+        strftime(delivery_date, '%Y-%m') as month,
+        rule_id,
+        case when list_contains(string_split(?, ','), rule_id) then 'warning' else 'error' end
+            as severity
+    from {mart_compliance_findings}
+)
+
+select
+    month,
+    rule_id,
+    severity,
+    grouping(rule_id) = 0 as is_per_rule,
+    grouping(severity) = 0 as is_per_severity,
+    count(*) as n_findings
+from findings
+group by grouping sets ((month, rule_id), (month, severity), (month))
+order by month
+"""
+
+FINDINGS_SQL = """
+select
+    rule_id,
+    patient_id,
+    pharmacy_id,
+    programme_id,
+    delivery_date,
+    cnk,
+    kind,
+    detail
+from {mart_compliance_findings}
+where ?::varchar is null or rule_id = ?::varchar
+order by rule_id, delivery_date, patient_id, patient_event_number
+"""
+
+
+def layout(rule: str | None = None, **params):
+    state = view_state(params)
+    lang = state.lang
+    wh = warehouse()
+    if wh.snapshot() is None:
+        return empty_page(state, id_prefix="compliance")
+    rules = load_registry().rules
+    rule = rule if rule in {r.id for r in rules} else None
+    warnings = [r.id for r in rules if r.severity == "warning"]
+    counts = {r["rule_id"]: r["n_findings"] for r in wh.rows(COUNTS_SQL, as_of=state.as_of)}
+    per_month = wh.rows(PER_MONTH_SQL, [",".join(warnings)], as_of=state.as_of)
+    disclosure = state.disclosure(wh.config.suppression_threshold)
+    threshold = wh.config.suppression_threshold
+    title = t("compliance", lang)
+    if rule:
+        title += f" — {rule}"
+    return html.Div(
+        [
+            page_title(title, state, state.as_of or wh.default_as_of(), id_prefix="compliance"),
+            publication_note(state, threshold, id_prefix="compliance"),
+            html.Div(
+                [
+                    html.Label(t("compliance_rule", lang), htmlFor="compliance-rule"),
+                    dcc.Dropdown(
+                        id="compliance-rule",
+                        options=[{"label": t("compliance_all_rules", lang), "value": "all"}]
+                        + [{"label": f"{r.id} — {r.label(lang)}", "value": r.id} for r in rules],
+                        value=rule or "all",
+                        clearable=False,
+                        style={"width": "30rem"},
+                    ),
+                ],
+                className="controls-row",
+            ),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H3(t("compliance_summary_title", lang)),
+                            _summary(rules, counts, rule, state, disclosure),
+                            html.P(
+                                t("compliance_warning_note", lang),
+                                className="as-of-stamp",
+                                style={"marginTop": "0.4rem"},
+                            ),
+                        ],
+                        className="section",
+                    ),
+                    html.Div(
+                        [
+                            html.H3(t("compliance_trend_title", lang)),
+                            dcc.Graph(
+                                id="compliance-trend",
+                                figure=_trend(per_month, rules, rule, disclosure, lang),
+                                config={"displaylogo": False},
+                            ),
+                        ],
+                        className="section",
+                    ),
+                ],
+                style={
+                    "display": "grid",
+                    "gridTemplateColumns": "minmax(0, 5fr) minmax(0, 6fr)",
+                    "gap": "0 0.8rem",
+                },
+            ),
+            _findings_section(wh, rule, state, counts, rules),
+            html.Div(
+                [
+                    html.H3(t("compliance_per_month_title", lang)),
+                    _per_month_grid(per_month, rules, disclosure, lang),
+                ],
+                className="section",
+            ),
+        ]
+    )
+
+
+def _summary(rules, counts: dict, chosen: str | None, state, disclosure):
+    lang = state.lang
+    header = html.Tr(
+        [
+            html.Th(t("compliance_rule", lang), style={"textAlign": "left"}),
+            html.Th(t("compliance_col_label", lang), style={"textAlign": "left"}),
+            html.Th(t("compliance_col_severity", lang), style={"textAlign": "left"}),
+            html.Th(t("compliance_col_count", lang)),
+        ]
+    )
+    body = []
+    for rule in rules:
+        selected = rule.id == chosen
+        body.append(
+            html.Tr(
+                [
+                    html.Th(
+                        dcc.Link(rule.id, href=state.href("/compliance", rule=rule.id)),
+                        scope="row",
+                    ),
+                    html.Th(rule.label(lang), scope="row"),
+                    html.Th(t(f"compliance_severity_{rule.severity}", lang), scope="row"),
+                    html.Td(
+                        fmt_int(disclosure.count(counts.get(rule.id, 0)), lang),
+                        id=f"compliance-count-{rule.id}",
+                    ),
+                ],
+                style={"background": "#eef4fa", "fontWeight": 600} if selected else None,
+            )
+        )
+    return html.Table(
+        [html.Thead(header), html.Tbody(body)], id="compliance-summary", className="figures"
+    )
+
+
+def _trend(per_month: list[dict], rules, chosen: str | None, disclosure, lang: str) -> go.Figure:
+    fig = go.Figure()
+    months = [r["month"] for r in per_month if not r["is_per_rule"] and not r["is_per_severity"]]
+    x = [m + "-01" for m in months]
+    if chosen:
+        rule = next(r for r in rules if r.id == chosen)
+        by = {r["month"]: r["n_findings"] for r in per_month if r["rule_id"] == chosen}
+        series = [(f"{rule.id} — {rule.label(lang)}", SEVERITY_COLOURS[rule.severity], by)]
+    else:
+        series = []
+        for severity in ("error", "warning"):
+            by = {
+                r["month"]: r["n_findings"]
+                for r in per_month
+                if r["is_per_severity"] and r["severity"] == severity
+            }
+            series.append(
+                (t(f"compliance_severity_{severity}", lang), SEVERITY_COLOURS[severity], by)
+            )
+    for name, colour, by in series:
+        values = [disclosure.count(by.get(m, 0)) for m in months]
+        fig.add_bar(
+            x=x,
+            # A suppressed count is not plotted; its hover says "<5".
+            y=[v if isinstance(v, int) else None for v in values],
+            name=name,
+            marker_color=colour,
+            customdata=[fmt_int(v, lang) for v in values],
+            hovertemplate="%{x|%Y-%m}: %{customdata}<extra>" + name + "</extra>",
+        )
+    fig.update_layout(
+        barmode="stack",
+        showlegend=True,
+        legend={"traceorder": "normal"},
+        xaxis={"type": "date", "tickformat": "%Y-%m", "dtick": "M3" if len(months) > 14 else "M1"},
+    )  # fmt: skip
+    return figure_layout(fig, lang, height=380)
+
+
+def _per_month_grid(per_month: list[dict], rules, disclosure, lang: str):
+    table: dict[str, dict] = {}
+    for row in per_month:
+        if row["is_per_severity"]:
+            continue
+        line = table.setdefault(row["month"], {"month": row["month"]})
+        key = row["rule_id"] if row["is_per_rule"] else "total"
+        line[key] = disclosure.count(row["n_findings"])
+    for line in table.values():
+        for rule in rules:
+            line.setdefault(rule.id, 0)
+    rows = sorted(table.values(), key=lambda r: r["month"], reverse=True)
+    columns = [{"field": "month", "headerName": t("month", lang)}]
+    columns += [{"field": r.id, "headerName": r.id, "kind": "int"} for r in rules]
+    columns.append({"field": "total", "headerName": t("scheme_total", lang), "kind": "int"})
+    return grid("compliance-per-month", rows, columns, lang, height=300)
+
+
+def _findings_section(wh, rule: str | None, state, counts: dict, rules):
+    lang = state.lang
+    if state.publication:
+        return html.Div(
+            [
+                html.P(t("compliance_no_list", lang), id="compliance-no-list"),
+                html.Button(t("compliance_export_counts", lang), id="compliance-export-button"),
+                dcc.Download(id="compliance-download"),
+            ],
+            className="section",
+        )
+    findings = wh.rows(FINDINGS_SQL, [rule, rule], as_of=state.as_of)
+    severity = {r.id: r.severity for r in rules}
+    rows = [
+        {
+            **row,
+            "severity": t(f"compliance_severity_{severity[row['rule_id']]}", lang),
+            "service": _cnk_label(row["cnk"], lang),
+        }
+        for row in json_safe(findings)
+    ]
+    columns = [
+        {"field": "rule_id", "headerName": t("compliance_rule", lang)},
+        {"field": "severity", "headerName": t("compliance_col_severity", lang)},
+        {"field": "patient_id", "headerName": t("compliance_col_patient", lang)},
+        {"field": "pharmacy_id", "headerName": t("compliance_col_pharmacy", lang)},
+        {"field": "delivery_date", "headerName": t("compliance_col_date", lang)},
+        {"field": "cnk", "headerName": "CNK"},
+        {"field": "service", "headerName": t("compliance_col_service", lang)},
+        {"field": "detail", "headerName": t("compliance_col_detail", lang)},
+    ]
+    table = grid(
+        "compliance-findings", rows, columns, lang, height=520, page_size=FINDINGS_PAGE_SIZE
+    )
+    # Identifiers in full; the detail (long) takes the rest of the width.
+    widths = {"rule_id": 80, "severity": 120, "patient_id": 190, "pharmacy_id": 160,
+              "delivery_date": 130, "cnk": 100, "service": 220}  # fmt: skip
+    for spec in table.columnDefs:
+        if spec["field"] in widths:
+            spec.update({"flex": 0, "width": widths[spec["field"]]})
+    table.columnDefs[-1].update({"flex": 1, "minWidth": 320, "tooltipField": "detail"})
+    return html.Div(
+        [
+            html.H3(t("compliance_findings_title", lang)),
+            html.Div(
+                [
+                    html.Span(
+                        t("compliance_findings_count", lang, n=fmt_int(len(rows), lang)),
+                        id="compliance-findings-count",
+                    ),
+                    html.Button(t("compliance_export", lang), id="compliance-export-button"),
+                ],
+                className="controls-row",
+            ),
+            table,
+            dcc.Download(id="compliance-download"),
+        ],
+        className="section",
+        id="compliance-findings-section",
+    )
+
+
+def _cnk_label(cnk: str, lang: str) -> str:
+    code = BY_CNK.get(cnk)
+    return getattr(code, f"label_{lang}") if code else cnk
+
+
+def spreadsheet_safe(value):
+    """A CSV cell a spreadsheet will not run: text starting with =, +, -, @ (or a tab or
+    carriage return) gets a leading apostrophe; numbers and other text are unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def findings_csv(search: str) -> tuple[str, str]:
+    """The CSV (text, file name) of the URL's view: the findings of the URL's rule (every rule
+    without one) in the analyst view, the suppressed counts per rule in the publication view."""
+    params = query_params(search)
+    state = view_state(params)
+    wh = warehouse()
+    rules = load_registry().rules
+    rule = params.get("rule") if params.get("rule") in {r.id for r in rules} else None
+    as_of = (state.as_of or wh.default_as_of()).isoformat()
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    if state.publication:
+        disclosure = state.disclosure(wh.config.suppression_threshold)
+        counts = {r["rule_id"]: r["n_findings"] for r in wh.rows(COUNTS_SQL, as_of=state.as_of)}
+        writer.writerow(["as_of", "rule", "label", "severity", "findings"])
+        for r in rules:
+            count = disclosure.count(counts.get(r.id, 0))
+            writer.writerow(
+                [spreadsheet_safe(v) for v in (as_of, r.id, r.label(state.lang), r.severity, count)]
+            )
+        return out.getvalue(), f"compliance-counts-{as_of}.csv"
+    severity = {r.id: r.severity for r in rules}
+    writer.writerow(
+        ["as_of", "rule", "severity", "programme_id", "patient_id", "pharmacy_id",
+         "delivery_date", "cnk", "kind", "detail"]
+    )  # fmt: skip
+    for row in json_safe(wh.rows(FINDINGS_SQL, [rule, rule], as_of=state.as_of)):
+        cells = (
+            as_of, row["rule_id"], severity[row["rule_id"]], row["programme_id"],
+            row["patient_id"], row["pharmacy_id"], row["delivery_date"], row["cnk"], row["kind"],
+            row["detail"],
+        )  # fmt: skip
+        writer.writerow(["" if v is None else spreadsheet_safe(v) for v in cells])
+    suffix = f"-{rule}" if rule else ""
+    return out.getvalue(), f"compliance-findings-{as_of}{suffix}.csv"
+
+
+@callback(
+    Output("url", "search", allow_duplicate=True),
+    Input("compliance-rule", "value"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def choose_rule(rule, search):
+    current = query_params(search).get("rule") or "all"
+    if not rule or rule == current:
+        return dash.no_update
+    return search_with(search, rule=None if rule == "all" else rule)
+
+
+@callback(
+    Output("compliance-download", "data"),
+    Input("compliance-export-button", "n_clicks"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def export(_clicks, search):
+    text, filename = findings_csv(search)
+    # A BOM, so that Excel reads the file as UTF-8.
+    return {"content": "\ufeff" + text, "filename": filename, "type": "text/csv"}

@@ -1,0 +1,542 @@
+"""Fees: events and estimated fees per fee code (CNK) and month (SPEC §2), read from the mart.
+
+A period in the URL (`period=ytd|12m|all`: the year to date, the last 12 months, every month up
+to the as-of month), a stacked monthly chart of the estimated fees by kind of service, a table
+per CNK with the amounts billed beside the estimate when the export carries amounts, the
+monthly detail, and the key-letter value P and the coefficients in force (configuration).
+Fees are amounts, never suppressed; event counts are counts, suppressed in the publication view.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+
+import dash
+import plotly.graph_objects as go
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboard.app import warehouse
+from dashboard.i18n import fmt_date, fmt_eur, fmt_int, fmt_month, fmt_number, register, t
+from dashboard.ui import (
+    EXTRA_COLOURS,
+    PROVISIONAL_SHADE,
+    empty_page,
+    figure_layout,
+    grid,
+    json_safe,
+    page_title,
+    publication_note,
+    query_params,
+    search_with,
+    view_state,
+)
+from etl.codes import BY_CNK, FEE_CODES, KINDS
+from etl.config import DEFAULTS_PATH
+
+dash.register_page(__name__, path="/fees", name="fees", order=20)
+
+register(
+    {
+        "fees": {"fr": "Honoraires", "nl": "Honoraria", "en": "Fees"},
+        "fees_period": {"fr": "Période", "nl": "Periode", "en": "Period"},
+        "fees_period_ytd": {"fr": "Année en cours", "nl": "Lopend jaar", "en": "Year to date"},
+        "fees_period_12m": {
+            "fr": "12 derniers mois",
+            "nl": "Laatste 12 maanden",
+            "en": "Last 12 months",
+        },
+        "fees_period_all": {"fr": "Depuis le début", "nl": "Sinds het begin", "en": "All months"},
+        "fees_chart_title": {
+            "fr": "Honoraires estimés par mois et par type de prestation",
+            "nl": "Geschatte honoraria per maand en per soort prestatie",
+            "en": "Estimated fees per month and kind of service",
+        },
+        "fees_kind_initiation": {
+            "fr": "Entretien d'initiation",
+            "nl": "Opstartgesprek",
+            "en": "Initiation interview",
+        },
+        "fees_kind_reduction": {
+            "fr": "Palier de diminution",
+            "nl": "Afbouwstap",
+            "en": "Reduction step",
+        },
+        "fees_kind_stabilisation": {
+            "fr": "Palier de stabilisation",
+            "nl": "Stabilisatiestap",
+            "en": "Stabilisation step",
+        },
+        "fees_kind_follow_up": {
+            "fr": "Entretien de suivi",
+            "nl": "Opvolggesprek",
+            "en": "Follow-up interview",
+        },
+        "fees_table_title": {
+            "fr": "Prestations et honoraires par code CNK",
+            "nl": "Prestaties en honoraria per CNK-code",
+            "en": "Events and fees per CNK",
+        },
+        "fees_col_label": {"fr": "Prestation", "nl": "Prestatie", "en": "Service"},
+        "fees_col_events": {
+            "fr": "Nombre de prestations",
+            "nl": "Aantal prestaties",
+            "en": "Events",
+        },
+        "fees_col_estimated": {
+            "fr": "Honoraires estimés",
+            "nl": "Geschatte honoraria",
+            "en": "Estimated fees",
+        },
+        "fees_col_billed": {
+            "fr": "Montants facturés",
+            "nl": "Gefactureerde bedragen",
+            "en": "Billed amounts",
+        },
+        "fees_col_difference": {
+            "fr": "Différence (facturé − estimé)",
+            "nl": "Verschil (gefactureerd − geschat)",
+            "en": "Difference (billed − estimated)",
+        },
+        "fees_no_amounts": {
+            "fr": "L'export ne contient pas de montants : seuls les honoraires estimés sont "
+            "affichés.",
+            "nl": "De export bevat geen bedragen: enkel de geschatte honoraria worden getoond.",
+            "en": "The export has no amounts: only the estimated fees are shown.",
+        },
+        "fees_scope_note": {
+            "fr": "Toutes les prestations délivrées jusqu'à la date de situation, y compris "
+            "celles qui ne relèvent d'aucun programme (avant le premier entretien d'initiation "
+            "du patient). Honoraire d'une prestation = P (valable à la date de délivrance) × "
+            "coefficient, arrondi au cent. La différence ne porte que sur les mois où l'export "
+            "contient des montants.",
+            "nl": "Alle prestaties afgeleverd tot de peildatum, ook die buiten een programma "
+            "(vóór het eerste opstartgesprek van de patiënt). Honorarium van een prestatie = "
+            "P (geldig op de afleverdatum) × coëfficiënt, afgerond op de cent. Het verschil "
+            "telt enkel de maanden waarvoor de export bedragen bevat.",
+            "en": "Every event delivered up to the as-of date, including events outside any "
+            "programme (before the patient's first initiation interview). Fee of one event = "
+            "P (valid on the delivery date) × coefficient, rounded to the cent. The difference "
+            "covers only the months for which the export has amounts.",
+        },
+        "fees_monthly_title": {
+            "fr": "Détail par mois et par code CNK",
+            "nl": "Detail per maand en per CNK-code",
+            "en": "Detail per month and CNK",
+        },
+        "fees_config_title": {
+            "fr": "Valeur de la lettre-clé P et coefficients en vigueur",
+            "nl": "Waarde van de sleutelletter P en coëfficiënten in voege",
+            "en": "Key-letter value P and coefficients in force",
+        },
+        "fees_valid_from": {"fr": "Valable à partir du", "nl": "Geldig vanaf", "en": "Valid from"},
+        "fees_p_value": {"fr": "Valeur de P", "nl": "Waarde van P", "en": "Value of P"},
+        "fees_p_estimated": {
+            "fr": "estimée, indiquez la valeur officielle",
+            "nl": "geschat, vul de officiële waarde in",
+            "en": "estimated, set the official value",
+        },
+        "fees_p_note": {
+            "fr": "Valeur par défaut dérivée de l'honoraire de base publié par l'INAMI "
+            "(5,06 € = P × 2,28) : aucune valeur officielle pour 2025–2026 n'a été trouvée. "
+            "P et les coefficients se règlent dans le fichier de configuration (section "
+            "[fees]).",
+            "nl": "Standaardwaarde afgeleid uit het door het RIZIV gepubliceerde basishonorarium "
+            "(€ 5,06 = P × 2,28): er werd geen officiële waarde voor 2025–2026 gevonden. "
+            "P en de coëfficiënten worden ingesteld in het configuratiebestand (sectie "
+            "[fees]).",
+            "en": "Default derived from RIZIV's published basic dispensing fee (€5.06 = P × "
+            "2.28): no official 2025–2026 value was found. P and the coefficients are set in "
+            "the configuration file ([fees] section).",
+        },
+        "fees_coefficient": {"fr": "Coefficient", "nl": "Coëfficiënt", "en": "Coefficient"},
+        "fees_coef_interview": {
+            "fr": "Entretiens (initiation, suivi), hors TVA",
+            "nl": "Gesprekken (opstart, opvolging), excl. btw",
+            "en": "Interviews (initiation, follow-up), excl. VAT",
+        },
+        "fees_coef_preparation": {
+            "fr": "Préparations (paliers de diminution et de stabilisation), TVA comprise",
+            "nl": "Bereidingen (afbouw- en stabilisatiestappen), incl. btw",
+            "en": "Preparations (reduction and stabilisation steps), VAT incl.",
+        },
+        "fees_coefficient_note": {
+            "fr": "L'article 6/3 §2 de l'arrêté indique 7,8 pour les préparations, alors que son "
+            "annexe indique 7,08 : la valeur par défaut est 7,08, modifiable dans la "
+            "configuration.",
+            "nl": "Artikel 6/3 §2 van het besluit vermeldt 7,8 voor de bereidingen, terwijl de "
+            "bijlage 7,08 vermeldt: de standaardwaarde is 7,08, aanpasbaar in de configuratie.",
+            "en": "The decree's article 6/3 §2 says 7,8 for preparations while its annex says "
+            "7,08: the default is 7.08, configurable.",
+        },
+    }
+)
+
+PERIODS = ("ytd", "12m", "all")
+# Not schemes: four distinct Okabe–Ito colours outside the scheme colours.
+KIND_COLOURS = {
+    "initiation": EXTRA_COLOURS[0],  # blue
+    "reduction": EXTRA_COLOURS[1],  # vermillion
+    "stabilisation": EXTRA_COLOURS[2],  # yellow
+    "follow_up": EXTRA_COLOURS[3],  # reddish purple
+}
+BILLED_COLOUR = EXTRA_COLOURS[4]  # black
+
+BOUNDS_SQL = """
+select
+    min(month) as first_month,
+    max(month) as last_month,
+    count(amount_billed_eur) > 0 as has_amounts
+from {mart_fees_by_cnk_month}
+"""
+
+# Per CNK over the period, and the total (cnk null). The difference counts only the months
+# with billed amounts (billed - estimated is null on the others).
+BY_CNK_SQL = """
+select
+    cnk,
+    sum(n_events) as n_events,
+    sum(n_unassigned_events) as n_unassigned_events,
+    sum(fees_estimated_eur) as fees_estimated_eur,
+    sum(amount_billed_eur) as amount_billed_eur,
+    sum(amount_billed_eur - fees_estimated_eur) as difference_eur
+from {mart_fees_by_cnk_month}
+where month between ? and ?
+group by grouping sets ((cnk), ())
+"""
+
+# Per month and kind, and per month with every kind (kind null).
+BY_MONTH_SQL = """
+select
+    month,
+    kind,
+    bool_or(is_provisional) as is_provisional,
+    sum(fees_estimated_eur) as fees_estimated_eur,
+    sum(amount_billed_eur) as amount_billed_eur
+from {mart_fees_by_cnk_month}
+where month between ? and ?
+group by grouping sets ((month, kind), (month))
+order by month
+"""
+
+DETAIL_SQL = """
+select month, cnk, n_events, fees_estimated_eur, amount_billed_eur
+from {mart_fees_by_cnk_month}
+where month between ? and ?
+order by month desc, cnk
+"""
+
+
+def layout(period: str | None = None, **params):
+    state = view_state(params)
+    lang = state.lang
+    wh = warehouse()
+    bounds = wh.rows(BOUNDS_SQL, as_of=state.as_of)
+    if not bounds or bounds[0]["last_month"] is None:
+        return empty_page(state, id_prefix="fees")
+    first_month, last_month, has_amounts = (
+        bounds[0]["first_month"],
+        bounds[0]["last_month"],
+        bounds[0]["has_amounts"],
+    )
+    period = period if period in PERIODS else PERIODS[0]
+    start, end = period_months(period, first_month, last_month)
+    by_cnk = wh.rows(BY_CNK_SQL, [start, end], as_of=state.as_of)
+    by_month = wh.rows(BY_MONTH_SQL, [start, end], as_of=state.as_of)
+    detail = wh.rows(DETAIL_SQL, [start, end], as_of=state.as_of)
+    disclosure = state.disclosure(wh.config.suppression_threshold)
+    as_of = state.as_of or wh.default_as_of()
+    span = f"{fmt_month(start, lang)} – {fmt_month(end, lang)}"
+    return html.Div(
+        [
+            page_title(f"{t('fees', lang)} — {span}", state, as_of, id_prefix="fees"),
+            publication_note(state, wh.config.suppression_threshold, id_prefix="fees"),
+            html.Div(
+                [
+                    html.Label(t("fees_period", lang), htmlFor="fees-period"),
+                    dcc.RadioItems(
+                        id="fees-period",
+                        options=[
+                            {"label": t(f"fees_period_{p}", lang), "value": p} for p in PERIODS
+                        ],
+                        value=period,
+                        inline=True,
+                        inputStyle={"marginRight": "0.3rem"},
+                        labelStyle={"marginRight": "1rem"},
+                    ),
+                ],
+                className="controls-row",
+            ),
+            html.Div(
+                [
+                    html.H3(t("fees_chart_title", lang)),
+                    dcc.Graph(
+                        id="fees-chart",
+                        figure=_chart(by_month, has_amounts, lang),
+                        config={"displaylogo": False},
+                    ),
+                ],
+                className="section",
+            ),
+            html.Div(
+                [
+                    html.H3(t("fees_table_title", lang)),
+                    None
+                    if has_amounts
+                    else html.P(t("fees_no_amounts", lang), id="fees-no-amounts"),
+                    _table(by_cnk, has_amounts, disclosure, lang),
+                    html.P(
+                        t("fees_scope_note", lang),
+                        className="as-of-stamp",
+                        style={"marginTop": "0.5rem"},
+                    ),
+                ],
+                className="section",
+            ),
+            _configuration(wh.config, lang),
+            html.Div(
+                [
+                    html.H3(t("fees_monthly_title", lang)),
+                    _detail_grid(detail, has_amounts, disclosure, lang),
+                ],
+                className="section",
+            ),
+        ]
+    )
+
+
+def period_months(period: str, first_month: str, last_month: str) -> tuple[str, str]:
+    """The first and last month (YYYY-MM) of `period`, ending with the as-of month."""
+    year, month = map(int, last_month.split("-"))
+    if period == "ytd":
+        start = f"{year:04d}-01"
+    elif period == "12m":
+        index = year * 12 + month - 1 - 11
+        start = f"{index // 12:04d}-{index % 12 + 1:02d}"
+    else:
+        start = first_month
+    return max(start, first_month), last_month
+
+
+def cnk_label(cnk: str, lang: str) -> str:
+    """The fee code's description in the reader's language (etl/codes.py)."""
+    code = BY_CNK.get(cnk)
+    return getattr(code, f"label_{lang}") if code else cnk
+
+
+def _chart(by_month: list[dict], has_amounts: bool, lang: str) -> go.Figure:
+    fig = go.Figure()
+    months = [r["month"] for r in by_month if r["kind"] is None]
+    fees = {(r["month"], r["kind"]): r["fees_estimated_eur"] for r in by_month}
+    x = [m + "-01" for m in months]
+    for kind in KINDS:
+        values = [fees.get((m, kind)) for m in months]
+        name = t(f"fees_kind_{kind}", lang)
+        fig.add_bar(
+            x=x,
+            y=[float(v) if v is not None else None for v in values],
+            name=name,
+            marker_color=KIND_COLOURS[kind],
+            customdata=[fmt_eur(v, lang) for v in values],
+            hovertemplate="%{x|%Y-%m}: %{customdata}<extra>" + name + "</extra>",
+        )
+    if has_amounts:
+        totals = {r["month"]: r for r in by_month if r["kind"] is None}
+        billed = [totals[m]["amount_billed_eur"] for m in months]
+        name = t("fees_col_billed", lang)
+        fig.add_scatter(
+            x=x,
+            y=[float(v) if v is not None else None for v in billed],
+            name=name,
+            mode="lines+markers",
+            line={"color": BILLED_COLOUR, "width": 2},
+            marker={"color": BILLED_COLOUR, "size": 6},
+            customdata=[fmt_eur(v, lang) for v in billed],
+            hovertemplate="%{x|%Y-%m}: %{customdata}<extra>" + name + "</extra>",
+        )
+    fig.update_layout(
+        barmode="stack",
+        legend={"traceorder": "normal"},
+        xaxis={"type": "date", "tickformat": "%Y-%m", "dtick": "M1" if len(months) <= 14 else "M3"},
+        yaxis={"title": {"text": "€"}},
+    )
+    provisional = [r["month"] for r in by_month if r["kind"] is None and r["is_provisional"]]
+    if provisional:
+        start = dt.date.fromisoformat(provisional[0] + "-01") - dt.timedelta(days=15)
+        end = dt.date.fromisoformat(provisional[-1] + "-01") + dt.timedelta(days=15)
+        fig.add_vrect(
+            x0=start, x1=end, fillcolor=PROVISIONAL_SHADE, line_width=0, layer="below",
+            annotation_text=t("provisional", lang), annotation_position="top left",
+        )  # fmt: skip
+    return figure_layout(fig, lang)
+
+
+def _table(by_cnk: list[dict], has_amounts: bool, disclosure, lang: str):
+    rows = {r["cnk"]: r for r in by_cnk}
+    header = [
+        html.Th("CNK", style={"textAlign": "left"}),
+        html.Th(t("fees_col_label", lang), style={"textAlign": "left"}),
+        html.Th(t("fees_col_events", lang)),
+        html.Th(t("fees_col_estimated", lang)),
+    ]
+    if has_amounts:
+        header += [html.Th(t("fees_col_billed", lang)), html.Th(t("fees_col_difference", lang))]
+    body = []
+    for key, cnk, label in [
+        *((c.cnk, c.cnk, cnk_label(c.cnk, lang)) for c in FEE_CODES),
+        ("total", "", t("scheme_total", lang)),
+    ]:
+        row = rows.get(cnk or None, {})
+        events = disclosure.count(row.get("n_events", 0))
+        cells = [
+            html.Td(fmt_int(events, lang), id=f"fees-cnk-{key}-events"),
+            html.Td(
+                fmt_eur(row.get("fees_estimated_eur", 0), lang), id=f"fees-cnk-{key}-estimated"
+            ),
+        ]
+        if has_amounts:
+            cells += [
+                html.Td(fmt_eur(row.get("amount_billed_eur"), lang), id=f"fees-cnk-{key}-billed"),
+                html.Td(fmt_eur(row.get("difference_eur"), lang), id=f"fees-cnk-{key}-difference"),
+            ]
+        style = {"fontWeight": 600} if key == "total" else None
+        body.append(
+            html.Tr(
+                [
+                    html.Th(cnk, scope="row"),
+                    html.Th(label, scope="row"),
+                    *cells,
+                ],
+                style=style,
+            )
+        )
+    return html.Table(
+        [html.Thead(html.Tr(header)), html.Tbody(body)], id="fees-table", className="figures"
+    )
+
+
+def _default_key_letter_values() -> set[tuple[dt.date, float]]:
+    """The P table shipped in etl/config.toml: an estimate until the official value is set."""
+    with DEFAULTS_PATH.open("rb") as fh:
+        rows = tomllib.load(fh).get("fees", {}).get("key_letter_values", [])
+    return {(row["valid_from"], float(row["value"])) for row in rows}
+
+
+def _configuration(config, lang: str):
+    defaults = _default_key_letter_values()
+    p_rows = []
+    for i, kv in enumerate(config.key_letter_values):
+        estimated = (kv.valid_from, float(kv.value)) in defaults
+        p_rows.append(
+            html.Tr(
+                [
+                    html.Th(fmt_date(kv.valid_from, lang), scope="row"),
+                    html.Td(fmt_number(kv.value, lang, 4), id=f"fees-p-{i}"),
+                    html.Td(
+                        f"({t('fees_p_estimated', lang)})" if estimated else "",
+                        className="as-of-stamp",
+                        style={"textAlign": "left"},
+                    ),
+                ]
+            )
+        )
+    p_table = html.Table(
+        [
+            html.Thead(
+                html.Tr(
+                    [
+                        html.Th(t("fees_valid_from", lang), style={"textAlign": "left"}),
+                        html.Th(t("fees_p_value", lang)),
+                        html.Th(""),
+                    ]
+                )
+            ),
+            html.Tbody(p_rows),
+        ],
+        id="fees-p-table",
+        className="figures",
+    )
+    coefficients = html.Table(
+        [
+            html.Thead(html.Tr([html.Th(""), html.Th(t("fees_coefficient", lang))])),
+            html.Tbody(
+                [
+                    html.Tr(
+                        [
+                            html.Th(t("fees_coef_interview", lang), scope="row"),
+                            html.Td(
+                                fmt_number(config.interview_coefficient, lang, 2),
+                                id="fees-coefficient-interview",
+                            ),
+                        ]
+                    ),
+                    html.Tr(
+                        [
+                            html.Th(t("fees_coef_preparation", lang), scope="row"),
+                            html.Td(
+                                fmt_number(config.preparation_coefficient, lang, 2),
+                                id="fees-coefficient-preparation",
+                            ),
+                        ]
+                    ),
+                ]
+            ),
+        ],
+        id="fees-coefficients",
+        className="figures",
+    )
+    return html.Div(
+        [
+            html.H3(t("fees_config_title", lang)),
+            html.Div(
+                [
+                    html.Div([p_table, html.P(t("fees_p_note", lang), id="fees-p-note")]),
+                    html.Div(
+                        [
+                            coefficients,
+                            html.P(t("fees_coefficient_note", lang), id="fees-coefficient-note"),
+                        ]
+                    ),
+                ],
+                style={"display": "grid", "gridTemplateColumns": "1fr 1fr", "gap": "1.5rem"},
+            ),
+        ],
+        className="section",
+        id="fees-configuration",
+    )
+
+
+def _detail_grid(detail: list[dict], has_amounts: bool, disclosure, lang: str):
+    rows = [
+        {
+            **row,
+            "label": cnk_label(row["cnk"], lang),
+            "n_events": disclosure.count(row["n_events"]),
+        }
+        for row in json_safe(detail)
+    ]
+    columns = [
+        {"field": "month", "headerName": t("month", lang)},
+        {"field": "cnk", "headerName": "CNK"},
+        {"field": "label", "headerName": t("fees_col_label", lang)},
+        {"field": "n_events", "headerName": t("fees_col_events", lang), "kind": "int"},
+        {"field": "fees_estimated_eur", "headerName": t("fees_col_estimated", lang), "kind": "eur"},
+    ]
+    if has_amounts:
+        columns.append(
+            {"field": "amount_billed_eur", "headerName": t("fees_col_billed", lang), "kind": "eur"}
+        )
+    return grid("fees-detail", rows, columns, lang, height=360, page_size=50)
+
+
+@callback(
+    Output("url", "search", allow_duplicate=True),
+    Input("fees-period", "value"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def choose_period(period, search):
+    current = query_params(search).get("period") or PERIODS[0]
+    if not period or period == current:
+        return dash.no_update
+    return search_with(search, period=None if period == PERIODS[0] else period)

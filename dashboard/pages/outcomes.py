@@ -1,0 +1,583 @@
+"""Outcomes: how withdrawal programmes end, for the convention commission's evaluations (SPEC §7).
+
+Four views, each read from a mart: the cohort rates by start month and scheme (mart_cohorts,
+with the rate chosen in the URL, `rate=completion|stabilisation|follow_up`); how many programmes
+reach each reduction step (mart_programme_steps, one scheme at a time, `scheme=5|7|10`); the time
+from initiation to completion (mart_time_to_completion and its summary); and the share completed
+over time since initiation (mart_completion_by_days_since_start).
+"""
+
+from __future__ import annotations
+
+import dash
+import plotly.graph_objects as go
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboard.app import warehouse
+from dashboard.i18n import fmt_int, fmt_month, fmt_number, fmt_rate, register, t
+from dashboard.ui import (
+    SCHEME_COLOURS,
+    SCHEMES,
+    empty_page,
+    figure_layout,
+    grid,
+    page_title,
+    publication_note,
+    query_params,
+    scheme_label,
+    search_with,
+    view_state,
+)
+from etl.registry import load_registry
+
+dash.register_page(__name__, path="/outcomes", name="outcomes", order=10)
+
+register(
+    {
+        "outcomes": {
+            "fr": "Résultats des programmes",
+            "nl": "Resultaten van de programma's",
+            "en": "Programme outcomes",
+        },
+        "outcomes_cohorts_title": {
+            "fr": "Taux par cohorte : mois de l'entretien d'initiation et schéma",
+            "nl": "Percentages per cohorte: maand van het opstartgesprek en schema",
+            "en": "Rates by cohort: month of the initiation interview and scheme",
+        },
+        "outcomes_rate": {"fr": "Taux", "nl": "Percentage", "en": "Rate"},
+        "outcomes_start_month": {"fr": "Mois de début", "nl": "Startmaand", "en": "Start month"},
+        "outcomes_in_progress_share": {
+            "fr": "Part en cours",
+            "nl": "Aandeel lopend",
+            "en": "Share in progress",
+        },
+        "outcomes_mostly_in_progress": {
+            "fr": "Marqueurs creux et lignes grisées : cohortes dont plus de la moitié des "
+            "programmes sont encore en cours — leurs taux vont encore évoluer.",
+            "nl": "Open markeringen en grijze rijen: cohorten waarvan meer dan de helft van de "
+            "programma's nog lopend is — hun percentages zullen nog veranderen.",
+            "en": "Open markers and greyed rows: cohorts with more than half of their "
+            "programmes still in progress — their rates will still move.",
+        },
+        "outcomes_funnel_title": {
+            "fr": "Programmes atteignant chaque palier de diminution",
+            "nl": "Programma's die elke afbouwstap bereiken",
+            "en": "Programmes reaching each reduction step",
+        },
+        "outcomes_started": {"fr": "Initiés", "nl": "Opgestart", "en": "Initiated"},
+        "outcomes_step": {"fr": "Palier {k}", "nl": "Afbouwstap {k}", "en": "Step {k}"},
+        "outcomes_step_row": {
+            "fr": "Palier de diminution",
+            "nl": "Afbouwstap",
+            "en": "Reduction step",
+        },
+        "outcomes_completion_step": {
+            "fr": "programme terminé",
+            "nl": "programma afgerond",
+            "en": "programme completed",
+        },
+        "outcomes_reaching": {
+            "fr": "Programmes ayant atteint le palier",
+            "nl": "Programma's die de stap bereikten",
+            "en": "Programmes that reached the step",
+        },
+        "outcomes_in_progress_reaching": {
+            "fr": "dont en cours",
+            "nl": "waarvan lopend",
+            "en": "of which in progress",
+        },
+        "outcomes_share_started": {
+            "fr": "Part des programmes initiés",
+            "nl": "Aandeel van de opgestarte programma's",
+            "en": "Share of programmes initiated",
+        },
+        "outcomes_funnel_note": {
+            "fr": "Atteindre le dernier palier, c'est terminer le programme. Les programmes en "
+            "cours peuvent encore atteindre les paliers suivants.",
+            "nl": "Wie de laatste stap bereikt, heeft het programma afgerond. Lopende "
+            "programma's kunnen de volgende stappen nog bereiken.",
+            "en": "Reaching the last step completes the programme. Programmes in progress may "
+            "still reach the next steps.",
+        },
+        "outcomes_ttc_title": {
+            "fr": "Délai entre l'entretien d'initiation et la fin du programme (terminés)",
+            "nl": "Tijd van het opstartgesprek tot de afronding (afgeronde programma's)",
+            "en": "Time from the initiation interview to completion (completed programmes)",
+        },
+        "outcomes_days_axis": {
+            "fr": "Jours depuis l'entretien d'initiation",
+            "nl": "Dagen sinds het opstartgesprek",
+            "en": "Days since the initiation interview",
+        },
+        "outcomes_days_range": {
+            "fr": "{a} à {b} jours",
+            "nl": "{a} tot {b} dagen",
+            "en": "{a} to {b} days",
+        },
+        "outcomes_n_completed": {
+            "fr": "Programmes terminés",
+            "nl": "Afgeronde programma's",
+            "en": "Completed programmes",
+        },
+        "outcomes_p25": {
+            "fr": "1er quartile (jours)",
+            "nl": "1e kwartiel (dagen)",
+            "en": "1st quartile (days)",
+        },
+        "outcomes_median": {
+            "fr": "Médiane (jours)",
+            "nl": "Mediaan (dagen)",
+            "en": "Median (days)",
+        },
+        "outcomes_p75": {
+            "fr": "3e quartile (jours)",
+            "nl": "3e kwartiel (dagen)",
+            "en": "3rd quartile (days)",
+        },
+        "outcomes_curve_title": {
+            "fr": "Part des programmes terminés selon le temps écoulé depuis l'initiation",
+            "nl": "Aandeel afgeronde programma's naargelang de tijd sinds de opstart",
+            "en": "Share of programmes completed by time since initiation",
+        },
+        "outcomes_curve_note": {
+            "fr": "Pour d jours : parmi les programmes initiés au moins d jours avant la date "
+            "de situation, la part terminée dans les d jours suivant l'entretien d'initiation.",
+            "nl": "Voor d dagen: van de programma's die minstens d dagen vóór de standdatum "
+            "opgestart werden, het aandeel dat binnen d dagen na het opstartgesprek afgerond "
+            "was.",
+            "en": "For d days: among the programmes initiated at least d days before the as-of "
+            "date, the share completed within d days of the initiation interview.",
+        },
+        "outcomes_observed": {
+            "fr": "programmes observés",
+            "nl": "geobserveerde programma's",
+            "en": "programmes observed",
+        },
+        "outcomes_share_completed": {
+            "fr": "Part terminée",
+            "nl": "Aandeel afgerond",
+            "en": "Share completed",
+        },
+    }
+)
+
+# `rate=` in the URL -> the mart_cohorts column (a registered metric) it shows.
+RATES = {
+    "completion": "completion_rate",
+    "stabilisation": "stabilisation_rate",
+    "follow_up": "follow_up_rate",
+}
+DEFAULT_RATE = "completion"
+DEFAULT_SCHEME = "10"
+COUNT_COLUMNS = ("programmes", "completed", "stopped", "in_progress")
+
+
+def layout(rate: str | None = None, scheme: str | None = None, **params):
+    state = view_state(params)
+    lang = state.lang
+    wh = warehouse()
+    cohorts = wh.rows(
+        "select *, strftime(start_month_date, '%Y-%m') || '-' || scheme as row_id, "
+        "round(in_progress / programmes, 4)::double as in_progress_share, "
+        "in_progress * 2 > programmes as is_mostly_in_progress "
+        "from {mart_cohorts} order by start_month_date, scheme",
+        as_of=state.as_of,
+    )
+    if not cohorts:
+        return empty_page(state, id_prefix="outcomes")
+    rate = rate if rate in RATES else DEFAULT_RATE
+    scheme = scheme if scheme in SCHEMES else DEFAULT_SCHEME
+    steps = wh.mart(
+        "mart_programme_steps", "scheme = ?", [int(scheme)], order="step_number", as_of=state.as_of
+    )
+    bins = wh.mart("mart_time_to_completion", order="scheme, days_from", as_of=state.as_of)
+    summary = wh.mart("mart_time_to_completion_summary", order="scheme", as_of=state.as_of)
+    curve = wh.mart(
+        "mart_completion_by_days_since_start", order="scheme, days_since_start", as_of=state.as_of
+    )
+    disclosure = state.disclosure(wh.config.suppression_threshold)
+    registry = load_registry()
+    return html.Div(
+        [
+            page_title(t("outcomes", lang), state, cohorts[0]["as_of_date"], id_prefix="outcomes"),
+            publication_note(state, wh.config.suppression_threshold, id_prefix="outcomes"),
+            html.Div(
+                [
+                    html.H3(t("outcomes_cohorts_title", lang)),
+                    html.Div(
+                        [
+                            html.Label(t("outcomes_rate", lang), htmlFor="outcomes-rate"),
+                            dcc.RadioItems(
+                                id="outcomes-rate",
+                                options=[
+                                    {"label": registry.metric(c).label(lang), "value": key}
+                                    for key, c in RATES.items()
+                                ],
+                                value=rate,
+                                inline=True,
+                                inputStyle={"marginRight": "0.3rem"},
+                                labelStyle={"marginRight": "1rem"},
+                            ),
+                        ],
+                        className="controls-row",
+                    ),
+                    dcc.Graph(
+                        id="outcomes-cohort-chart",
+                        figure=_cohort_chart(cohorts, RATES[rate], disclosure, registry, lang),
+                        config={"displaylogo": False},
+                    ),
+                    html.P(t("outcomes_mostly_in_progress", lang), className="as-of-stamp"),
+                    _cohort_grid(cohorts, disclosure, registry, lang),
+                ],
+                className="section",
+            ),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H3(t("outcomes_funnel_title", lang)),
+                            dcc.RadioItems(
+                                id="outcomes-scheme",
+                                options=[
+                                    {"label": scheme_label(s, lang), "value": s} for s in SCHEMES
+                                ],
+                                value=scheme,
+                                inline=True,
+                                inputStyle={"marginRight": "0.3rem"},
+                                labelStyle={"marginRight": "1rem"},
+                            ),
+                            dcc.Graph(
+                                id="outcomes-funnel",
+                                figure=_funnel_chart(steps, scheme, disclosure, lang),
+                                config={"displaylogo": False},
+                            ),
+                            _funnel_table(steps, disclosure, lang),
+                            html.P(t("outcomes_funnel_note", lang), className="as-of-stamp"),
+                        ],
+                        className="section",
+                        style={"margin": 0},
+                    ),
+                    html.Div(
+                        [
+                            html.H3(t("outcomes_ttc_title", lang)),
+                            dcc.Graph(
+                                id="outcomes-ttc-chart",
+                                figure=_time_chart(bins, disclosure, lang),
+                                config={"displaylogo": False},
+                            ),
+                            _time_table(summary, disclosure, lang),
+                        ],
+                        className="section",
+                        style={"margin": 0},
+                    ),
+                ],
+                style={
+                    "display": "grid",
+                    "gridTemplateColumns": "repeat(auto-fit, minmax(520px, 1fr))",
+                    "gap": "0.8rem",
+                    "margin": "0.8rem 0",
+                },
+            ),
+            html.Div(
+                [
+                    html.H3(t("outcomes_curve_title", lang)),
+                    dcc.Graph(
+                        id="outcomes-curve",
+                        figure=_curve_chart(curve, disclosure, lang),
+                        config={"displaylogo": False},
+                    ),
+                    html.P(t("outcomes_curve_note", lang), className="as-of-stamp"),
+                ],
+                className="section",
+            ),
+        ]
+    )
+
+
+# --- 1. cohorts -----------------------------------------------------------------------------
+
+
+def _cohort_chart(cohorts: list[dict], column: str, disclosure, registry, lang: str) -> go.Figure:
+    metric = registry.metric(column)
+    fig = go.Figure()
+    for scheme in SCHEMES:
+        rows = [r for r in cohorts if str(r["scheme"]) == scheme]
+        if not rows:
+            continue
+        values = [disclosure.rate(r[column], r[metric.denominator_column]) for r in rows]
+        fig.add_scatter(
+            x=[r["start_month_date"] for r in rows],
+            y=values,
+            mode="lines+markers",
+            name=scheme_label(scheme, lang),
+            line={"color": SCHEME_COLOURS[scheme], "width": 2},
+            marker={
+                "color": SCHEME_COLOURS[scheme],
+                "size": 7,
+                "symbol": ["circle-open" if r["is_mostly_in_progress"] else "circle" for r in rows],
+                "line": {"width": 2, "color": SCHEME_COLOURS[scheme]},
+            },
+            customdata=[
+                [
+                    fmt_month(r["initiation_month"], lang),
+                    fmt_rate(v, lang),
+                    fmt_int(disclosure.count(r["programmes"]), lang),
+                    fmt_rate(disclosure.rate(r["in_progress_share"], r["programmes"]), lang),
+                ]
+                for r, v in zip(rows, values, strict=True)
+            ],
+            hovertemplate=(
+                "%{customdata[0]}: <b>%{customdata[1]}</b><br>"
+                + registry.metric("programmes").label(lang)
+                + ": %{customdata[2]}<br>"
+                + t("outcomes_in_progress_share", lang)
+                + ": %{customdata[3]}<extra>"
+                + scheme_label(scheme, lang)
+                + "</extra>"
+            ),
+        )
+    fig.update_layout(
+        xaxis={"type": "date", "dtick": "M3", "tickformat": "%Y-%m"},
+        yaxis={"tickformat": ".0%", "range": [0, 1.05], "title": metric.label(lang)},
+    )
+    return figure_layout(fig, lang, height=340)
+
+
+def _cohort_grid(cohorts: list[dict], disclosure, registry, lang: str):
+    metrics = registry.group("cohorts")
+    rows = []
+    for r in reversed(cohorts):  # the latest cohorts first
+        row = {
+            "row_id": r["row_id"],
+            "initiation_month": r["initiation_month"],
+            "scheme": scheme_label(str(r["scheme"]), lang),
+            "in_progress_share": disclosure.rate(r["in_progress_share"], r["programmes"]),
+            "is_mostly_in_progress": bool(r["is_mostly_in_progress"]),
+        }
+        for metric in metrics:
+            row[metric.column] = disclosure.metric(metric, r)
+        rows.append(row)
+    columns = [
+        {"field": "initiation_month", "headerName": t("outcomes_start_month", lang)},
+        {"field": "scheme", "headerName": t("scheme", lang)},
+    ]
+    for metric in metrics:
+        kind = "rate" if metric.disclosure == "rate" else "int"
+        columns.append({"field": metric.column, "headerName": metric.label(lang), "kind": kind})
+        if metric.column == "in_progress":
+            columns.append(
+                {
+                    "field": "in_progress_share",
+                    "headerName": t("outcomes_in_progress_share", lang),
+                    "kind": "rate",
+                }
+            )
+    table = grid("outcomes-cohort-grid", rows, columns, lang, height=360)
+    table.getRowId = "params.data.row_id"
+    table.defaultColDef = {**table.defaultColDef, "wrapHeaderText": True, "autoHeaderHeight": True}
+    table.getRowStyle = {
+        "styleConditions": [
+            {
+                "condition": "params.data.is_mostly_in_progress",
+                "style": {"color": "#777", "fontStyle": "italic"},
+            }
+        ]
+    }
+    return table
+
+
+# --- 2. steps reached -----------------------------------------------------------------------
+
+
+def _funnel_chart(steps: list[dict], scheme: str, disclosure, lang: str) -> go.Figure:
+    fig = go.Figure()
+    if steps:
+        started = steps[0]["n_programmes"]
+        labels = [t("outcomes_started", lang)] + [
+            t("outcomes_step", lang, k=s["step_number"]) for s in steps
+        ]
+        counts = [disclosure.count(started)] + [
+            disclosure.count(s["n_programmes_reaching"]) for s in steps
+        ]
+        shares = [1.0 if started else None] + [
+            disclosure.rate(s["share_of_started"], s["n_programmes"]) for s in steps
+        ]
+        shares[0] = disclosure.rate(shares[0], started)
+        fig.add_bar(
+            x=labels,
+            y=[c if isinstance(c, int) else None for c in counts],
+            marker_color=SCHEME_COLOURS[scheme],
+            name=scheme_label(scheme, lang),
+            text=[fmt_rate(s, lang, 0) if s is not None else "" for s in shares],
+            textposition="outside",
+            customdata=[[fmt_int(c, lang), fmt_rate(s, lang)] for c, s in zip(counts, shares, strict=True)],
+            hovertemplate="%{x}: <b>%{customdata[0]}</b> (%{customdata[1]})<extra></extra>",
+        )  # fmt: skip
+        top = max((c for c in counts if isinstance(c, int)), default=0)
+        fig.update_layout(yaxis={"range": [0, top * 1.15 if top else 1]}, showlegend=False)
+    return figure_layout(fig, lang, height=320)
+
+
+def _funnel_table(steps: list[dict], disclosure, lang: str):
+    header = html.Tr(
+        [
+            html.Th(t("outcomes_step_row", lang)),
+            html.Th(t("outcomes_reaching", lang)),
+            html.Th(t("outcomes_in_progress_reaching", lang)),
+            html.Th(t("outcomes_share_started", lang)),
+        ]
+    )
+    body = []
+    for s in steps:
+        k = s["step_number"]
+        share = disclosure.rate(s["share_of_started"], s["n_programmes"])
+        label = t("outcomes_step", lang, k=k)
+        if s["is_completion_step"]:
+            label += f" ({t('outcomes_completion_step', lang)})"
+        body.append(
+            html.Tr(
+                [
+                    html.Th(label, scope="row"),
+                    html.Td(
+                        fmt_int(disclosure.count(s["n_programmes_reaching"]), lang),
+                        id=f"outcomes-funnel-{k}-n",
+                    ),
+                    html.Td(
+                        fmt_int(disclosure.count(s["n_in_progress_reaching"]), lang),
+                        id=f"outcomes-funnel-{k}-in-progress",
+                    ),
+                    html.Td(fmt_rate(share, lang), id=f"outcomes-funnel-{k}-share"),
+                ]
+            )
+        )
+    return html.Table(
+        [html.Thead(header), html.Tbody(body)], id="outcomes-funnel-table", className="figures"
+    )
+
+
+# --- 3. time to completion ------------------------------------------------------------------
+
+
+def _time_chart(bins: list[dict], disclosure, lang: str) -> go.Figure:
+    fig = go.Figure()
+    for scheme in SCHEMES:
+        rows = [b for b in bins if str(b["scheme"]) == scheme]
+        if not rows:
+            continue
+        counts = [disclosure.count(b["n_completed"]) for b in rows]
+        fig.add_bar(
+            x=[b["days_from"] + 5 for b in rows],
+            y=[c if isinstance(c, int) else None for c in counts],
+            name=scheme_label(scheme, lang),
+            marker_color=SCHEME_COLOURS[scheme],
+            customdata=[
+                [t("outcomes_days_range", lang, a=b["days_from"], b=b["days_to"]), fmt_int(c, lang)]
+                for b, c in zip(rows, counts, strict=True)
+            ],
+            hovertemplate="%{customdata[0]}: <b>%{customdata[1]}</b><extra>"
+            + scheme_label(scheme, lang)
+            + "</extra>",
+        )
+    fig.update_layout(
+        barmode="group",
+        bargap=0.1,
+        xaxis={"title": t("outcomes_days_axis", lang), "dtick": 30, "rangemode": "tozero"},
+        yaxis={"title": t("outcomes_n_completed", lang)},
+    )
+    return figure_layout(fig, lang, height=320)
+
+
+def _time_table(summary: list[dict], disclosure, lang: str):
+    by = {str(r["scheme"]): r for r in summary}
+    stats = (("p25_days", "outcomes_p25"), ("median_days", "outcomes_median"),
+             ("p75_days", "outcomes_p75"))  # fmt: skip
+    header = html.Tr(
+        [html.Th(t("scheme", lang)), html.Th(t("outcomes_n_completed", lang))]
+        + [html.Th(t(key, lang)) for _, key in stats]
+    )
+    body = []
+    for scheme in SCHEMES:
+        row = by.get(scheme)
+        n = row["n_completed"] if row else 0
+        cells = [html.Td(fmt_int(disclosure.count(n), lang), id=f"outcomes-ttc-{scheme}-n")]
+        for column, _ in stats:
+            # Quartiles describe the completed programmes: hidden like a rate over them.
+            value = disclosure.rate(row[column], n) if row else None
+            cells.append(html.Td(fmt_number(value, lang, 1), id=f"outcomes-ttc-{scheme}-{column}"))
+        body.append(
+            html.Tr(
+                [
+                    html.Th(
+                        scheme_label(scheme, lang), scope="row", style={"whiteSpace": "nowrap"}
+                    ),
+                    *cells,
+                ]
+            )
+        )
+    return html.Table(
+        [html.Thead(header), html.Tbody(body)], id="outcomes-ttc-table", className="figures"
+    )
+
+
+# --- 4. share completed over time since initiation ------------------------------------------
+
+
+def _curve_chart(curve: list[dict], disclosure, lang: str) -> go.Figure:
+    fig = go.Figure()
+    for scheme in SCHEMES:
+        rows = [c for c in curve if str(c["scheme"]) == scheme]
+        if not rows:
+            continue
+        shares = [disclosure.rate(c["share_completed"], c["n_programmes_observed"]) for c in rows]
+        fig.add_scatter(
+            x=[c["days_since_start"] for c in rows],
+            y=shares,
+            mode="lines+markers",
+            marker={"size": 4},
+            name=scheme_label(scheme, lang),
+            line={"color": SCHEME_COLOURS[scheme], "width": 2},
+            customdata=[
+                [fmt_rate(s, lang), fmt_int(disclosure.count(c["n_programmes_observed"]), lang)]
+                for c, s in zip(rows, shares, strict=True)
+            ],
+            hovertemplate="d = %{x}: <b>%{customdata[0]}</b> (%{customdata[1]} "
+            + t("outcomes_observed", lang)
+            + ")<extra>"
+            + scheme_label(scheme, lang)
+            + "</extra>",
+        )
+    fig.update_layout(
+        xaxis={"title": t("outcomes_days_axis", lang), "dtick": 30, "range": [0, 365]},
+        yaxis={"title": t("outcomes_share_completed", lang), "tickformat": ".0%",
+               "range": [0, 1.05]},
+    )  # fmt: skip
+    return figure_layout(fig, lang, height=340)
+
+
+# --- controls write the URL -----------------------------------------------------------------
+
+
+@callback(
+    Output("url", "search", allow_duplicate=True),
+    Input("outcomes-rate", "value"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def choose_rate(rate, search):
+    current = query_params(search).get("rate") or DEFAULT_RATE
+    if rate not in RATES or rate == current:
+        return dash.no_update
+    return search_with(search, rate=rate)
+
+
+@callback(
+    Output("url", "search", allow_duplicate=True),
+    Input("outcomes-scheme", "value"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def choose_scheme(scheme, search):
+    current = query_params(search).get("scheme") or DEFAULT_SCHEME
+    if scheme not in SCHEMES or scheme == current:
+        return dash.no_update
+    return search_with(search, scheme=scheme)

@@ -1,0 +1,532 @@
+"""Regions and patients: the programme's regional spread and who starts it (the commission).
+
+Read from three marts: mart_programmes_by_region (patients who initiated a programme per region,
+per 100,000 inhabitants with the Statbel population and its source), mart_programmes_by_province
+(the same per province), mart_patients_by_profile (age band, sex, insurer). A programme is
+placed by the postcode of its initiating pharmacy on the initiation line; the rules are in the
+marts' documents. Optional filter in the URL: `scheme` (5, 7 or 10; none: every scheme).
+"""
+
+from __future__ import annotations
+
+import dash
+import plotly.graph_objects as go
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboard.app import warehouse
+from dashboard.i18n import fmt_date, fmt_int, fmt_number, register, t
+from dashboard.ui import (
+    SCHEME_COLOURS,
+    SCHEMES,
+    empty_page,
+    figure_layout,
+    grid,
+    page_title,
+    publication_note,
+    query_params,
+    scheme_label,
+    search_with,
+    view_state,
+)
+from etl.registry import load_registry
+
+dash.register_page(__name__, path="/regions", name="regions", order=40)
+
+register(
+    {
+        "regions": {
+            "fr": "Régions et patients",
+            "nl": "Gewesten en patiënten",
+            "en": "Regions and patients",
+        },
+        "regions_all_schemes": {"fr": "Tous", "nl": "Alle", "en": "All"},
+        "regions_geography_title": {
+            "fr": "Par région et par province (code postal de la pharmacie d'initiation)",
+            "nl": "Per gewest en per provincie (postcode van de opstartende apotheek)",
+            "en": "By region and province (postcode of the initiating pharmacy)",
+        },
+        "regions_rate_chart": {
+            "fr": "Patients ayant initié un programme pour 100 000 habitants",
+            "nl": "Patiënten die een programma opstartten per 100.000 inwoners",
+            "en": "Patients who initiated a programme per 100,000 inhabitants",
+        },
+        "regions_province_chart": {
+            "fr": "Patients ayant initié un programme, par province",
+            "nl": "Patiënten die een programma opstartten, per provincie",
+            "en": "Patients who initiated a programme, by province",
+        },
+        "regions_region": {"fr": "Région", "nl": "Gewest", "en": "Region"},
+        "regions_province": {"fr": "Province", "nl": "Provincie", "en": "Province"},
+        "regions_per_100000": {
+            "fr": "Pour 100 000 habitants",
+            "nl": "Per 100.000 inwoners",
+            "en": "Per 100,000 inhabitants",
+        },
+        "regions_population": {
+            "fr": "Population au 1er janvier 2024",
+            "nl": "Bevolking op 1 januari 2024",
+            "en": "Population on 1 January 2024",
+        },
+        "regions_population_source": {
+            "fr": "Population : Statbel, « Population par lieu de résidence », au {date} "
+            "({figures}).",
+            "nl": "Bevolking: Statbel, 'Bevolking naar woonplaats', op {date} ({figures}).",
+            "en": "Population: Statbel, 'Population by place of residence' (Population par lieu "
+            "de résidence / Bevolking naar woonplaats), on {date} ({figures}).",
+        },
+        "regions_rule_note": {
+            "fr": "Chaque programme est compté dans la province et la région de la pharmacie "
+            "qui a facturé l'entretien d'initiation, d'après le code postal de cette ligne "
+            "(1000–1299 Bruxelles-Capitale ; 1300–1499 et 4000–7999 Wallonie ; 1500–3999 et "
+            "8000–9999 Flandre). Code postal absent ou illisible : « inconnue ». Les patients "
+            "sont comptés à leur premier entretien d'initiation, dans le schéma de celui-ci ; "
+            "les programmes (réinitiations comprises) selon leur situation à la date de "
+            "situation.",
+            "nl": "Elk programma telt in de provincie en het gewest van de apotheek die het "
+            "opstartgesprek factureerde, volgens de postcode op die lijn (1000–1299 Brussel; "
+            "1300–1499 en 4000–7999 Wallonië; 1500–3999 en 8000–9999 Vlaanderen). Postcode "
+            "ontbrekend of onleesbaar: 'onbekend'. Patiënten tellen bij hun eerste "
+            "opstartgesprek, in het schema daarvan; programma's (herhaalde opstarten "
+            "inbegrepen) volgens hun toestand op de standdatum.",
+            "en": "Each programme counts in the province and region of the pharmacy that billed "
+            "the initiation interview, from the postcode on that line (1000–1299 Brussels; "
+            "1300–1499 and 4000–7999 Wallonia; 1500–3999 and 8000–9999 Flanders). A missing or "
+            "unreadable postcode: 'unknown'. Patients count at their first initiation "
+            "interview, in its scheme; programmes (repeat initiations included) by their "
+            "outcome on the as-of date.",
+        },
+        "regions_profile_title": {
+            "fr": "Profil des patients (ligne de l'entretien d'initiation)",
+            "nl": "Profiel van de patiënten (lijn van het opstartgesprek)",
+            "en": "Patient profile (from the initiation interview's line)",
+        },
+        "regions_dimension_age_band": {
+            "fr": "Âge à l'initiation",
+            "nl": "Leeftijd bij de opstart",
+            "en": "Age at initiation",
+        },
+        "regions_dimension_sex": {"fr": "Sexe", "nl": "Geslacht", "en": "Sex"},
+        "regions_dimension_insurer": {
+            "fr": "Organisme assureur",
+            "nl": "Verzekeringsinstelling",
+            "en": "Insurer",
+        },
+        "regions_missing_age_band": {
+            "fr": "L'export ne contient pas d'année de naissance : pas de répartition par âge.",
+            "nl": "De export bevat geen geboortejaar: geen verdeling naar leeftijd.",
+            "en": "The export has no birth year column: no breakdown by age.",
+        },
+        "regions_missing_sex": {
+            "fr": "L'export ne contient pas le sexe du patient : pas de répartition par sexe.",
+            "nl": "De export bevat het geslacht van de patiënt niet: geen verdeling naar geslacht.",
+            "en": "The export has no patient sex column: no breakdown by sex.",
+        },
+        "regions_missing_insurer": {
+            "fr": "L'export ne contient pas d'organisme assureur : pas de répartition par "
+            "organisme assureur.",
+            "nl": "De export bevat geen verzekeringsinstelling: geen verdeling per "
+            "verzekeringsinstelling.",
+            "en": "The export has no insurer column: no breakdown by insurer.",
+        },
+        "regions_age_note": {
+            "fr": "Âge = année de l'entretien d'initiation − année de naissance (l'export ne "
+            "donne que l'année de naissance).",
+            "nl": "Leeftijd = jaar van het opstartgesprek − geboortejaar (de export geeft enkel "
+            "het geboortejaar).",
+            "en": "Age = year of the initiation interview − birth year (the export gives the "
+            "birth year only).",
+        },
+        "regions_category": {"fr": "Catégorie", "nl": "Categorie", "en": "Category"},
+        "regions_dimension": {"fr": "Répartition", "nl": "Verdeling", "en": "Breakdown"},
+        "regions_unknown": {"fr": "inconnu", "nl": "onbekend", "en": "unknown"},
+        "regions_sex_F": {"fr": "Femmes", "nl": "Vrouwen", "en": "Women"},
+        "regions_sex_M": {"fr": "Hommes", "nl": "Mannen", "en": "Men"},
+        "regions_insurer_100": {
+            "fr": "Mutualités chrétiennes",
+            "nl": "Christelijke Mutualiteiten",
+            "en": "Christian mutual funds",
+        },
+        "regions_insurer_200": {
+            "fr": "Mutualités neutres",
+            "nl": "Neutrale ziekenfondsen",
+            "en": "Neutral mutual funds",
+        },
+        "regions_insurer_300": {
+            "fr": "Mutualités socialistes",
+            "nl": "Socialistische mutualiteiten",
+            "en": "Socialist mutual funds",
+        },
+        "regions_insurer_400": {
+            "fr": "Mutualités libérales",
+            "nl": "Liberale mutualiteiten",
+            "en": "Liberal mutual funds",
+        },
+        "regions_insurer_500": {
+            "fr": "Mutualités libres",
+            "nl": "Onafhankelijke ziekenfondsen",
+            "en": "Independent mutual funds",
+        },
+        "regions_insurer_600": {"fr": "CAAMI", "nl": "HZIV", "en": "CAAMI-HZIV"},
+        "regions_insurer_900": {"fr": "HR Rail", "nl": "HR Rail", "en": "HR Rail"},
+    }
+)
+
+DIMENSIONS = ("age_band", "sex", "insurer")
+COUNT_COLUMNS = (
+    "n_patients_initiated",
+    "n_programmes",
+    "n_in_progress",
+    "n_completed",
+    "n_stopped",
+)
+# The registered metric whose label heads each count column.
+COUNT_METRICS = {
+    "n_patients_initiated": "patients_initiated_cumulative",
+    "n_programmes": "programmes",
+    "n_in_progress": "in_progress",
+    "n_completed": "completed",
+    "n_stopped": "stopped",
+}
+
+
+def layout(scheme: str | None = None, **params):
+    state = view_state(params)
+    lang = state.lang
+    wh = warehouse()
+    regions = wh.mart(
+        "mart_programmes_by_region", order="region_order, scheme_order", as_of=state.as_of
+    )
+    if not regions:
+        return empty_page(state, id_prefix="regions")
+    provinces = wh.mart(
+        "mart_programmes_by_province", order="province_order, scheme_order", as_of=state.as_of
+    )
+    profile = wh.mart(
+        "mart_patients_by_profile",
+        order="dimension_order, category_order, category, scheme_order",
+        as_of=state.as_of,
+    )
+    scheme = scheme if scheme in SCHEMES else None
+    threshold = wh.config.suppression_threshold
+    disclosure = state.disclosure(threshold)
+    shown = (scheme,) if scheme else SCHEMES
+    table_scheme = scheme or "total"
+    return html.Div(
+        [
+            page_title(t("regions", lang), state, regions[0]["as_of_date"], id_prefix="regions"),
+            publication_note(state, threshold, id_prefix="regions"),
+            html.Div(
+                [
+                    html.Label(t("scheme", lang), htmlFor="regions-scheme"),
+                    dcc.RadioItems(
+                        id="regions-scheme",
+                        options=[{"label": t("regions_all_schemes", lang), "value": "all"}]
+                        + [{"label": scheme_label(s, lang), "value": s} for s in SCHEMES],
+                        value=scheme or "all",
+                        inline=True,
+                        inputStyle={"marginRight": "0.25rem"},
+                        labelStyle={"marginRight": "0.8rem"},
+                    ),
+                ],
+                className="controls-row",
+            ),
+            html.Div(
+                [
+                    html.H3(t("regions_geography_title", lang)),
+                    html.Div(
+                        [
+                            _chart(
+                                "regions-rate-chart",
+                                t("regions_rate_chart", lang),
+                                _rate_figure(regions, shown, disclosure, lang),
+                            ),
+                            _chart(
+                                "regions-province-chart",
+                                t("regions_province_chart", lang),
+                                _province_figure(provinces, shown, disclosure, lang),
+                            ),
+                        ],
+                        style=_COLUMNS,
+                    ),
+                    html.P(
+                        _population_source(regions, lang),
+                        id="regions-population-source",
+                        className="as-of-stamp",
+                    ),
+                    _region_table(regions, table_scheme, disclosure, lang),
+                    html.Div(style={"height": "0.6rem"}),
+                    _province_table(provinces, table_scheme, disclosure, lang),
+                    html.P(
+                        t("regions_rule_note", lang),
+                        id="regions-rule-note",
+                        className="as-of-stamp",
+                        style={"marginTop": "0.5rem"},
+                    ),
+                ],
+                className="section",
+            ),
+            html.Div(
+                [
+                    html.H3(t("regions_profile_title", lang)),
+                    html.Div(
+                        [_profile_chart(profile, d, shown, disclosure, lang) for d in DIMENSIONS],
+                        style=_COLUMNS,
+                    ),
+                    html.P(t("regions_age_note", lang), className="as-of-stamp"),
+                    _profile_table(profile, table_scheme, disclosure, lang),
+                ],
+                className="section",
+            ),
+        ]
+    )
+
+
+_COLUMNS = {
+    "display": "grid",
+    "gridTemplateColumns": "repeat(auto-fit, minmax(380px, 1fr))",
+    "gap": "0.8rem",
+}
+
+
+def _chart(chart_id: str, title: str, figure: go.Figure):
+    return html.Div(
+        [html.H4(title, style={"margin": "0.2rem 0"}),
+         dcc.Graph(id=chart_id, figure=figure, config={"displaylogo": False})]
+    )  # fmt: skip
+
+
+# --- labels ------------------------------------------------------------------------------
+
+
+def _region_name(row: dict, lang: str) -> str:
+    if row["region_code"] == "unknown":
+        return t("regions_unknown", lang)
+    return row[f"region_name_{lang}"]
+
+
+def _province_name(row: dict, lang: str) -> str:
+    if row["province_code"] == "unknown":
+        return t("regions_unknown", lang)
+    return row[f"province_name_{lang}"]
+
+
+def _category_name(dimension: str, category: str, lang: str, *, short: bool = False) -> str:
+    """An age band, sex or insurer in words (`short`: insurers by their code, for an axis)."""
+    if category == "unknown":
+        return t("regions_unknown", lang)
+    if dimension == "sex":
+        return t(f"regions_sex_{category}", lang)
+    if dimension == "insurer" and not short:
+        key = f"regions_insurer_{category}"
+        try:
+            return f"{category} {t(key, lang)}"
+        except KeyError:
+            return category
+    return category.replace("-", "–")
+
+
+def _count_header(column: str, lang: str) -> str:
+    return load_registry().metric(COUNT_METRICS[column]).label(lang)
+
+
+# --- figures -----------------------------------------------------------------------------
+
+
+def _bars(fig: go.Figure, rows: list[dict], labels: list[str], column: str, shown, disclosure,
+          lang: str, *, horizontal: bool = False, rate_of: str | None = None):  # fmt: skip
+    """One bar trace per scheme in `shown`; suppressed values are not drawn (hover says so)."""
+    by = {(r["_label"], r["scheme"]): r for r in rows}
+    for scheme in shown:
+        values, texts = [], []
+        for label in labels:
+            row = by[(label, scheme)]
+            if rate_of:
+                # Hover: the rate and the patients it counts ("— (<5)" when suppressed).
+                value = _rate(row, rate_of, column, disclosure)
+                count = fmt_int(disclosure.count(row[rate_of]), lang)
+                text = f"{fmt_number(value, lang, 2)} ({count})"
+            else:
+                value = disclosure.count(row[column])
+                text = fmt_int(value, lang)
+            values.append(value if isinstance(value, int | float) else None)
+            texts.append(text)
+        axes = {"y": labels, "x": values, "orientation": "h"} if horizontal else {
+            "x": labels, "y": values}  # fmt: skip
+        fig.add_bar(
+            **axes,
+            name=scheme_label(scheme, lang),
+            marker_color=SCHEME_COLOURS[scheme],
+            customdata=texts,
+            hovertemplate=("%{y}" if horizontal else "%{x}")
+            + ": %{customdata}<extra>"
+            + scheme_label(scheme, lang)
+            + "</extra>",
+        )
+    fig.update_layout(barmode="stack", showlegend=True)
+    # Counts and rates are never negative (an axis with every value suppressed stays at 0-1).
+    (fig.update_xaxes if horizontal else fig.update_yaxes)(rangemode="nonnegative")
+    return fig
+
+
+def _rate(row: dict, count_column: str, rate_column: str, disclosure):
+    """A rate per 100,000, hidden with its count when the count is suppressed (a rate on a
+    known population would give the count back)."""
+    if isinstance(disclosure.count(row[count_column]), str):
+        return None
+    return row[rate_column]
+
+
+def _labelled(rows: list[dict], name) -> list[dict]:
+    return [{**r, "_label": name(r)} for r in rows]
+
+
+def _rate_figure(regions: list[dict], shown, disclosure, lang: str) -> go.Figure:
+    rows = _labelled([r for r in regions if r["population"]], lambda r: _region_name(r, lang))
+    labels = list(dict.fromkeys(r["_label"] for r in rows))
+    fig = _bars(go.Figure(), rows, labels, "patients_initiated_per_100000", shown, disclosure,
+                lang, rate_of="n_patients_initiated")  # fmt: skip
+    return figure_layout(fig, lang, height=330)
+
+
+def _province_figure(provinces: list[dict], shown, disclosure, lang: str) -> go.Figure:
+    rows = _labelled(provinces, lambda r: _province_name(r, lang))
+    labels = list(dict.fromkeys(r["_label"] for r in rows))
+    fig = _bars(go.Figure(), rows, labels, "n_patients_initiated", shown, disclosure, lang,
+                horizontal=True)  # fmt: skip
+    fig.update_yaxes(autorange="reversed")
+    fig = figure_layout(fig, lang, height=330)
+    fig.update_layout(margin={"l": 170})
+    return fig
+
+
+def _profile_chart(profile: list[dict], dimension: str, shown, disclosure, lang: str):
+    rows = [r for r in profile if r["dimension"] == dimension]
+    title = html.H4(t(f"regions_dimension_{dimension}", lang), style={"margin": "0.2rem 0"})
+    if not rows or not rows[0]["is_dimension_in_export"]:
+        return html.Div(
+            [title, html.P(t(f"regions_missing_{dimension}", lang), className="empty",
+                           id=f"regions-missing-{dimension}")]
+        )  # fmt: skip
+    rows = _labelled(rows, lambda r: _category_name(dimension, r["category"], lang, short=True))
+    labels = list(dict.fromkeys(r["_label"] for r in rows))
+    fig = _bars(go.Figure(), rows, labels, "n_patients_initiated", shown, disclosure, lang)
+    fig = figure_layout(fig, lang, height=300)
+    return html.Div(
+        [title, dcc.Graph(id=f"regions-{dimension}-chart", figure=fig,
+                          config={"displaylogo": False})]
+    )  # fmt: skip
+
+
+# --- tables ------------------------------------------------------------------------------
+
+
+def _counts(row: dict, disclosure) -> dict:
+    return {c: disclosure.count(row[c]) for c in COUNT_COLUMNS}
+
+
+def _count_columns(lang: str) -> list[dict]:
+    return [
+        {"field": c, "headerName": _count_header(c, lang), "kind": "int"} for c in COUNT_COLUMNS
+    ]
+
+
+def _region_table(regions: list[dict], scheme: str, disclosure, lang: str):
+    rows = [
+        {
+            "row_id": r["region_code"],
+            "region": _region_name(r, lang),
+            **_counts(r, disclosure),
+            "patients_initiated_per_100000": _rate(
+                r, "n_patients_initiated", "patients_initiated_per_100000", disclosure
+            ),
+            "population": r["population"],
+        }
+        for r in regions
+        if r["scheme"] == scheme
+    ]
+    columns = [
+        {"field": "region", "headerName": t("regions_region", lang)},
+        *_count_columns(lang)[:1],
+        {"field": "patients_initiated_per_100000", "headerName": t("regions_per_100000", lang),
+         "kind": "int"},
+        *_count_columns(lang)[1:],
+        {"field": "population", "headerName": t("regions_population", lang), "kind": "int"},
+    ]  # fmt: skip
+    return _grid("regions-region-table", rows, columns, lang, height=250)
+
+
+def _province_table(provinces: list[dict], scheme: str, disclosure, lang: str):
+    rows = [
+        {
+            "row_id": r["province_code"],
+            "region": _region_name(r, lang),
+            "province": _province_name(r, lang),
+            **_counts(r, disclosure),
+        }
+        for r in provinces
+        if r["scheme"] == scheme
+    ]
+    columns = [
+        {"field": "region", "headerName": t("regions_region", lang)},
+        {"field": "province", "headerName": t("regions_province", lang)},
+        *_count_columns(lang),
+    ]
+    return _grid("regions-province-table", rows, columns, lang, height=580)
+
+
+def _profile_table(profile: list[dict], scheme: str, disclosure, lang: str):
+    rows = [
+        {
+            # ag-grid escapes "<" in its row-id attribute: "age_band:lt45" for "<45".
+            "row_id": f"{r['dimension']}:{r['category'].replace('<', 'lt')}",
+            "dimension": t(f"regions_dimension_{r['dimension']}", lang),
+            "category": _category_name(r["dimension"], r["category"], lang),
+            **_counts(r, disclosure),
+        }
+        for r in profile
+        if r["scheme"] == scheme and r["is_dimension_in_export"]
+    ]
+    columns = [
+        {"field": "dimension", "headerName": t("regions_dimension", lang)},
+        {"field": "category", "headerName": t("regions_category", lang)},
+        *_count_columns(lang),
+    ]
+    return _grid("regions-profile-table", rows, columns, lang, height=420)
+
+
+def _grid(grid_id: str, rows: list[dict], columns: list[dict], lang: str, *, height: int):
+    """ui.grid with a stable row id per row (`row_id`) and wrapped headers (long labels)."""
+    table = grid(grid_id, rows, columns, lang, height=height)
+    table.getRowId = "params.data.row_id"
+    table.defaultColDef = {
+        **table.defaultColDef,
+        "wrapHeaderText": True,
+        "autoHeaderHeight": True,
+    }
+    return table
+
+
+def _population_source(regions: list[dict], lang: str) -> str:
+    rows = [r for r in regions if r["population"] and r["scheme"] == "total"]
+    if not rows:
+        return ""
+    figures = "; ".join(f"{_region_name(r, lang)} {fmt_int(r['population'], lang)}" for r in rows)
+    return t(
+        "regions_population_source",
+        lang,
+        date=fmt_date(rows[0]["population_date"], lang),
+        figures=figures,
+    )
+
+
+@callback(
+    Output("url", "search", allow_duplicate=True),
+    Input("regions-scheme", "value"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def choose_scheme(value, search):
+    scheme = value if value in SCHEMES else None
+    if query_params(search).get("scheme") == scheme:
+        return dash.no_update
+    return search_with(search, scheme=scheme)

@@ -1,0 +1,119 @@
+-- Regional spread by province (the Brussels-Capital Region, which has no province, is a row of
+-- its own): per province and scheme (5, 7, 10 and 'total'), the patients who initiated a
+-- programme (first initiation) and the programmes by outcome as of the as-of date, from the
+-- initiating pharmacy's postcode (core_programme_profiles). Every province has a row; an
+-- 'unknown' row gathers missing or unreadable postcodes.
+create or replace view mart_programmes_by_province as
+with provinces as (
+    select distinct
+        provinces.province_code,
+        provinces.province_order,
+        provinces.province_name_fr,
+        provinces.province_name_nl,
+        provinces.province_name_en,
+        provinces.region_code,
+        regions.region_name_fr,
+        regions.region_name_nl,
+        regions.region_name_en
+    from stg_ref_provinces as provinces
+    inner join stg_ref_regions as regions on regions.region_code = provinces.region_code
+    union all
+    select 'unknown', 99, 'inconnue', 'onbekend', 'unknown', 'unknown', 'inconnue', 'onbekend',
+        'unknown'
+),
+
+schemes as (
+    select scheme from stg_fee_codes where kind = 'initiation'
+),
+
+grid as (
+    select provinces.*, schemes.scheme
+    from provinces
+    cross join schemes
+),
+
+programmes as (
+    select * from core_programme_profiles
+),
+
+counted as (
+    select
+        province_code,
+        scheme,
+        count(*) filter (where is_first_programme)::integer as n_patients_initiated,
+        count(*)::integer as n_programmes,
+        count(*) filter (where is_in_progress)::integer as n_in_progress,
+        count(*) filter (where is_completed)::integer as n_completed,
+        count(*) filter (where is_stopped)::integer as n_stopped
+    from programmes
+    group by province_code, scheme
+),
+
+per_scheme as (
+    select
+        grid.* exclude (scheme),
+        grid.scheme::varchar as scheme,
+        row_number() over (partition by grid.province_code order by grid.scheme)::integer
+            as scheme_order,
+        coalesce(counted.n_patients_initiated, 0) as n_patients_initiated,
+        coalesce(counted.n_programmes, 0) as n_programmes,
+        coalesce(counted.n_in_progress, 0) as n_in_progress,
+        coalesce(counted.n_completed, 0) as n_completed,
+        coalesce(counted.n_stopped, 0) as n_stopped
+    from grid
+    left join counted
+        on counted.province_code = grid.province_code
+        and counted.scheme = grid.scheme
+),
+
+totals as (
+    select
+        province_code,
+        province_order,
+        province_name_fr,
+        province_name_nl,
+        province_name_en,
+        region_code,
+        region_name_fr,
+        region_name_nl,
+        region_name_en,
+        'total' as scheme,
+        max(scheme_order) + 1 as scheme_order,
+        sum(n_patients_initiated)::integer as n_patients_initiated,
+        sum(n_programmes)::integer as n_programmes,
+        sum(n_in_progress)::integer as n_in_progress,
+        sum(n_completed)::integer as n_completed,
+        sum(n_stopped)::integer as n_stopped
+    from per_scheme
+    group by all
+),
+
+combined as (
+    select * from per_scheme
+    union all by name
+    select * from totals
+),
+
+stamped as (
+    select
+        province_code,
+        province_order,
+        province_name_fr,
+        province_name_nl,
+        province_name_en,
+        region_code,
+        region_name_fr,
+        region_name_nl,
+        region_name_en,
+        scheme,
+        scheme_order,
+        n_patients_initiated,
+        n_programmes,
+        n_in_progress,
+        n_completed,
+        n_stopped,
+        (select as_of_date from stg_settings) as as_of_date
+    from combined
+)
+
+select * from stamped;

@@ -1,0 +1,166 @@
+"""The compliance page in headless Chromium: counts per rule against `benzo-monitor compliance`
+on the generated warehouse of the `served` fixture, the rule filter, the CSV export, and the
+publication view on a tiny hand-made warehouse."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+import pytest
+
+from etl.cli import main as cli_main
+from tests.browser import console_errors, open_page, start_server, text_of, wait_for_text
+from tests.conftest import CANONICAL_HEADER, write_delimited
+
+RULES = [f"R{n:02d}" for n in range(1, 12)]
+TITLES = {"fr": "Conformité", "nl": "Naleving", "en": "Compliance"}
+# Identifiers a spreadsheet would run as formulas, to check the export defuses them.
+PATIENT, STRAY, PHARMACY = "@PATQ7", "+PATZ9", "=PH+1"
+TINY_ROWS = [
+    # A 10-step programme whose second 30-capsule step comes too early: the first ends
+    # 2025-04-01, the earliest allowed date is 3 working days before, 2025-03-28 (R08).
+    [PATIENT, PHARMACY, "03/03/2025", "5521976", "1", ""],
+    [PATIENT, PHARMACY, "03/03/2025", "5522008", "1", ""],
+    [PATIENT, PHARMACY, "20/03/2025", "5522008", "1", ""],
+    # Two reduction steps of a patient with no initiation interview (R02 twice).
+    [STRAY, PHARMACY, "05/03/2025", "5521984", "1", ""],
+    [STRAY, PHARMACY, "15/03/2025", "5521984", "1", ""],
+]
+
+
+_CLI: dict[tuple, dict] = {}
+
+
+def _cli_compliance(served, *args: str) -> dict:
+    """`benzo-monitor compliance ARGS` on the served warehouse (run once per arguments)."""
+    if (served.url, args) not in _CLI:
+        done = served.cli("compliance", *args)
+        assert done.returncode == 0, done.stderr
+        _CLI[(served.url, args)] = json.loads(done.stdout)
+    return _CLI[(served.url, args)]
+
+
+def _number(text: str) -> int:
+    return int("".join(ch for ch in text if ch.isdigit()))
+
+
+def _download(browser, name_start: str) -> list[list[str]]:
+    """Click the export button and read the CSV it downloads."""
+    for old in browser.downloads.glob("*"):
+        old.unlink()
+    browser.find_element("id", "compliance-export-button").click()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = [p for p in browser.downloads.glob(name_start + "*.csv") if p.stat().st_size > 0]
+        if found:
+            time.sleep(0.2)  # the browser renames the file once it is complete
+            with found[0].open(encoding="utf-8-sig", newline="") as fh:
+                return list(csv.reader(fh, delimiter=";"))
+        time.sleep(0.2)
+    raise AssertionError("no CSV downloaded")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A served warehouse of TINY_ROWS."""
+    folder = tmp_path_factory.mktemp("compliance-tiny")
+    db = folder / "warehouse.duckdb"
+    export = write_delimited(folder / "export.csv", CANONICAL_HEADER, TINY_ROWS)
+    assert cli_main(["--db", str(db), "load", "--no-progress", str(export)]) == 0
+    process, url = start_server(db)
+    yield url, db
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except Exception:
+        process.kill()
+
+
+@pytest.mark.parametrize("lang", ["fr", "nl", "en"])
+def test_counts_per_rule_equal_the_cli(served, browser, lang):
+    open_page(browser, f"{served.url}/compliance?lang={lang}", "compliance-summary")
+    assert text_of(browser, "compliance-title") == TITLES[lang]
+    assert text_of(browser, "nav-compliance") == TITLES[lang]
+    rules = _cli_compliance(served, "--no-suppress")["rules"]
+    shown = {rule: _number(text_of(browser, f"compliance-count-{rule}")) for rule in RULES}
+    assert shown == rules
+    assert _number(text_of(browser, "compliance-findings-count")) == sum(rules.values())
+    assert console_errors(browser) == []
+
+
+def test_rule_filter_from_the_url_and_the_picker(served, browser):
+    rules = _cli_compliance(served, "--no-suppress")["rules"]
+    open_page(browser, f"{served.url}/compliance?lang=en&rule=R08", "compliance-findings")
+    assert text_of(browser, "compliance-title") == "Compliance — R08"
+    assert _number(text_of(browser, "compliance-findings-count")) == rules["R08"]
+    cells = browser.find_elements(
+        "css selector", "#compliance-findings .ag-center-cols-container [col-id='rule_id']"
+    )
+    assert cells and {c.text for c in cells} == {"R08"}
+    # The picker writes the rule into the URL, and the table follows.
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.find_element(By.ID, "compliance-rule").click()
+    # Type into the dropdown's search box, so that the option is in view.
+    wait = WebDriverWait(browser, 10)
+    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "input.dash-dropdown-search")))
+    browser.find_element(By.CSS_SELECTOR, "input.dash-dropdown-search").send_keys("R02")
+    option = (By.XPATH, "//*[@role='option'][starts-with(normalize-space(), 'R02')]")
+    wait.until(ec.element_to_be_clickable(option)).click()
+    wait_for_text(browser, "compliance-title", "R02")
+    assert "rule=R02" in browser.current_url and "lang=en" in browser.current_url
+    assert _number(text_of(browser, "compliance-findings-count")) == rules["R02"]
+    assert console_errors(browser) == []
+
+
+def test_csv_export_has_the_rule_findings(served, browser):
+    open_page(browser, f"{served.url}/compliance?lang=en&rule=R08", "compliance-findings")
+    rows = _download(browser, "compliance-findings-")
+    header, body = rows[0], rows[1:]
+    assert header[:2] == ["as_of", "rule"]
+    expected = [
+        f for f in _cli_compliance(served, "--no-suppress")["findings"] if f["rule"] == "R08"
+    ]
+    keys = ("rule", "severity", "patient_id", "pharmacy_id", "delivery_date", "cnk", "detail")
+    got = sorted(tuple(dict(zip(header, row, strict=True))[k] for k in keys) for row in body)
+    assert got == sorted(tuple(f[k] for k in keys) for f in expected)
+    assert len(body) == len(expected) > 0
+
+
+def test_csv_export_defuses_formulas(tiny, browser):
+    url, _db = tiny
+    open_page(browser, f"{url}/compliance?lang=fr", "compliance-findings")
+    rows = _download(browser, "compliance-findings-")
+    header, body = rows[0], rows[1:]
+    found = sorted(
+        (r["rule"], r["patient_id"], r["pharmacy_id"], r["delivery_date"])
+        for r in (dict(zip(header, row, strict=True)) for row in body)
+    )
+    assert found == [
+        ("R02", "'+PATZ9", "'=PH+1", "2025-03-05"),
+        ("R02", "'+PATZ9", "'=PH+1", "2025-03-15"),
+        ("R08", "'@PATQ7", "'=PH+1", "2025-03-20"),
+    ]
+
+
+def test_publication_view_suppresses_and_hides_identifiers(tiny, browser, cli):
+    url, db = tiny
+    open_page(browser, f"{url}/compliance?lang=en&view=publication", "compliance-summary")
+    assert text_of(browser, "compliance-publication-note").startswith("Publication view")
+    status, out, err = cli("--db", db, "compliance")
+    assert status == 0, err
+    rules = json.loads(out)["rules"]
+    assert rules["R02"] == rules["R08"] == "<5"
+    shown = {rule: text_of(browser, f"compliance-count-{rule}") for rule in RULES}
+    assert shown == {rule: str(value) for rule, value in rules.items()}
+    assert not browser.find_elements("id", "compliance-findings")
+    page = browser.page_source
+    assert "PATQ7" not in page and "PATZ9" not in page and "PH+1" not in page
+    # The export of the publication view: the counts per rule, suppressed.
+    rows = _download(browser, "compliance-counts-")
+    assert {row[1]: row[4] for row in rows[1:]}["R08"] == "<5"
+    assert console_errors(browser) == []
