@@ -365,6 +365,8 @@ def _bars(fig: go.Figure, rows: list[dict], labels: list[str], column: str, show
     fig.update_layout(barmode="stack", showlegend=True)
     # Counts and rates are never negative (an axis with every value suppressed stays at 0-1).
     (fig.update_xaxes if horizontal else fig.update_yaxes)(rangemode="nonnegative")
+    # Categories (insurer codes such as 100, 200 included) are labels, not a numeric scale.
+    (fig.update_yaxes if horizontal else fig.update_xaxes)(type="category")
     return fig
 
 
