@@ -23,75 +23,32 @@ with provinces as (
 ),
 
 schemes as (
-    select scheme from stg_fee_codes where kind = 'initiation'
-),
-
-grid as (
-    select provinces.*, schemes.scheme
-    from provinces
-    cross join schemes
-),
-
-programmes as (
-    select * from core_programme_profiles
+    select scheme::varchar as scheme, row_number() over (order by scheme)::integer as scheme_order
+    from stg_fee_codes
+    where kind = 'initiation'
+    union all
+    select 'total', count(*)::integer + 1 from stg_fee_codes where kind = 'initiation'
 ),
 
 counted as (
-    select
-        province_code,
-        scheme,
-        count(*) filter (where is_first_programme)::integer as n_patients_initiated,
-        count(*)::integer as n_programmes,
-        count(*) filter (where is_in_progress)::integer as n_in_progress,
-        count(*) filter (where is_completed)::integer as n_completed,
-        count(*) filter (where is_stopped)::integer as n_stopped
-    from programmes
-    group by province_code, scheme
+    select * from core_programme_counts_by_category where dimension = 'province'
 ),
 
-per_scheme as (
+combined as (
     select
-        grid.* exclude (scheme),
-        grid.scheme::varchar as scheme,
-        row_number() over (partition by grid.province_code order by grid.scheme)::integer
-            as scheme_order,
+        provinces.*,
+        schemes.scheme,
+        schemes.scheme_order,
         coalesce(counted.n_patients_initiated, 0) as n_patients_initiated,
         coalesce(counted.n_programmes, 0) as n_programmes,
         coalesce(counted.n_in_progress, 0) as n_in_progress,
         coalesce(counted.n_completed, 0) as n_completed,
         coalesce(counted.n_stopped, 0) as n_stopped
-    from grid
+    from provinces
+    cross join schemes
     left join counted
-        on counted.province_code = grid.province_code
-        and counted.scheme = grid.scheme
-),
-
-totals as (
-    select
-        province_code,
-        province_order,
-        province_name_fr,
-        province_name_nl,
-        province_name_en,
-        region_code,
-        region_name_fr,
-        region_name_nl,
-        region_name_en,
-        'total' as scheme,
-        max(scheme_order) + 1 as scheme_order,
-        sum(n_patients_initiated)::integer as n_patients_initiated,
-        sum(n_programmes)::integer as n_programmes,
-        sum(n_in_progress)::integer as n_in_progress,
-        sum(n_completed)::integer as n_completed,
-        sum(n_stopped)::integer as n_stopped
-    from per_scheme
-    group by all
-),
-
-combined as (
-    select * from per_scheme
-    union all by name
-    select * from totals
+        on counted.category = provinces.province_code
+        and counted.scheme = schemes.scheme
 ),
 
 stamped as (
