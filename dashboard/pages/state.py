@@ -96,8 +96,7 @@ def layout(month: str | None = None, **params):
     every = wh.mart("mart_state_of_play", order="month, scheme_order", as_of=state.as_of)
     if not every:
         return empty_page(state, id_prefix="state")
-    months = sorted({r["month"] for r in every}, reverse=True)
-    month = month if month in months else months[0]
+    months, month = _chosen_month(every, month)
     previous = _previous_month(month)
     rows = {r["scheme"]: r for r in every if r["month"] == month}
     before = {r["scheme"]: r for r in every if r["month"] == previous}
@@ -253,25 +252,33 @@ def _trend(every: list[dict], disclosure, config, lang: str) -> go.Figure:
     return figure_layout(fig, lang)
 
 
-def _table_rows(rows: dict, unassigned: dict | None, disclosure, lang: str) -> list[list]:
-    """[label, 5, 7, 10, total, unassigned] per §6 metric and capsule split, as display text."""
+def _chosen_month(every: list[dict], month: str | None) -> tuple[list[str], str]:
+    """The mart's months, latest first, and `month` if it is one of them, else the latest."""
+    months = sorted({r["month"] for r in every}, reverse=True)
+    return months, month if month in months else months[0]
+
+
+NOT_APPLICABLE = object()  # a metric the unassigned events do not have (e.g. patients)
+
+
+def _figures(rows: dict, unassigned: dict | None, disclosure) -> list[tuple]:
+    """(metric, [5, 7, 10, total, unassigned]) per §6 metric and capsule split, after
+    disclosure control; NOT_APPLICABLE where the unassigned events have no such figure."""
     registry = load_registry()
     out = []
     for metric in [*registry.group("state_of_play"), *registry.group("reduction_split")]:
-        label = metric.label(lang)
-        cells = []
-        for scheme in SCHEMES_AND_TOTAL:
-            cells.append(_shown(metric, rows[scheme], disclosure, lang))
+        cells = [disclosure.metric(metric, rows[scheme]) for scheme in SCHEMES_AND_TOTAL]
         if unassigned is not None and metric.column in unassigned:
-            cells.append(_shown(metric, unassigned, disclosure, lang))
+            cells.append(disclosure.metric(metric, unassigned))
         else:
-            cells.append("")
-        out.append([label, *cells])
+            cells.append(NOT_APPLICABLE)
+        out.append((metric, cells))
     return out
 
 
-def _shown(metric, row: dict, disclosure, lang: str) -> str:
-    value = disclosure.metric(metric, row)
+def _shown(metric, value, lang: str) -> str:
+    if value is NOT_APPLICABLE:
+        return ""
     return fmt_eur(value, lang) if metric.disclosure == "amount" else fmt_int(value, lang)
 
 
@@ -282,8 +289,13 @@ def _table(rows: dict, unassigned: dict | None, disclosure, lang: str):
         + [html.Th(t("unassigned", lang))]
     )
     body = [
-        html.Tr([html.Th(label, scope="row"), *(html.Td(c) for c in cells)])
-        for label, *cells in _table_rows(rows, unassigned, disclosure, lang)
+        html.Tr(
+            [
+                html.Th(metric.label(lang), scope="row"),
+                *(html.Td(_shown(metric, value, lang)) for value in cells),
+            ]
+        )
+        for metric, cells in _figures(rows, unassigned, disclosure)
     ]
     return html.Table([html.Thead(header), html.Tbody(body)], id="state-table", className="figures")
 
@@ -294,25 +306,19 @@ def _download_table(search: str) -> tuple[str, list[str], list[list]]:
     state = view_state(params)
     wh = warehouse()
     every = wh.mart("mart_state_of_play", order="month, scheme_order", as_of=state.as_of)
-    months = sorted({r["month"] for r in every}, reverse=True)
-    month = params.get("month") if params.get("month") in months else months[0]
+    _, month = _chosen_month(every, params.get("month"))
     rows = {r["scheme"]: r for r in every if r["month"] == month}
     unassigned = wh.mart("mart_unassigned_by_month", "month = ?", [month], as_of=state.as_of)
     disclosure = state.disclosure(wh.config.suppression_threshold)
-    registry = load_registry()
     header = [
         "metric",
         *(scheme_label(s, state.lang) for s in SCHEMES_AND_TOTAL),
         t("unassigned", state.lang),
     ]
-    body = []
-    for metric in [*registry.group("state_of_play"), *registry.group("reduction_split")]:
-        cells = [disclosure.metric(metric, rows[s]) for s in SCHEMES_AND_TOTAL]
-        if unassigned and metric.column in unassigned[0]:
-            cells.append(disclosure.metric(metric, unassigned[0]))
-        else:
-            cells.append(None)
-        body.append([metric.label(state.lang), *cells])
+    body = [
+        [metric.label(state.lang), *(None if v is NOT_APPLICABLE else v for v in cells)]
+        for metric, cells in _figures(rows, unassigned[0] if unassigned else None, disclosure)
+    ]
     return month, header, body
 
 
@@ -383,8 +389,7 @@ def download_pack(_xlsx, _html, search):
     params = query_params(search)
     state = view_state(params)
     wh = warehouse()
-    months = {r["month"] for r in wh.mart("mart_state_of_play", as_of=state.as_of)}
-    month = params.get("month") if params.get("month") in months else max(months)
+    _, month = _chosen_month(wh.mart("mart_state_of_play", as_of=state.as_of), params.get("month"))
     fmt = "html" if dash.ctx.triggered_id == "state-pack-html-button" else "xlsx"
     disclosure = state.disclosure(wh.config.suppression_threshold)
     data = wh.with_cursor(
