@@ -2,16 +2,20 @@
 
 Not part of the timed test suite (tests/test_bench_smoke.py runs a tiny version). Each case runs
 in fresh processes, `--runs` times; the medians, min–max and ratios go to
-bench/results/latest.json and a table in docs/performance.md.
+bench/results/latest.json and the tables in docs/performance.md.
 
-Cases so far:
-- full export load: a generated full monthly export (programme lines plus other medicines) of
-  `--lines` lines, as Windows-1252 `;` CSV with decimal commas and as Parquet, loaded by
+Cases:
+- load: a generated full monthly export (programme lines plus other medicines) of `--lines`
+  lines, as Windows-1252 `;` CSV with decimal commas and as Parquet, loaded by
   `benzo-monitor load` into an empty warehouse: wall time, rows per second, peak memory of the
   process; beside it, in the same run on the same file, the floor: DuckDB's own bare scan
-  (`select count(*)` over the same read_csv / read_parquet call the loader makes);
-- report: `benzo-monitor report --month M --format json` wall time, process start included;
-- dashboard pages: each page's render through the app's own server, p50 and p95.
+  (`select count(*)` over the same read_csv call the loader makes; for Parquet, a scan that
+  reads every column, since a bare count(*) is answered from the file's metadata);
+- history, at each `--scales` multiple of national volume (1 = 110 new programmes a week since
+  February 2023): loading that history, one more month into it against into an empty warehouse,
+  rebuilding every mart for a new as-of date, `report --format json` (process start included)
+  and each dashboard page through the app's own server (p50 and p95);
+- cold: `benzo-monitor demo` from an empty folder to the first page served.
 """
 
 from __future__ import annotations
@@ -73,21 +77,38 @@ from etl.read import open_source, csv_scan_sql, as_windows_1252
 con = duckdb.connect()
 path = Path(sys.argv[1])
 source = open_source(con, path)
-transcode = 0.0
+copy = 0.0
 if source.file_format != "parquet" and source.encoding != "utf-8":
-    # DuckDB reads latin-1 but not the Windows-1252 bytes 0x80-0x9F: like the loader, read a
-    # UTF-8 copy; the floor is the scan of that copy (the copy's time is printed apart).
+    # DuckDB reads latin-1 but not the Windows-1252 bytes 0x80-0x9F: like the loader, read the
+    # copy it makes; the floor is DuckDB's scan of that copy (the copy's time is printed apart).
     source.csv_params["needs_transcode"] = True
     start = time.perf_counter()
     source = as_windows_1252(source, Path(tempfile.mkdtemp()))
-    transcode = time.perf_counter() - start
+    copy = time.perf_counter() - start
 start = time.perf_counter()
 if source.file_format == "parquet":
-    sql = f"select count(*) from read_parquet('{path}')"
+    # A bare count(*) is answered from the metadata: read every column instead.
+    sql = f"select count(*) from read_parquet('{path}') where columns(*) is not null"
 else:
     sql = f"select count(*) from ({csv_scan_sql(source)})"
 con.execute(sql).fetchone()
-print(time.perf_counter() - start, transcode)
+bare = time.perf_counter() - start
+# What the load cannot do without: every column of the rows it keeps (programme lines and
+# invalid codes), numbered in file order; the same scan with that filter, into a table.
+from etl.codes import PROGRAMME_CNKS
+from etl.columns import match_headers
+cnk = f"trim(c{source.headers.index(match_headers(source.headers, {})['cnk'])})"
+codes = ", ".join(f"'{c}'" for c in sorted(PROGRAMME_CNKS))
+start = time.perf_counter()
+con.execute(
+    f"create temp table kept as select * from ({source.scan_sql}) where not ("
+    f"coalesce(regexp_full_match({cnk}, '[0-9]{{1,7}}'), false) "
+    f"and lpad({cnk}, 7, '0') not in ({codes}))"
+)
+keep = time.perf_counter() - start
+print(bare, copy, keep)
+for temp in source.temp_files:
+    temp.unlink(missing_ok=True)
 """
 
 
@@ -104,7 +125,7 @@ def bench_load(folder: Path, lines: int, runs: int, weekly_starts: float) -> dic
         )  # fmt: skip
         (path,) = result.files
         total = result.n_lines + result.n_other_lines
-        walls, in_process, peaks, floors, transcodes = [], [], [], [], []
+        walls, in_process, peaks, floors, copies, keeps = [], [], [], [], [], []
         for i in range(runs):
             db = folder / f"load-{fmt}-{i}.duckdb"
             wall, peak, _ = run_measured(cli(db, "load", str(path), "--no-progress"))
@@ -113,9 +134,10 @@ def bench_load(folder: Path, lines: int, runs: int, weekly_starts: float) -> dic
             peaks.append(peak)
             # The floor: the scan's own time, printed by the script (process start excluded).
             _, _, printed = run_measured([sys.executable, "-c", FLOOR_SCRIPT, str(path)])
-            scan, transcode = map(float, printed.split())
+            scan, copy, keep = map(float, printed.splitlines()[-1].split())
             floors.append(scan)
-            transcodes.append(transcode)
+            copies.append(copy)
+            keeps.append(keep)
             db.unlink(missing_ok=True)
         out[fmt] = {
             "file": path.name,
@@ -124,7 +146,10 @@ def bench_load(folder: Path, lines: int, runs: int, weekly_starts: float) -> dic
             "load_wall_seconds": summary(walls),
             "load_seconds": summary(in_process),
             "floor_seconds": summary(floors),
-            "transcode_seconds": summary(transcodes),
+            "copy_seconds": summary(copies),
+            "keep_floor_seconds": summary(keeps),
+            "ratio_to_keep_floor": statistics.median(in_process)
+            / (statistics.median(keeps) + statistics.median(copies)),
             "ratio_to_floor": statistics.median(in_process) / statistics.median(floors),
             "rows_per_second": total / statistics.median(in_process),
             "peak_rss_bytes": max(peaks),
@@ -141,26 +166,103 @@ def _ledger_seconds(db: Path) -> float:
         con.close()
 
 
-def bench_report(folder: Path, runs: int, weekly_starts: float) -> tuple[Path, dict]:
-    """A national warehouse (the demo's data), then `report --format json` timed."""
-    from etl.config import load_config
-    from etl.generate import generate
-    from etl.load import load_paths
-    from etl.warehouse import connect
+MARTS_SCRIPT = """
+import sys, time, datetime as dt, duckdb
+from etl.config import load_config
+from etl.publish import mart_names
+from etl.warehouse import apply_settings
+con = duckdb.connect(sys.argv[1], read_only=True)
+con.execute("set enable_progress_bar = false")
+apply_settings(con, load_config(), dt.date.fromisoformat(sys.argv[2]))
+times = {}
+for mart in mart_names(con):
+    start = time.perf_counter()
+    con.execute(f"create temp table t_{mart} as select * from {mart}")
+    times[mart] = time.perf_counter() - start
+print(sum(times.values()), max(times, key=times.get), max(times.values()))
+"""
 
-    result = generate(folder / "national", weekly_starts=weekly_starts)
-    db = folder / "national.duckdb"
-    con = connect(db, config=load_config())
+
+def bench_history(folder: Path, scale: float, runs: int, page_requests: int) -> dict:
+    """A history of `scale` times national volume since February 2023, and what it costs."""
+    from etl.generate import generate
+
+    result = generate(folder / f"history-{scale:g}", weekly_starts=110.0 * scale)
+    files = sorted(result.files)
+    *earlier, last = files
+    db = folder / f"history-{scale:g}.duckdb"
+    # The history: every month but the last, in one command.
+    history_wall, history_peak, _ = run_measured(
+        cli(db, "load", *map(str, earlier), "--no-progress")
+    )
+    # One more month into that history, against the same month into an empty warehouse.
+    incremental, empty = [], []
+    for i in range(runs):
+        copy = folder / f"incremental-{i}.duckdb"
+        copy.write_bytes(db.read_bytes())
+        run_measured(cli(copy, "load", str(last), "--no-progress"))
+        incremental.append(_ledger_seconds(copy, last_only=True))
+        fresh = folder / f"empty-{i}.duckdb"
+        run_measured(cli(fresh, "load", str(last), "--no-progress"))
+        empty.append(_ledger_seconds(fresh))
+        fresh.unlink()
+        if i < runs - 1:
+            copy.unlink()
+    copy.replace(db)
+    month = _latest_month(db)
+    counts = _counts(db)
+    reports = [
+        run_measured(cli(db, "report", "--month", month, "--format", "json"))[0]
+        for _ in range(runs)
+    ]
+    # Every mart for another as-of date: the last day of the month before the latest.
+    as_of = (dt.date.fromisoformat(month + "-01") - dt.timedelta(days=1)).isoformat()
+    marts, slowest = [], None
+    for _ in range(runs):
+        _, _, printed = run_measured([sys.executable, "-c", MARTS_SCRIPT, str(db), as_of])
+        total, name, seconds = printed.splitlines()[-1].split()
+        marts.append(float(total))
+        slowest = (name, float(seconds))
+    return {
+        "scale": scale,
+        "weekly_starts": 110.0 * scale,
+        **counts,
+        "database_bytes": db.stat().st_size,
+        "history_files": len(earlier),
+        "history_load_wall_seconds": history_wall,
+        "history_load_peak_rss_bytes": history_peak,
+        "month": month,
+        "incremental_seconds": summary(incremental),
+        "empty_seconds": summary(empty),
+        "incremental_ratio": statistics.median(incremental) / statistics.median(empty),
+        "report_wall_seconds": summary(reports),
+        "marts_as_of": as_of,
+        "marts_rebuild_seconds": summary(marts),
+        "slowest_mart": {"name": slowest[0], "seconds": slowest[1]},
+        "pages": bench_pages(db, page_requests) if page_requests else {},
+    }
+
+
+def _ledger_seconds(db: Path, last_only: bool = False) -> float:
+    """The load's own time as the ledger recorded it (process start and imports excluded)."""
+    con = duckdb.connect(str(db), read_only=True)
     try:
-        load_paths(con, result.files)
+        where = "where load_id = (select max(load_id) from loads)" if last_only else ""
+        return con.execute(f"select sum(seconds) from loads {where}").fetchone()[0]
     finally:
         con.close()
-    month = _latest_month(db)
-    walls = []
-    for _ in range(runs):
-        wall, _, _ = run_measured(cli(db, "report", "--month", month, "--format", "json"))
-        walls.append(wall)
-    return db, {"month": month, "wall_seconds": summary(walls)}
+
+
+def _counts(db: Path) -> dict:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        lines, patients = con.execute(
+            "select count(*), count(distinct patient_id) from billing_lines"
+        ).fetchone()
+        (programmes,) = con.execute("select count(*) from core_programmes").fetchone()
+    finally:
+        con.close()
+    return {"billing_lines": lines, "patients": patients, "programmes": programmes}
 
 
 def _latest_month(db: Path) -> str:
@@ -181,7 +283,9 @@ def bench_pages(db: Path, repeats: int) -> dict:
     try:
         out = {}
         for path in PAGES:
-            render_page(url, path, "?lang=fr")  # first answer opens the snapshot
+            start = time.perf_counter()
+            render_page(url, path, "?lang=fr")  # the first answer opens the snapshot
+            first = time.perf_counter() - start
             times = []
             for i in range(repeats):
                 lang = ("fr", "nl", "en")[i % 3]
@@ -191,6 +295,7 @@ def bench_pages(db: Path, repeats: int) -> dict:
                 assert status == 200, (path, status)
             times.sort()
             out[path] = {
+                "first_ms": 1000 * first,
                 "p50_ms": 1000 * statistics.median(times),
                 "p95_ms": 1000 * times[min(len(times) - 1, int(0.95 * len(times)))],
                 "requests": len(times),
@@ -199,6 +304,43 @@ def bench_pages(db: Path, repeats: int) -> dict:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def bench_cold_start(folder: Path, runs: int) -> dict:
+    """`benzo-monitor demo` in an empty folder until the first page is served."""
+    import urllib.request
+
+    sys.path.insert(0, str(ROOT))
+    from tests.browser import free_port, render_page
+
+    walls = []
+    for i in range(runs):
+        workdir = folder / f"cold-{i}"
+        workdir.mkdir()
+        port = free_port()
+        command = [sys.executable, "-m", "etl.cli", "--db", str(workdir / "demo.duckdb"),
+                   "demo", "--port", str(port)]  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        with (workdir / "demo.log").open("wb") as log:
+            start = time.perf_counter()
+            process = subprocess.Popen(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                while process.poll() is None:
+                    try:
+                        with urllib.request.urlopen(url + "/", timeout=2):
+                            pass
+                        status, _ = render_page(url, "/", "?lang=fr")
+                        if status == 200:
+                            break
+                    except OSError:
+                        time.sleep(0.1)
+                walls.append(time.perf_counter() - start)
+                if process.poll() is not None:
+                    raise RuntimeError((workdir / "demo.log").read_text(errors="replace"))
+            finally:
+                process.terminate()
+                process.wait(timeout=20)
+    return {"wall_seconds": summary(walls)}
 
 
 # --- output -------------------------------------------------------------------------------
@@ -217,16 +359,22 @@ def machine() -> dict:
     }
 
 
+def _range(r: dict, digits: int = 2) -> str:
+    return f"{r['median']:.{digits}f} ({r['min']:.{digits}f}–{r['max']:.{digits}f})"
+
+
 def write_doc(results: dict, doc: Path) -> None:
     m = results["machine"]
     lines = [
         "# Performance",
         "",
         "Written by `python -m bench.run` (see bench/run.py); figures are medians over the runs,",
-        "with min–max. Raw figures: `bench/results/latest.json`.",
+        "with min–max. Raw figures: `bench/results/latest.json`. How cost grows with lines and",
+        "with history, and the path beyond one machine: docs/scaling.md.",
         "",
         f"Machine: {m['platform']}, {m['cpus']} CPUs; Python {m['python']}, DuckDB "
-        f"{m['duckdb']}, benzo-monitor {m['benzo_monitor']}; {m['date']}.",
+        f"{m['duckdb']}, benzo-monitor {m['benzo_monitor']}; {m['date']}. Runs: "
+        f"{results['settings']['runs']}.",
         "",
     ]
     if "load" in results:
@@ -236,37 +384,75 @@ def write_doc(results: dict, doc: Path) -> None:
             "Load: the ledger's time of the load (process start excluded; the wall time of the",
             "whole command is in the JSON). Floor: DuckDB's `count(*)` over the same scan. For a",
             "Windows-1252 file with bytes 0x80–0x9F, which DuckDB's latin-1 reader refuses, the",
-            "floor scans the UTF-8 copy the loader makes; making that copy",
-            "(`transcode_seconds` in the JSON) is part of the load, not of the floor. A Parquet",
-            "`count(*)` is answered from the file's metadata, so its floor is close to zero.",
+            "floor scans the copy the loader makes (etl/read.py `as_windows_1252`); making that",
+            "copy (`copy s`) is part of the load, not of the floor. A Parquet floor reads every",
+            "column (`where columns(*) is not null`): a bare `count(*)` is answered from the",
+            "file's metadata. Keep floor: the least the load must do with DuckDB — the same",
+            "scan numbered in file order (`row_number() over ()`), filtered to the rows a load",
+            "keeps (programme codes and invalid codes), every column, into a table; its ratio",
+            "is to the keep floor plus the copy.",
             "",
-            "| format | lines | load s (min–max) | floor s (min–max) | ratio | rows/s | peak RSS |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| format | lines | load s | floor s | copy s | keep floor s | ratio to floor "
+            "| ratio to keep floor | rows/s | peak RSS |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for fmt, r in results["load"].items():
-            ls, fs = r["load_seconds"], r["floor_seconds"]
             lines.append(
-                f"| {fmt} | {r['lines']:,} | {ls['median']:.2f} ({ls['min']:.2f}–{ls['max']:.2f})"
-                f" | {fs['median']:.2f} ({fs['min']:.2f}–{fs['max']:.2f}) | "
-                f"{r['ratio_to_floor']:.2f} | {r['rows_per_second']:,.0f} | "
+                f"| {fmt} | {r['lines']:,} | {_range(r['load_seconds'])} | "
+                f"{_range(r['floor_seconds'])} | {r['copy_seconds']['median']:.2f} | "
+                f"{_range(r['keep_floor_seconds'])} | {r['ratio_to_floor']:.2f} | "
+                f"{r['ratio_to_keep_floor']:.2f} | {r['rows_per_second']:,.0f} | "
                 f"{r['peak_rss_bytes'] / 2**20:,.0f} MiB |"
             )
         lines.append("")
-    if "report" in results:
-        w = results["report"]["wall_seconds"]
+    if results.get("history"):
         lines += [
-            "## `report --format json` (process start included)",
+            "## History",
             "",
-            f"Month {results['report']['month']}: {w['median']:.2f} s "
-            f"({w['min']:.2f}–{w['max']:.2f}, {w['runs']} runs).",
+            "Scale 1 is national volume (110 new programmes a week since February 2023, as in",
+            "the demo). History load: every month but the last, in one `load` command (wall).",
+            "Incremental: the last month loaded into that history, against the same file into",
+            "an empty warehouse (ledger seconds). Marts: every mart computed for another as-of",
+            "date (the dashboard's and the pack's non-default dates). Report: `report --month M",
+            "--format json`, process start included.",
+            "",
+            "| scale | programmes | lines | history load s | incremental s | into empty s "
+            "| ratio | marts s | report s |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for h in results["history"]:
+            lines.append(
+                f"| {h['scale']:g}× | {h['programmes']:,} | {h['billing_lines']:,} | "
+                f"{h['history_load_wall_seconds']:.1f} | {_range(h['incremental_seconds'])} | "
+                f"{_range(h['empty_seconds'])} | {h['incremental_ratio']:.2f} | "
+                f"{_range(h['marts_rebuild_seconds'])} | {_range(h['report_wall_seconds'])} |"
+            )
+        lines.append("")
+        for h in results["history"]:
+            if not h["pages"]:
+                continue
+            lines += [
+                f"### Dashboard pages at {h['scale']:g}× through the app's server",
+                "",
+                "First: the first answer after start (it opens the snapshot). p50 / p95 over "
+                f"{next(iter(h['pages'].values()))['requests']} repeated calls in fr, nl, en.",
+                "",
+                "| page | first ms | p50 ms | p95 ms |",
+                "| --- | ---: | ---: | ---: |",
+            ]
+            for path, r in h["pages"].items():
+                lines.append(
+                    f"| `{path}` | {r['first_ms']:.0f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} |"
+                )
+            lines.append("")
+    if "cold" in results:
+        lines += [
+            "## Demo cold start",
+            "",
+            "`benzo-monitor demo` in an empty folder (install excluded) until the state page is",
+            f"served: {_range(results['cold']['wall_seconds'], 1)} s.",
             "",
         ]
-    if "pages" in results:
-        lines += ["## Dashboard pages through the app's server", "", "| page | p50 ms | p95 ms |",
-                  "| --- | ---: | ---: |"]  # fmt: skip
-        for path, r in results["pages"].items():
-            lines.append(f"| `{path}` | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} |")
-        lines.append("")
     doc.write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -279,29 +465,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument(
         "--weekly-starts", type=float, default=110.0,
-        help="new programmes a week in the generated data (national: 110)",
+        help="new programmes a week in the full export's programme lines (national: 110)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scales", default="1,3,10",
+        help="history sizes, as multiples of national volume (comma-separated)",
     )  # fmt: skip
     parser.add_argument("--page-requests", type=int, default=60)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
-    parser.add_argument("--only", choices=("load", "report", "pages"), action="append")
+    parser.add_argument("--only", choices=("load", "history", "cold"), action="append")
     args = parser.parse_args(argv)
-    only = set(args.only or ("load", "report", "pages"))
+    only = set(args.only or ("load", "history", "cold"))
+    scales = [float(x) for x in args.scales.split(",") if x.strip()]
     results = {
         "machine": machine(),
-        "settings": {"lines": args.lines, "runs": args.runs, "weekly_starts": args.weekly_starts},
+        "settings": {
+            "lines": args.lines,
+            "runs": args.runs,
+            "weekly_starts": args.weekly_starts,
+            "scales": scales,
+        },  # fmt: skip
     }
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         folder = Path(tmp)
         if "load" in only:
             results["load"] = bench_load(folder, args.lines, args.runs, args.weekly_starts)
-        if only & {"report", "pages"}:
-            db, report = bench_report(folder, args.runs, args.weekly_starts)
-            if "report" in only:
-                results["report"] = report
-            if "pages" in only:
-                results["pages"] = bench_pages(db, args.page_requests)
+        if "history" in only:
+            results["history"] = [
+                bench_history(folder, scale, args.runs, args.page_requests) for scale in scales
+            ]
+        if "cold" in only:
+            results["cold"] = bench_cold_start(folder, args.runs)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     write_doc(results, args.doc)

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import duckdb
+import flask
 
 from etl.config import Config, load_config
 from etl.publish import (
@@ -51,6 +52,20 @@ class Warehouse:
     # --- the snapshot -----------------------------------------------------------------
 
     def _connection(self) -> tuple[duckdb.DuckDBPyConnection, Snapshot]:
+        """The snapshot to read: the latest one, the same for every query of one request.
+
+        A load may publish between two queries of one page; pinning the snapshot in the
+        request's context keeps every figure of an answer from one complete load.
+        """
+        pinned = flask.g.get("benzo_snapshot") if flask.has_request_context() else None
+        if pinned is not None and pinned[0] is self:
+            return pinned[1], pinned[2]
+        con, snap = self._latest()
+        if flask.has_request_context():
+            flask.g.benzo_snapshot = (self, con, snap)
+        return con, snap
+
+    def _latest(self) -> tuple[duckdb.DuckDBPyConnection, Snapshot]:
         for attempt in range(3):
             path = current_snapshot_path(self.db_path)
             if path is None:

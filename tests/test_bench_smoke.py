@@ -12,8 +12,9 @@ from bench.run import main
 
 def test_a_tiny_benchmark_run_writes_its_figures(tmp_path):
     output, doc = tmp_path / "latest.json", tmp_path / "performance.md"
-    args = ["--lines", "2000", "--runs", "1", "--weekly-starts", "3", "--page-requests", "2",
-            "--output", str(output), "--doc", str(doc), "--workdir", str(tmp_path)]  # fmt: skip
+    args = ["--lines", "2000", "--runs", "1", "--weekly-starts", "3", "--scales", "0.03",
+            "--page-requests", "2", "--output", str(output), "--doc", str(doc),
+            "--workdir", str(tmp_path)]  # fmt: skip
     assert main(args) == 0
     results = json.loads(output.read_text())
     for fmt in ("csv", "parquet"):
@@ -22,8 +23,15 @@ def test_a_tiny_benchmark_run_writes_its_figures(tmp_path):
         assert load["lines"] > 2000
         assert load["load_seconds"]["median"] > 0 and load["floor_seconds"]["median"] > 0
         assert load["peak_rss_bytes"] > 0
-    assert results["report"]["wall_seconds"]["runs"] == 1
-    assert set(results["pages"]) == {"/", "/outcomes", "/fees", "/compliance", "/regions",
+    (history,) = results["history"]
+    assert history["scale"] == 0.03 and history["programmes"] > 0
+    # The history holds every month but the last; the last is loaded on top of it.
+    assert history["history_files"] >= 30
+    assert history["incremental_ratio"] > 0 and history["marts_rebuild_seconds"]["runs"] == 1
+    assert history["report_wall_seconds"]["runs"] == 1
+    assert set(history["pages"]) == {"/", "/outcomes", "/fees", "/compliance", "/regions",
                                      "/data", "/methodology"}  # fmt: skip
+    assert results["cold"]["wall_seconds"]["median"] > 0
     text = doc.read_text()
     assert "| csv |" in text and "| parquet |" in text and "| `/fees` |" in text
+    assert "| 0.03× |" in text and "## Demo cold start" in text

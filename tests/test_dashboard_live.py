@@ -72,3 +72,26 @@ def test_a_load_while_serving_shows_up_and_never_breaks_a_page(tmp_path, server)
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_one_request_reads_one_snapshot_even_when_a_load_publishes_meanwhile(tmp_path):
+    """Every query of one answer reads the snapshot the answer started with: a load that
+    publishes between two of its queries shows up at the next request, never half-way."""
+    from dashboard.app import create_app
+    from dashboard.data import Warehouse
+    from etl.cli import main as cli_main
+
+    first, second = _exports(tmp_path)
+    db = tmp_path / "w.duckdb"
+    assert cli_main(["--db", str(db), "load", str(first), "--no-progress"]) == 0
+    app = create_app(db)  # publishes the first snapshot
+    reader = Warehouse(db)
+    sql = "select patients_initiated from {mart_state_of_play} where month = '2025-04' and scheme = 'total'"
+    with app.server.test_request_context():
+        before = reader.rows(sql)
+        assert cli_main(["--db", str(db), "load", str(second), "--no-progress"]) == 0
+        during = reader.rows(sql)
+    with app.server.test_request_context():
+        after = reader.rows(sql)
+    assert before == during == [{"patients_initiated": 3}]
+    assert after == [{"patients_initiated": 5}]

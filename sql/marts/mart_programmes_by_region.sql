@@ -66,7 +66,7 @@ rated as (
         population,
         population_date,
         population_source,
-        round(n_patients_initiated * 100000 / population, 2)::double
+        round(n_patients_initiated::bigint * 100000 / population, 2)::double
             as patients_initiated_per_100000,
         (select as_of_date from stg_settings) as as_of_date
     from combined
