@@ -27,6 +27,7 @@ import duckdb
 from etl import warehouse
 from etl.cli import UserError
 from etl.config import Config
+from etl.exports import spreadsheet_safe
 from etl.read import first_line
 from etl.registry import Metric, load_registry
 
@@ -286,11 +287,12 @@ def _csv_cell(value) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return spreadsheet_safe(str(value))
 
 
 def to_csv(header: list[str], rows: list[list]) -> str:
-    """Comma-separated UTF-8 text: true/false for flags, empty cells for null."""
+    """Comma-separated UTF-8 text: true/false for flags, empty cells for null, text a
+    spreadsheet would run as a formula defused (etl/exports.py)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)

@@ -31,6 +31,7 @@ from dashboard.ui import (
     view_state,
 )
 from etl.codes import BY_CNK
+from etl.exports import spreadsheet_safe
 from etl.registry import load_registry
 
 dash.register_page(__name__, path="/compliance", name="compliance", order=30)
@@ -124,8 +125,6 @@ register(
 
 SEVERITY_COLOURS = {"error": EXTRA_COLOURS[1], "warning": EXTRA_COLOURS[0]}  # vermillion, blue
 FINDINGS_PAGE_SIZE = 50
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 COUNTS_SQL = """
 select rule_id, count(*) as n_findings
@@ -408,14 +407,6 @@ def _findings_section(wh, rule: str | None, state, counts: dict, rules):
 def _cnk_label(cnk: str, lang: str) -> str:
     code = BY_CNK.get(cnk)
     return getattr(code, f"label_{lang}") if code else cnk
-
-
-def spreadsheet_safe(value):
-    """A CSV cell a spreadsheet will not run: text starting with =, +, -, @ (or a tab or
-    carriage return) gets a leading apostrophe; numbers and other text are unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def findings_csv(search: str) -> tuple[str, str]:

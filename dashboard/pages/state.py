@@ -32,6 +32,7 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
+from etl.exports import spreadsheet_safe
 from etl.registry import load_registry
 
 dash.register_page(__name__, path="/", name="state_of_play", order=0)
@@ -346,8 +347,8 @@ def download(_csv, _xlsx, search):
     if dash.ctx.triggered_id == "state-download-csv-button":
         out = io.StringIO()
         writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-        writer.writerow(header)
-        writer.writerows([["" if v is None else v for v in row] for row in body])
+        writer.writerow([spreadsheet_safe(v) for v in header])
+        writer.writerows([["" if v is None else spreadsheet_safe(v) for v in row] for row in body])
         return {
             "content": "\ufeff" + out.getvalue(),
             "filename": f"state-of-play-{month}.csv",
