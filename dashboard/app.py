@@ -13,6 +13,7 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html
 
+from dashboard import auth
 from dashboard.data import Warehouse
 from dashboard.i18n import LANGUAGES, t
 from dashboard.ui import parse_date, query_params, search_with, view_state
@@ -29,16 +30,21 @@ def warehouse() -> Warehouse:
     return flask.current_app.config["BENZO_WAREHOUSE"]
 
 
-def create_app(db_path: str | Path, config: Config | None = None) -> dash.Dash:
+def create_app(
+    db_path: str | Path, config: Config | None = None, *, mode: str | None = None
+) -> dash.Dash:
     """A Dash app reading the warehouse at `db_path` (a factory, so tests build their own).
 
     The app reads the warehouse's published snapshot (etl/publish.py); if there is none yet or
     it is out of date, one is published now (skipped with a log line while a load holds the
-    warehouse: the load publishes when it finishes).
+    warehouse: the load publishes when it finishes). Access control (dashboard/auth.py) comes
+    from the environment; `mode` development|production (None: $BENZO_MONITOR_ENV, else
+    development). Raises auth.AuthError (a plain message) when it cannot be set up.
     """
     from etl.publish import ensure_published
     from etl.warehouse import WarehouseError
 
+    security = auth.configure(db_path, mode)
     config = config or load_config()
     try:
         ensure_published(db_path, config)
@@ -53,6 +59,7 @@ def create_app(db_path: str | Path, config: Config | None = None) -> dash.Dash:
         suppress_callback_exceptions=True,
     )
     app.server.config["BENZO_WAREHOUSE"] = Warehouse(db_path, config)
+    auth.install(app, security)
     app.layout = html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
@@ -89,6 +96,7 @@ def create_app(db_path: str | Path, config: Config | None = None) -> dash.Dash:
                                 searchable=False,
                                 className="app-language",
                             ),
+                            html.Div(id="app-user", className="app-user"),
                         ],
                         className="app-controls",
                     ),
@@ -109,6 +117,7 @@ def create_app(db_path: str | Path, config: Config | None = None) -> dash.Dash:
         Output("app-as-of-label", "children"),
         Output("app-as-of", "date"),
         Output("app-as-of", "placeholder"),
+        Output("app-user", "children"),
         Input("url", "search"),
         Input("url", "pathname"),
     )
@@ -124,7 +133,8 @@ def create_app(db_path: str | Path, config: Config | None = None) -> dash.Dash:
             )
             for page in sorted(dash.page_registry.values(), key=lambda p: p.get("order") or 0)
         ]
-        views = [{"label": t(f"view_{v}", lang), "value": v} for v in ("analyst", "publication")]
+        # A reviewer (dashboard/auth.py) is offered the publication view only.
+        views = [{"label": t(f"view_{v}", lang), "value": v} for v in auth.allowed_views()]
         return (
             t("app_title", lang),
             links,
@@ -134,6 +144,7 @@ def create_app(db_path: str | Path, config: Config | None = None) -> dash.Dash:
             t("as_of", lang),
             state.as_of.isoformat() if state.as_of else None,
             t("as_of_default", lang),
+            auth.user_badge(lang),
         )
 
     @app.callback(

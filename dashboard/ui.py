@@ -16,6 +16,7 @@ import dash_ag_grid as dag
 import plotly.graph_objects as go
 from dash import html
 
+from dashboard.auth import analyst_view_allowed
 from dashboard.i18n import BROWSER_LOCALES, fmt_date, language, t
 from etl.report import Disclosure
 
@@ -98,11 +99,18 @@ def parse_date(value: str | None) -> dt.date | None:
 
 
 def view_state(params: dict) -> ViewState:
-    """The ViewState of a page's query parameters (unknown values fall back to defaults)."""
+    """The ViewState of a page's query parameters (unknown values fall back to defaults).
+
+    A reader whose role may not see exact figures (a reviewer: dashboard/auth.py) gets the
+    publication view whatever the URL says.
+    """
     view = params.get("view")
+    view = view if view in VIEWS else "analyst"
+    if view == "analyst" and not analyst_view_allowed():
+        view = "publication"
     return ViewState(
         lang=language(params.get("lang")),
-        view=view if view in VIEWS else "analyst",
+        view=view,
         as_of=parse_date(params.get("as_of")),
     )
 

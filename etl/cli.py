@@ -157,6 +157,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the dashboard on 127.0.0.1")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8050)
+
+    p = sub.add_parser("users", help="the dashboard's users (access control)")
+    users = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    u = users.add_parser("add", help="add a user (password asked, or --password-stdin)")
+    u.add_argument("name")
+    u.add_argument("--role", required=True, choices=("analyst", "reviewer"))
+    u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    u = users.add_parser("list", help="list the users and their roles")
+    u.add_argument("--format", choices=("table", "json"), default="table")
+    u = users.add_parser("remove", help="remove a user")
+    u.add_argument("name")
+    u = users.add_parser("passwd", help="change a user's password")
+    u.add_argument("name")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+
+    p = sub.add_parser("audit", help="the audit trail: loads, reports, sign-ins, downloads")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument(
+        "--limit", type=int, default=None, help="the latest N events (default 50 in the table)"
+    )
     return parser
 
 
@@ -234,6 +254,20 @@ def _cmd_serve(args, config) -> int:
     return run_serve_command(args, config)
 
 
+def _cmd_users(args, config) -> int:
+    try:
+        from dashboard.auth import run_users_command
+    except ImportError as exc:  # the dashboard is an optional part of an install
+        raise UserError(f"users need the dashboard's packages: {exc}") from exc
+    return run_users_command(args, config)
+
+
+def _cmd_audit(args, config) -> int:
+    from etl.audit import run_audit_command
+
+    return run_audit_command(args, config)
+
+
 COMMANDS = {
     "load": _cmd_load,
     "loads": _cmd_loads,
@@ -245,8 +279,15 @@ COMMANDS = {
     "reports": _cmd_reports,
     "demo": _cmd_demo,
     "serve": _cmd_serve,
+    "users": _cmd_users,
+    "audit": _cmd_audit,
 }
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m etl.cli` runs this file as __main__, a second copy of the module whose
+    # UserError is not the one etl.load, etl.report and etl.pack raise (a plain message would
+    # become a traceback): run the main of the module they import.
+    from etl.cli import main as cli_main
+
+    sys.exit(cli_main())

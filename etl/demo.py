@@ -13,17 +13,51 @@ DEMO_DIR = Path("data") / "demo"
 
 
 def serve(db_path: Path, config, host: str, port: int) -> int:
-    """Serve the dashboard on host:port until interrupted."""
+    """Serve the dashboard on host:port until interrupted.
+
+    With no users configured (local mode) only 127.0.0.1/localhost is accepted as host: the
+    dashboard then has no sign-in, so it must not be reachable from other machines.
+    """
     from etl.cli import UserError
 
     try:
+        from dashboard import auth
         from dashboard.app import create_app
     except ImportError as exc:  # the dashboard is an optional part of an install
         raise UserError(f"the dashboard cannot start: {exc}") from exc
     if not Path(db_path).exists():
         raise UserError(f"no warehouse at {db_path}: run `benzo-monitor demo` or load an export")
-    app = create_app(db_path, config=config)
-    Console(soft_wrap=True).print(f"Dashboard: [bold]http://{host}:{port}/[/]  (Ctrl+C to stop)")
+    out = Console(soft_wrap=True, highlight=False)
+    try:
+        security = auth.configure(db_path)
+        if not security.users_at_start and host not in auth.LOOPBACK_HOSTS:
+            raise UserError(
+                f"--host {host} refused: no users are configured ({security.users_file}), so "
+                "the dashboard has no sign-in and serves this machine only (127.0.0.1). To "
+                "serve other machines, add users first: benzo-monitor users add NAME --role "
+                "analyst|reviewer (README, Access control)."
+            )
+        app = create_app(db_path, config=config)
+    except auth.AuthError as exc:
+        raise UserError(str(exc)) from exc
+    if not security.users_at_start:
+        out.print(f"local mode: no users configured, listening on {host} only")
+    else:
+        users = security.users() or {}
+        roles = [u.role for u in users.values()]
+        out.print(
+            f"access control: {len(users)} user(s) ({roles.count('analyst')} analyst, "
+            f"{roles.count('reviewer')} reviewer) from {security.users_file}; "
+            f"{security.mode} mode"
+        )
+        if not security.secret_configured:
+            out.print(
+                "  random secret key for this process: sessions end when it stops "
+                f"(set {auth.SECRET_ENV} to keep them)"
+            )
+        if host not in auth.LOOPBACK_HOSTS:
+            out.print("  plain HTTP here: serve other machines through a TLS reverse proxy")
+    out.print(f"Dashboard: [bold]http://{host}:{port}/[/]  (Ctrl+C to stop)")
     app.run(host=host, port=port, debug=False)
     return 0
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from etl import pack_render, report, warehouse
+from etl import audit, pack_render, report, warehouse
 from etl.cli import UserError
 from etl.codes import FEE_CODES
 from etl.config import Config, KeyLetterValue, load_config
@@ -634,6 +634,11 @@ def _record(db_path: Path | None, pack: Pack, lang: str, fmt: str, issued_by: st
         )
     finally:
         con.close()
+    audit.record(
+        path, "report_issued", user=issued_by, report_id=pack.report_id, month=pack.month,
+        as_of=pack.as_of, lang=lang, format=fmt, suppressed=pack.suppressed,
+        content_sha256=pack.content_sha256,
+    )  # fmt: skip
 
 
 def _user() -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -249,6 +250,8 @@ def start_gunicorn(db: Path, workers: int = 2) -> tuple[subprocess.Popen, str]:
     """The documented production command (gunicorn, dashboard.wsgi:server) on a free port."""
     port = free_port()
     env = {**os.environ, "BENZO_MONITOR_DB": str(db), "PYTHONUNBUFFERED": "1"}
+    # Production mode (dashboard/wsgi.py's default) needs a secret key to start.
+    env.setdefault("BENZO_MONITOR_SECRET_KEY", secrets.token_urlsafe(48))
     gunicorn = Path(sys.executable).with_name("gunicorn")
     process = subprocess.Popen(
         [str(gunicorn), "--workers", str(workers), "--preload", "--bind", f"127.0.0.1:{port}",
@@ -270,3 +273,145 @@ def start_gunicorn(db: Path, workers: int = 2) -> tuple[subprocess.Popen, str]:
             time.sleep(0.3)
     process.kill()
     raise RuntimeError("gunicorn did not answer within 60 s")
+
+
+def callback_body(
+    output: str | list[str],
+    inputs: list[tuple[str, str, object]],
+    state: list[tuple[str, str, object]] = (),
+    changed: str | None = None,
+) -> dict:
+    """The JSON body the browser POSTs to /_dash-update-component for a callback with one
+    output ("component-id.property") or several (a list), its inputs and states as (id,
+    property, value), after a change of `changed` ("id.property"; default: the first input)."""
+    first = inputs[0]
+    if isinstance(output, str):
+        component, prop = output.split(".", 1)
+        outputs: dict | list = {"id": component, "property": prop}
+    else:
+        outputs = [dict(zip(("id", "property"), o.split(".", 1), strict=True)) for o in output]
+        output = ".." + "...".join(output) + ".."
+    return {
+        "output": output,
+        "outputs": outputs,
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+        "changedPropIds": [changed or f"{first[0]}.{first[1]}"],
+    }
+
+
+def download_of(response_json: dict, output: str) -> tuple[str, bytes]:
+    """(file name, bytes) of a dcc.Download callback answer for `output` ("id.data")."""
+    import base64
+
+    component, prop = output.split(".", 1)
+    data = response_json["response"][component][prop]
+    content = data["content"]
+    raw = base64.b64decode(content) if data.get("base64") else content.encode("utf-8")
+    return data["filename"], raw
+
+
+# --- access control (tests/test_auth*.py) ---------------------------------------------------
+
+
+def _wait_until_up(process: subprocess.Popen, url: str, log, name: str) -> None:
+    """Wait until the server answers (a redirect to the sign-in page counts: urllib follows it)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited: {Path(log.name).read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"{name} did not answer within 60 s")
+
+
+def start_server_env(db: Path, env: dict[str, str], *extra: str) -> tuple[subprocess.Popen, str]:
+    """`benzo-monitor serve` on a free port with extra environment variables `env`."""
+    port = free_port()
+    log = server_log(db, "serve")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "etl.cli", "--db", str(db), "serve", "--port", str(port), *extra],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    _wait_until_up(process, url, log, "serve")
+    return process, url
+
+
+def gunicorn_command(port: int, workers: int = 2) -> list[str]:
+    """The documented production command (README, "Production serving") on `port`."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    return [str(gunicorn), "--workers", str(workers), "--preload", "--bind",
+            f"127.0.0.1:{port}", "dashboard.wsgi:server"]  # fmt: skip
+
+
+def start_gunicorn_env(
+    db: Path, env: dict[str, str], workers: int = 2
+) -> tuple[subprocess.Popen, str]:
+    """gunicorn (production mode unless `env` says otherwise) with extra environment `env`."""
+    port = free_port()
+    log = server_log(db, "gunicorn")
+    process = subprocess.Popen(
+        gunicorn_command(port, workers),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "BENZO_MONITOR_DB": str(db), "PYTHONUNBUFFERED": "1", **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    _wait_until_up(process, url, log, "gunicorn")
+    return process, url
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate a server started here (kill it if it does not stop within 10 s)."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def add_user(db: Path, name: str, role: str, password: str) -> subprocess.CompletedProcess:
+    """`benzo-monitor --db DB users add NAME --role ROLE --password-stdin`."""
+    return subprocess.run(
+        [sys.executable, "-m", "etl.cli", "--db", str(db), "users", "add", name, "--role", role,
+         "--password-stdin"],
+        input=password + "\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def sign_in_form(driver, url: str, name: str, password: str, path: str = "/?lang=en"):
+    """Open `path` (redirected to the sign-in page) and sign in through the form."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url + path)
+    wait_for(driver, "login-username")
+    driver.find_element(By.ID, "login-username").send_keys(name)
+    driver.find_element(By.ID, "login-password").send_keys(password)
+    driver.find_element(By.ID, "login-submit").click()
+
+
+_BUILT: list[Path] = []
+
+
+def warehouse_copy(folder: Path) -> Path:
+    """A copy, in `folder`, of one build_warehouse warehouse built once per test process (the
+    access-control tests each need their own server on the same generated data)."""
+    import atexit
+    import tempfile
+
+    if not _BUILT:
+        built = Path(tempfile.mkdtemp(prefix="benzo-warehouse-"))
+        atexit.register(shutil.rmtree, built, ignore_errors=True)
+        _BUILT.append(build_warehouse(built))
+    db = Path(folder) / "warehouse.duckdb"
+    shutil.copyfile(_BUILT[0], db)
+    return db
