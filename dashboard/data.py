@@ -8,7 +8,8 @@ new snapshot — new data — shows up at the next request, without a restart.
 
 Marts are read from the snapshot's `published` tables when the page asks for the default as-of
 date under the configuration the snapshot was computed with; any other as-of date is computed
-from the views in the same snapshot (slower, then cached).
+from the views in the same snapshot, on a cursor whose core views are computed once for that
+date (slower the first time, then cached).
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from etl.publish import (
     Snapshot,
     config_fingerprint,
     current_snapshot_path,
+    materialise_core,
     read_snapshot,
 )
 from etl.warehouse import apply_settings
 
 CACHE_SIZE = 512
+AS_OF_CURSORS = 4
 
 
 class NoData(RuntimeError):
@@ -48,6 +51,8 @@ class Warehouse:
         self._lock = threading.Lock()
         self._open: tuple[Path, duckdb.DuckDBPyConnection, Snapshot] | None = None
         self._cache: OrderedDict[tuple, list[dict]] = OrderedDict()
+        self._as_of_lock = threading.Lock()
+        self._as_of_cursors: OrderedDict[tuple, tuple] = OrderedDict()
 
     # --- the snapshot -----------------------------------------------------------------
 
@@ -121,20 +126,49 @@ class Warehouse:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         text = sql.format_map(_MartNames(schema))
-        cursor = con.cursor()
-        try:
-            if not published:
-                apply_settings(cursor, self.config, as_of)
-            result = cursor.execute(text, list(params))
-            names = [d[0] for d in result.description]
-            rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-        finally:
-            cursor.close()
+        if published:
+            cursor = con.cursor()
+            try:
+                rows = _fetch(cursor, text, params)
+            finally:
+                cursor.close()
+        else:
+            cursor, lock = self._as_of_cursor(con, snap, as_of)
+            with lock:
+                rows = _fetch(cursor, text, params)
         with self._lock:
             self._cache[key] = rows
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return rows
+
+    def _as_of_cursor(self, con, snap: Snapshot, as_of: dt.date | None):
+        """A cursor set to `as_of` whose core views are computed once (temporary tables,
+        etl/publish.py materialise_core), and the lock that serialises its use.
+
+        Another as-of date than the published one is computed from the views; done view by
+        view, every mart would compute the programmes again. One such cursor is kept per
+        (snapshot, as-of date), for the last AS_OF_CURSORS dates asked.
+        """
+        key = (snap.path, as_of)
+        with self._as_of_lock:
+            entry = self._as_of_cursors.get(key)
+            if entry is None:
+                cursor = con.cursor()
+                apply_settings(cursor, self.config, as_of)
+                materialise_core(cursor)
+                entry = (cursor, threading.Lock())
+                self._as_of_cursors[key] = entry
+                stale = [k for k in self._as_of_cursors if k[0] != snap.path]
+                stale += list(self._as_of_cursors)[
+                    : max(0, len(self._as_of_cursors) - AS_OF_CURSORS)
+                ]
+                for old_key in dict.fromkeys(stale):
+                    old, old_lock = self._as_of_cursors.pop(old_key)
+                    with old_lock:
+                        old.close()
+            self._as_of_cursors.move_to_end(key)
+        return entry
 
     def with_cursor(self, work):
         """`work(cursor)` on a cursor of its own over the current snapshot (for code such as
@@ -160,6 +194,12 @@ class Warehouse:
         if order:
             sql += f" order by {order}"
         return self.rows(sql, params, as_of)
+
+
+def _fetch(cursor, text: str, params) -> list[dict]:
+    result = cursor.execute(text, list(params))
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
 class _MartNames(dict):

@@ -83,6 +83,8 @@ def read_mapping(path: str | Path) -> dict[str, str]:
             data = tomllib.loads(raw.decode("utf-8-sig"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise MappingError(f"mapping file {path} is not valid TOML/JSON: {exc}") from exc
+    except RecursionError as exc:  # e.g. thousands of nested [ - no mapping looks like that
+        raise MappingError(f"mapping file {path} is not valid TOML/JSON: nested too deep") from exc
     if isinstance(data, dict) and isinstance(data.get("columns"), dict):
         data = data["columns"]
     if not isinstance(data, dict) or not all(

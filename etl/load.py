@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 import sql as sql_pkg
-from etl import publish
+from etl import audit, publish
 from etl.codes import PROGRAMME_CNKS
 from etl.columns import (
     CANONICAL,
@@ -41,12 +41,17 @@ from etl.columns import (
 )
 from etl.config import Config
 from etl.read import (
+    MEMORY_WORKDIR,
     FileRefused,
     Source,
     as_windows_1252,
     first_line,
     open_source,
+    remove_orphans,
+    restore_cp1252,
+    restore_cp1252_sql,
     sql_literal,
+    swapped_sql,
 )
 
 ProgressCallback = Callable[[float], None]
@@ -157,6 +162,8 @@ class Loader:
         self.con = con
         self.workdir = workdir or Path(tempfile.gettempdir()) / "benzo-monitor"
         self._temp_files: list[Path] = []
+        for folder in (self.workdir, MEMORY_WORKDIR):
+            remove_orphans(folder)  # temporary files of a load that was killed
         # DuckDB only measures a query's progress when its progress bar is on (not printed).
         con.execute("set enable_progress_bar = true")
         con.execute("set enable_progress_bar_print = false")
@@ -169,7 +176,11 @@ class Loader:
         matched = match_headers(source.headers, self.mapping)
         missing = [name for name in REQUIRED if name not in matched]
         if missing:
-            found = ", ".join(repr(h) for h in source.headers) or "none"
+            # At most 30 headers of at most 60 characters: a message, not a dump of the file.
+            shown = [repr(h if len(h) <= 60 else h[:57] + "...") for h in source.headers[:30]]
+            if len(source.headers) > 30:
+                shown.append(f"... ({len(source.headers):,} headers in all)")
+            found = ", ".join(shown) or "none"
             raise FileRefused(
                 f"{source.path}: required column(s) missing: {', '.join(missing)}.\n"
                 f"Headers found: {found}.\n"
@@ -241,6 +252,8 @@ class Loader:
             reason = (
                 "encoding_error" if "ENCODING" in kind or "UNICODE" in kind else "malformed_line"
             )
+            if raw is not None and source.csv_params.get("swapped"):
+                raw = restore_cp1252(raw)
             out.append((int(line), reason, f"{error_type}: {message}", raw))
         return out
 
@@ -268,6 +281,17 @@ class Loader:
         if shifts:
             self.con.executemany("insert into load_line_shift values (?)", [[s] for s in shifts])
 
+        if source.csv_params.get("swapped"):
+            # A Windows-1252 file read through a swapped copy gets its characters back, on the
+            # kept rows only (DuckDB's translate() is slow, so only on values that need it).
+            restored = ", ".join(
+                f"case when {swapped_sql(c)} then {restore_cp1252_sql(c)} else {c} end as {c}"
+                for c in source.column_names
+            )
+            self.con.execute(
+                f"create or replace temp table load_kept as select line_seq, {restored} "
+                "from load_kept order by line_seq"
+            )
         canonical = ", ".join(
             f"{columns[name] if name in columns else 'null::varchar'} as {name}"
             for name in CANONICAL
@@ -306,7 +330,8 @@ class Loader:
         clock = time.perf_counter()
         digest: dict[str, str] = {}
         hasher = threading.Thread(target=lambda: digest.update(sha=sha256_of(path)), daemon=True)
-        source = open_source(self.con, path)
+        source = open_source(self.con, path, self.workdir)
+        self._temp_files.extend(source.temp_files)
         hasher.start()
         try:
             columns = self._columns(source)
@@ -491,6 +516,7 @@ def load_paths(
             outcomes.append(FileOutcome(path, summary=loader.load_file(Path(path), progress)))
         except FileRefused as exc:
             outcomes.append(FileOutcome(path, refused=str(exc)))
+        audit.record_load(con, outcomes[-1])  # etl/audit.py: who loaded which file, when
     if config is not None and any(o.summary for o in outcomes):
         if publish.snapshot_dir(publish.database_path(con)).exists():
             publish.publish(con, config)
@@ -499,17 +525,20 @@ def load_paths(
 
 def run_load_command(args, config) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from etl.cli import UserError
     from etl.warehouse import WarehouseError, connect
 
+    # File names, headers and messages are text, not rich markup: a header such as "[/]" would
+    # otherwise end in a MarkupError traceback. (UserError messages are printed as markup.)
     out = Console(width=None if sys.stdout.isatty() else 132)
     try:
         con = connect(args.db, config=config)
     except WarehouseError as exc:
-        raise UserError(str(exc)) from exc
+        raise UserError(escape(str(exc))) from exc
     show_progress = not args.no_progress and sys.stderr.isatty()
     progress_bar = Progress(
         TextColumn("[bold]{task.description}"),
@@ -522,14 +551,14 @@ def run_load_command(args, config) -> int:
     )
 
     def factory(path: Path):
-        task = progress_bar.add_task(path.name, total=100)
+        task = progress_bar.add_task(escape(path.name), total=100)
         return lambda pct: progress_bar.update(task, completed=pct)
 
     try:
         with progress_bar:
             outcomes = load_paths(con, args.files, args.mapping, factory, config)
     except MappingError as exc:
-        raise UserError(str(exc)) from exc
+        raise UserError(escape(str(exc))) from exc
     finally:
         con.close()
 
@@ -540,11 +569,11 @@ def run_load_command(args, config) -> int:
     for outcome in outcomes:
         s = outcome.summary
         if s is None:
-            table.add_row("-", outcome.path.name, "[red]refused[/]", *[""] * 6)
+            table.add_row("-", escape(outcome.path.name), "[red]refused[/]", *[""] * 6)
             continue
         fmt = s.file_format + (f" {s.encoding} '{s.delimiter}'" if s.encoding else "")
         table.add_row(
-            str(s.load_id), s.file_name, fmt, f"{s.rows_read:,}", f"{s.rows_new:,}",
+            str(s.load_id), escape(s.file_name), fmt, f"{s.rows_read:,}", f"{s.rows_new:,}",
             f"{s.rows_present:,}", f"{s.rows_skipped:,}", f"{s.rows_rejected:,}",
             f"{s.seconds:.1f}",
         )  # fmt: skip
@@ -552,16 +581,18 @@ def run_load_command(args, config) -> int:
     for outcome in outcomes:
         s = outcome.summary
         if outcome.refused:
-            out.print(f"[bold red]refused:[/] {outcome.refused}", highlight=False, soft_wrap=True)
+            out.print(
+                f"[bold red]refused:[/] {escape(outcome.refused)}", highlight=False, soft_wrap=True
+            )
         elif s and s.previously_loaded_as is not None:
             out.print(
-                f"{s.file_name}: the same file was loaded before (load {s.previously_loaded_as}); "
-                "nothing was counted twice.",
+                f"{escape(s.file_name)}: the same file was loaded before "
+                f"(load {s.previously_loaded_as}); nothing was counted twice.",
                 soft_wrap=True,
             )
         if s and s.rows_rejected:
             out.print(
-                f"{s.file_name}: {s.rows_rejected:,} row(s) rejected - "
+                f"{escape(s.file_name)}: {s.rows_rejected:,} row(s) rejected - "
                 f"see: benzo-monitor rejects --load {s.load_id}",
                 soft_wrap=True,
             )
@@ -576,10 +607,12 @@ def _emit(rows: list[dict], fmt: str, title: str, columns: list[str]) -> None:
         print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
         return
     if fmt == "csv":
+        from etl.exports import spreadsheet_safe  # text from exports never runs as a formula
+
         writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: row.get(k) for k in columns})
+            writer.writerow({k: spreadsheet_safe(row.get(k)) for k in columns})
         return
     table = Table(title=title, title_justify="left")
     for name in columns:

@@ -4,7 +4,7 @@ DuckDB lets one process write a database file, and no other process may open it 
 So readers never open the warehouse itself. After each load, the writer publishes a snapshot:
 
 1. `CHECKPOINT`, so the warehouse file alone holds every committed row (no WAL);
-2. a byte copy of the file to `<warehouse>.snapshots/<name>.duckdb.tmp`, taken while the
+2. a byte copy of the file to `<warehouse>.snapshots/<name>.duckdb.<pid>.tmp`, taken while the
    writer still holds the lock (nobody can change it halfway);
 3. in the copy, the marts computed for the default as-of date and the configuration in force,
    stored as tables in the schema `published` (pages read them in milliseconds; the views stay
@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from etl.config import Config
+from sql import SQL_DIR
 
 POINTER = "CURRENT"
 KEEP = 4  # snapshots kept on disk (the newest); older ones are deleted at the next publication
@@ -78,6 +79,30 @@ def mart_names(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
+def core_view_names() -> list[str]:
+    """The core views, in the order they build on each other (sql/core/NN_<name>.sql)."""
+    return [path.stem.split("_", 1)[1] for path in sorted((SQL_DIR / "core").glob("*.sql"))]
+
+
+def materialise_core(con: duckdb.DuckDBPyConnection) -> None:
+    """Compute each core view once, into a temporary table of the same name.
+
+    Every mart reads the core views (programmes, events...); left as views, each mart would
+    compute them again. A temporary table hides the view of the same name from later queries
+    on this connection only, so the marts then read the tables. Call it after the settings
+    (as-of date, configuration) are in place; the tables go with the connection, or with
+    `drop_core(con)`.
+    """
+    for name in core_view_names():
+        con.execute(f"create or replace temp table {name} as select * from main.{name}")
+
+
+def drop_core(con: duckdb.DuckDBPyConnection) -> None:
+    """Remove the tables of `materialise_core`: the views are read again."""
+    for name in reversed(core_view_names()):
+        con.execute(f"drop table if exists temp.{name}")
+
+
 def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
     """Publish a snapshot of the warehouse behind the writable connection `con`.
 
@@ -91,13 +116,14 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
     con.execute("checkpoint")
     (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
     name = f"{time.time_ns()}-{max_load_id or 0}.duckdb"
-    tmp = folder / (name + ".tmp")
+    tmp = folder / f"{name}.{os.getpid()}.tmp"  # the pid: see _prune
     shutil.copyfile(source, tmp)
     try:
         snap = duckdb.connect(str(tmp))
         try:
             apply_settings(snap, config)
             snap.execute(f"create schema {PUBLISHED_SCHEMA}")
+            materialise_core(snap)
             for mart in mart_names(snap):
                 snap.execute(f"create table {PUBLISHED_SCHEMA}.{mart} as select * from main.{mart}")
             snap.execute(
@@ -134,10 +160,14 @@ def _prune(folder: Path, keep: set[str]) -> None:
         if old.name not in keep:
             old.unlink(missing_ok=True)
             Path(str(old) + ".wal").unlink(missing_ok=True)
-    # A .tmp older than an hour is a publication that died (a killed process).
-    for stale in folder.glob("*.tmp"):
+    # A .tmp (and the .tmp.wal of a copy being written) is a publication in progress or one
+    # that died (a killed process). Publishing needs the warehouse's write lock, which one
+    # process holds at a time, so another process's .tmp is dead: deleted now. This process's
+    # own may be another thread's publication in progress: deleted after an hour.
+    own = f".{os.getpid()}.tmp"
+    for stale in [*folder.glob("*.tmp"), *folder.glob("*.tmp.wal")]:
         try:
-            if time.time() - stale.stat().st_mtime > 3600:
+            if own not in stale.name or time.time() - stale.stat().st_mtime > 3600:
                 stale.unlink(missing_ok=True)
         except FileNotFoundError:
             pass

@@ -11,6 +11,8 @@ import csv
 import gzip
 import io
 import os
+import re
+import shutil
 import tempfile
 import zipfile
 import zlib
@@ -20,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 SAMPLE_BYTES = 1 << 20
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 DELIMITERS = (";", ",", "\t", "|")
 DELIMITER_NAMES = {";": ";", ",": ",", "\t": "tab", "|": "|"}
 
@@ -53,8 +56,11 @@ def sql_literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
-def open_source(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
-    """Detect what `path` is and prepare its scan; refuse files that cannot be read."""
+def open_source(con: duckdb.DuckDBPyConnection, path: Path, workdir: Path | None = None) -> Source:
+    """Detect what `path` is and prepare its scan; refuse files that cannot be read.
+
+    The caller deletes `source.temp_files` once the load is over (see `duckdb_path`).
+    """
     if not path.exists():
         raise FileRefused(f"{path}: no such file")
     if not path.is_file():
@@ -66,11 +72,82 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         raise FileRefused(f"{path}: cannot be read ({exc.strerror})") from exc
     if not head:
         raise FileRefused(f"{path}: the file is empty")
-    if head.startswith(b"PAR1"):
-        return _open_parquet(con, path)
     if head.startswith(b"PK\x03\x04"):
-        return _open_xlsx(con, path)
-    return _open_delimited(path, gzipped=head.startswith(b"\x1f\x8b"))
+        return _open_xlsx(con, path)  # read by fastexcel, which takes the name as it is
+    temp_files: list[Path] = []
+    try:
+        read_path = duckdb_path(path, workdir, temp_files)
+        if head.startswith(b"PAR1"):
+            source = _open_parquet(con, path, read_path)
+        else:
+            source = _open_delimited(path, gzipped=head.startswith(b"\x1f\x8b"))
+            if read_path != path:
+                source.csv_params["read_path"] = read_path
+                source.scan_sql = csv_scan_sql(source)
+    except BaseException:
+        for temp in temp_files:
+            temp.unlink(missing_ok=True)
+        raise
+    source.temp_files = temp_files
+    return source
+
+
+# Characters that make DuckDB read a file name as a glob pattern.
+PATTERN_CHARACTERS = frozenset("*?[]{}\\")
+TEMP_PREFIXES = ("source", "transcoded")  # temporary files of a load: <prefix>-<pid>-...
+
+
+def default_workdir() -> Path:
+    return Path(tempfile.gettempdir()) / "benzo-monitor"
+
+
+def duckdb_path(path: Path, workdir: Path | None, temp_files: list[Path]) -> Path:
+    """A name under which DuckDB reads exactly the file `path`.
+
+    DuckDB takes a file name as a glob pattern: `[ab].csv` would read a.csv and b.csv instead,
+    `x*.csv` every file that matches. A file whose path has such characters is read through a
+    link (or, where links are not allowed, a copy) with a plain name, added to `temp_files`.
+    """
+    if not PATTERN_CHARACTERS & set(str(path.absolute())) and not str(path).startswith("~"):
+        return path  # (a leading ~ would be read as the home folder)
+    workdir = workdir or default_workdir()
+    workdir.mkdir(parents=True, exist_ok=True)
+    link = workdir / f"source-{os.getpid()}-{os.urandom(6).hex()}"
+    try:
+        os.symlink(path.resolve(), link)
+    except OSError:
+        shutil.copyfile(path, link)
+    temp_files.append(link)
+    return link
+
+
+def remove_orphans(workdir: Path | None = None) -> list[Path]:
+    """Delete the temporary files (links, copies) of loads whose process is gone, in `workdir`
+    and in the memory folder of `copy_folder`.
+
+    A load deletes its own files when it ends, even on an error; a killed one cannot. Their
+    names carry the process id; a file whose process no longer runs is deleted. Returns them.
+    """
+    removed: list[Path] = []
+    if os.name != "posix":
+        return removed  # elsewhere, probing a process id is not harmless
+    folders = [workdir or default_workdir(), MEMORY_WORKDIR]  # see copy_folder
+    for temp in [t for folder in folders if folder.is_dir() for t in folder.iterdir()]:
+        prefix, _, rest = temp.name.partition("-")
+        pid = rest.partition("-")[0]
+        if prefix not in TEMP_PREFIXES or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            try:
+                temp.unlink()
+                removed.append(temp)
+            except OSError:
+                pass  # another user's file, or already gone
+        except (OSError, OverflowError):
+            pass  # the process runs (as another user) or the id is not one
+    return removed
 
 
 # --- delimited text ----------------------------------------------------------------------
@@ -119,12 +196,18 @@ def _open_delimited(path: Path, gzipped: bool) -> Source:
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise FileRefused(f"{path}: UTF-16 text is not supported; save the export as UTF-8")
     if b"\x00" in sample[:4096]:
+        head = sample[:256]
+        if max(head[0::2].count(0), head[1::2].count(0)) >= 0.9 * (len(head) // 2):
+            # Every other byte zero: text in UTF-16 without a byte order mark.
+            raise FileRefused(f"{path}: UTF-16 text is not supported; save the export as UTF-8")
         raise FileRefused(
             f"{path}: not a text export (binary content); expected CSV, Parquet or XLSX"
         )
     encoding = detect_encoding(sample)
     text = sample.decode("utf-8-sig" if encoding == "utf-8" else "cp1252", errors="replace")
-    lines = text.splitlines()
+    # Lines end at \r\n, \r or \n, as DuckDB counts them for `skip` (str.splitlines also ends
+    # them at \x0b, \x0c, \x1c-\x1e, \x85, \u2028 and \u2029: DuckDB would skip the header).
+    lines = LINE_BREAK.split(text)
     leading = 0
     while leading < len(lines) and not lines[leading].strip():
         leading += 1
@@ -132,7 +215,16 @@ def _open_delimited(path: Path, gzipped: bool) -> Source:
         raise FileRefused(f"{path}: the file is empty")
     header_line = lines[leading]
     delimiter = detect_delimiter(header_line)
-    headers = next(csv.reader(io.StringIO(header_line), delimiter=delimiter, quotechar='"'))
+    start = 0
+    for match, _ in zip(LINE_BREAK.finditer(text), range(leading), strict=False):
+        start = match.end()
+    try:  # from the header row's start: a quoted header may hold a line break ("Patient\nNr")
+        reader = csv.reader(io.StringIO(text[start:]), delimiter=delimiter, quotechar='"')
+        headers = next(reader)
+    except csv.Error as exc:  # a header longer than 131,072 characters (a quote left open?)
+        raise FileRefused(f"{path}: the header row cannot be read ({exc})") from exc
+    end, new_line = _header_record(text[start:], delimiter)
+    header_breaks = len(LINE_BREAK.findall(text, start, start + end))
     headers = [h.strip() for h in headers]
     if not any(line.strip() for line in lines[leading + 1 :]) and len(sample) < SAMPLE_BYTES:
         raise FileRefused(f"{path}: the file has a header row but no data rows")
@@ -141,7 +233,7 @@ def _open_delimited(path: Path, gzipped: bool) -> Source:
         file_format="csv.gz" if gzipped else "csv",
         headers=headers,
         scan_sql="",
-        first_line=leading + 2,
+        first_line=leading + header_breaks + 2,
         encoding=encoding,
         delimiter=DELIMITER_NAMES[delimiter],
         csv_rejects=True,
@@ -155,8 +247,31 @@ def _open_delimited(path: Path, gzipped: bool) -> Source:
             and any(0x80 <= b <= 0x9F for b in sample),
         },
     )
+    if header_breaks:  # a line break in a quoted header misleads DuckDB's own guess
+        source.csv_params["new_line"] = new_line
     source.scan_sql = csv_scan_sql(source)
     return source
+
+
+def _header_record(text: str, delimiter: str) -> tuple[int, str]:
+    """Where the first record of `text` ends (quotes respected) and its line end, written as
+    DuckDB's new_line option wants it (\\r\\n, \\n or \\r)."""
+    quoted, field_start, i = False, True, 0
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == '"':
+                if text.startswith('""', i):
+                    i += 1
+                else:
+                    quoted = False
+        elif ch == '"' and field_start:
+            quoted = True
+        elif ch in "\r\n":
+            return i, "\\r\\n" if text.startswith("\r\n", i) else ("\\r" if ch == "\r" else "\\n")
+        field_start = not quoted and ch == delimiter
+        i += 1
+    return len(text), "\\n"
 
 
 def csv_scan_sql(source: Source) -> str:
@@ -181,35 +296,131 @@ def csv_scan_sql(source: Source) -> str:
         "null_padding = false",
         "max_line_size = 4194304",
     ]
+    if params.get("new_line"):
+        options.append(f"new_line = {sql_literal(params['new_line'])}")
     relation = f"read_csv({sql_literal(str(params['read_path']))}, {', '.join(options)})"
     return f"select row_number() over () as line_seq, * from {relation}"
+
+
+# Windows-1252 and latin-1 agree on every byte but 0x80-0x9F, which DuckDB's latin-1 reader
+# refuses. The fast copy swaps each of those bytes, one for one, for a C0 control byte that
+# text exports do not contain (NUL, tab, LF and CR excepted), so DuckDB can read the copy as
+# latin-1; `restore_cp1252_sql` maps them back on the few values the load keeps. Bytes that
+# Windows-1252 leaves undefined share one control byte and come back as U+FFFD, as a decoder
+# with errors="replace" would give.
+_C1 = bytes(range(0x80, 0xA0))
+_C1_TEXT = _C1.decode("cp1252", errors="replace")
+_SPARE = bytes(b for b in range(1, 0x20) if b not in (0x09, 0x0A, 0x0D))
+_DEFINED = [(byte, ch) for byte, ch in zip(_C1, _C1_TEXT, strict=True) if ch != "\ufffd"]
+_SWAP = bytearray(range(256))
+for _i, (_byte, _ch) in enumerate(_DEFINED):
+    _SWAP[_byte] = _SPARE[_i]
+for _byte, _ch in zip(_C1, _C1_TEXT, strict=True):
+    if _ch == "\ufffd":
+        _SWAP[_byte] = _SPARE[len(_DEFINED)]
+_SWAP_TABLE = bytes(_SWAP)
+SWAPPED_FROM = "".join(chr(_SPARE[i]) for i in range(len(_DEFINED) + 1))
+SWAPPED_TO = "".join(ch for _, ch in _DEFINED) + "\ufffd"
+BLOCK_BYTES = 1 << 20
+
+
+def restore_cp1252_sql(expression: str) -> str:
+    """SQL: a value read from a swapped copy, with its Windows-1252 characters back."""
+    return f"translate({expression}, {sql_literal(SWAPPED_FROM)}, {sql_literal(SWAPPED_TO)})"
+
+
+def swapped_sql(expression: str) -> str:
+    """SQL: does a value read from a swapped copy hold a swapped character?"""
+    pattern = "".join(f"\\x{{{ord(ch):02x}}}" for ch in SWAPPED_FROM)
+    return f"regexp_matches({expression}, {sql_literal('[' + pattern + ']')})"
+
+
+def restore_cp1252(text: str) -> str:
+    """Python: the same as `restore_cp1252_sql`."""
+    return text.translate(str.maketrans(SWAPPED_FROM, SWAPPED_TO))
+
+
+def _swap_block(block: bytes) -> bytes | None:
+    """The block with its 0x80-0x9F bytes swapped; None when it holds a spare control byte."""
+    import numpy as np
+
+    data = np.frombuffer(block, dtype=np.uint8)
+    high = data & 0xE0
+    controls = data[high == 0]
+    if controls.size and not np.isin(controls, (0x09, 0x0A, 0x0D)).all():
+        return None
+    if not (high == 0x80).any():
+        return block
+    return block.translate(_SWAP_TABLE)
 
 
 def as_windows_1252(source: Source, workdir: Path) -> Source:
     """The same delimited file read as Windows-1252.
 
-    DuckDB's latin-1 reader refuses bytes 0x80-0x9F (the euro sign, curly quotes...), which
-    Windows-1252 uses; when a file has them, it is transcoded to a temporary UTF-8 copy.
+    Without bytes 0x80-0x9F, DuckDB reads the file itself as latin-1. With them, the file is
+    copied once to a temporary file: byte for byte with those bytes swapped (see above), or,
+    when the file holds control bytes that make the swap ambiguous, transcoded to UTF-8.
     """
     params = dict(source.csv_params)
     new = Source(
         **{**source.__dict__, "encoding": "windows-1252", "csv_params": params, "temp_files": []}
     )
     if params.get("needs_transcode"):
-        workdir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="transcoded-", suffix=".csv", dir=workdir)
-        opener = gzip.open if params["gzipped"] else open
-        try:
-            with opener(source.path, "rb") as src, os.fdopen(fd, "wb") as dst:
-                for block in iter(lambda: src.read(1 << 22), b""):
-                    dst.write(block.decode("cp1252", errors="replace").encode("utf-8"))
-        except (OSError, EOFError, zlib.error) as exc:
+        folder = copy_folder(source, workdir)
+        for swap in (True, False):
+            fd, name = tempfile.mkstemp(  # the pid: see remove_orphans
+                prefix=f"transcoded-{os.getpid()}-", suffix=".csv", dir=folder
+            )
+            try:
+                complete = _copy_as_readable(source, fd, swap)
+            except (OSError, EOFError, zlib.error) as exc:
+                Path(name).unlink(missing_ok=True)
+                raise FileRefused(f"{source.path}: cannot be read ({exc})") from exc
+            if complete:
+                break
             Path(name).unlink(missing_ok=True)
-            raise FileRefused(f"{source.path}: cannot be read ({exc})") from exc
-        params.update(read_path=Path(name), gzipped=False, transcoded=True)
+        params.update(read_path=Path(name), gzipped=False, transcoded=not swap, swapped=swap)
         new.temp_files = [Path(name)]
     new.scan_sql = csv_scan_sql(new)
     return new
+
+
+MEMORY_WORKDIR = Path("/dev/shm/benzo-monitor")
+
+
+def copy_folder(source: Source, workdir: Path) -> Path:
+    """Where the temporary copy of a Windows-1252 file goes: in memory when there is room.
+
+    A copy on disk costs more than the scan that reads it on a small machine (1.4 GB written
+    at about 200 MB/s here); the memory file system takes it at memory speed. It is used when
+    its free space exceeds the copy (the file, or ten times a gzip file) by 1 GiB.
+    """
+    size = source.path.stat().st_size * (10 if source.csv_params.get("gzipped") else 1)
+    try:
+        stats = os.statvfs(MEMORY_WORKDIR.parent)
+        if stats.f_bavail * stats.f_frsize > size + (1 << 30):
+            MEMORY_WORKDIR.mkdir(mode=0o700, exist_ok=True)
+            if os.access(MEMORY_WORKDIR, os.W_OK):
+                return MEMORY_WORKDIR
+    except OSError:
+        pass  # no memory file system here
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir
+
+
+def _copy_as_readable(source: Source, fd: int, swap: bool) -> bool:
+    """Copy the file into `fd` swapped (False if a block cannot be swapped) or as UTF-8."""
+    opener = gzip.open if source.csv_params["gzipped"] else open
+    with opener(source.path, "rb") as src, os.fdopen(fd, "wb") as dst:
+        for block in iter(lambda: src.read(BLOCK_BYTES), b""):
+            if not swap:
+                dst.write(block.decode("cp1252", errors="replace").encode("utf-8"))
+                continue
+            swapped = _swap_block(block)
+            if swapped is None:
+                return False
+            dst.write(swapped)
+    return True
 
 
 # --- Parquet and Excel: typed columns, turned into text the way an office would write them --
@@ -221,6 +432,9 @@ def _text_expr(column: str, duckdb_type: str) -> str:
     t = duckdb_type.upper()
     if t == "DATE":
         return f"strftime({ref}, '%Y-%m-%d')"
+    if t.startswith("TIMESTAMPTZ") or t.endswith("WITH TIME ZONE"):
+        # TIMESTAMPTZ_NS has no direct cast to TIMESTAMP (it would refuse the whole file).
+        return f"strftime({ref}::timestamptz::timestamp, '%Y-%m-%d %H:%M:%S')"
     if t.startswith("TIMESTAMP"):
         return f"strftime({ref}::timestamp, '%Y-%m-%d %H:%M:%S')"
     if t in ("DOUBLE", "FLOAT", "REAL"):
@@ -232,23 +446,32 @@ def _text_expr(column: str, duckdb_type: str) -> str:
 
 
 def _typed_scan(
-    con: duckdb.DuckDBPyConnection, relation: str, row_expr: str
+    con: duckdb.DuckDBPyConnection, relation: str, row_expr: str, row_column: str | None = None
 ) -> tuple[list[str], str]:
+    """The headers and the scan of `relation`; `row_column` is the reader's own row number
+    column, not one of the file's (a file may have a column of any name)."""
     described = con.execute(f"describe select * from {relation}").fetchall()
-    headers = [row[0] for row in described if row[0] not in ("file_row_number", "__line_seq")]
+    headers = [row[0] for row in described if row[0] != row_column]
     types = {row[0]: row[1] for row in described}
     projections = [f"{_text_expr(h, types[h])} as c{i}" for i, h in enumerate(headers)]
     scan = f"select {row_expr} as line_seq, {', '.join(projections)} from {relation}"
     return headers, scan
 
 
-def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
-    relation = f"read_parquet({sql_literal(str(path))}, file_row_number = true)"
+def _open_parquet(
+    con: duckdb.DuckDBPyConnection, path: Path, read_path: Path | None = None
+) -> Source:
+    name = sql_literal(str(read_path or path))
+    relation = f"read_parquet({name}, file_row_number = true)"
     try:
-        headers, scan = _typed_scan(con, relation, "file_row_number + 1")
-        rows = con.execute(
-            f"select num_rows from parquet_file_metadata({sql_literal(str(path))})"
-        ).fetchone()
+        names = con.execute(f"describe select * from read_parquet({name})").fetchall()
+        if "file_row_number" in {row[0].lower() for row in names}:
+            # The file has a column of that name: number the rows in scan order instead.
+            relation = f"read_parquet({name})"
+            headers, scan = _typed_scan(con, relation, "row_number() over ()")
+        else:
+            headers, scan = _typed_scan(con, relation, "file_row_number + 1", "file_row_number")
+        rows = con.execute(f"select num_rows from parquet_file_metadata({name})").fetchone()
     except duckdb.Error as exc:
         raise FileRefused(f"{path}: not a readable Parquet file ({first_line(exc)})") from exc
     if not rows or not rows[0]:
@@ -273,9 +496,12 @@ def _open_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         raise FileRefused(f"{path}: not a readable Excel workbook ({first_line(exc)})") from exc
     if frame.height == 0:
         raise FileRefused(f"{path}: the first sheet has a header row but no data rows")
-    table = frame.with_row_index("__line_seq", offset=1).to_arrow()
+    row_column = "__line_seq"
+    while row_column.lower() in {str(c).lower() for c in frame.columns}:
+        row_column += "_"  # the sheet has a column of that name (DuckDB ignores case)
+    table = frame.with_row_index(row_column, offset=1).to_arrow()
     con.register("load_xlsx_source", table)
-    headers, scan = _typed_scan(con, "load_xlsx_source", "__line_seq")
+    headers, scan = _typed_scan(con, "load_xlsx_source", row_column, row_column)
     return Source(
         path=path,
         file_format="xlsx",

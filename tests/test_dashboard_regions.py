@@ -365,8 +365,7 @@ def test_rate_per_100000_for_a_region_above_21475_patients(tmp_path):
     """21,475 × 100,000 no longer fits in a 32-bit integer: 30,000 patients in Brussels (found
     at ten times national volume) give 30,000 × 100,000 / 1,249,597 = 2,400.77."""
     rows = [
-        [f"pat-{i}", "pha-1", "2025-03-03", INIT10, "1", "1000", "", "", ""]
-        for i in range(30_000)
+        [f"pat-{i}", "pha-1", "2025-03-03", INIT10, "1", "1000", "", "", ""] for i in range(30_000)
     ]
     db = tmp_path / "w.duckdb"
     export = write_delimited(tmp_path / "big.csv", HEADER, rows)

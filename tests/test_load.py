@@ -97,6 +97,38 @@ def test_windows_1252_bytes_0x80_to_0x9f_are_read(cli, db, tmp_path):
     assert query(db, "select encoding from loads") == [("windows-1252",)]
 
 
+def test_windows_1252_every_byte_0x80_to_0x9f_comes_back(cli, db, tmp_path):
+    # The fast copy swaps these bytes for control bytes and the load swaps them back: each of
+    # the 27 characters Windows-1252 defines there must come back as itself, in kept values
+    # and in a rejected row's raw text; the 5 undefined bytes come back as U+FFFD.
+    defined = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
+    assert len(defined) == 27
+    rows = [["P€1", "PH‘’", "14/03/2025", INIT10, "1", "23,24"],
+            ["P€1", defined, "14/03/2025", RED20, "1", "15,71"],
+            ["", defined, "14/03/2025", RED20, "1", "15,71"]]  # fmt: skip
+    path = write_delimited(tmp_path / "all.csv", FRENCH_HEADER, rows, encoding="cp1252")
+    path.write_bytes(path.read_bytes().replace(b"PH\x91\x92", b"PH\x81\x8d\x8f\x90\x9d"))
+    status, _, _ = cli("--db", db, "load", path)
+    assert status == 0
+    assert [(p, ph) for p, ph, *_ in lines(db)] == [("P€1", "PH" + "\ufffd" * 5), ("P€1", defined)]
+    raw = json.loads(query(db, "select raw_values from rejects")[0][0])
+    assert raw["id_pharmacie"] == defined
+
+
+def test_windows_1252_with_control_bytes_is_transcoded_instead(cli, db, tmp_path):
+    # A control byte (here 0x01, in a label) would be ambiguous in the swapped copy: the
+    # loader transcodes such a file to UTF-8 instead, with the same result.
+    header = FRENCH_HEADER + ["libellé"]
+    rows = [FRENCH_ROWS[0] + ["a\x01b"], FRENCH_ROWS[1] + ["5 €"]]
+    rows.append(["", "PH01", "14/03/2025", RED20, "1", "1", "Œuvre € \x01"])
+    path = write_delimited(tmp_path / "ctl.csv", header, rows, encoding="cp1252")
+    status, _, _ = cli("--db", db, "load", path)
+    assert status == 0
+    assert lines(db) == EXPECTED[:2]
+    raw = json.loads(query(db, "select raw_values from rejects")[0][0])
+    assert raw["libellé"] == "Œuvre € \x01"
+
+
 def test_windows_1252_found_after_an_ascii_sample(cli, db, tmp_path):
     # The first megabyte is plain ASCII; an accented byte only comes later.
     filler = [[f"P{i:05d}", "PH01", "01/03/2025", "1234567", "1", "1,00"] for i in range(40000)]
