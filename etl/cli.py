@@ -158,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8050)
 
+    sub.add_parser(
+        "publish",
+        help="compute the marts once for readers (the dashboard, fast reports); later loads "
+        "keep them up to date",
+    )
+
     p = sub.add_parser("users", help="the dashboard's users (access control)")
     users = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     u = users.add_parser("add", help="add a user (password asked, or --password-stdin)")
@@ -254,6 +260,21 @@ def _cmd_serve(args, config) -> int:
     return run_serve_command(args, config)
 
 
+def _cmd_publish(args, config) -> int:
+    from etl.publish import ensure_published
+    from etl.warehouse import WarehouseError, default_db_path
+
+    db_path = Path(args.db) if args.db else default_db_path()
+    if not db_path.exists():
+        raise UserError(f"no warehouse at {db_path}: load an export first")
+    try:
+        path = ensure_published(db_path, config)
+    except WarehouseError as exc:
+        raise UserError(str(exc)) from exc
+    print(f"published: {path}")
+    return 0
+
+
 def _cmd_users(args, config) -> int:
     try:
         from dashboard.auth import run_users_command
@@ -279,6 +300,7 @@ COMMANDS = {
     "reports": _cmd_reports,
     "demo": _cmd_demo,
     "serve": _cmd_serve,
+    "publish": _cmd_publish,
     "users": _cmd_users,
     "audit": _cmd_audit,
 }

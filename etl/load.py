@@ -41,7 +41,6 @@ from etl.columns import (
 )
 from etl.config import Config
 from etl.read import (
-    MEMORY_WORKDIR,
     FileRefused,
     Source,
     as_windows_1252,
@@ -162,8 +161,7 @@ class Loader:
         self.con = con
         self.workdir = workdir or Path(tempfile.gettempdir()) / "benzo-monitor"
         self._temp_files: list[Path] = []
-        for folder in (self.workdir, MEMORY_WORKDIR):
-            remove_orphans(folder)  # temporary files of a load that was killed
+        remove_orphans(self.workdir)  # temporary files of loads that were killed
         # DuckDB only measures a query's progress when its progress bar is on (not printed).
         con.execute("set enable_progress_bar = true")
         con.execute("set enable_progress_bar_print = false")

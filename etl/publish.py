@@ -121,6 +121,7 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
     try:
         snap = duckdb.connect(str(tmp))
         try:
+            snap.execute("set enable_progress_bar = false")
             apply_settings(snap, config)
             snap.execute(f"create schema {PUBLISHED_SCHEMA}")
             materialise_core(snap)
@@ -192,41 +193,50 @@ def read_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> Snapshot:
     return Snapshot(path, as_of, fingerprint, max_load_id, published_at)
 
 
+def fresh_snapshot(
+    db_path: str | os.PathLike, config: Config, max_load_id: int | None
+) -> Snapshot | None:
+    """The current snapshot if it is up to date: the warehouse's loads (its latest load id is
+    `max_load_id`), the same sql/ and the same configuration. None otherwise."""
+    from etl.warehouse import schema_fingerprint
+
+    current = current_snapshot_path(db_path)
+    if current is None:
+        return None
+    try:
+        snap = duckdb.connect(str(current), read_only=True)
+        try:
+            meta = read_snapshot(snap, current)
+            (schema,) = snap.execute(
+                "select value from main.warehouse_meta where key = 'schema_fingerprint'"
+            ).fetchone()
+        finally:
+            snap.close()
+    except duckdb.Error:
+        return None  # pruned meanwhile, or not a snapshot of this version
+    fresh = (
+        schema == schema_fingerprint()
+        and meta.config_fingerprint == config_fingerprint(config)
+        and meta.max_load_id == max_load_id
+    )
+    return meta if fresh else None
+
+
 def ensure_published(db_path: str | os.PathLike, config: Config) -> Path | None:
     """Publish a snapshot unless the current one is up to date (same loads, sql/ and config).
 
     Used when the dashboard starts on a warehouse loaded by an older version. Opens the
     warehouse writable briefly; returns None when there is no warehouse.
     """
-    from etl.warehouse import connect, schema_fingerprint
+    from etl.warehouse import connect
 
     db_path = Path(db_path)
     if not db_path.exists():
         return None
-    current = current_snapshot_path(db_path)
-    if current is not None:
-        try:
-            snap = duckdb.connect(str(current), read_only=True)
-            try:
-                meta = read_snapshot(snap, current)
-                (schema,) = snap.execute(
-                    "select value from main.warehouse_meta where key = 'schema_fingerprint'"
-                ).fetchone()
-            finally:
-                snap.close()
-        except duckdb.Error:
-            meta, schema = None, None
     con = connect(db_path, config=config)
     try:
         (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
-        if (
-            current is not None
-            and meta is not None
-            and schema == schema_fingerprint()
-            and meta.config_fingerprint == config_fingerprint(config)
-            and meta.max_load_id == max_load_id
-        ):
-            return current
-        return publish(con, config)
+        fresh = fresh_snapshot(db_path, config, max_load_id)
+        return fresh.path if fresh else publish(con, config)
     finally:
         con.close()

@@ -164,3 +164,41 @@ def test_publication_view_suppresses_and_hides_identifiers(tiny, browser, cli):
     rows = _download(browser, "compliance-counts-")
     assert {row[1]: row[4] for row in rows[1:]}["R08"] == "<5"
     assert console_errors(browser) == []
+
+
+def test_the_page_sends_at_most_findings_shown_and_says_so(served, monkeypatch):
+    """The browser gets the first FINDINGS_SHOWN findings (at ten times national volume all
+    of them made a 5 MB answer); the count still says how many there are in all."""
+    import importlib
+
+    import dash
+
+    from dashboard.app import create_app
+
+    app = create_app(served.db)
+    entry = next(p for p in dash.page_registry.values() if p["path"] == "/compliance")
+    page = importlib.import_module(entry["module"])
+    total = sum(_cli_compliance(served)["rules"].values())
+    assert total > 3
+    monkeypatch.setattr(page, "FINDINGS_SHOWN", 3)
+    with app.server.test_request_context():
+        layout = page.layout(lang="en")
+    text = json.dumps(layout.to_plotly_json(), default=lambda c: c.to_plotly_json())
+    found = json.loads(text)
+
+    def component(node, wanted):
+        if isinstance(node, dict):
+            if node.get("props", {}).get("id") == wanted:
+                return node
+            return next((c for v in node.values() if (c := component(v, wanted))), None)
+        if isinstance(node, list):
+            return next((c for v in node if (c := component(v, wanted))), None)
+        return None
+
+    assert len(component(found, "compliance-findings")["props"]["rowData"]) == 3
+    count = component(found, "compliance-findings-count")["props"]["children"]
+    assert count == f"{total:,} findings"
+    assert (
+        "The first 3 are shown"
+        in component(found, "compliance-findings-shown")["props"]["children"]
+    )

@@ -169,3 +169,62 @@ def test_bad_month_is_refused_by_the_parser(db, capsys):
         run_cli("--db", str(db), "report", "--month", "06/2025")
     assert exc.value.code == 2
     assert "not a month" in capsys.readouterr().err
+
+
+def test_exports_read_the_published_snapshot_when_it_is_up_to_date(served, cli, tmp_path):
+    """With an up-to-date snapshot (a dashboard is in use) the exports read its published
+    marts; without one, the views. The documents must be identical, byte for byte."""
+    import shutil
+
+    from etl.config import load_config
+    from etl.publish import current_snapshot_path
+    from etl.report import open_for_export
+
+    bare = tmp_path / "bare.duckdb"
+    shutil.copyfile(served.db, bare)  # the same data, no snapshot beside it
+    config = load_config()
+    con = open_for_export(served.db, config, None, "2025-03")
+    try:
+        (path,) = con.execute("select path from duckdb_databases() where database_name = "
+                              "current_database()").fetchone()  # fmt: skip
+    finally:
+        con.close()
+    assert path == str(current_snapshot_path(served.db))
+    con = open_for_export(bare, config, None, "2025-03")
+    try:
+        (path,) = con.execute("select path from duckdb_databases() where database_name = "
+                              "current_database()").fetchone()  # fmt: skip
+    finally:
+        con.close()
+    assert path == str(bare)
+    for args in (["report", "--month", "2025-03"], ["report", "--month", "2024-11"],
+                 ["cohorts"], ["compliance"], ["report", "--month", "2025-03", "--format", "csv"]):  # fmt: skip
+        status, published, _ = cli("--db", served.db, *args)
+        assert status == 0
+        status, views, _ = cli("--db", bare, *args)
+        assert status == 0
+        assert published == views, args
+
+
+def test_publish_command_then_loads_keep_the_snapshot_up_to_date(cli, tmp_path):
+    from etl.publish import current_snapshot_path
+    from tests.conftest import CANONICAL_HEADER, write_delimited
+
+    db = tmp_path / "w.duckdb"
+    first = write_delimited(tmp_path / "a.csv", CANONICAL_HEADER,
+                            [["P1", "PH1", "03/03/2025", "5521950", "1", "23,24"]])  # fmt: skip
+    second = write_delimited(tmp_path / "b.csv", CANONICAL_HEADER,
+                             [["P2", "PH1", "04/03/2025", "5521950", "1", "23,24"]])  # fmt: skip
+    assert cli("--db", db, "load", first)[0] == 0
+    assert not (tmp_path / "w.snapshots").exists()
+    status, out, _ = cli("--db", db, "publish")
+    assert status == 0 and "published:" in out
+    assert cli("--db", db, "load", second)[0] == 0
+    report = json.loads(cli("--db", db, "report", "--month", "2025-03", "--no-suppress")[1])
+    assert report["schemes"]["total"]["patients_initiated"] == 2
+    con = duckdb.connect(str(current_snapshot_path(db)),
+                         read_only=True)  # fmt: skip
+    try:
+        assert con.execute("select max_load_id from published.snapshot_meta").fetchone() == (2,)
+    finally:
+        con.close()
