@@ -177,7 +177,7 @@ apply_settings(con, load_config(), dt.date.fromisoformat(sys.argv[2]))
 # As the tool does it (publish, the dashboard's other as-of dates): core views once, then marts.
 start = time.perf_counter()
 materialise_core(con)
-times = {"core views": time.perf_counter() - start}
+times = {"core_views": time.perf_counter() - start}
 for mart in mart_names(con):
     start = time.perf_counter()
     con.execute(f"create temp table t_{mart} as select * from {mart}")

@@ -53,6 +53,10 @@ def driver(browser, site):
     yield browser
     browser.get(site + "/login")
     browser.delete_all_cookies()
+    # Leave no page of this server open (the shared browser): once the server stops, its
+    # pending requests would fail and show up in the next test's console.
+    browser.get("about:blank")
+    console_errors(browser)
 
 
 def _views(driver) -> list[str]:
