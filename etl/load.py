@@ -50,7 +50,6 @@ from etl.read import (
     restore_cp1252,
     restore_cp1252_sql,
     sql_literal,
-    swapped_sql,
 )
 
 ProgressCallback = Callable[[float], None]
@@ -215,10 +214,17 @@ class Loader:
                 count(*) as n_rows,
                 count(*) filter (where is_other) as n_skipped,
                 count(*) filter (where is_nrn_like) as n_nrn_like,
-                list(struct_pack({fields})) filter (where not is_other) as kept
+                list(kept_row) filter (where not is_other) as kept
             from (
-                select *, {is_other} as is_other, {is_nrn_like} as is_nrn_like
-                from ({source.scan_sql})
+                -- The row is packed for kept rows only (a CASE evaluates its branch on them).
+                select
+                    is_other,
+                    is_nrn_like,
+                    case when not is_other then struct_pack({fields}) end as kept_row
+                from (
+                    select *, {is_other} as is_other, {is_nrn_like} as is_nrn_like
+                    from ({source.scan_sql})
+                )
             )
             """,
             progress,
@@ -250,7 +256,7 @@ class Loader:
             reason = (
                 "encoding_error" if "ENCODING" in kind or "UNICODE" in kind else "malformed_line"
             )
-            if raw is not None and source.csv_params.get("swapped"):
+            if raw is not None and source.csv_params.get("transcoded"):
                 raw = restore_cp1252(raw)
             out.append((int(line), reason, f"{error_type}: {message}", raw))
         return out
@@ -279,13 +285,10 @@ class Loader:
         if shifts:
             self.con.executemany("insert into load_line_shift values (?)", [[s] for s in shifts])
 
-        if source.csv_params.get("swapped"):
-            # A Windows-1252 file read through a swapped copy gets its characters back, on the
-            # kept rows only (DuckDB's translate() is slow, so only on values that need it).
-            restored = ", ".join(
-                f"case when {swapped_sql(c)} then {restore_cp1252_sql(c)} else {c} end as {c}"
-                for c in source.column_names
-            )
+        if source.csv_params.get("transcoded"):
+            # A Windows-1252 file read through its UTF-8 copy gets its characters back, on the
+            # kept rows only (etl/read.py as_windows_1252).
+            restored = ", ".join(f"{restore_cp1252_sql(c)} as {c}" for c in source.column_names)
             self.con.execute(
                 f"create or replace temp table load_kept as select line_seq, {restored} "
                 "from load_kept order by line_seq"

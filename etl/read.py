@@ -303,63 +303,37 @@ def csv_scan_sql(source: Source) -> str:
 
 
 # Windows-1252 and latin-1 agree on every byte but 0x80-0x9F, which DuckDB's latin-1 reader
-# refuses. The fast copy swaps each of those bytes, one for one, for a C0 control byte that
-# text exports do not contain (NUL, tab, LF and CR excepted), so DuckDB can read the copy as
-# latin-1; `restore_cp1252_sql` maps them back on the few values the load keeps. Bytes that
-# Windows-1252 leaves undefined share one control byte and come back as U+FFFD, as a decoder
-# with errors="replace" would give.
-_C1 = bytes(range(0x80, 0xA0))
-_C1_TEXT = _C1.decode("cp1252", errors="replace")
-_SPARE = bytes(b for b in range(1, 0x20) if b not in (0x09, 0x0A, 0x0D))
-_DEFINED = [(byte, ch) for byte, ch in zip(_C1, _C1_TEXT, strict=True) if ch != "\ufffd"]
-_SWAP = bytearray(range(256))
-for _i, (_byte, _ch) in enumerate(_DEFINED):
-    _SWAP[_byte] = _SPARE[_i]
-for _byte, _ch in zip(_C1, _C1_TEXT, strict=True):
-    if _ch == "\ufffd":
-        _SWAP[_byte] = _SPARE[len(_DEFINED)]
-_SWAP_TABLE = bytes(_SWAP)
-SWAPPED_FROM = "".join(chr(_SPARE[i]) for i in range(len(_DEFINED) + 1))
-SWAPPED_TO = "".join(ch for _, ch in _DEFINED) + "\ufffd"
+# refuses (and DuckDB reads latin-1 at about half its UTF-8 speed). The copy decodes the file as
+# latin-1 and writes it as UTF-8, which Python does at C speed and loses nothing: a byte
+# 0x80-0x9F becomes the C1 control character U+0080-U+009F, which Windows-1252 text cannot
+# otherwise hold. `restore_cp1252_sql` maps those back to the Windows-1252 characters on the few
+# values the load keeps; the five bytes Windows-1252 leaves undefined come back as U+FFFD, as a
+# decoder with errors="replace" would give.
+C1_CONTROLS = bytes(range(0x80, 0xA0)).decode("latin-1")
+CP1252_CHARACTERS = bytes(range(0x80, 0xA0)).decode("cp1252", errors="replace")
 BLOCK_BYTES = 1 << 20
 
 
 def restore_cp1252_sql(expression: str) -> str:
-    """SQL: a value read from a swapped copy, with its Windows-1252 characters back."""
-    return f"translate({expression}, {sql_literal(SWAPPED_FROM)}, {sql_literal(SWAPPED_TO)})"
-
-
-def swapped_sql(expression: str) -> str:
-    """SQL: does a value read from a swapped copy hold a swapped character?"""
-    pattern = "".join(f"\\x{{{ord(ch):02x}}}" for ch in SWAPPED_FROM)
-    return f"regexp_matches({expression}, {sql_literal('[' + pattern + ']')})"
+    """SQL: a value read from the UTF-8 copy, with its Windows-1252 characters back (only the
+    values holding a C1 control character go through DuckDB's translate(), which is slow)."""
+    return (
+        f"case when regexp_matches({expression}, '[\\x{{80}}-\\x{{9f}}]') "
+        f"then translate({expression}, {sql_literal(C1_CONTROLS)}, "
+        f"{sql_literal(CP1252_CHARACTERS)}) else {expression} end"
+    )
 
 
 def restore_cp1252(text: str) -> str:
     """Python: the same as `restore_cp1252_sql`."""
-    return text.translate(str.maketrans(SWAPPED_FROM, SWAPPED_TO))
-
-
-def _swap_block(block: bytes) -> bytes | None:
-    """The block with its 0x80-0x9F bytes swapped; None when it holds a spare control byte."""
-    import numpy as np
-
-    data = np.frombuffer(block, dtype=np.uint8)
-    high = data & 0xE0
-    controls = data[high == 0]
-    if controls.size and not np.isin(controls, (0x09, 0x0A, 0x0D)).all():
-        return None
-    if not (high == 0x80).any():
-        return block
-    return block.translate(_SWAP_TABLE)
+    return text.translate(str.maketrans(C1_CONTROLS, CP1252_CHARACTERS))
 
 
 def as_windows_1252(source: Source, workdir: Path) -> Source:
     """The same delimited file read as Windows-1252.
 
     Without bytes 0x80-0x9F, DuckDB reads the file itself as latin-1. With them, the file is
-    copied once to a temporary file: byte for byte with those bytes swapped (see above), or,
-    when the file holds control bytes that make the swap ambiguous, transcoded to UTF-8.
+    copied once to a temporary UTF-8 file (see above), in memory when there is room.
     """
     params = dict(source.csv_params)
     new = Source(
@@ -367,19 +341,15 @@ def as_windows_1252(source: Source, workdir: Path) -> Source:
     )
     if params.get("needs_transcode"):
         folder = copy_folder(source, workdir)
-        for swap in (True, False):
-            fd, name = tempfile.mkstemp(  # the pid: see remove_orphans
-                prefix=f"transcoded-{os.getpid()}-", suffix=".csv", dir=folder
-            )
-            try:
-                complete = _copy_as_readable(source, fd, swap)
-            except (OSError, EOFError, zlib.error) as exc:
-                Path(name).unlink(missing_ok=True)
-                raise FileRefused(f"{source.path}: cannot be read ({exc})") from exc
-            if complete:
-                break
+        fd, name = tempfile.mkstemp(  # the pid: see remove_orphans
+            prefix=f"transcoded-{os.getpid()}-", suffix=".csv", dir=folder
+        )
+        try:
+            _copy_as_utf8(source, fd)
+        except (OSError, EOFError, zlib.error) as exc:
             Path(name).unlink(missing_ok=True)
-        params.update(read_path=Path(name), gzipped=False, transcoded=not swap, swapped=swap)
+            raise FileRefused(f"{source.path}: cannot be read ({exc})") from exc
+        params.update(read_path=Path(name), gzipped=False, transcoded=True)
         new.temp_files = [Path(name)]
     new.scan_sql = csv_scan_sql(new)
     return new
@@ -408,19 +378,12 @@ def copy_folder(source: Source, workdir: Path) -> Path:
     return workdir
 
 
-def _copy_as_readable(source: Source, fd: int, swap: bool) -> bool:
-    """Copy the file into `fd` swapped (False if a block cannot be swapped) or as UTF-8."""
+def _copy_as_utf8(source: Source, fd: int) -> None:
+    """Copy the file into `fd`, decoded as latin-1 and written as UTF-8 (see above)."""
     opener = gzip.open if source.csv_params["gzipped"] else open
     with opener(source.path, "rb") as src, os.fdopen(fd, "wb") as dst:
         for block in iter(lambda: src.read(BLOCK_BYTES), b""):
-            if not swap:
-                dst.write(block.decode("cp1252", errors="replace").encode("utf-8"))
-                continue
-            swapped = _swap_block(block)
-            if swapped is None:
-                return False
-            dst.write(swapped)
-    return True
+            dst.write(block.decode("latin-1").encode("utf-8"))
 
 
 # --- Parquet and Excel: typed columns, turned into text the way an office would write them --

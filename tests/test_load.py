@@ -98,9 +98,9 @@ def test_windows_1252_bytes_0x80_to_0x9f_are_read(cli, db, tmp_path):
 
 
 def test_windows_1252_every_byte_0x80_to_0x9f_comes_back(cli, db, tmp_path):
-    # The fast copy swaps these bytes for control bytes and the load swaps them back: each of
-    # the 27 characters Windows-1252 defines there must come back as itself, in kept values
-    # and in a rejected row's raw text; the 5 undefined bytes come back as U+FFFD.
+    # The UTF-8 copy keeps these bytes as C1 control characters and the load maps them back:
+    # each of the 27 characters Windows-1252 defines there must come back as itself, in kept
+    # values and in a rejected row's raw text; the 5 undefined bytes come back as U+FFFD.
     defined = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
     assert len(defined) == 27
     rows = [["P€1", "PH‘’", "14/03/2025", INIT10, "1", "23,24"],
@@ -115,9 +115,8 @@ def test_windows_1252_every_byte_0x80_to_0x9f_comes_back(cli, db, tmp_path):
     assert raw["id_pharmacie"] == defined
 
 
-def test_windows_1252_with_control_bytes_is_transcoded_instead(cli, db, tmp_path):
-    # A control byte (here 0x01, in a label) would be ambiguous in the swapped copy: the
-    # loader transcodes such a file to UTF-8 instead, with the same result.
+def test_windows_1252_control_bytes_stay_as_they_are(cli, db, tmp_path):
+    # Control bytes (here 0x01, in a label) stay as they are beside the restored characters.
     header = FRENCH_HEADER + ["libellé"]
     rows = [FRENCH_ROWS[0] + ["a\x01b"], FRENCH_ROWS[1] + ["5 €"]]
     rows.append(["", "PH01", "14/03/2025", RED20, "1", "1", "Œuvre € \x01"])
