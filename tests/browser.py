@@ -88,31 +88,9 @@ def server_log(db: Path, name: str):
 
 
 def start_server(db: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    """`benzo-monitor serve` on a free port; returns once it answers."""
-    port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    # The server's output goes to a file: an unread pipe fills up with request logs and
-    # then blocks the server.
-    log = server_log(db, "serve")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "etl.cli", "--db", str(db), "serve", "--port", str(port), *extra],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"serve exited: {Path(log.name).read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(url + "/", timeout=2) as response:
-                if response.status == 200:
-                    return process, url
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("serve did not answer within 60 s")
+    """`benzo-monitor serve` on a free port; returns once it answers. The server's output goes
+    to a file: an unread pipe fills up with request logs and then blocks the server."""
+    return start_server_env(db, {}, *extra)
 
 
 def make_driver(download_dir: Path):
