@@ -12,6 +12,22 @@ DEFAULTS_PATH = Path(__file__).with_name("config.toml")
 CONFIG_ENV = "BENZO_MONITOR_CONFIG"
 
 
+# The settings with one value each (the key letter values are a dated list beside them), in the
+# order documents show them.
+SCALAR_FIELDS = (
+    "grace_days",
+    "stabilisation_days",
+    "max_programme_days",
+    "early_delivery_working_days",
+    "programme_start",
+    "structural_start",
+    "provisional_days",
+    "suppression_threshold",
+    "interview_coefficient",
+    "preparation_coefficient",
+)
+
+
 class ConfigError(ValueError):
     """A configuration file that cannot be used; the message says why."""
 
@@ -39,21 +55,7 @@ class Config:
 
     def as_rows(self) -> list[tuple[str, str]]:
         """(name, value) pairs for documents that show the configuration in force."""
-        rows = [
-            (name, str(getattr(self, name)))
-            for name in (
-                "grace_days",
-                "stabilisation_days",
-                "max_programme_days",
-                "early_delivery_working_days",
-                "programme_start",
-                "structural_start",
-                "provisional_days",
-                "suppression_threshold",
-                "interview_coefficient",
-                "preparation_coefficient",
-            )
-        ]
+        rows = [(name, str(getattr(self, name))) for name in SCALAR_FIELDS]
         for kv in self.key_letter_values:
             rows.append((f"key_letter_value (from {kv.valid_from})", f"{kv.value}"))
         return rows

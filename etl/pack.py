@@ -38,7 +38,7 @@ import duckdb
 from etl import audit, pack_render, report, warehouse
 from etl.cli import UserError
 from etl.codes import FEE_CODES
-from etl.config import Config, KeyLetterValue, load_config
+from etl.config import SCALAR_FIELDS, Config, KeyLetterValue, load_config
 from etl.pack_words import LANGUAGES
 from etl.registry import load_registry
 
@@ -134,23 +134,10 @@ def _plain(value):
 
 # --- the configuration as recorded in the archive -----------------------------------------
 
-_CONFIG_FIELDS = (
-    "grace_days",
-    "stabilisation_days",
-    "max_programme_days",
-    "early_delivery_working_days",
-    "programme_start",
-    "structural_start",
-    "provisional_days",
-    "suppression_threshold",
-    "interview_coefficient",
-    "preparation_coefficient",
-)
-
 
 def config_to_dict(config: Config) -> dict:
     """The configuration's values as JSON-ready data (dates as YYYY-MM-DD)."""
-    data = {name: _plain(getattr(config, name)) for name in _CONFIG_FIELDS}
+    data = {name: _plain(getattr(config, name)) for name in SCALAR_FIELDS}
     data["key_letter_values"] = [
         {"valid_from": kv.valid_from.isoformat(), "value": kv.value}
         for kv in config.key_letter_values
@@ -161,7 +148,7 @@ def config_to_dict(config: Config) -> dict:
 def config_from_dict(data: dict) -> Config:
     """The Config recorded by `config_to_dict`."""
     values = {}
-    for name in _CONFIG_FIELDS:
+    for name in SCALAR_FIELDS:
         value = data[name]
         values[name] = dt.date.fromisoformat(value) if name.endswith("_start") else value
     values["key_letter_values"] = tuple(
@@ -500,7 +487,7 @@ def _compliance_table(con, disclosure: report.Disclosure, registry) -> Table:
 
 
 def _configuration_table(config: Config) -> Table:
-    rows = [[name, name, getattr(config, name)] for name in _CONFIG_FIELDS]
+    rows = [[name, name, getattr(config, name)] for name in SCALAR_FIELDS]
     rows += [
         ["key_letter_values", f"key_letter_value ({kv.valid_from.isoformat()})", kv.value]
         for kv in config.key_letter_values
