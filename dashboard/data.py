@@ -31,7 +31,7 @@ from etl.publish import (
     materialise_core,
     read_snapshot,
 )
-from etl.warehouse import apply_settings
+from etl.warehouse import apply_settings, dict_rows
 
 CACHE_SIZE = 512
 AS_OF_CURSORS = 4
@@ -129,13 +129,13 @@ class Warehouse:
         if published:
             cursor = con.cursor()
             try:
-                rows = _fetch(cursor, text, params)
+                rows = dict_rows(cursor, text, params)
             finally:
                 cursor.close()
         else:
             cursor, lock = self._as_of_cursor(con, snap, as_of)
             with lock:
-                rows = _fetch(cursor, text, params)
+                rows = dict_rows(cursor, text, params)
         with self._lock:
             self._cache[key] = rows
             while len(self._cache) > CACHE_SIZE:
@@ -194,12 +194,6 @@ class Warehouse:
         if order:
             sql += f" order by {order}"
         return self.rows(sql, params, as_of)
-
-
-def _fetch(cursor, text: str, params) -> list[dict]:
-    result = cursor.execute(text, list(params))
-    names = [d[0] for d in result.description]
-    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
 class _MartNames(dict):

@@ -41,6 +41,7 @@ from etl.codes import FEE_CODES
 from etl.config import SCALAR_FIELDS, Config, KeyLetterValue, load_config
 from etl.pack_words import LANGUAGES
 from etl.registry import load_registry
+from etl.warehouse import dict_rows
 
 PACK_FORMATS = ("xlsx", "html", "pdf")
 SCHEMES = ("5", "7", "10")
@@ -161,12 +162,6 @@ def config_from_dict(data: dict) -> Config:
 # --- building the pack --------------------------------------------------------------------
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[dict]:
-    cursor = con.execute(sql, params or [])
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def latest_load_id(con: duckdb.DuckDBPyConnection) -> int | None:
     """The highest load id in the warehouse (lines or ledger), None when empty."""
     (value,) = con.execute(
@@ -207,7 +202,7 @@ def build_pack(
     registry = load_registry()
     report.set_report_month(con, month)
     # mart_state_of_play once, up to the month: the state of play and the trend.
-    state_rows = _rows(
+    state_rows = dict_rows(
         con,
         """
         select * from mart_state_of_play
@@ -221,7 +216,7 @@ def build_pack(
     as_of_date = dt.date.fromisoformat(state["as_of"])
     tables: dict[str, Table] = {}
 
-    loads = _rows(con, "select * from stg_loads order by load_id")
+    loads = dict_rows(con, "select * from stg_loads order by load_id")
     line_loads = [
         r[0]
         for r in con.execute(
@@ -330,7 +325,7 @@ def revision_cell(disclosure: report.Disclosure, first: int, now: int, differenc
 
 
 def _revisions_table(con, disclosure: report.Disclosure) -> Table:
-    rows = _rows(
+    rows = dict_rows(
         con, "select * from mart_state_of_play_revisions order by month_start_date, scheme_order"
     )
     by_month: dict[str, dict] = {}
@@ -376,7 +371,9 @@ def _revisions_table(con, disclosure: report.Disclosure) -> Table:
 
 def _billing_delay_table(con, disclosure: report.Disclosure, registry) -> Table:
     metric = registry.metric("initiations_known_share")
-    rows = _rows(con, "select * from mart_state_of_play_billing_delay order by n_billing_months")
+    rows = dict_rows(
+        con, "select * from mart_state_of_play_billing_delay order by n_billing_months"
+    )
     note = None
     if rows and rows[0]["n_months"] == 0:
         note = "no_final_month"
@@ -432,7 +429,9 @@ def _cohorts_table(con, month: str, disclosure: report.Disclosure, registry) -> 
 
 def _fees_table(con, month: str, disclosure: report.Disclosure) -> Table:
     """SPEC §2: events and estimated fees per CNK in the month (mart_fees_by_cnk_month)."""
-    rows = _rows(con, "select * from mart_fees_by_cnk_month where month = ? order by cnk", [month])
+    rows = dict_rows(
+        con, "select * from mart_fees_by_cnk_month where month = ? order by cnk", [month]
+    )
     order = {code.cnk: i for i, code in enumerate(FEE_CODES)}
     rows.sort(key=lambda r: order.get(r["cnk"], len(order)))
     table_rows = [
@@ -638,7 +637,7 @@ def _user() -> str | None:
 def archived_packs(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """The report archive, oldest first (empty for a warehouse that never issued a pack)."""
     try:
-        return _rows(con, "select * from report_archive order by report_id")
+        return dict_rows(con, "select * from report_archive order by report_id")
     except duckdb.CatalogException:
         return []
 
@@ -654,7 +653,7 @@ def reproduce_pack(
     base = load_config()
     con = report.open_warehouse(db_path, base, None)
     try:
-        rows = _rows(con, "select * from report_archive where report_id = ?", [report_id])
+        rows = dict_rows(con, "select * from report_archive where report_id = ?", [report_id])
         if not rows:
             raise UserError(f"no pack {report_id} in the report archive (benzo-monitor reports)")
         row = rows[0]

@@ -93,12 +93,6 @@ def _amount(value) -> float | None:
     return None if value is None else round(float(value), 2)
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[dict]:
-    cursor = con.execute(sql, params or [])
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 # --- opening the warehouse ----------------------------------------------------------------
 
 
@@ -162,10 +156,12 @@ def state_of_play(
     contract = registry.group(CONTRACT_GROUP)
     split = registry.group(SPLIT_GROUP)
     if rows is None:
-        rows = _rows(
+        rows = warehouse.dict_rows(
             con, "select * from mart_state_of_play where month = ? order by scheme_order", [month]
         )
-    (unassigned,) = _rows(con, "select * from mart_unassigned_by_month where month = ?", [month])
+    (unassigned,) = warehouse.dict_rows(
+        con, "select * from mart_unassigned_by_month where month = ?", [month]
+    )
     schemes = {}
     for row in rows:
         figures = {m.id: disclosure.metric(m, row) for m in contract}
@@ -189,7 +185,7 @@ def state_of_play(
 def cohorts(con: duckdb.DuckDBPyConnection, disclosure: Disclosure) -> dict:
     """SPEC §7: the JSON document of `benzo-monitor cohorts`."""
     metrics = load_registry().group("cohorts")
-    rows = _rows(con, "select * from mart_cohorts order by start_month_date, scheme")
+    rows = warehouse.dict_rows(con, "select * from mart_cohorts order by start_month_date, scheme")
     return {
         "as_of": _as_of(con).isoformat(),
         "cohorts": [
@@ -221,7 +217,7 @@ def compliance(con: duckdb.DuckDBPyConnection, disclosure: Disclosure) -> dict:
     rules = load_registry().rules
     severity = {rule.id: rule.severity for rule in rules}
     counts = compliance_counts(con)
-    rows = _rows(
+    rows = warehouse.dict_rows(
         con,
         """
         select * from mart_compliance_findings

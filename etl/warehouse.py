@@ -195,3 +195,10 @@ def set_max_load_id(con: duckdb.DuckDBPyConnection, max_load_id: int | None) -> 
 def set_as_of(con: duckdb.DuckDBPyConnection, as_of_date: dt.date | None) -> None:
     """Set (or reset to the default, with None) the as-of date the views compute for."""
     con.execute("set variable as_of_date = ?::date", [as_of_date])
+
+
+def dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> list[dict]:
+    """The rows of `sql` as dicts keyed by column name (on a connection or a cursor)."""
+    cursor = con.execute(sql, list(params or []))
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

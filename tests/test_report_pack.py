@@ -16,6 +16,7 @@ import pytest
 
 from etl import pack, pack_render, report, warehouse
 from etl.config import load_config
+from etl.warehouse import dict_rows
 from tests.conftest import write_delimited
 from tests.sqlcase import INIT5, INIT7, INIT10, RED10, cli_json, run_cli
 
@@ -78,7 +79,7 @@ def _revisions(db) -> dict:
     con = warehouse.connect(db, read_only=True, config=load_config())
     try:
         report.set_report_month(con, "2025-07")
-        rows = pack._rows(con, "select * from mart_state_of_play_revisions")
+        rows = dict_rows(con, "select * from mart_state_of_play_revisions")
     finally:
         con.close()
     return {(r["month"], r["scheme"]): r for r in rows}
@@ -135,7 +136,7 @@ def test_share_known_after_billing_months(revised):
     con = warehouse.connect(revised, read_only=True, config=load_config())
     try:
         report.set_report_month(con, "2025-07")
-        rows = pack._rows(
+        rows = dict_rows(
             con, "select * from mart_state_of_play_billing_delay order by n_billing_months"
         )
     finally:
