@@ -21,11 +21,7 @@ with regions as (
 ),
 
 schemes as (
-    select scheme::varchar as scheme, row_number() over (order by scheme)::integer as scheme_order
-    from stg_fee_codes
-    where kind = 'initiation'
-    union all
-    select 'total', count(*)::integer + 1 from stg_fee_codes where kind = 'initiation'
+    select * from core_schemes
 ),
 
 counted as (
