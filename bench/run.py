@@ -162,15 +162,6 @@ def bench_load(folder: Path, lines: int, runs: int, weekly_starts: float) -> dic
     return out
 
 
-def _ledger_seconds(db: Path) -> float:
-    """The load's own time as the ledger recorded it (process start and imports excluded)."""
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute("select sum(seconds) from loads").fetchone()[0]
-    finally:
-        con.close()
-
-
 MARTS_SCRIPT = """
 import sys, time, datetime as dt, duckdb
 from etl.config import load_config
@@ -219,10 +210,7 @@ def bench_history(folder: Path, scale: float, runs: int, page_requests: int) -> 
     copy.replace(db)
     month = _latest_month(db)
     counts = _counts(db)
-    reports = [
-        run_measured(cli(db, "report", "--month", month, "--format", "json"))[0]
-        for _ in range(runs)
-    ]
+    reports = _report_walls(db, month, runs)
     # Every mart for another as-of date: the last day of the month before the latest.
     as_of = (dt.date.fromisoformat(month + "-01") - dt.timedelta(days=1)).isoformat()
     marts, slowest = [], None
@@ -234,10 +222,7 @@ def bench_history(folder: Path, scale: float, runs: int, page_requests: int) -> 
     # Publishing the snapshot the dashboard reads (after each load, once a dashboard exists);
     # the report then reads its marts.
     publish_wall, _, _ = run_measured(cli(db, "publish"))
-    reports_published = [
-        run_measured(cli(db, "report", "--month", month, "--format", "json"))[0]
-        for _ in range(runs)
-    ]
+    reports_published = _report_walls(db, month, runs)
     return {
         "scale": scale,
         "weekly_starts": 110.0 * scale,
@@ -260,35 +245,40 @@ def bench_history(folder: Path, scale: float, runs: int, page_requests: int) -> 
     }
 
 
-def _ledger_seconds(db: Path, last_only: bool = False) -> float:
-    """The load's own time as the ledger recorded it (process start and imports excluded)."""
+def _one(db: Path, sql: str) -> tuple:
+    """The single row of `sql` on the warehouse at `db`, opened read-only."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        where = "where load_id = (select max(load_id) from loads)" if last_only else ""
-        return con.execute(f"select sum(seconds) from loads {where}").fetchone()[0]
+        return con.execute(sql).fetchone()
     finally:
         con.close()
+
+
+def _ledger_seconds(db: Path, last_only: bool = False) -> float:
+    """The load's own time as the ledger recorded it (process start and imports excluded)."""
+    where = "where load_id = (select max(load_id) from loads)" if last_only else ""
+    return _one(db, f"select sum(seconds) from loads {where}")[0]
 
 
 def _counts(db: Path) -> dict:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        lines, patients = con.execute(
-            "select count(*), count(distinct patient_id) from billing_lines"
-        ).fetchone()
-        (programmes,) = con.execute("select count(*) from core_programmes").fetchone()
-    finally:
-        con.close()
+    lines, patients, programmes = _one(
+        db,
+        "select count(*), count(distinct patient_id), (select count(*) from core_programmes) "
+        "from billing_lines",
+    )
     return {"billing_lines": lines, "patients": patients, "programmes": programmes}
 
 
 def _latest_month(db: Path) -> str:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        (latest,) = con.execute("select max(delivery_date) from billing_lines").fetchone()
-    finally:
-        con.close()
-    return latest.strftime("%Y-%m")
+    return _one(db, "select max(delivery_date) from billing_lines")[0].strftime("%Y-%m")
+
+
+def _report_walls(db: Path, month: str, runs: int) -> list[float]:
+    """Wall times of `report --month M --format json`, process start included."""
+    return [
+        run_measured(cli(db, "report", "--month", month, "--format", "json"))[0]
+        for _ in range(runs)
+    ]
 
 
 def bench_pages(db: Path, repeats: int) -> dict:
