@@ -179,29 +179,32 @@ def render_page(url: str, path: str, search: str = "") -> tuple[int, dict | str]
     """Ask the running app for the page at `path?search` the way the browser does (the
     dash-pages callback). Returns (HTTP status, JSON response or the error text)."""
     import json
+
+    status, text = post_callback(url, page_body(path, search), timeout=30)
+    return status, (json.loads(text) if status < 400 else text)
+
+
+def page_body(path: str, search: str) -> dict:
+    """The body of dash-pages' page-rendering callback for `path?search`."""
+    return callback_body(
+        ["_pages_content.children", "_pages_store.data"],
+        [("_pages_location", "pathname", path), ("_pages_location", "search", search)],
+    )
+
+
+def post_callback(url: str, body: dict, timeout: float = 60) -> tuple[int, str]:
+    """POST a callback body to the app at `url`: (HTTP status, answer text)."""
+    import json
     import urllib.error
 
-    body = {
-        "output": ".._pages_content.children..._pages_store.data..",
-        "outputs": [
-            {"id": "_pages_content", "property": "children"},
-            {"id": "_pages_store", "property": "data"},
-        ],
-        "inputs": [
-            {"id": "_pages_location", "property": "pathname", "value": path},
-            {"id": "_pages_location", "property": "search", "value": search},
-        ],
-        "changedPropIds": ["_pages_location.pathname"],
-        "state": [],
-    }
     request = urllib.request.Request(
         url + "/_dash-update-component",
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
 
@@ -225,32 +228,10 @@ def find_component(tree, component_id: str):
 
 
 def start_gunicorn(db: Path, workers: int = 2) -> tuple[subprocess.Popen, str]:
-    """The documented production command (gunicorn, dashboard.wsgi:server) on a free port."""
-    port = free_port()
-    env = {**os.environ, "BENZO_MONITOR_DB": str(db), "PYTHONUNBUFFERED": "1"}
-    # Production mode (dashboard/wsgi.py's default) needs a secret key to start.
-    env.setdefault("BENZO_MONITOR_SECRET_KEY", secrets.token_urlsafe(48))
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    process = subprocess.Popen(
-        [str(gunicorn), "--workers", str(workers), "--preload", "--bind", f"127.0.0.1:{port}",
-         "dashboard.wsgi:server"],
-        stdout=(log := server_log(db, "gunicorn")),
-        stderr=subprocess.STDOUT,
-        env=env,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {Path(log.name).read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(url + "/", timeout=2) as response:
-                if response.status == 200:
-                    return process, url
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("gunicorn did not answer within 60 s")
+    """The documented production command (gunicorn, dashboard.wsgi:server) on a free port;
+    production mode (dashboard/wsgi.py's default) needs a secret key to start."""
+    key = os.environ.get("BENZO_MONITOR_SECRET_KEY") or secrets.token_urlsafe(48)
+    return start_gunicorn_env(db, {"BENZO_MONITOR_SECRET_KEY": key}, workers)
 
 
 def callback_body(

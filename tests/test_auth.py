@@ -27,6 +27,7 @@ from tests.browser import (
     find_component,
     free_port,
     gunicorn_command,
+    page_body,
     start_gunicorn_env,
     start_server_env,
     stop_process,
@@ -38,7 +39,6 @@ REVIEWER = ("rev", "reviewer-secret-1")
 THROTTLED = ("tess", "throttled-secret-1")  # locked out by the throttling test
 # Proxy headers are trusted from one proxy: the throttling test gives itself its own address.
 SERVER_ENV = {"BENZO_MONITOR_PROXIES": "1"}
-PAGES_CALLBACK = ".._pages_content.children..._pages_store.data.."
 PAGE_PATHS = ("/", "/outcomes", "/fees", "/compliance", "/regions", "/data", "/methodology")
 # Pseudonymised identifiers have this shape in the generated data (etl/generate.py _hex_ids):
 # patients P + 16 hex digits, pharmacies PH + 10, prescribers DR + 10.
@@ -164,19 +164,6 @@ def body_of(dep: dict, search: str = "?lang=en&view=analyst&month=2025-03") -> d
         "inputs": inputs,
         "state": items(dep["state"]),
         "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"],
-    }
-
-
-def page_body(path: str, search: str) -> dict:
-    return {
-        "output": PAGES_CALLBACK,
-        "outputs": _outputs(PAGES_CALLBACK),
-        "inputs": [
-            {"id": "_pages_location", "property": "pathname", "value": path},
-            {"id": "_pages_location", "property": "search", "value": search},
-        ],
-        "state": [],
-        "changedPropIds": ["_pages_location.pathname"],
     }
 
 

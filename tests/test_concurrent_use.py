@@ -53,7 +53,14 @@ import pytest
 import tests.browser as browser
 from etl.cli import main as cli_main
 from etl.registry import load_registry
-from tests.browser import callback_body, find_component, render_page, start_gunicorn
+from tests.browser import (
+    callback_body,
+    find_component,
+    page_body,
+    post_callback,
+    render_page,
+    start_gunicorn,
+)
 from tests.conftest import CANONICAL_HEADER, write_delimited
 
 REQUESTS = int(os.environ.get("BENZO_CONCURRENT_REQUESTS", "2000"))
@@ -200,7 +207,7 @@ class Loop:
         started = time.perf_counter()
         try:
             if kind == "page":
-                status, text = _post(self.url, _render_body(path, search))
+                status, text = post_callback(self.url, page_body(path, search))
             else:
                 with urllib.request.urlopen(self.url + path, timeout=30) as response:
                     status = response.status
@@ -275,28 +282,6 @@ def _upload_body(path: Path) -> dict:
     )
 
 
-def _render_body(path: str, search: str) -> dict:
-    """The page-rendering callback of dash pages, as tests/browser.render_page posts it."""
-    return callback_body(
-        ["_pages_content.children", "_pages_store.data"],
-        [("_pages_location", "pathname", path), ("_pages_location", "search", search)],
-    )
-
-
-def _post(url: str, body: dict) -> tuple[int, str]:
-    request = urllib.request.Request(
-        url + "/_dash-update-component",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
-
-
-@pytest.mark.slow
 def test_requests_during_three_loads_see_complete_loads_only(tmp_path, monkeypatch, capsys):
     if not Path("/proc/locks").exists():
         pytest.skip("needs Linux's /proc/locks to see when a load holds the warehouse")
@@ -351,7 +336,7 @@ def test_requests_during_three_loads_see_complete_loads_only(tmp_path, monkeypat
             overlapping = load(files[2])
             message = " ".join(overlapping.stderr.split())  # the console wraps long lines
             events.append(f"overlap: {overlapping.returncode} {message}")
-            upload = _post(url, _upload_body(files[2]))
+            upload = post_callback(url, _upload_body(files[2]))
             events.append(f"upload: {upload[0]} {upload[1][:400]}")
             time.sleep(0.5)  # readers go on while the paused load holds the warehouse
             paused.send_signal(signal.SIGCONT)
