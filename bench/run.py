@@ -73,7 +73,7 @@ def summary(values: list[float]) -> dict:
 FLOOR_SCRIPT = """
 import sys, tempfile, time, duckdb
 from pathlib import Path
-from etl.read import open_source, csv_scan_sql, as_windows_1252
+from etl.read import open_source, as_windows_1252
 con = duckdb.connect()
 path = Path(sys.argv[1])
 source = open_source(con, path)
@@ -90,27 +90,20 @@ if source.file_format == "parquet":
     # A bare count(*) is answered from the metadata: read every column instead.
     sql = f"select count(*) from read_parquet('{path}') where columns(*) is not null"
 else:
-    sql = f"select count(*) from ({csv_scan_sql(source)})"
+    sql = f"select count(*) from {source.relation}"
 con.execute(sql).fetchone()
 bare = time.perf_counter() - start
 # What the load cannot do without: every column of the rows it keeps (programme lines and
-# invalid codes), numbered in file order; the same scan with that filter, into a table.
-from etl.codes import PROGRAMME_CNKS
+# invalid codes) as text, in file order, into a table; nothing else (no counts, no checks).
 from etl.columns import match_headers
-cnk = f"trim(c{source.headers.index(match_headers(source.headers, {})['cnk'])})"
-codes = ", ".join(f"'{c}'" for c in sorted(PROGRAMME_CNKS))
-keep = None
-for threads in (1, 2):  # the faster of one thread (as the loader scans a CSV) and two
-    con.execute(f"set threads = {threads}")
-    start = time.perf_counter()
-    con.execute(
-        f"create or replace temp table kept as select * from ({source.scan_sql}) where not ("
-        f"coalesce(regexp_full_match({cnk}, '[0-9]{{1,7}}'), false) "
-        f"and lpad({cnk}, 7, '0') not in ({codes}))"
-    )
-    seconds = time.perf_counter() - start
-    keep = seconds if keep is None else min(keep, seconds)
-con.execute("reset threads")
+from etl.load import _other_medicine
+cnk = source.column_exprs[source.headers.index(match_headers(source.headers, {})['cnk'])]
+start = time.perf_counter()
+con.execute(
+    f"create or replace temp table kept as select case when not {_other_medicine(cnk)} "
+    f"then [{', '.join(source.column_exprs)}] end as kept from {source.relation}"
+)
+keep = time.perf_counter() - start
 print(bare, copy, keep)
 for temp in source.temp_files:
     temp.unlink(missing_ok=True)

@@ -1,8 +1,10 @@
 """Opening a billing export: detect its format, encoding and delimiter, and expose it to DuckDB.
 
-Every reader yields the same shape: a SQL relation with `line_seq` (the record's position in
-the file, 1-based, in file order) and one VARCHAR column per header of the file, named `c0`,
-`c1`, ... so that odd headers (accents, quotes, duplicates) never reach SQL text.
+Every reader yields the same shape: a SQL relation (a DuckDB table function over the file) and
+one VARCHAR expression per header of the file, exposed as `c0`, `c1`, ... so that odd headers
+(accents, quotes, duplicates) never reach SQL text. The relation yields the records in file
+order: a table created from it keeps that order, and its rowid numbers the records (see
+etl/load.py).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class Source:
     path: Path
     file_format: str  # csv | csv.gz | parquet | xlsx
     headers: list[str]
-    scan_sql: str  # a SELECT yielding line_seq, c0..cN (VARCHAR), in file order
+    relation: str  # the file as a DuckDB table function, records in file order
+    column_exprs: list[str]  # per header, a VARCHAR expression over the relation's columns
     first_line: int  # line number of the first data record (2 below a header row)
     encoding: str | None = None  # utf-8 | windows-1252
     delimiter: str | None = None
@@ -49,6 +52,12 @@ class Source:
     @property
     def column_names(self) -> list[str]:
         return [f"c{i}" for i in range(len(self.headers))]
+
+    @property
+    def scan_sql(self) -> str:
+        """A SELECT of the file's values as text, one column c0..cN per header."""
+        columns = ", ".join(f"{e} as c{i}" for i, e in enumerate(self.column_exprs))
+        return f"select {columns} from {self.relation}"
 
 
 def sql_literal(text: str) -> str:
@@ -83,7 +92,7 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, workdir: Path | None
             source = _open_delimited(path, gzipped=head.startswith(b"\x1f\x8b"))
             if read_path != path:
                 source.csv_params["read_path"] = read_path
-                source.scan_sql = csv_scan_sql(source)
+                source.relation = csv_relation(source)
     except BaseException:
         for temp in temp_files:
             temp.unlink(missing_ok=True)
@@ -232,7 +241,8 @@ def _open_delimited(path: Path, gzipped: bool) -> Source:
         path=path,
         file_format="csv.gz" if gzipped else "csv",
         headers=headers,
-        scan_sql="",
+        relation="",
+        column_exprs=[f"c{i}" for i in range(len(headers))],
         first_line=leading + header_breaks + 2,
         encoding=encoding,
         delimiter=DELIMITER_NAMES[delimiter],
@@ -249,7 +259,7 @@ def _open_delimited(path: Path, gzipped: bool) -> Source:
     )
     if header_breaks:  # a line break in a quoted header misleads DuckDB's own guess
         source.csv_params["new_line"] = new_line
-    source.scan_sql = csv_scan_sql(source)
+    source.relation = csv_relation(source)
     return source
 
 
@@ -274,8 +284,9 @@ def _header_record(text: str, delimiter: str) -> tuple[int, str]:
     return len(text), "\\n"
 
 
-def csv_scan_sql(source: Source) -> str:
-    """The DuckDB scan of a delimited file: every field as text, malformed lines set aside."""
+def csv_relation(source: Source) -> str:
+    """The DuckDB scan of a delimited file: every field as text in columns c0..cN, malformed
+    lines set aside in the temp tables load_csv_reject_errors and load_csv_reject_scans."""
     params = source.csv_params
     columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(source.headers)))
     encoding = "utf-8" if source.encoding == "utf-8" or params.get("transcoded") else "latin-1"
@@ -298,8 +309,7 @@ def csv_scan_sql(source: Source) -> str:
     ]
     if params.get("new_line"):
         options.append(f"new_line = {sql_literal(params['new_line'])}")
-    relation = f"read_csv({sql_literal(str(params['read_path']))}, {', '.join(options)})"
-    return f"select row_number() over () as line_seq, * from {relation}"
+    return f"read_csv({sql_literal(str(params['read_path']))}, {', '.join(options)})"
 
 
 # Windows-1252 and latin-1 agree on every byte but 0x80-0x9F, which DuckDB's latin-1 reader
@@ -351,7 +361,7 @@ def as_windows_1252(source: Source, workdir: Path) -> Source:
             raise FileRefused(f"{source.path}: cannot be read ({exc})") from exc
         params.update(read_path=Path(name), gzipped=False, transcoded=True)
         new.temp_files = [Path(name)]
-    new.scan_sql = csv_scan_sql(new)
+    new.relation = csv_relation(new)
     return new
 
 
@@ -408,38 +418,32 @@ def _text_expr(column: str, duckdb_type: str) -> str:
     return f"cast({ref} as varchar)"
 
 
-def _typed_scan(
-    con: duckdb.DuckDBPyConnection, relation: str, row_expr: str, row_column: str | None = None
-) -> tuple[list[str], str]:
-    """The headers and the scan of `relation`; `row_column` is the reader's own row number
-    column, not one of the file's (a file may have a column of any name)."""
+def _typed_columns(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[list[str], list[str]]:
+    """The headers of `relation` and, per header, its value as text."""
     described = con.execute(f"describe select * from {relation}").fetchall()
-    headers = [row[0] for row in described if row[0] != row_column]
-    types = {row[0]: row[1] for row in described}
-    projections = [f"{_text_expr(h, types[h])} as c{i}" for i, h in enumerate(headers)]
-    scan = f"select {row_expr} as line_seq, {', '.join(projections)} from {relation}"
-    return headers, scan
+    return [row[0] for row in described], [_text_expr(row[0], row[1]) for row in described]
 
 
 def _open_parquet(
     con: duckdb.DuckDBPyConnection, path: Path, read_path: Path | None = None
 ) -> Source:
     name = sql_literal(str(read_path or path))
-    relation = f"read_parquet({name}, file_row_number = true)"
+    relation = f"read_parquet({name})"
     try:
-        names = con.execute(f"describe select * from read_parquet({name})").fetchall()
-        if "file_row_number" in {row[0].lower() for row in names}:
-            # The file has a column of that name: number the rows in scan order instead.
-            relation = f"read_parquet({name})"
-            headers, scan = _typed_scan(con, relation, "row_number() over ()")
-        else:
-            headers, scan = _typed_scan(con, relation, "file_row_number + 1", "file_row_number")
+        headers, exprs = _typed_columns(con, relation)
         rows = con.execute(f"select num_rows from parquet_file_metadata({name})").fetchone()
     except duckdb.Error as exc:
         raise FileRefused(f"{path}: not a readable Parquet file ({first_line(exc)})") from exc
     if not rows or not rows[0]:
         raise FileRefused(f"{path}: the Parquet file has no rows")
-    return Source(path=path, file_format="parquet", headers=headers, scan_sql=scan, first_line=1)
+    return Source(
+        path=path,
+        file_format="parquet",
+        headers=headers,
+        relation=relation,
+        column_exprs=exprs,
+        first_line=1,
+    )
 
 
 def _open_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
@@ -459,17 +463,14 @@ def _open_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         raise FileRefused(f"{path}: not a readable Excel workbook ({first_line(exc)})") from exc
     if frame.height == 0:
         raise FileRefused(f"{path}: the first sheet has a header row but no data rows")
-    row_column = "__line_seq"
-    while row_column.lower() in {str(c).lower() for c in frame.columns}:
-        row_column += "_"  # the sheet has a column of that name (DuckDB ignores case)
-    table = frame.with_row_index(row_column, offset=1).to_arrow()
-    con.register("load_xlsx_source", table)
-    headers, scan = _typed_scan(con, "load_xlsx_source", row_column, row_column)
+    con.register("load_xlsx_source", frame.to_arrow())
+    headers, exprs = _typed_columns(con, "load_xlsx_source")
     return Source(
         path=path,
         file_format="xlsx",
         headers=[str(h) for h in headers],
-        scan_sql=scan,
+        relation="load_xlsx_source",
+        column_exprs=exprs,
         first_line=2,
     )
 

@@ -554,3 +554,91 @@ def test_no_warehouse_yet_is_a_plain_message(cli, tmp_path):
     status, _, err = cli("--db", tmp_path / "none.duckdb", "loads")
     assert status == 2
     assert "no warehouse" in err
+
+
+# --- line numbers on every thread -----------------------------------------------------------
+
+
+def numbered_rows(n: int) -> list[list[str]]:
+    """Rows whose patient names their own line (`P<line>`, the header on line 1): every fifth
+    a programme line, every 997th an invalid code (rejected), the others other medicines."""
+    rows = []
+    for line in range(2, n + 2):
+        cnk = "55X" if line % 997 == 0 else (RED20 if line % 5 == 0 else "1234567")
+        rows.append([f"P{line}", "PH1", "14/03/2025", cnk, "1", "15,71"])
+    return rows
+
+
+def assert_numbered_by_their_line(db, n_kept: int, n_rejected: int) -> None:
+    lines_ = query(db, "select line_number, patient_id from billing_lines")
+    assert len(lines_) == n_kept
+    assert all(f"P{line}" == patient for line, patient in lines_)
+    rejected = query(db, "select line_number, raw_values from rejects")
+    assert len(rejected) == n_rejected
+    # raw values as JSON ("P<line>" a value), or the raw line of a line DuckDB cannot split
+    assert all(f'"P{line}"' in raw or f"P{line};" in raw for line, raw in rejected)
+
+
+def test_line_numbers_follow_a_large_csv_read_on_several_threads(cli, db, tmp_path):
+    # 1.2 million lines, about 45 MB: DuckDB splits the scan between threads. The
+    # Windows-1252 byte (0x80, the euro sign) makes the load read a UTF-8 copy; lines that
+    # cannot be split (DuckDB's own rejects) shift the numbering of every line after them.
+    n = 1_200_000
+    rows = numbered_rows(n)
+    body = ["patient_id;pharmacy_id;delivery_date;cnk;quantity;amount_eur;label"]
+    for i, row in enumerate(rows):
+        line = i + 2
+        extra = ";x" if line % 100_003 == 0 else ""  # a field too many: malformed
+        body.append(";".join(row) + ";\x80" + extra)
+    path = tmp_path / "numbered.csv"
+    path.write_bytes(("\r\n".join(body) + "\r\n").encode("latin-1"))
+    status, _, err = cli("--db", db, "load", path)
+    assert status == 0, err
+    malformed = [line for line in range(2, n + 2) if line % 100_003 == 0]
+    kept = [line for line in range(2, n + 2) if line % 5 == 0 and line % 997 and line % 100_003]
+    invalid = [line for line in range(2, n + 2) if line % 997 == 0 and line % 100_003]
+    assert len(malformed) == 11
+    assert_numbered_by_their_line(db, len(kept), len(invalid) + len(malformed))
+    assert query(db, "select line_number from rejects where reason = 'malformed_line'") == [
+        (line,) for line in malformed
+    ]
+
+
+def test_line_numbers_follow_a_parquet_file_of_many_row_groups(cli, db, tmp_path):
+    n = 300_000
+    frame = pl.DataFrame(numbered_rows(n), schema=CANONICAL_HEADER, orient="row")
+    path = tmp_path / "numbered.parquet"
+    frame.write_parquet(path, row_group_size=7_000)
+    status, _, err = cli("--db", db, "load", path)
+    assert status == 0, err
+    # Parquet has no header row: the first row is line 1, so P<line> is at row line - 1.
+    lines_ = query(db, "select line_number, patient_id from billing_lines")
+    assert len(lines_) == len([x for x in range(2, n + 2) if x % 5 == 0 and x % 997])
+    assert all(f"P{line + 1}" == patient for line, patient in lines_)
+
+
+def test_line_numbers_follow_a_large_sheet(cli, db, tmp_path):
+    n = 40_000
+    path = tmp_path / "numbered.xlsx"
+    book = xlsxwriter.Workbook(path, {"constant_memory": True})
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, CANONICAL_HEADER)
+    for i, row in enumerate(numbered_rows(n), start=1):
+        sheet.write_row(i, 0, row)
+    book.close()
+    status, _, err = cli("--db", db, "load", path)
+    assert status == 0, err
+    n_invalid = len([x for x in range(2, n + 2) if x % 997 == 0])
+    n_kept = len([x for x in range(2, n + 2) if x % 5 == 0 and x % 997])
+    assert_numbered_by_their_line(db, n_kept, n_invalid)
+
+
+def test_a_scan_that_would_lose_the_file_order_is_stopped():
+    import duckdb
+
+    from etl.load import _check_order_kept
+
+    con = duckdb.connect()
+    _check_order_kept(con, "select case when x > 2 then [x::varchar] end from range(9) t(x)")
+    with pytest.raises(RuntimeError, match="file's order"):  # an IN list becomes a join
+        _check_order_kept(con, "select x in (select 3) from range(9) t(x)")
