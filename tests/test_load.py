@@ -639,6 +639,7 @@ def test_a_scan_that_would_lose_the_file_order_is_stopped():
     from etl.load import _check_order_kept
 
     con = duckdb.connect()
-    _check_order_kept(con, "select case when x > 2 then [x::varchar] end from range(9) t(x)")
+    con.execute("create table t as select range as x from range(9)")
+    _check_order_kept(con, "select case when x > 2 then [x::varchar] end from t")
     with pytest.raises(RuntimeError, match="file's order"):  # an IN list becomes a join
-        _check_order_kept(con, "select x in (select 3) from range(9) t(x)")
+        _check_order_kept(con, "select x in (select 3) from t")
