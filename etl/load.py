@@ -191,7 +191,7 @@ def _nrn_like(value: str) -> str:
 
 # The operators of a plan that keeps its input's order (DuckDB's order preservation).
 ORDER_KEEPING = frozenset({"PROJECTION", "FILTER", "TABLE_SCAN", "READ_CSV", "READ_PARQUET",
-                           "ARROW_SCAN", "PYTHON_ARROW_SCAN"})  # fmt: skip
+                           "ARROW_SCAN", "PYTHON_ARROW_SCAN", "SEQ_SCAN"})  # fmt: skip
 
 
 def _check_order_kept(con: duckdb.DuckDBPyConnection, query: str) -> None:
