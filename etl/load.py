@@ -501,8 +501,9 @@ class Loader:
             )
             con.execute(
                 "insert into load_rejects "
-                "select line_number, reason, detail, raw_values from load_rows "
-                "where reason is not null"
+                "select r.line_number, r.reason, r.detail, s.raw_values "
+                "from load_rows r join load_source s using (line_number) "
+                "where r.reason is not null"
             )
             if csv_rejects:
                 con.executemany(

@@ -643,3 +643,63 @@ def test_a_scan_that_would_lose_the_file_order_is_stopped():
     _check_order_kept(con, "select case when x > 2 then [x::varchar] end from t")
     with pytest.raises(RuntimeError, match="file's order"):  # an IN list becomes a join
         _check_order_kept(con, "select x in (select 3) from t")
+
+
+def test_date_shortcuts_read_what_the_formats_read():
+    """normalise_lines.sql reads dd/mm/yyyy, yyyy-mm-dd, mm/yyyy and yyyy-mm with a date cast
+    before its list of formats: on every day 00-39 of every month 00-19 of seven years, the
+    delivery date and billing month must be those of the formats alone (SPEC §3)."""
+    import duckdb
+
+    import sql as sql_pkg
+
+    dates, months, valid = [], [], 0
+    for year in ("0000", "0001", "1999", "2020", "2024", "2025", "9999"):
+        for month in range(20):
+            months += [f"{month:02d}/{year}", f"{year}-{month:02d}"]
+            for day in range(40):
+                dates += [f"{day:02d}/{month:02d}/{year}", f"{year}-{month:02d}-{day:02d}"]
+                try:
+                    dt.date(int(year), month, day)
+                    valid += 2
+                except ValueError:
+                    pass
+    months += [None] * (len(dates) - len(months))
+    con = duckdb.connect()
+    con.execute("create table inputs (d varchar, m varchar)")
+    con.execute(
+        "insert into inputs select unnest(?::varchar[]), unnest(?::varchar[])", [dates, months]
+    )
+    con.execute(
+        "create temp view load_source as select row_number() over () as line_number, "
+        "'P1' as patient_id, 'PH1' as pharmacy_id, d as delivery_date, '5521950' as cnk, "
+        "'1' as quantity, '1' as amount_eur, m as billing_month, null as insurer_code, "
+        "null as patient_birth_year, null as patient_sex, null as pharmacy_postcode, "
+        "null as prescriber_id from inputs"
+    )
+    con.execute("create temp table rows as " + sql_pkg.read_sql("load/normalise_lines.sql"))
+    day_formats = (
+        "['%Y-%m-%d', '%d/%m/%Y', '%d-%m-%Y', '%d.%m.%Y', '%Y%m%d', "
+        "'%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S', '%d/%m/%Y %H:%M:%S']"
+    )
+    month_formats = (
+        "coalesce(try_strptime(bm || '-01', '%Y-%m-%d'), try_strptime(bm || '01', '%Y%m%d'), "
+        "try_strptime('01/' || bm, '%d/%m/%Y'), try_strptime('01-' || bm, '%d-%m-%Y'), "
+        "try_strptime(bm, ['%Y-%m-%d', '%d/%m/%Y', '%d-%m-%Y', '%Y-%m-%d %H:%M:%S']))"
+    )
+    n, n_dates, n_months, different = con.execute(
+        f"""
+        select count(*),
+               count(r.delivery_date) filter (where year(r.delivery_date) > 0),
+               count(r.billing_month),
+               count(*) filter (where
+                   r.delivery_date is distinct from try_strptime(d, {day_formats})::date
+                   or r.billing_month is distinct from strftime({month_formats}, '%Y-%m'))
+        from rows r join (select *, billing_month as bm, delivery_date as d from load_source)
+            using (line_number)
+        """
+    ).fetchone()
+    assert n == len(dates) == 7 * 20 * 40 * 2
+    assert n_dates == valid  # every real day of years 1-9999, in both forms
+    assert n_months >= 6 * 12 * 2
+    assert different == 0

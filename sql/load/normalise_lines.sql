@@ -1,13 +1,13 @@
 -- Normalise and check the kept rows of one file (SPEC §3): programme lines and rows whose CNK
 -- is not a valid code. Other medicines were counted and dropped before (etl/load.py).
--- Reads the temp view `load_source`: line_number, raw_values (JSON text) and the twelve
--- canonical columns as text, NULL where the file has no such column.
+-- Reads the temp view `load_source`: line_number and the twelve canonical columns as text, NULL
+-- where the file has no such column. (Its raw_values, the row as the file wrote it, are read
+-- for the rejected rows only, by etl/load.py.)
 -- Each row gets either a reject `reason` (the first check it fails, in the order of SPEC §3)
 -- or the canonical values and the fingerprint that make loading idempotent.
 with trimmed as (
     select
         line_number,
-        raw_values,
         nullif(trim(patient_id), '') as patient_id,
         nullif(trim(pharmacy_id), '') as pharmacy_id,
         nullif(trim(delivery_date), '') as delivery_date_text,
@@ -27,12 +27,22 @@ with trimmed as (
 parsed as (
     select
         *,
-        -- Day before month, always (Belgian); ISO and compact forms too.
-        try_strptime(
-            delivery_date_text,
-            ['%Y-%m-%d', '%d/%m/%Y', '%d-%m-%Y', '%d.%m.%Y', '%Y%m%d',
-             '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S', '%d/%m/%Y %H:%M:%S']
-        )::date as delivery_date,
+        -- Day before month, always (Belgian); ISO and compact forms too. The two usual forms
+        -- (dd/mm/yyyy, yyyy-mm-dd) are read by a date cast first, which gives the same date
+        -- (or none) as the formats below at a third of their cost (tests/test_load.py).
+        case
+            when delivery_date_text glob '[0-9][0-9]/[0-9][0-9]/[0-9][0-9][0-9][0-9]'
+                then try_cast(
+                    substr(delivery_date_text, 7, 4) || '-' || substr(delivery_date_text, 4, 2)
+                    || '-' || substr(delivery_date_text, 1, 2) as date)
+            when delivery_date_text glob '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'
+                then try_cast(delivery_date_text as date)
+            else try_strptime(
+                delivery_date_text,
+                ['%Y-%m-%d', '%d/%m/%Y', '%d-%m-%Y', '%d.%m.%Y', '%Y%m%d',
+                 '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S', '%d/%m/%Y %H:%M:%S']
+            )::date
+        end as delivery_date,
         coalesce(regexp_full_match(cnk_text, '[0-9]{1,7}'), false) as is_cnk_valid,
         try_cast(replace(coalesce(quantity_text, '1'), ',', '.') as double) as quantity_number,
         -- Decimal comma or point; when both appear, the last one is the decimal separator.
@@ -47,13 +57,25 @@ parsed as (
                 else replace(amount_text, ',', '.')
             end as decimal(12, 2)
         ) as amount_eur,
-        coalesce(
-            try_strptime(billing_month_text || '-01', '%Y-%m-%d'),
-            try_strptime(billing_month_text || '01', '%Y%m%d'),
-            try_strptime('01/' || billing_month_text, '%d/%m/%Y'),
-            try_strptime('01-' || billing_month_text, '%d-%m-%Y'),
-            try_strptime(billing_month_text, ['%Y-%m-%d', '%d/%m/%Y', '%d-%m-%Y', '%Y-%m-%d %H:%M:%S'])
-        ) as billing_month_start,
+        -- The same for the billing month (mm/yyyy, yyyy-mm).
+        case
+            when billing_month_text glob '[0-9][0-9]/[0-9][0-9][0-9][0-9]'
+                then try_cast(
+                    substr(billing_month_text, 4, 4) || '-' || substr(billing_month_text, 1, 2)
+                    || '-01' as date)
+            when billing_month_text glob '[0-9][0-9][0-9][0-9]-[0-9][0-9]'
+                then try_cast(billing_month_text || '-01' as date)
+            else coalesce(
+                try_strptime(billing_month_text || '-01', '%Y-%m-%d'),
+                try_strptime(billing_month_text || '01', '%Y%m%d'),
+                try_strptime('01/' || billing_month_text, '%d/%m/%Y'),
+                try_strptime('01-' || billing_month_text, '%d-%m-%Y'),
+                try_strptime(
+                    billing_month_text,
+                    ['%Y-%m-%d', '%d/%m/%Y', '%d-%m-%Y', '%Y-%m-%d %H:%M:%S']
+                )
+            )
+        end as billing_month_start,
         try_cast(replace(birth_year_text, ',', '.') as double) as birth_year_number
     from trimmed
 ),
@@ -100,7 +122,6 @@ explained as (
 canonical as (
     select
         line_number,
-        raw_values,
         reason,
         detail,
         patient_id,
