@@ -3,8 +3,8 @@
 One file goes through these steps (SPEC §3):
 1. `etl.read.open_source` detects the format and prepares a scan of the raw text values;
 2. the header is matched to the canonical columns (aliases and an optional mapping file);
-3. one streaming pass counts the rows, drops other medicines (counted as skipped) and keeps
-   programme lines and rows with an invalid CNK;
+3. one pass over the records, on every thread, counts them, drops other medicines (counted
+   as skipped) and keeps programme lines and rows with an invalid CNK, numbered in file order;
 4. `sql/load/normalise_lines.sql` checks and normalises the kept rows;
 5. the national-register-number check may refuse the whole file;
 6. one transaction adds the ledger row, the new lines and the rejects.
