@@ -176,13 +176,16 @@ def _kept_only_copy(path: Path) -> Path:
     what loading costs when there are no other medicines to pass over."""
     import duckdb
 
+    from etl.columns import match_headers
     from etl.load import _other_medicine
+    from etl.read import open_source
 
     kept = path.with_name("kept-only.parquet")
     con = duckdb.connect()
-    cnk = 'cast("code_cnk" as varchar)'
+    source = open_source(con, path)  # the CNK column found and read as the loader does
+    cnk = source.column_exprs[source.headers.index(match_headers(source.headers, {})["cnk"])]
     con.execute(
-        f"copy (select * from read_parquet('{path}') where not {_other_medicine(cnk)}) "
+        f"copy (select * from {source.relation} where not {_other_medicine(cnk)}) "
         f"to '{kept}' (format parquet)"
     )
     con.close()
