@@ -34,6 +34,12 @@ from pathlib import Path
 
 import duckdb
 
+from bench.served import free_port, render_page, start_server
+from etl.ingest.columns import match_headers
+from etl.ingest.load import other_medicine_sql
+from etl.ingest.read import open_source
+from etl.synthetic.generate import generate
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 DOC = ROOT / "docs" / "performance.md"
@@ -73,7 +79,7 @@ def summary(values: list[float]) -> dict:
 FLOOR_SCRIPT = """
 import sys, tempfile, time, duckdb
 from pathlib import Path
-from etl.read import open_source, as_windows_1252
+from etl.ingest.read import open_source, as_windows_1252
 con = duckdb.connect()
 path = Path(sys.argv[1])
 source = open_source(con, path)
@@ -101,12 +107,13 @@ if source.file_format == "parquet":
     values = time.perf_counter() - start
 # What the load cannot do without: every column of the rows it keeps (programme lines and
 # invalid codes) as text, in file order, into a table; nothing else (no counts, no checks).
-from etl.columns import match_headers
-from etl.load import _other_medicine
+from bench.served import free_port, render_page, start_server
+from etl.ingest.columns import match_headers
+from etl.ingest.load import other_medicine_sql
 cnk = source.column_exprs[source.headers.index(match_headers(source.headers, {})['cnk'])]
 start = time.perf_counter()
 con.execute(
-    f"create or replace temp table kept as select case when not {_other_medicine(cnk)} "
+    f"create or replace temp table kept as select case when not {other_medicine_sql(cnk)} "
     f"then [{', '.join(source.column_exprs)}] end as kept from {source.relation}"
 )
 keep = time.perf_counter() - start
@@ -118,8 +125,6 @@ for temp in source.temp_files:
 
 def bench_load(folder: Path, lines: int, runs: int, weekly_starts: float) -> dict:
     """Full-export load against DuckDB's bare scan of the same file, CSV and Parquet."""
-    from etl.generate import generate
-
     out = {}
     for fmt in ("csv", "parquet"):
         exports = folder / f"export-{fmt}"
@@ -174,18 +179,12 @@ def bench_load(folder: Path, lines: int, runs: int, weekly_starts: float) -> dic
 def _kept_only_copy(path: Path) -> Path:
     """The same Parquet file with only the rows a load keeps (programme lines, invalid codes):
     what loading costs when there are no other medicines to pass over."""
-    import duckdb
-
-    from etl.columns import match_headers
-    from etl.load import _other_medicine
-    from etl.read import open_source
-
     kept = path.with_name("kept-only.parquet")
     con = duckdb.connect()
     source = open_source(con, path)  # the CNK column found and read as the loader does
     cnk = source.column_exprs[source.headers.index(match_headers(source.headers, {})["cnk"])]
     con.execute(
-        f"copy (select * from {source.relation} where not {_other_medicine(cnk)}) "
+        f"copy (select * from {source.relation} where not {other_medicine_sql(cnk)}) "
         f"to '{kept}' (format parquet)"
     )
     con.close()
@@ -194,9 +193,9 @@ def _kept_only_copy(path: Path) -> Path:
 
 MARTS_SCRIPT = """
 import sys, time, datetime as dt, duckdb
-from etl.config import load_config
-from etl.publish import mart_names, materialise_core
-from etl.warehouse import apply_settings
+from etl.base.config import load_config
+from etl.base.publish import mart_names, materialise_core
+from etl.base.warehouse import apply_settings
 con = duckdb.connect(sys.argv[1], read_only=True)
 con.execute("set enable_progress_bar = false")
 apply_settings(con, load_config(), dt.date.fromisoformat(sys.argv[2]))
@@ -214,8 +213,6 @@ print(sum(times.values()), max(times, key=times.get), max(times.values()))
 
 def bench_history(folder: Path, scale: float, runs: int, page_requests: int) -> dict:
     """A history of `scale` times national volume since February 2023, and what it costs."""
-    from etl.generate import generate
-
     result = generate(folder / f"history-{scale:g}", weekly_starts=110.0 * scale)
     files = sorted(result.files)
     *earlier, last = files
@@ -313,9 +310,6 @@ def _report_walls(db: Path, month: str, runs: int) -> list[float]:
 
 def bench_pages(db: Path, repeats: int) -> dict:
     """p50 / p95 of each page's render through the app's own server (`serve`)."""
-    sys.path.insert(0, str(ROOT))
-    from tests.browser import render_page, start_server
-
     process, url = start_server(db)
     try:
         out = {}
@@ -346,9 +340,6 @@ def bench_pages(db: Path, repeats: int) -> dict:
 def bench_cold_start(folder: Path, runs: int) -> dict:
     """`benzo-monitor demo` in an empty folder until the first page is served."""
     import urllib.request
-
-    sys.path.insert(0, str(ROOT))
-    from tests.browser import free_port, render_page
 
     walls = []
     for i in range(runs):
@@ -423,7 +414,7 @@ def write_doc(results: dict, doc: Path) -> None:
             "Load: the ledger's time of the load (process start excluded; the wall time of the",
             "whole command is in the JSON). Floor: DuckDB's `count(*)` over the same scan. For a",
             "Windows-1252 file with bytes 0x80–0x9F, which DuckDB's latin-1 reader refuses, the",
-            "floor scans the copy the loader makes (etl/read.py `as_windows_1252`); making that",
+            "floor scans the copy the loader makes (etl/ingest/read.py `as_windows_1252`); making that",
             "copy (`copy s`) is part of the load, not of the floor. A Parquet floor reads every",
             "column (`where columns(*) is not null`): a bare `count(*)` is answered from the",
             "file's metadata. Keep floor: the least the load must do with DuckDB — the same",

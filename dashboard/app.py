@@ -17,7 +17,7 @@ from dashboard import auth
 from dashboard.data import Warehouse
 from dashboard.i18n import LANGUAGES, t
 from dashboard.ui import parse_date, query_params, search_with, view_state
-from etl.config import Config, load_config
+from etl.base.config import Config, load_config
 
 PAGES_DIR = Path(__file__).parent / "pages"
 ASSETS_DIR = Path(__file__).parent / "assets"
@@ -35,14 +35,14 @@ def create_app(
 ) -> dash.Dash:
     """A Dash app reading the warehouse at `db_path` (a factory, so tests build their own).
 
-    The app reads the warehouse's published snapshot (etl/publish.py); if there is none yet or
+    The app reads the warehouse's published snapshot (etl/base/publish.py); if there is none yet or
     it is out of date, one is published now (skipped with a log line while a load holds the
     warehouse: the load publishes when it finishes). Access control (dashboard/auth.py) comes
     from the environment; `mode` development|production (None: $BENZO_MONITOR_ENV, else
     development). Raises auth.AuthError (a plain message) when it cannot be set up.
     """
-    from etl.publish import ensure_published
-    from etl.warehouse import WarehouseError
+    from etl.base.publish import ensure_published
+    from etl.base.warehouse import WarehouseError
 
     security = auth.configure(db_path, mode)
     config = config or load_config()

@@ -23,7 +23,7 @@ security headers; and local mode when no users are configured.
   site plus the hashes of Dash's inline scripts), nosniff, no framing, Referrer-Policy, and
   Cache-Control no-store on everything but static files.
 
-Events (sign-in, sign-out, refusals, uploads, downloads) go to the audit trail (etl/audit.py).
+Events (sign-in, sign-out, refusals, uploads, downloads) go to the audit trail (etl/base/audit.py).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ import flask
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from dashboard.i18n import LANGUAGES, language, register, t
-from etl import audit
+from etl.base import audit
 
 log = logging.getLogger(__name__)
 
@@ -1115,84 +1115,3 @@ def install(dash_app, sec: Security) -> None:
 
 
 # --- `benzo-monitor users` -----------------------------------------------------------------
-
-
-def _read_new_password(args, name: str) -> str:
-    import getpass
-    import sys
-
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = getpass.getpass(f"Password for {name}: ")
-        if getpass.getpass("Again: ") != password:
-            raise AuthError("the two passwords differ: nothing changed")
-    return check_password(password)
-
-
-def run_users_command(args, config) -> int:
-    """`benzo-monitor users add|list|remove|passwd`: the dashboard's users file."""
-    from etl.cli import UserError
-    from etl.warehouse import default_db_path
-
-    db = Path(args.db) if args.db else default_db_path()
-    path = users_path(db)
-    try:
-        if args.users_command == "list":
-            users = read_users(path)
-            rows = [
-                {"name": u.name, "role": u.role}
-                for u in sorted(users.values(), key=lambda u: u.name)
-            ]
-            if args.format == "json":
-                print(json.dumps(rows, indent=2))
-            else:
-                from etl.load import _emit
-
-                _emit(rows, "table", "Users", ["name", "role"])
-                print(f"users file: {path}")
-                if not rows:
-                    print("no users: the dashboard runs in local mode (this machine only)")
-            return 0
-        name = check_name(args.name)
-        if args.users_command == "add":
-            if name in read_users(path):
-                raise AuthError(f"user {name} exists (benzo-monitor users passwd {name})")
-            user = User(name, args.role, hash_password(_read_new_password(args, name)))
-
-            def add(users):
-                if name in users:
-                    raise AuthError(f"user {name} exists (benzo-monitor users passwd {name})")
-                users[name] = user
-
-            change_users(path, add)
-            audit.record(db, "user_added", name=name, role=args.role)
-            print(f"user {name} ({args.role}) added to {path}")
-        elif args.users_command == "remove":
-
-            def remove(users):
-                if name not in users:
-                    raise AuthError(f"no user {name} in {path}")
-                del users[name]
-
-            left = change_users(path, remove)
-            audit.record(db, "user_removed", name=name)
-            print(f"user {name} removed from {path}")
-            if not left:
-                print("no users left: nobody can sign in to a dashboard that started with users")
-        elif args.users_command == "passwd":
-            if name not in read_users(path):
-                raise AuthError(f"no user {name} in {path}")
-            new_hash = hash_password(_read_new_password(args, name))
-
-            def passwd(users):
-                if name not in users:
-                    raise AuthError(f"no user {name} in {path}")
-                users[name] = User(name, users[name].role, new_hash)
-
-            change_users(path, passwd)
-            audit.record(db, "password_changed", name=name)
-            print(f"password of {name} changed (its open sessions end)")
-    except AuthError as exc:
-        raise UserError(str(exc)) from exc
-    return 0

@@ -1,7 +1,7 @@
 """The dashboard's only way to the warehouse: the latest published snapshot, read-only.
 
 Pages never open the warehouse file itself (a load may be writing it): they read the snapshot
-that the last load published (etl/publish.py). Each snapshot is opened once per process and
+that the last load published (etl/base/publish.py). Each snapshot is opened once per process and
 each call takes its own cursor (DuckDB connections must not be shared across threads, cursors
 may). Results are cached per snapshot, so a second reader of the same view costs nothing, and a
 new snapshot — new data — shows up at the next request, without a restart.
@@ -22,8 +22,8 @@ from pathlib import Path
 import duckdb
 import flask
 
-from etl.config import Config, load_config
-from etl.publish import (
+from etl.base.config import Config, load_config
+from etl.base.publish import (
     PUBLISHED_SCHEMA,
     Snapshot,
     config_fingerprint,
@@ -31,7 +31,7 @@ from etl.publish import (
     materialise_core,
     read_snapshot,
 )
-from etl.warehouse import apply_settings, dict_rows
+from etl.base.warehouse import apply_settings, dict_rows
 
 CACHE_SIZE = 512
 AS_OF_CURSORS = 4
@@ -144,7 +144,7 @@ class Warehouse:
 
     def _as_of_cursor(self, con, snap: Snapshot, as_of: dt.date | None):
         """A cursor set to `as_of` whose core views are computed once (temporary tables,
-        etl/publish.py materialise_core), and the lock that serialises its use.
+        etl/base/publish.py materialise_core), and the lock that serialises its use.
 
         Another as-of date than the published one is computed from the views; done view by
         view, every mart would compute the programmes again. One such cursor is kept per
@@ -172,7 +172,7 @@ class Warehouse:
 
     def with_cursor(self, work):
         """`work(cursor)` on a cursor of its own over the current snapshot (for code such as
-        etl.pack.render_pack that sets its own session variables). None before any data."""
+        etl.outputs.pack.render_pack that sets its own session variables). None before any data."""
         try:
             con, _ = self._connection()
         except NoData:

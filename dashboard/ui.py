@@ -18,7 +18,7 @@ from dash import html
 
 from dashboard.auth import analyst_view_allowed
 from dashboard.i18n import BROWSER_LOCALES, fmt_date, language, t
-from etl.report import Disclosure
+from etl.base.disclosure import Disclosure
 
 SCHEMES = ("5", "7", "10")
 SCHEMES_AND_TOTAL = (*SCHEMES, "total")

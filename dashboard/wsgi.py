@@ -6,7 +6,7 @@
 
 `BENZO_MONITOR_DB` names the warehouse (default data/benzo_monitor.duckdb) and
 `BENZO_MONITOR_CONFIG` an optional configuration file. Workers only read published snapshots
-(etl/publish.py), so any number of them can serve while `benzo-monitor load` writes.
+(etl/base/publish.py), so any number of them can serve while `benzo-monitor load` writes.
 
 This entry point runs in production mode unless `BENZO_MONITOR_ENV=development`: it refuses to
 start without `BENZO_MONITOR_SECRET_KEY` (every worker must sign sessions with the same key)
@@ -21,8 +21,8 @@ import sys
 
 from dashboard.app import create_app
 from dashboard.auth import MODE_ENV, AuthError
-from etl.config import ConfigError, load_config
-from etl.warehouse import default_db_path
+from etl.base.config import ConfigError, load_config
+from etl.base.warehouse import default_db_path
 
 try:
     app = create_app(

@@ -12,15 +12,18 @@ import datetime as dt
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from bench.served import (
+    free_port,
+    server_log,
+    wait_until_up,
+)
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # Console messages that are not errors of the app (Chromium's own noise).
@@ -32,12 +35,6 @@ def chromium_paths() -> tuple[str, str] | None:
     browser = next((shutil.which(n) for n in CHROMIUM_NAMES if shutil.which(n)), None)
     driver = shutil.which("chromedriver")
     return (browser, driver) if browser and driver else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -62,10 +59,10 @@ class Served:
 def build_warehouse(folder: Path) -> Path:
     """A warehouse of generated national data from Feb 2023 to Jun 2025, at a quarter of the
     national rate of new starts (quick to build, with every page's material)."""
-    from etl.config import load_config
-    from etl.generate import generate
-    from etl.load import load_paths
-    from etl.warehouse import connect
+    from etl.base.config import load_config
+    from etl.base.warehouse import connect
+    from etl.ingest.load import load_paths
+    from etl.synthetic.generate import generate
 
     exports = folder / "exports"
     result = generate(
@@ -80,17 +77,6 @@ def build_warehouse(folder: Path) -> Path:
         con.close()
     assert not [o for o in outcomes if o.refused]
     return db
-
-
-def server_log(db: Path, name: str):
-    """A file beside the warehouse for a server's output (kept for reading after a failure)."""
-    return open(db.parent / f"{db.stem}.{name}.{os.getpid()}.{time.monotonic_ns()}.log", "wb")
-
-
-def start_server(db: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    """`benzo-monitor serve` on a free port; returns once it answers. The server's output goes
-    to a file: an unread pipe fills up with request logs and then blocks the server."""
-    return start_server_env(db, {}, *extra)
 
 
 def make_driver(download_dir: Path):
@@ -175,88 +161,11 @@ def text_of(driver, element_id: str) -> str:
 # --- the app's own server, without a browser ------------------------------------------------
 
 
-def render_page(url: str, path: str, search: str = "") -> tuple[int, dict | str]:
-    """Ask the running app for the page at `path?search` the way the browser does (the
-    dash-pages callback). Returns (HTTP status, JSON response or the error text)."""
-    import json
-
-    status, text = post_callback(url, page_body(path, search), timeout=30)
-    return status, (json.loads(text) if status < 400 else text)
-
-
-def page_body(path: str, search: str) -> dict:
-    """The body of dash-pages' page-rendering callback for `path?search`."""
-    return callback_body(
-        ["_pages_content.children", "_pages_store.data"],
-        [("_pages_location", "pathname", path), ("_pages_location", "search", search)],
-    )
-
-
-def post_callback(url: str, body: dict, timeout: float = 60) -> tuple[int, str]:
-    """POST a callback body to the app at `url`: (HTTP status, answer text)."""
-    import json
-    import urllib.error
-
-    request = urllib.request.Request(
-        url + "/_dash-update-component",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
-
-
-def find_component(tree, component_id: str):
-    """The component with `component_id` in a rendered layout (JSON), or None."""
-    if isinstance(tree, dict):
-        props = tree.get("props")
-        if isinstance(props, dict) and props.get("id") == component_id:
-            return tree
-        for value in tree.values():
-            found = find_component(value, component_id)
-            if found is not None:
-                return found
-    elif isinstance(tree, list):
-        for item in tree:
-            found = find_component(item, component_id)
-            if found is not None:
-                return found
-    return None
-
-
 def start_gunicorn(db: Path, workers: int = 2) -> tuple[subprocess.Popen, str]:
     """The documented production command (gunicorn, dashboard.wsgi:server) on a free port;
     production mode (dashboard/wsgi.py's default) needs a secret key to start."""
     key = os.environ.get("BENZO_MONITOR_SECRET_KEY") or secrets.token_urlsafe(48)
     return start_gunicorn_env(db, {"BENZO_MONITOR_SECRET_KEY": key}, workers)
-
-
-def callback_body(
-    output: str | list[str],
-    inputs: list[tuple[str, str, object]],
-    state: list[tuple[str, str, object]] = (),
-    changed: str | None = None,
-) -> dict:
-    """The JSON body the browser POSTs to /_dash-update-component for a callback with one
-    output ("component-id.property") or several (a list), its inputs and states as (id,
-    property, value), after a change of `changed` ("id.property"; default: the first input)."""
-    first = inputs[0]
-    if isinstance(output, str):
-        component, prop = output.split(".", 1)
-        outputs: dict | list = {"id": component, "property": prop}
-    else:
-        outputs = [dict(zip(("id", "property"), o.split(".", 1), strict=True)) for o in output]
-        output = ".." + "...".join(output) + ".."
-    return {
-        "output": output,
-        "outputs": outputs,
-        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
-        "changedPropIds": [changed or f"{first[0]}.{first[1]}"],
-    }
 
 
 def download_of(response_json: dict, output: str) -> tuple[str, bytes]:
@@ -271,37 +180,6 @@ def download_of(response_json: dict, output: str) -> tuple[str, bytes]:
 
 
 # --- access control (tests/test_auth*.py) ---------------------------------------------------
-
-
-def _wait_until_up(process: subprocess.Popen, url: str, log, name: str) -> None:
-    """Wait until the server answers (a redirect to the sign-in page counts: urllib follows it)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited: {Path(log.name).read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(url + "/", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError(f"{name} did not answer within 60 s")
-
-
-def start_server_env(db: Path, env: dict[str, str], *extra: str) -> tuple[subprocess.Popen, str]:
-    """`benzo-monitor serve` on a free port with extra environment variables `env`."""
-    port = free_port()
-    log = server_log(db, "serve")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "etl.cli", "--db", str(db), "serve", "--port", str(port), *extra],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-    )
-    url = f"http://127.0.0.1:{port}"
-    _wait_until_up(process, url, log, "serve")
-    return process, url
 
 
 def gunicorn_command(port: int, workers: int = 2) -> list[str]:
@@ -324,7 +202,7 @@ def start_gunicorn_env(
         env={**os.environ, "BENZO_MONITOR_DB": str(db), "PYTHONUNBUFFERED": "1", **env},
     )
     url = f"http://127.0.0.1:{port}"
-    _wait_until_up(process, url, log, "gunicorn")
+    wait_until_up(process, url, log, "gunicorn")
     return process, url
 
 

@@ -85,7 +85,8 @@ def query(db: Path, sql: str, params=None) -> list[tuple]:
 def served(tmp_path_factory):
     """A real `benzo-monitor serve` on a generated warehouse (Feb 2023 - Jun 2025), shared by
     the browser tests. Tests that change its data must restore it or use their own server."""
-    from tests.browser import Served, build_warehouse, start_server
+    from bench.served import start_server
+    from tests.browser import Served, build_warehouse
 
     folder = tmp_path_factory.mktemp("served")
     db = build_warehouse(folder)

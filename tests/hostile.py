@@ -8,7 +8,7 @@ The invariants every load keeps, whatever the file:
   names the file (no traceback, no page-long dump);
 - an accepted file accounts for every row it read, in its ledger row: read = new + present +
   skipped + rejected; its new lines and its rejects are exactly those the ledger announces; every
-  reject carries one of the reasons of `etl.load.REASONS`; the lines stored obey SPEC §3's row
+  reject carries one of the reasons of `etl.ingest.load.REASONS`; the lines stored obey SPEC §3's row
   checks; loading it again adds nothing.
 """
 
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import duckdb
 
-from etl.load import REASONS, FileOutcome, load_paths
-from etl.warehouse import connect
+from etl.base.warehouse import connect
+from etl.ingest.load import REASONS, FileOutcome, load_paths
 
 RAW_TABLES = ("loads", "billing_lines", "rejects")
 HEADER = ["patient_id", "pharmacy_id", "delivery_date", "cnk", "quantity", "amount_eur"]

@@ -1,6 +1,6 @@
 """Helpers for tests written by hand from the spec: a tiny warehouse of billing lines.
 
-Lines go straight into `billing_lines` of a real DuckDB file made by etl.warehouse.connect,
+Lines go straight into `billing_lines` of a real DuckDB file made by etl.base.warehouse.connect,
 so the views under test are exactly those the command line reads.
 """
 
@@ -16,14 +16,14 @@ import tempfile
 from pathlib import Path
 
 from etl import cli
-from etl.codes import (
+from etl.base.codes import (
     FOLLOW_UP_CNK,
     INITIATION_CNK_BY_SCHEME,
     REDUCTION_CNK_BY_CAPSULES,
     STABILISATION_CNK,
 )
-from etl.config import load_config
-from etl.warehouse import connect, set_as_of
+from etl.base.config import load_config
+from etl.base.warehouse import connect, set_as_of
 
 # SPEC §6's metrics, in the order of its table (written out from the spec, not from the code).
 SPEC_STATE_OF_PLAY_METRICS = (

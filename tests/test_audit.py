@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from etl import audit
+from bench.served import start_server_env
+from etl.base import audit
 from etl.cli import main as cli_main
-from tests.browser import start_server_env, stop_process, warehouse_copy
+from tests.browser import stop_process, warehouse_copy
 from tests.conftest import CANONICAL_HEADER, write_delimited
 from tests.test_auth import (
     ANALYST,

@@ -22,17 +22,9 @@ import duckdb
 import pytest
 import requests
 
+from bench.served import find_component, free_port, page_body, start_server_env
 from etl.cli import main as cli_main
-from tests.browser import (
-    find_component,
-    free_port,
-    gunicorn_command,
-    page_body,
-    start_gunicorn_env,
-    start_server_env,
-    stop_process,
-    warehouse_copy,
-)
+from tests.browser import gunicorn_command, start_gunicorn_env, stop_process, warehouse_copy
 
 ANALYST = ("ana", "analyst-secret-1")
 REVIEWER = ("rev", "reviewer-secret-1")
@@ -40,7 +32,7 @@ THROTTLED = ("tess", "throttled-secret-1")  # locked out by the throttling test
 # Proxy headers are trusted from one proxy: the throttling test gives itself its own address.
 SERVER_ENV = {"BENZO_MONITOR_PROXIES": "1"}
 PAGE_PATHS = ("/", "/outcomes", "/fees", "/compliance", "/regions", "/data", "/methodology")
-# Pseudonymised identifiers have this shape in the generated data (etl/generate.py _hex_ids):
+# Pseudonymised identifiers have this shape in the generated data (etl/synthetic/generate.py _hex_ids):
 # patients P + 16 hex digits, pharmacies PH + 10, prescribers DR + 10.
 ID_SHAPE = re.compile(
     r"(?<![0-9A-Za-z])(?:P[0-9A-F]{16}|PH[0-9A-F]{10}|DR[0-9A-F]{10})(?![0-9A-F])"

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
+from bench.served import start_server_env
 from tests.browser import (
     console_errors,
     open_page,
     sign_in_form,
-    start_server_env,
     stop_process,
     text_of,
     wait_for,

@@ -51,16 +51,10 @@ from pathlib import Path
 import pytest
 
 import tests.browser as browser
+from bench.served import callback_body, find_component, page_body, post_callback, render_page
+from etl.base.registry import load_registry
 from etl.cli import main as cli_main
-from etl.registry import load_registry
-from tests.browser import (
-    callback_body,
-    find_component,
-    page_body,
-    post_callback,
-    render_page,
-    start_gunicorn,
-)
+from tests.browser import start_gunicorn
 from tests.conftest import CANONICAL_HEADER, write_delimited
 
 REQUESTS = int(os.environ.get("BENZO_CONCURRENT_REQUESTS", "2000"))

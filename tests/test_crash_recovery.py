@@ -6,7 +6,7 @@ A real `benzo-monitor load` subprocess loads a generated export (a Windows-1252 
 medicines, about a second of work) into a copy of one "before" warehouse and is killed after a
 seeded random delay spanning the whole command: start-up, reading, checking, the commit and, for
 the half of the kills whose warehouse has a snapshot folder (SPEC: readers see published
-snapshots, etl/publish.py), the publication. After each kill:
+snapshots, etl/base/publish.py), the publication. After each kill:
 - the warehouse opens read-write (DuckDB replays its write-ahead log) and its content is the
   "before" or the "after" content (the after content comes from the same load, not killed);
 - the ledger has no row without its lines (each load's rows_new lines are there);
@@ -36,11 +36,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl.config import load_config
-from etl.load import load_paths
-from etl.publish import current_snapshot_path, ensure_published, snapshot_dir
-from etl.read import MEMORY_WORKDIR
-from etl.warehouse import connect
+from etl.base.config import load_config
+from etl.base.publish import current_snapshot_path, ensure_published, snapshot_dir
+from etl.base.warehouse import connect
+from etl.ingest.load import load_paths
+from etl.ingest.read import MEMORY_WORKDIR
 from tests.hostile import FIGURES_ENV, export_bytes, good_row
 
 KILLS = 20  # half of them with a snapshot folder
@@ -108,7 +108,7 @@ def snapshot_state(db: Path) -> int | None:
 
 def leftovers(db: Path, workdir: Path) -> list[str]:
     """Temporary files of loads and publications: links and copies of the export (in the
-    work folder or the memory one, etl/read.py), snapshot copies (`*.tmp`)."""
+    work folder or the memory one, etl/ingest/read.py), snapshot copies (`*.tmp`)."""
     names = [
         p.name for folder in (workdir, MEMORY_WORKDIR) if folder.exists() for p in folder.iterdir()
     ]
@@ -131,7 +131,7 @@ def cli_load(db: Path, export: Path, env: dict) -> subprocess.Popen:
 def setup(tmp_path_factory):
     """The export, the before warehouses (without and with a snapshot folder), the after
     content of each (the same load, not killed) and how long that load takes."""
-    from etl.generate import generate
+    from etl.synthetic.generate import generate
 
     folder = tmp_path_factory.mktemp("crash")
     config = load_config()
@@ -141,7 +141,7 @@ def setup(tmp_path_factory):
     )  # fmt: skip
     (export,) = result.files
     # A euro sign (byte 0x80 in Windows-1252) in the first row: the loader first copies the
-    # file to read it (etl/read.py as_windows_1252), one more phase to be killed in.
+    # file to read it (etl/ingest/read.py as_windows_1252), one more phase to be killed in.
     header, _, rows = export.read_bytes().partition(b"\r\n")
     export.write_bytes(header + b"\r\n" + rows.replace(b"g\xe9lules", b"g\xe9lules \x80", 1))
     first = folder / "first.csv"

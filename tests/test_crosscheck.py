@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from etl.generate import generate
+from etl.synthetic.generate import generate
 from tests.conftest import query
 
 

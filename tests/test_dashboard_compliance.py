@@ -10,8 +10,9 @@ import time
 
 import pytest
 
+from bench.served import start_server
 from etl.cli import main as cli_main
-from tests.browser import console_errors, open_page, start_server, text_of, wait_for_text
+from tests.browser import console_errors, open_page, text_of, wait_for_text
 from tests.conftest import CANONICAL_HEADER, write_delimited
 
 RULES = [f"R{n:02d}" for n in range(1, 12)]

@@ -12,15 +12,8 @@ import duckdb
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.browser import (
-    Served,
-    console_errors,
-    open_page,
-    start_server,
-    text_of,
-    wait_for,
-    wait_for_text,
-)
+from bench.served import start_server
+from tests.browser import Served, console_errors, open_page, text_of, wait_for, wait_for_text
 from tests.conftest import CANONICAL_HEADER, write_delimited
 
 TITLES = {"fr": "Données chargées", "nl": "Geladen gegevens", "en": "Loaded data"}

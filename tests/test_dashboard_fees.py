@@ -11,8 +11,9 @@ import dash
 import pytest
 from plotly.utils import PlotlyJSONEncoder
 
+from bench.served import start_server
 from etl.cli import main as cli_main
-from tests.browser import console_errors, open_page, start_server, text_of, wait_for_text
+from tests.browser import console_errors, open_page, text_of, wait_for_text
 from tests.conftest import CANONICAL_HEADER, write_delimited
 
 # One 5-step initiation and two 30-capsule reduction steps, March 2025, P = 2.2193 (default):

@@ -1,5 +1,5 @@
 """New data while the dashboard runs: it shows up without a restart, and readers never meet a
-lock error or a half-loaded view (they read published snapshots: etl/publish.py)."""
+lock error or a half-loaded view (they read published snapshots: etl/base/publish.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import threading
 
 import pytest
 
-from tests.browser import find_component, render_page, start_gunicorn, start_server
+from bench.served import find_component, render_page, start_server
+from tests.browser import start_gunicorn
 from tests.conftest import CANONICAL_HEADER, write_delimited
 
 CARD = "state-card-total-patients_initiated"
@@ -98,13 +99,13 @@ def test_one_request_reads_one_snapshot_even_when_a_load_publishes_meanwhile(tmp
 
 
 def test_published_marts_equal_the_views(served):
-    """Publishing computes the core views once (temporary tables hide them, etl/publish.py
+    """Publishing computes the core views once (temporary tables hide them, etl/base/publish.py
     materialise_core); every published mart must still hold exactly the rows of its view."""
     import duckdb
 
-    from etl.config import load_config
-    from etl.publish import current_snapshot_path, mart_names, read_snapshot
-    from etl.warehouse import apply_settings
+    from etl.base.config import load_config
+    from etl.base.publish import current_snapshot_path, mart_names, read_snapshot
+    from etl.base.warehouse import apply_settings
 
     path = current_snapshot_path(served.db)
     con = duckdb.connect(str(path), read_only=True)
@@ -136,9 +137,9 @@ def test_another_as_of_date_reads_the_views_computed_for_that_date(served):
     import duckdb
 
     from dashboard.data import Warehouse
-    from etl.config import load_config
-    from etl.publish import current_snapshot_path
-    from etl.warehouse import apply_settings
+    from etl.base.config import load_config
+    from etl.base.publish import current_snapshot_path
+    from etl.base.warehouse import apply_settings
 
     as_of = dt.date(2024, 12, 31)
     reader = Warehouse(served.db)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from selenium.webdriver.common.by import By
 
-from etl.registry import load_registry
+from etl.base.registry import load_registry
 from tests.browser import console_errors, open_page, text_of
 
 # The defaults of SPEC §11 as each locale writes them, worked out by hand.
@@ -34,7 +34,7 @@ def test_methodology_in_each_language(served, browser, lang):
     for rule in registry.rules:
         assert rule.label(lang) in rules, rule.id
         assert text_of(browser, f"methodology-severity-{rule.id}") == expected[rule.severity]
-    # The configuration in force (the defaults: etl/config.toml).
+    # The configuration in force (the defaults: etl/base/config.toml).
     setting = {
         name: text_of(browser, f"methodology-setting-{name}-value")
         for name in ("grace_days", "suppression_threshold", "stabilisation_days",

@@ -34,8 +34,9 @@ import json
 
 import pytest
 
+from bench.served import start_server
 from etl.cli import main as cli_main
-from tests.browser import console_errors, open_page, start_server, text_of, wait_for_text
+from tests.browser import console_errors, open_page, text_of, wait_for_text
 from tests.conftest import write_delimited
 
 INIT5, INIT10 = "5521950", "5521976"

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from tests.browser import console_errors, open_page, render_page, text_of
+from bench.served import render_page
+from tests.browser import console_errors, open_page, text_of
 
 # path -> (id prefix, title in fr, nl, en): spelled out, so a missing page or word fails here.
 PAGES = {

@@ -40,8 +40,9 @@ import json
 import dash
 import pytest
 
+from bench.served import start_server
 from etl.cli import main as cli_main
-from tests.browser import console_errors, open_page, start_server, text_of
+from tests.browser import console_errors, open_page, text_of
 from tests.conftest import CANONICAL_HEADER, write_delimited
 from tests.sqlcase import query
 

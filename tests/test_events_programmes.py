@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from etl.warehouse import connect
+from etl.base.warehouse import connect
 from tests.sqlcase import (
     INIT5,
     INIT7,

@@ -12,7 +12,7 @@ postcode, the file names themselves) start with =, +, -, @, with a correction li
   formula, text is the exact text, numbers (a revision of -1) are numbers;
 - JSON: text exactly as loaded (JSON is not read as formulas), numbers as JSON numbers.
 
-Inventory of the exports (etl/cli.py, etl/report.py, etl/pack.py, etl/load.py `_emit`, and
+Inventory of the exports (etl/cli/, etl/outputs/report.py, etl/outputs/pack.py, etl/ingest/load.py `_emit`, and
 `dcc.Download` in dashboard/pages/): the CLI's report (json, csv, xlsx, html, pdf), cohorts
 (json, csv), compliance (json, csv), loads / rejects / reports (json, csv); the dashboard's
 state-of-play table (csv, xlsx), report pack (xlsx, html) and compliance list (csv: findings in
@@ -30,9 +30,10 @@ import re
 import openpyxl
 import pytest
 
+from bench.served import callback_body
 from etl.cli import main as cli_main
 from etl.exports import spreadsheet_safe
-from tests.browser import callback_body, download_of
+from tests.browser import download_of
 from tests.conftest import write_delimited
 
 HEADER = [

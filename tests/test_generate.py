@@ -1,4 +1,4 @@
-"""The synthetic data generator (etl/generate.py): formats, styles, determinism, ground truth."""
+"""The synthetic data generator (etl/synthetic/generate.py): formats, styles, determinism, ground truth."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from etl.codes import INITIATION_CNK_BY_SCHEME, PROGRAMME_CNKS
-from etl.columns import CANONICAL, match_headers
-from etl.generate import (
+from etl.base.codes import INITIATION_CNK_BY_SCHEME, PROGRAMME_CNKS
+from etl.ingest.columns import CANONICAL, match_headers
+from etl.synthetic.generate import (
     BAD_CNK,
     CANONICAL_ORDER,
     RULES,

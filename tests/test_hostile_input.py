@@ -34,7 +34,7 @@ import xlsxwriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.columns import MappingError
+from etl.ingest.columns import MappingError
 from tests.hostile import (
     HEADER,
     INIT5,

@@ -636,7 +636,7 @@ def test_line_numbers_follow_a_large_sheet(cli, db, tmp_path):
 def test_a_scan_that_would_lose_the_file_order_is_stopped():
     import duckdb
 
-    from etl.load import _check_order_kept
+    from etl.ingest.load import _check_order_kept
 
     con = duckdb.connect()
     con.execute("create table t as select range as x from range(9)")

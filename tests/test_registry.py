@@ -3,7 +3,7 @@
 Fails when a mart or one of its columns is undocumented (or documented but gone), when a
 metric or rule lacks a label in a language or points at SQL that does not exist, when the
 registry's metric names differ from the contract of SPEC §6-§8, and when docs/methodology.md
-is not what `python -m etl.methodology` generates.
+is not what `python -m etl.outputs.methodology` generates.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import re
 import pytest
 
 import sql as sql_pkg
-from etl import methodology
-from etl.config import load_config
-from etl.registry import LANGUAGES, RegistryError, load_registry, read_metric, read_rule
+from etl.base.config import load_config
+from etl.base.registry import LANGUAGES, RegistryError, load_registry, read_metric, read_rule
+from etl.outputs import methodology
 from tests.sqlcase import SPEC_STATE_OF_PLAY_METRICS, build, query
 
 # SPEC §6, in the order of its table; §7's keys; §8's rules and severities.
@@ -117,7 +117,9 @@ def test_methodology_is_up_to_date(monkeypatch):
     monkeypatch.delenv("BENZO_MONITOR_CONFIG", raising=False)
     expected = methodology.render(load_config())
     current = methodology.DEFAULT_OUTPUT.read_text(encoding="utf-8")
-    assert current == expected, "docs/methodology.md is stale: run python -m etl.methodology"
+    assert current == expected, (
+        "docs/methodology.md is stale: run python -m etl.outputs.methodology"
+    )
 
 
 def test_methodology_shows_the_configuration_in_force(tmp_path):

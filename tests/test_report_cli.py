@@ -176,9 +176,9 @@ def test_exports_read_the_published_snapshot_when_it_is_up_to_date(served, cli, 
     marts; without one, the views. The documents must be identical, byte for byte."""
     import shutil
 
-    from etl.config import load_config
-    from etl.publish import current_snapshot_path
-    from etl.report import open_for_export
+    from etl.base.config import load_config
+    from etl.base.publish import current_snapshot_path
+    from etl.outputs.report import open_for_export
 
     bare = tmp_path / "bare.duckdb"
     shutil.copyfile(served.db, bare)  # the same data, no snapshot beside it
@@ -207,7 +207,7 @@ def test_exports_read_the_published_snapshot_when_it_is_up_to_date(served, cli, 
 
 
 def test_publish_command_then_loads_keep_the_snapshot_up_to_date(cli, tmp_path):
-    from etl.publish import current_snapshot_path
+    from etl.base.publish import current_snapshot_path
     from tests.conftest import CANONICAL_HEADER, write_delimited
 
     db = tmp_path / "w.duckdb"

@@ -14,9 +14,11 @@ import shutil
 import openpyxl
 import pytest
 
-from etl import pack, pack_render, report, warehouse
-from etl.config import load_config
-from etl.warehouse import dict_rows
+from etl.base import warehouse
+from etl.base.config import load_config
+from etl.base.disclosure import Disclosure
+from etl.base.warehouse import dict_rows
+from etl.outputs import pack, pack_render, report
 from tests.conftest import write_delimited
 from tests.sqlcase import INIT5, INIT7, INIT10, RED10, cli_json, run_cli
 
@@ -248,7 +250,7 @@ def test_no_text_from_an_export_becomes_a_formula(tmp_path):
 def _build(db, month: str, suppress: bool = False):
     con = warehouse.connect(db, read_only=True)
     try:
-        return pack.build_pack(con, month, report.Disclosure(5, enabled=suppress), load_config())
+        return pack.build_pack(con, month, Disclosure(5, enabled=suppress), load_config())
     finally:
         con.close()
 
@@ -335,7 +337,7 @@ def test_html_has_the_cover_and_every_section_in_french_and_dutch(revised):
 def test_pdf_is_printed_by_chromium(revised):
     con = warehouse.connect(revised, read_only=True)
     try:
-        data = pack.render_pack(con.cursor(), "2025-07", "nl", "pdf", report.Disclosure(5))
+        data = pack.render_pack(con.cursor(), "2025-07", "nl", "pdf", Disclosure(5))
     finally:
         con.close()
     assert data.startswith(b"%PDF")
@@ -358,7 +360,7 @@ def test_render_pack_records_nothing(revised):
     con = warehouse.connect(revised, read_only=True)
     try:
         before = len(pack.archived_packs(con))
-        data = pack.render_pack(con.cursor(), "2025-07", "en", "html", report.Disclosure(5))
+        data = pack.render_pack(con.cursor(), "2025-07", "en", "html", Disclosure(5))
         after = len(pack.archived_packs(con))
     finally:
         con.close()

@@ -30,9 +30,9 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
-from etl.codes import BY_CNK
+from etl.base.codes import BY_CNK
+from etl.base.registry import load_registry
 from etl.exports import spreadsheet_safe
-from etl.registry import load_registry
 
 dash.register_page(__name__, path="/compliance", name="compliance", order=30)
 

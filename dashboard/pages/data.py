@@ -2,7 +2,7 @@
 
 The load ledger, the rejected rows by reason, the unmatched corrections (analysts only), the
 months still filling in, the data-as-of stamp; and an upload that goes through the loader of
-`benzo-monitor load` (etl/load.py) and shows the same summary. A refused file shows the
+`benzo-monitor load` (etl/ingest/load.py) and shows the same summary. A refused file shows the
 loader's plain message and changes nothing (loading is atomic per file).
 """
 
@@ -642,9 +642,9 @@ def load_upload(contents: str, filename: str | None, lang: str) -> tuple[str, ob
 
     kind is "refused", "too_big", "busy", "unreadable" or "failed"; the message is plain text.
     """
-    from etl.load import load_paths
-    from etl.publish import current_snapshot_path, publish
-    from etl.warehouse import WarehouseError, connect
+    from etl.base.publish import current_snapshot_path, publish
+    from etl.base.warehouse import WarehouseError, connect
+    from etl.ingest.load import load_paths
 
     header, _, payload = (contents or "").partition(",")
     if not payload or ";base64" not in header:

@@ -31,8 +31,8 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
-from etl.codes import BY_CNK, FEE_CODES, KINDS
-from etl.config import DEFAULTS_PATH
+from etl.base.codes import BY_CNK, FEE_CODES, KINDS
+from etl.base.config import DEFAULTS_PATH
 
 dash.register_page(__name__, path="/fees", name="fees", order=20)
 
@@ -319,7 +319,7 @@ def period_months(period: str, first_month: str, last_month: str) -> tuple[str, 
 
 
 def cnk_label(cnk: str, lang: str) -> str:
-    """The fee code's description in the reader's language (etl/codes.py)."""
+    """The fee code's description in the reader's language (etl/base/codes.py)."""
     code = BY_CNK.get(cnk)
     return getattr(code, f"label_{lang}") if code else cnk
 
@@ -416,7 +416,7 @@ def _table(by_cnk: list[dict], has_amounts: bool, disclosure, lang: str):
 
 
 def _default_key_letter_values() -> set[tuple[dt.date, float]]:
-    """The P table shipped in etl/config.toml: an estimate until the official value is set."""
+    """The P table shipped in etl/base/config.toml: an estimate until the official value is set."""
     with DEFAULTS_PATH.open("rb") as fh:
         rows = tomllib.load(fh).get("fees", {}).get("key_letter_values", [])
     return {(row["valid_from"], float(row["value"])) for row in rows}

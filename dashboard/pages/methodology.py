@@ -1,6 +1,6 @@
 """Methodology: every metric and compliance rule of the registry, with the configuration in force.
 
-Generated like docs/methodology.md (etl/methodology.py) from the metric registry (sql/registry/)
+Generated like docs/methodology.md (etl/outputs/methodology.py) from the metric registry (sql/registry/)
 and the configuration the dashboard runs with: labels in the reader's language, definitions as
 the registry writes them (English), the settings and the key-letter value P table. The whole
 English document, rendered for the same configuration, follows for reference.
@@ -16,11 +16,11 @@ from dash import dcc, html
 from dashboard.app import warehouse
 from dashboard.i18n import fmt_date, fmt_int, fmt_number, register, t
 from dashboard.ui import page_title, publication_note, view_state
-from etl.codes import FEE_CODES
-from etl.config import DEFAULTS_PATH, Config
-from etl.methodology import render, setting_meanings
-from etl.publish import config_fingerprint
-from etl.registry import METRIC_GROUPS, load_registry
+from etl.base.codes import FEE_CODES
+from etl.base.config import DEFAULTS_PATH, Config
+from etl.base.publish import config_fingerprint
+from etl.base.registry import METRIC_GROUPS, load_registry
+from etl.outputs.methodology import render, setting_meanings
 
 dash.register_page(__name__, path="/methodology", name="methodology", order=95)
 
@@ -415,13 +415,13 @@ def layout(**params):
     wh = warehouse()
     config = wh.config
     sources = ", ".join(
-        "etl/config.toml" if Path(s) == DEFAULTS_PATH else Path(s).name for s in config.source
+        "etl/base/config.toml" if Path(s) == DEFAULTS_PATH else Path(s).name for s in config.source
     )
     return html.Div(
         [
             page_title(t("methodology", lang), state, wh.default_as_of(), id_prefix="methodology"),
             publication_note(state, config.suppression_threshold, id_prefix="methodology"),
-            html.P(t("methodology_intro", lang, source=sources or "etl/config.toml")),
+            html.P(t("methodology_intro", lang, source=sources or "etl/base/config.toml")),
             html.P(t("methodology_english_note", lang), className="note"),
             _metrics(lang),
             _rules(lang),

@@ -28,7 +28,7 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
-from etl.registry import load_registry
+from etl.base.registry import load_registry
 
 dash.register_page(__name__, path="/outcomes", name="outcomes", order=10)
 

@@ -32,8 +32,8 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
+from etl.base.registry import load_registry
 from etl.exports import spreadsheet_safe
-from etl.registry import load_registry
 
 dash.register_page(__name__, path="/", name="state_of_play", order=0)
 
@@ -384,8 +384,8 @@ def download(_csv, _xlsx, search):
     prevent_initial_call=True,
 )
 def download_pack(_xlsx, _html, search):
-    """The report pack (etl/pack.py) of the URL's month, language, view and as-of date."""
-    from etl.pack import render_pack
+    """The report pack (etl/outputs/pack.py) of the URL's month, language, view and as-of date."""
+    from etl.outputs.pack import render_pack
 
     params = query_params(search)
     state = view_state(params)

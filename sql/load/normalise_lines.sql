@@ -1,8 +1,8 @@
 -- Normalise and check the kept rows of one file (SPEC §3): programme lines and rows whose CNK
--- is not a valid code. Other medicines were counted and dropped before (etl/load.py).
+-- is not a valid code. Other medicines were counted and dropped before (etl/ingest/load.py).
 -- Reads the temp view `load_source`: line_number and the twelve canonical columns as text, NULL
 -- where the file has no such column. (Its raw_values, the row as the file wrote it, are read
--- for the rejected rows only, by etl/load.py.)
+-- for the rejected rows only, by etl/ingest/load.py.)
 -- Each row gets either a reject `reason` (the first check it fails, in the order of SPEC §3)
 -- or the canonical values and the fingerprint that make loading idempotent.
 with trimmed as (

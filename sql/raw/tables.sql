@@ -1,4 +1,4 @@
--- Raw tables written by the loader (etl/load.py). Everything else in sql/ is a view over these.
+-- Raw tables written by the loader (etl/ingest/load.py). Everything else in sql/ is a view over these.
 
 create sequence if not exists load_id_seq start 1;
 
@@ -60,7 +60,7 @@ create table if not exists rejects (
 );
 
 -- The report archive: one row per monthly report pack issued (xlsx, html or pdf) by
--- `benzo-monitor report`, written by etl/pack.py. What is needed to write the same pack again:
+-- `benzo-monitor report`, written by etl/outputs/pack.py. What is needed to write the same pack again:
 -- the lines it saw (load_id <= max_load_id), its as-of date, its language and the configuration
 -- in force. content_sha256 is the hash of the pack's data tables (not of the file's bytes:
 -- xlsx and pdf files embed timestamps).
@@ -73,7 +73,7 @@ create table if not exists report_archive (
     suppressed      boolean not null,   -- disclosure control (SPEC §9) applied
     max_load_id     integer,            -- the latest load the pack saw (null: none)
     load_ids        integer[],          -- the loads the pack saw
-    config          json not null,      -- the configuration in force (etl.pack.config_to_dict)
+    config          json not null,      -- the configuration in force (etl.outputs.pack.config_to_dict)
     content_sha256  varchar not null,   -- SHA-256 of the pack's data tables
     issued_at       timestamp not null,
     issued_by       varchar

@@ -1,5 +1,5 @@
 -- The settings every view computes with, in one row: the as-of date and the configuration
--- values (SPEC §11) that etl.warehouse.apply_settings sets as session variables.
+-- values (SPEC §11) that etl.base.warehouse.apply_settings sets as session variables.
 -- The as-of date defaults to the latest delivery date loaded (SPEC §5).
 -- max_load_id (null: every load) makes the views see only the lines of loads up to that id:
 -- the warehouse as it was after that load (report packs reproduced, revisions).

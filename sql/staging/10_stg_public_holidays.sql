@@ -1,4 +1,4 @@
--- Belgian public holidays (reference table written by etl.warehouse).
+-- Belgian public holidays (reference table written by etl.base.warehouse).
 create or replace view stg_public_holidays as
 with source as (
     select * from belgian_public_holidays

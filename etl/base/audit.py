@@ -186,7 +186,7 @@ def database_file(con) -> Path | None:
 
 
 def record_load(con, outcome) -> None:
-    """The `load` or `load_refused` event of one file's outcome (etl.load.FileOutcome)."""
+    """The `load` or `load_refused` event of one file's outcome (etl.ingest.load.FileOutcome)."""
     db = database_file(con)
     if db is None:
         return
@@ -242,38 +242,10 @@ def read_events(db_path: str | os.PathLike, limit: int | None = None) -> tuple[l
 AUDIT_COLUMNS = ["time", "event", "user", "details"]
 
 
-def _details(entry: dict) -> str:
+def describe(entry: dict) -> str:
+    """An event's details as `key=value` words, for a table."""
     return " ".join(
         f"{key}={value}"
         for key, value in entry.items()
         if key not in ("time", "event", "user") and value is not None
     )
-
-
-def run_audit_command(args, config) -> int:
-    """`benzo-monitor audit`: the audit trail, latest events last."""
-    from etl.cli import UserError
-    from etl.load import _emit
-    from etl.warehouse import default_db_path
-
-    db = Path(args.db) if args.db else default_db_path()
-    limit = args.limit if args.limit is not None else (50 if args.format == "table" else None)
-    if limit is not None and limit < 0:
-        raise UserError("--limit must be 0 or more")
-    try:
-        events, bad = read_events(db, limit)
-    except AuditError as exc:
-        raise UserError(str(exc)) from exc
-    if args.format == "json":
-        print(json.dumps(events, ensure_ascii=False, indent=2))
-    else:
-        rows = [
-            {"time": e.get("time"), "event": e.get("event"), "user": e.get("user"),
-             "details": _details(e)}
-            for e in events
-        ]  # fmt: skip
-        title = f"Audit trail {audit_path(db)} (latest {len(rows)})"
-        _emit(rows, args.format, title, AUDIT_COLUMNS)
-    if bad:
-        print(f"{bad} unreadable line(s) skipped in {audit_path(db)}", file=sys.stderr)
-    return 0

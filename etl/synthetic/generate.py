@@ -30,7 +30,7 @@ import holidays
 import numpy as np
 import polars as pl
 
-from etl.codes import (
+from etl.base.codes import (
     BY_CNK,
     FOLLOW_UP_CNK,
     INITIATION_CNK_BY_SCHEME,
@@ -1531,43 +1531,3 @@ def _ground_truth(
         out["last_delivery_date"].append(date.fromordinal(p.events[-1][0]))
         out["breach"].append("R01" if p.repeat else breach)
     return pl.DataFrame(out)
-
-
-def run_generate_command(args, config) -> int:
-    """`benzo-monitor generate`: write the dataset and print what was written."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from etl.cli import UserError
-
-    try:
-        result = generate(
-            args.output, seed=args.seed, start=args.start, end=args.end,
-            weekly_starts=args.weekly_starts, file_format=args.file_format, style=args.style,
-            other_lines=args.other_lines, split=args.split, config=config,
-        )  # fmt: skip
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
-    console = Console(highlight=False)
-    table = Table(title=f"Synthetic exports in {args.output}", show_lines=False)
-    table.add_column("file")
-    table.add_column("rows", justify="right")
-    shown = (
-        result.files if len(result.files) <= 14 else result.files[:6] + [None] + result.files[-6:]
-    )
-    for path in shown:
-        if path is None:
-            table.add_row("…", "")
-        else:
-            table.add_row(path.name, f"{result.file_rows[path.name]:,}")
-    console.print(table)
-    broken = ", ".join(f"{k} {v}" for k, v in sorted(result.broken_lines.items()))
-    console.print(
-        f"{len(result.files)} file(s) · {result.n_programmes:,} programmes · "
-        f"{result.n_lines:,} programme lines · {result.n_other_lines:,} other lines · "
-        f"broken lines: {broken}"
-    )
-    console.print(f"ground truth: {result.ground_truth} · manifest: {result.manifest}")
-    if result.removed_stale:
-        console.print(f"removed {len(result.removed_stale)} export file(s) of an earlier run")
-    return 0

@@ -12,9 +12,9 @@ import duckdb
 import holidays
 
 import sql as sql_pkg
-from etl.codes import FEE_CODES
-from etl.config import Config
-from etl.read import first_line
+from etl.base.codes import FEE_CODES
+from etl.base.config import Config
+from etl.base.errors import first_line
 
 DB_ENV = "BENZO_MONITOR_DB"
 DEFAULT_DB = Path("data") / "benzo_monitor.duckdb"

@@ -4,7 +4,7 @@ The narrative is `sql/registry/methodology_template.md`; its `{{name}}` placehol
 with the configuration in force, the metric and rule entries of the registry, the table
 documents beside each mart (`sql/marts/*.md`) and the SQL of each rule.
 
-    python -m etl.methodology [--config FILE] [--output docs/methodology.md] [--check]
+    python -m etl.outputs.methodology [--config FILE] [--output docs/methodology.md] [--check]
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 
 import sql as sql_pkg
-from etl.codes import FEE_CODES
-from etl.config import DEFAULTS_PATH, Config, load_config
-from etl.registry import LANGUAGES, Metric, Registry, load_registry
+from etl.base.codes import FEE_CODES
+from etl.base.config import DEFAULTS_PATH, Config, load_config, setting_comments
+from etl.base.registry import LANGUAGES, Metric, Registry, load_registry
 
 TEMPLATE = sql_pkg.SQL_DIR / "registry" / "methodology_template.md"
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "methodology.md"
+DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "methodology.md"
 LANGUAGE_NAMES = {"en": "English", "fr": "Français", "nl": "Nederlands"}
 DIRECTION = {True: "higher is better", False: "lower is better", None: "neither"}
 # The order in which the appendix presents the marts: what users read first, first.
@@ -65,27 +65,12 @@ def documented_columns(doc: str) -> dict[str, str]:
     return found
 
 
-def _setting_meanings() -> dict[str, str]:
-    """The comment lines just above each key of etl/config.toml, joined: its meaning."""
-    meanings, comments = {}, []
-    for raw in DEFAULTS_PATH.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if line.startswith("#"):
-            comments.append(line.lstrip("#").strip())
-        elif "=" in line and not line.startswith("["):
-            meanings.setdefault(line.split("=")[0].strip(), " ".join(comments))
-            comments = []
-        else:
-            comments = []
-    return meanings
-
-
 def setting_meanings(config: Config) -> list[tuple[str, str, str]]:
     """(name, value, meaning) of each setting in force, as the methodology page lists them.
 
-    The meaning is the comment above the key in etl/config.toml (English).
+    The meaning is the comment above the key in etl/base/config.toml (English).
     """
-    meanings = _setting_meanings()
+    meanings = setting_comments()
     rows = []
     for name, value in config.as_rows():
         key = "key_letter_values" if name.startswith("key_letter_value") else name
@@ -179,10 +164,10 @@ def render(config: Config, registry: Registry | None = None) -> str:
     june_end = dt.date(2025, 6, 30)
     final_first = june_end + dt.timedelta(days=config.provisional_days)
     sources = ", ".join(
-        "etl/config.toml" if Path(s) == DEFAULTS_PATH else Path(s).name for s in config.source
+        "etl/base/config.toml" if Path(s) == DEFAULTS_PATH else Path(s).name for s in config.source
     )
     values = {
-        "config_source": sources or "etl/config.toml",
+        "config_source": sources or "etl/base/config.toml",
         "fee_codes": _fee_code_rows(config),
         "preparation_coefficient": f"{config.preparation_coefficient:g}",
         "stabilisation_days": str(config.stabilisation_days),
@@ -212,7 +197,7 @@ def render(config: Config, registry: Registry | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, compare) the methodology page."""
-    parser = argparse.ArgumentParser(prog="python -m etl.methodology", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m etl.outputs.methodology", description=__doc__)
     parser.add_argument("--config", type=Path, default=None, help="a TOML configuration file")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument(
@@ -223,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
         if current != text:
-            print(f"{args.output} is out of date: run python -m etl.methodology", file=sys.stderr)
+            print(
+                f"{args.output} is out of date: run python -m etl.outputs.methodology",
+                file=sys.stderr,
+            )
             return 1
         return 0
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,29 +1,15 @@
-"""The `benzo-monitor` command line (SPEC §10)."""
+"""The argument parser of `benzo-monitor` (SPEC §10): every command and option, in one place."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from pathlib import Path
 
-from rich.console import Console
-
 from etl import __version__
-from etl.config import ConfigError, load_config
 
-err = Console(stderr=True, highlight=False)
-
-# The monthly report pack's formats (etl/pack.py); json and csv are the state of play alone.
+# The monthly report pack's formats (etl/outputs/pack.py); json and csv are the state of play alone.
 PACK_FORMATS = ("xlsx", "html", "pdf")
-
-
-class UserError(Exception):
-    """An error to show as one plain message (no traceback), exit status 2 by default."""
-
-    def __init__(self, message: str, status: int = 2):
-        super().__init__(message)
-        self.status = status
 
 
 def _date(text: str) -> dt.date:
@@ -58,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         type=Path,
         default=None,
-        help="a TOML file overriding etl/config.toml (default: $BENZO_MONITOR_CONFIG)",
+        help="a TOML file overriding etl/base/config.toml (default: $BENZO_MONITOR_CONFIG)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -184,132 +170,3 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, help="the latest N events (default 50 in the table)"
     )
     return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config)
-        handler = COMMANDS[args.command]
-        return handler(args, config) or 0
-    except (UserError, ConfigError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        return getattr(exc, "status", 2)
-    except KeyboardInterrupt:
-        err.print("interrupted: nothing was changed by the unfinished file")
-        return 130
-
-
-def _cmd_load(args, config) -> int:
-    from etl.load import run_load_command
-
-    return run_load_command(args, config)
-
-
-def _cmd_loads(args, config) -> int:
-    from etl.load import run_loads_command
-
-    return run_loads_command(args, config)
-
-
-def _cmd_rejects(args, config) -> int:
-    from etl.load import run_rejects_command
-
-    return run_rejects_command(args, config)
-
-
-def _cmd_generate(args, config) -> int:
-    from etl.generate import run_generate_command
-
-    return run_generate_command(args, config)
-
-
-def _cmd_report(args, config) -> int:
-    if args.command == "report":
-        if args.reproduce is not None:
-            from etl.pack import run_reproduce_command
-
-            return run_reproduce_command(args)
-        if args.month is None:
-            raise UserError("report needs --month YYYY-MM (or --reproduce ID)")
-        if args.format in PACK_FORMATS:
-            from etl.pack import run_pack_command
-
-            return run_pack_command(args, config)
-    from etl.report import run_report_command
-
-    return run_report_command(args, config)
-
-
-def _cmd_reports(args, config) -> int:
-    from etl.pack import run_reports_command
-
-    return run_reports_command(args, config)
-
-
-def _cmd_demo(args, config) -> int:
-    from etl.demo import run_demo_command
-
-    return run_demo_command(args, config)
-
-
-def _cmd_serve(args, config) -> int:
-    from etl.demo import run_serve_command
-
-    return run_serve_command(args, config)
-
-
-def _cmd_publish(args, config) -> int:
-    from etl.publish import ensure_published
-    from etl.warehouse import WarehouseError, default_db_path
-
-    db_path = Path(args.db) if args.db else default_db_path()
-    if not db_path.exists():
-        raise UserError(f"no warehouse at {db_path}: load an export first")
-    try:
-        path = ensure_published(db_path, config)
-    except WarehouseError as exc:
-        raise UserError(str(exc)) from exc
-    print(f"published: {path}")
-    return 0
-
-
-def _cmd_users(args, config) -> int:
-    try:
-        from dashboard.auth import run_users_command
-    except ImportError as exc:  # the dashboard is an optional part of an install
-        raise UserError(f"users need the dashboard's packages: {exc}") from exc
-    return run_users_command(args, config)
-
-
-def _cmd_audit(args, config) -> int:
-    from etl.audit import run_audit_command
-
-    return run_audit_command(args, config)
-
-
-COMMANDS = {
-    "load": _cmd_load,
-    "loads": _cmd_loads,
-    "rejects": _cmd_rejects,
-    "generate": _cmd_generate,
-    "report": _cmd_report,
-    "cohorts": _cmd_report,
-    "compliance": _cmd_report,
-    "reports": _cmd_reports,
-    "demo": _cmd_demo,
-    "serve": _cmd_serve,
-    "publish": _cmd_publish,
-    "users": _cmd_users,
-    "audit": _cmd_audit,
-}
-
-
-if __name__ == "__main__":
-    # `python -m etl.cli` runs this file as __main__, a second copy of the module whose
-    # UserError is not the one etl.load, etl.report and etl.pack raise (a plain message would
-    # become a traceback): run the main of the module they import.
-    from etl.cli import main as cli_main
-
-    sys.exit(cli_main())

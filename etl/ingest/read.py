@@ -4,7 +4,7 @@ Every reader yields the same shape: a SQL relation (a DuckDB table function over
 one VARCHAR expression per header of the file, exposed as `c0`, `c1`, ... so that odd headers
 (accents, quotes, duplicates) never reach SQL text. The relation yields the records in file
 order: a table created from it keeps that order, and its rowid numbers the records (see
-etl/load.py).
+etl/ingest/load.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+
+from etl.base.errors import first_line
 
 SAMPLE_BYTES = 1 << 20
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -473,9 +475,3 @@ def _open_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         column_exprs=exprs,
         first_line=2,
     )
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (library errors can run to many lines)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -7,7 +7,7 @@ export files it saw and the configuration in force — written as an Excel workb
 file or a PDF (that HTML printed by headless Chromium), in French, Dutch or English.
 
 Every figure comes from a mart (sql/marts/); this module selects, applies disclosure control
-(SPEC §9, etl.report.Disclosure) and hands the tables to etl.pack_render.
+(SPEC §9, etl.outputs.Disclosure) and hands the tables to etl.outputs.pack_render.
 
 Reproducible: a pack is fully determined by (month, as-of date, language, suppression,
 configuration, max_load_id). Loads only ever add lines, so the lines of loads up to
@@ -29,19 +29,20 @@ import decimal
 import getpass
 import hashlib
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from etl import audit, pack_render, report, warehouse
-from etl.cli import UserError
-from etl.codes import FEE_CODES
-from etl.config import SCALAR_FIELDS, Config, KeyLetterValue, load_config
-from etl.pack_words import LANGUAGES
-from etl.registry import load_registry
-from etl.warehouse import dict_rows
+from etl.base import audit, warehouse
+from etl.base.codes import FEE_CODES
+from etl.base.config import SCALAR_FIELDS, Config, KeyLetterValue, load_config
+from etl.base.disclosure import Disclosure, amount
+from etl.base.errors import UserError
+from etl.base.registry import load_registry
+from etl.base.warehouse import dict_rows
+from etl.outputs import pack_render, report
+from etl.outputs.pack_words import LANGUAGES
 
 PACK_FORMATS = ("xlsx", "html", "pdf")
 SCHEMES = ("5", "7", "10")
@@ -60,7 +61,7 @@ class Column:
     `text`, `month` ('YYYY-MM'), `date`, `datetime`, `flag` (provisional or final), `count`
     (a figure about people or events: disclosure control applies), `revision` (a signed
     count), `number` (an identifier or a setting: never suppressed), `amount` (euros) or
-    `rate` (a fraction). `title` is a word key of etl.pack_words or a registry metric id.
+    `rate` (a fraction). `title` is a word key of etl.outputs.pack_words or a registry metric id.
     """
 
     key: str
@@ -180,7 +181,7 @@ def next_report_id(con: duckdb.DuckDBPyConnection) -> int:
 def build_pack(
     con: duckdb.DuckDBPyConnection,
     month: str,
-    disclosure: report.Disclosure,
+    disclosure: Disclosure,
     config: Config,
     *,
     as_of: dt.date | None = None,
@@ -294,7 +295,7 @@ def _state_of_play_table(state: dict, registry) -> Table:
 
 
 def _trend_table(
-    state_rows: list[dict], config: Config, disclosure: report.Disclosure
+    state_rows: list[dict], config: Config, disclosure: Disclosure
 ) -> tuple[Table, list[str]]:
     """Patients initiated per month and scheme, from the pilot's start to the month."""
     first = config.programme_start.replace(day=1)
@@ -313,7 +314,7 @@ def _trend_table(
     return table, provisional
 
 
-def revision_cell(disclosure: report.Disclosure, first: int, now: int, difference: int):
+def revision_cell(disclosure: Disclosure, first: int, now: int, difference: int):
     """A revision after disclosure control: hidden (the mask) when either figure is hidden or
     when its size is from 1 to threshold - 1 (it would tell a small count)."""
     if not disclosure.enabled:
@@ -324,7 +325,7 @@ def revision_cell(disclosure: report.Disclosure, first: int, now: int, differenc
     return difference
 
 
-def _revisions_table(con, disclosure: report.Disclosure) -> Table:
+def _revisions_table(con, disclosure: Disclosure) -> Table:
     rows = dict_rows(
         con, "select * from mart_state_of_play_revisions order by month_start_date, scheme_order"
     )
@@ -369,7 +370,7 @@ def _revisions_table(con, disclosure: report.Disclosure) -> Table:
     return Table("revisions", columns, table_rows)
 
 
-def _billing_delay_table(con, disclosure: report.Disclosure, registry) -> Table:
+def _billing_delay_table(con, disclosure: Disclosure, registry) -> Table:
     metric = registry.metric("initiations_known_share")
     rows = dict_rows(
         con, "select * from mart_state_of_play_billing_delay order by n_billing_months"
@@ -408,7 +409,7 @@ def _billing_delay_table(con, disclosure: report.Disclosure, registry) -> Table:
     )
 
 
-def _cohorts_table(con, month: str, disclosure: report.Disclosure, registry) -> Table:
+def _cohorts_table(con, month: str, disclosure: Disclosure, registry) -> Table:
     """SPEC §7, the cohorts that started up to the month (values of `benzo-monitor cohorts`)."""
     metrics = registry.group("cohorts")
     doc = report.cohorts(con, disclosure)
@@ -427,7 +428,7 @@ def _cohorts_table(con, month: str, disclosure: report.Disclosure, registry) -> 
     )
 
 
-def _fees_table(con, month: str, disclosure: report.Disclosure) -> Table:
+def _fees_table(con, month: str, disclosure: Disclosure) -> Table:
     """SPEC §2: events and estimated fees per CNK in the month (mart_fees_by_cnk_month)."""
     rows = dict_rows(
         con, "select * from mart_fees_by_cnk_month where month = ? order by cnk", [month]
@@ -440,8 +441,8 @@ def _fees_table(con, month: str, disclosure: report.Disclosure) -> Table:
             r["cnk"],
             disclosure.count(r["n_events"]),
             disclosure.count(r["n_unassigned_events"]),
-            report._amount(r["fees_estimated_eur"]),
-            report._amount(r["amount_billed_eur"]),
+            amount(r["fees_estimated_eur"]),
+            amount(r["amount_billed_eur"]),
         ]
         for r in rows
     ]
@@ -452,8 +453,8 @@ def _fees_table(con, month: str, disclosure: report.Disclosure) -> Table:
             "total",
             disclosure.count(sum(r["n_events"] for r in rows)),
             disclosure.count(sum(r["n_unassigned_events"] for r in rows)),
-            report._amount(sum(r["fees_estimated_eur"] for r in rows)),
-            report._amount(sum(billed)) if billed else None,
+            amount(sum(r["fees_estimated_eur"] for r in rows)),
+            amount(sum(billed)) if billed else None,
         ]
     )
     return Table(
@@ -470,7 +471,7 @@ def _fees_table(con, month: str, disclosure: report.Disclosure) -> Table:
     )
 
 
-def _compliance_table(con, disclosure: report.Disclosure, registry) -> Table:
+def _compliance_table(con, disclosure: Disclosure, registry) -> Table:
     """SPEC §8: flagged events per rule (counts only, no identifiers)."""
     counts = report.compliance_counts(con)
     return Table(
@@ -529,7 +530,7 @@ def render_pack(
     month: str,
     lang: str,
     fmt: str,
-    disclosure: report.Disclosure,
+    disclosure: Disclosure,
     as_of: dt.date | None = None,
     config: Config | None = None,
 ) -> bytes:
@@ -540,9 +541,9 @@ def render_pack(
       cursor of its own (`con.cursor()`).
     - `lang`: 'fr', 'nl' or 'en'; `fmt`: 'xlsx', 'html' or 'pdf' (pdf needs Chromium:
       raises etl.cli.UserError with a plain message when none is installed).
-    - `disclosure`: etl.report.Disclosure(threshold, enabled) — SPEC §9 on or off.
+    - `disclosure`: etl.outputs.Disclosure(threshold, enabled) — SPEC §9 on or off.
     - `as_of`: the as-of date (None: the latest delivery date loaded).
-    - `config`: the configuration in force (None: etl.config.load_config()).
+    - `config`: the configuration in force (None: etl.base.config.load_config()).
     """
     _check_format(lang, fmt)
     config = config or load_config()
@@ -579,7 +580,7 @@ def issue_pack(
     connection while a read-only one to the same file is open: close yours first.
     """
     _check_format(lang, fmt)
-    disclosure = report.Disclosure(config.suppression_threshold, enabled=suppress)
+    disclosure = Disclosure(config.suppression_threshold, enabled=suppress)
     con = report.open_warehouse(db_path, config, as_of)
     try:
         report_id = next_report_id(con)
@@ -660,7 +661,7 @@ def reproduce_pack(
         fmt = fmt or row["format"]
         _check_format(row["lang"], fmt)
         config = config_from_dict(json.loads(row["config"]))
-        disclosure = report.Disclosure(config.suppression_threshold, enabled=row["suppressed"])
+        disclosure = Disclosure(config.suppression_threshold, enabled=row["suppressed"])
         pack = build_pack(
             con,
             row["month"],
@@ -677,115 +678,3 @@ def reproduce_pack(
 
 
 # --- the commands -------------------------------------------------------------------------
-
-
-def default_output(month: str, lang: str, fmt: str) -> Path:
-    """Where a pack goes without --output: report-YYYY-MM-<lang>.<ext> in the working directory."""
-    return Path(f"report-{month}-{lang}.{fmt}")
-
-
-def _write(path: Path, data: bytes) -> None:
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from exc
-
-
-def run_pack_command(args, config: Config) -> int:
-    """`benzo-monitor report --format xlsx|html|pdf`: issue, record and write a pack."""
-    output = args.output or default_output(args.month, args.lang, args.format)
-    issued = issue_pack(
-        args.db,
-        args.month,
-        args.lang,
-        args.format,
-        config,
-        suppress=not args.no_suppress,
-        as_of=args.as_of,
-    )
-    _write(output, issued.data)
-    print(output)
-    report_err = (
-        f"pack {issued.report_id} recorded in the report archive "
-        f"(content SHA-256 {issued.content_sha256[:16]}…)"
-    )
-    print(report_err, file=sys.stderr)
-    return 0
-
-
-def run_reproduce_command(args) -> int:
-    """`benzo-monitor report --reproduce ID`: write an archived pack again, check its data."""
-    if args.format == "csv":
-        raise UserError("--reproduce writes a pack: use --format xlsx, html or pdf")
-    fmt = args.format if args.format in PACK_FORMATS else None  # json (the default): as issued
-    row, pack, data = reproduce_pack(args.db, args.reproduce, fmt)
-    output = args.output or default_output(row["month"], row["lang"], fmt or row["format"])
-    _write(output, data)
-    print(output)
-    if pack.content_sha256 != row["content_sha256"]:
-        raise UserError(
-            f"the data of pack {row['report_id']} differ from the archived pack: content "
-            f"SHA-256 {pack.content_sha256} instead of {row['content_sha256']} "
-            "(was the warehouse rebuilt or a load removed?)",
-            status=1,
-        )
-    print(
-        f"pack {row['report_id']} reproduced: same data (content SHA-256 "
-        f"{pack.content_sha256[:16]}… matches the archive)",
-        file=sys.stderr,
-    )
-    return 0
-
-
-REPORTS_COLUMNS = [
-    "report_id",
-    "month",
-    "as_of_date",
-    "lang",
-    "format",
-    "suppressed",
-    "max_load_id",
-    "content_sha256",
-    "issued_at",
-    "issued_by",
-]
-
-
-def run_reports_command(args, config: Config) -> int:
-    """`benzo-monitor reports`: the report archive."""
-    from etl.load import _emit
-
-    path = Path(args.db) if args.db else warehouse.default_db_path()
-    try:
-        con = warehouse.connect(path, read_only=True)
-    except warehouse.WarehouseError as exc:
-        raise UserError(str(exc)) from exc
-    try:
-        rows = archived_packs(con)
-    finally:
-        con.close()
-    for row in rows:
-        row["load_ids"] = list(row["load_ids"] or [])
-        row["config"] = json.loads(row["config"])
-    if args.format == "table":
-        shown = [
-            {
-                **row,
-                "content_sha256": row["content_sha256"][:12] + "…",
-                "issued_at": row["issued_at"].strftime("%Y-%m-%d %H:%M:%S"),
-            }
-            for row in rows
-        ]
-        _emit(
-            shown, "table", "Report archive (benzo-monitor report --reproduce ID)", REPORTS_COLUMNS
-        )
-    elif args.format == "json":
-        _emit(rows, "json", "", list(rows[0]) if rows else REPORTS_COLUMNS)
-    else:
-        _emit(
-            [{**r, "load_ids": " ".join(map(str, r["load_ids"]))} for r in rows],
-            "csv",
-            "",
-            [*REPORTS_COLUMNS, "load_ids"],
-        )
-    return 0

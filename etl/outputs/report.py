@@ -2,7 +2,7 @@
 
 Every figure comes from a mart (sql/marts/); this module only selects, applies disclosure
 control (SPEC §9) and writes JSON or CSV. Which figures are counts, rates or amounts, and which
-column holds a rate's denominator, is read from the metric registry (etl/registry.py).
+column holds a rate's denominator, is read from the metric registry (etl/base/registry.py).
 
 JSON and CSV layouts (documented in docs/methodology.md, "Exports"):
 - report: {"month", "as_of", "provisional", "schemes": {"5", "7", "10", "total"}, "unassigned"}
@@ -18,18 +18,16 @@ import csv
 import datetime as dt
 import io
 import json
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from etl import publish, warehouse
-from etl.cli import UserError
-from etl.config import Config
+from etl.base import publish, warehouse
+from etl.base.config import Config
+from etl.base.disclosure import Disclosure
+from etl.base.errors import UserError, first_line
+from etl.base.registry import load_registry
 from etl.exports import spreadsheet_safe
-from etl.read import first_line
-from etl.registry import Metric, load_registry
 
 CONTRACT_GROUP = "state_of_play"  # SPEC §6 metrics: the keys of each scheme in the JSON
 SPLIT_GROUP = "reduction_split"  # the 10/20/30-capsule split, an extra key
@@ -51,46 +49,6 @@ FINDING_KEYS = (
     "kind",
     "detail",
 )
-
-
-@dataclass(frozen=True)
-class Disclosure:
-    """SPEC §9: counts from 1 to threshold - 1 become "<threshold"; a rate whose denominator
-    is below the threshold becomes null. Amounts are not figures about people: unchanged."""
-
-    threshold: int
-    enabled: bool = True
-
-    @property
-    def mask(self) -> str:
-        """How a suppressed count is shown: "<5" with the default threshold."""
-        return f"<{self.threshold}"
-
-    def count(self, value: int | None) -> int | str | None:
-        """A count, or the mask when it is from 1 to threshold - 1."""
-        if value is None or not self.enabled:
-            return value
-        return self.mask if 0 < value < self.threshold else value
-
-    def rate(self, value: float | None, denominator: int | None) -> float | None:
-        """A rate, or None when its denominator is below the threshold."""
-        if value is None or not self.enabled:
-            return value
-        return None if (denominator or 0) < self.threshold else value
-
-    def metric(self, metric: Metric, row: dict):
-        """The value of `metric` in a mart row, after disclosure control."""
-        value = row[metric.column]
-        if metric.disclosure == "count":
-            return self.count(value)
-        if metric.disclosure == "rate":
-            return self.rate(value, row[metric.denominator_column])
-        return _amount(value)
-
-
-def _amount(value) -> float | None:
-    """A euro amount as a JSON number with at most 2 decimals."""
-    return None if value is None else round(float(value), 2)
 
 
 # --- opening the warehouse ----------------------------------------------------------------
@@ -303,28 +261,13 @@ def to_json(doc: dict) -> str:
 
 # --- the command --------------------------------------------------------------------------
 
-CSV_LAYOUTS = {
-    "report": report_csv_rows,
-    "cohorts": cohorts_csv_rows,
-    "compliance": compliance_csv_rows,
-}
-
-
-def build_document(con: duckdb.DuckDBPyConnection, args, disclosure: Disclosure) -> dict:
-    """The JSON document of args.command (report, cohorts or compliance)."""
-    if args.command == "report":
-        return state_of_play(con, args.month, disclosure)
-    if args.command == "cohorts":
-        return cohorts(con, disclosure)
-    return compliance(con, disclosure)
-
 
 def open_for_export(
     db_path: Path | None, config: Config, as_of: dt.date | None, month: str | None
 ) -> duckdb.DuckDBPyConnection:
     """A read-only connection on which the marts answer one export quickly.
 
-    When the published snapshot (etl/publish.py) is up to date and was computed for this
+    When the published snapshot (etl/base/publish.py) is up to date and was computed for this
     as-of date and a spine reaching `month`, its marts are read (search path `published`,
     then `main`): milliseconds. Otherwise the warehouse's views, with the core views computed
     once first (temporary tables on this connection; the settings are final by then).
@@ -351,22 +294,3 @@ def open_for_export(
         set_report_month(con, month)
     publish.materialise_core(con)
     return con
-
-
-def run_report_command(args, config: Config) -> int:
-    """`benzo-monitor report|cohorts|compliance`: print or write the export (SPEC §10)."""
-    disclosure = Disclosure(config.suppression_threshold, enabled=not args.no_suppress)
-    con = open_for_export(args.db, config, args.as_of, getattr(args, "month", None))
-    try:
-        doc = build_document(con, args, disclosure)
-    finally:
-        con.close()
-    text = to_json(doc) if args.format == "json" else to_csv(*CSV_LAYOUTS[args.command](doc))
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UserError(f"cannot write {args.output}: {exc.strerror}") from exc
-    else:
-        sys.stdout.write(text)
-    return 0

@@ -1,7 +1,7 @@
 """Loading billing exports into the warehouse: atomic per file, idempotent, nothing lost.
 
 One file goes through these steps (SPEC §3):
-1. `etl.read.open_source` detects the format and prepares a scan of the raw text values;
+1. `etl.ingest.read.open_source` detects the format and prepares a scan of the raw text values;
 2. the header is matched to the canonical columns (aliases and an optional mapping file);
 3. one pass over the records, on every thread, counts them, drops other medicines (counted
    as skipped) and keeps programme lines and rows with an invalid CNK, numbered in file order;
@@ -13,12 +13,10 @@ A refused file raises `FileRefused` before step 6, so the warehouse is left as i
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import getpass
 import hashlib
 import json
-import sys
 import tempfile
 import threading
 import time
@@ -29,18 +27,17 @@ from pathlib import Path
 import duckdb
 
 import sql as sql_pkg
-from etl import audit, publish
-from etl.codes import PROGRAMME_CNKS
-from etl.columns import (
+from etl.base import audit, publish
+from etl.base.codes import PROGRAMME_CNKS
+from etl.base.config import Config
+from etl.ingest.columns import (
     CANONICAL,
     REQUIRED,
-    MappingError,
     describe_aliases,
     match_headers,
     read_mapping,
 )
-from etl.config import Config
-from etl.read import (
+from etl.ingest.read import (
     FileRefused,
     Source,
     as_windows_1252,
@@ -154,7 +151,7 @@ def _nrn_expr(value: str) -> str:
 SEVEN_DIGITS = "'" + "[0-9]" * 7 + "'"
 
 
-def _other_medicine(value: str) -> str:
+def other_medicine_sql(value: str) -> str:
     """SQL: is the CNK `value` another medicine's code (a valid code, not the programme's)?
 
     Comparisons, not IN or list_contains: DuckDB turns those into a join, which would cost the
@@ -264,7 +261,7 @@ class Loader:
         def expr(name: str) -> str:
             return source.column_exprs[int(columns[name][1:])]
 
-        is_other = _other_medicine(expr("cnk"))
+        is_other = other_medicine_sql(expr("cnk"))
         if source.csv_rejects:
             self.con.execute("drop table if exists load_csv_reject_errors")
             self.con.execute("drop table if exists load_csv_reject_scans")
@@ -341,7 +338,7 @@ class Loader:
 
         if source.csv_params.get("transcoded"):
             # A Windows-1252 file read through its UTF-8 copy gets its characters back, on the
-            # kept rows only (etl/read.py as_windows_1252).
+            # kept rows only (etl/ingest/read.py as_windows_1252).
             restored = ", ".join(f"{restore_cp1252_sql(c)} as {c}" for c in source.column_names)
             self.con.execute(
                 f"create or replace temp table load_kept as select line_seq, {restored} "
@@ -561,7 +558,7 @@ def load_paths(
     """Load each file in turn (each atomically); a refused file does not stop the others.
 
     With `config`, and once a dashboard has served this warehouse (its snapshot folder
-    exists), a snapshot is published for readers when at least one file loaded (etl/publish.py).
+    exists), a snapshot is published for readers when at least one file loaded (etl/base/publish.py).
     """
     mapping = read_mapping(mapping_path) if mapping_path else None
     loader = Loader(con, mapping, str(mapping_path) if mapping_path else None)
@@ -572,161 +569,8 @@ def load_paths(
             outcomes.append(FileOutcome(path, summary=loader.load_file(Path(path), progress)))
         except FileRefused as exc:
             outcomes.append(FileOutcome(path, refused=str(exc)))
-        audit.record_load(con, outcomes[-1])  # etl/audit.py: who loaded which file, when
+        audit.record_load(con, outcomes[-1])  # etl/base/audit.py: who loaded which file, when
     if config is not None and any(o.summary for o in outcomes):
         if publish.snapshot_dir(publish.database_path(con)).exists():
             publish.publish(con, config)
     return outcomes
-
-
-def run_load_command(args, config) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-
-    from etl.cli import UserError
-    from etl.warehouse import WarehouseError, connect
-
-    # File names, headers and messages are text, not rich markup: a header such as "[/]" would
-    # otherwise end in a MarkupError traceback. (UserError messages are printed as markup.)
-    out = Console(width=None if sys.stdout.isatty() else 132)
-    try:
-        con = connect(args.db, config=config)
-    except WarehouseError as exc:
-        raise UserError(escape(str(exc))) from exc
-    show_progress = not args.no_progress and sys.stderr.isatty()
-    progress_bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>5.1f}%"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not show_progress,
-        transient=True,
-    )
-
-    def factory(path: Path):
-        task = progress_bar.add_task(escape(path.name), total=100)
-        return lambda pct: progress_bar.update(task, completed=pct)
-
-    try:
-        with progress_bar:
-            outcomes = load_paths(con, args.files, args.mapping, factory, config)
-    except MappingError as exc:
-        raise UserError(escape(str(exc))) from exc
-    finally:
-        con.close()
-
-    table = Table(title="Load summary", title_justify="left")
-    for name in ("load", "file", "format", "rows read", "new", "already present", "skipped",
-                 "rejected", "seconds"):  # fmt: skip
-        table.add_column(name, justify="left" if name in ("file", "format") else "right")
-    for outcome in outcomes:
-        s = outcome.summary
-        if s is None:
-            table.add_row("-", escape(outcome.path.name), "[red]refused[/]", *[""] * 6)
-            continue
-        fmt = s.file_format + (f" {s.encoding} '{s.delimiter}'" if s.encoding else "")
-        table.add_row(
-            str(s.load_id), escape(s.file_name), fmt, f"{s.rows_read:,}", f"{s.rows_new:,}",
-            f"{s.rows_present:,}", f"{s.rows_skipped:,}", f"{s.rows_rejected:,}",
-            f"{s.seconds:.1f}",
-        )  # fmt: skip
-    out.print(table)
-    for outcome in outcomes:
-        s = outcome.summary
-        if outcome.refused:
-            out.print(
-                f"[bold red]refused:[/] {escape(outcome.refused)}", highlight=False, soft_wrap=True
-            )
-        elif s and s.previously_loaded_as is not None:
-            out.print(
-                f"{escape(s.file_name)}: the same file was loaded before "
-                f"(load {s.previously_loaded_as}); nothing was counted twice.",
-                soft_wrap=True,
-            )
-        if s and s.rows_rejected:
-            out.print(
-                f"{escape(s.file_name)}: {s.rows_rejected:,} row(s) rejected - "
-                f"see: benzo-monitor rejects --load {s.load_id}",
-                soft_wrap=True,
-            )
-    return 1 if any(o.refused for o in outcomes) else 0
-
-
-def _emit(rows: list[dict], fmt: str, title: str, columns: list[str]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    if fmt == "json":
-        print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
-        return
-    if fmt == "csv":
-        from etl.exports import spreadsheet_safe  # text from exports never runs as a formula
-
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: spreadsheet_safe(row.get(k)) for k in columns})
-        return
-    table = Table(title=title, title_justify="left")
-    for name in columns:
-        table.add_column(name.replace("_", " "), overflow="fold")
-    for row in rows:
-        table.add_row(*["" if row.get(c) is None else str(row.get(c)) for c in columns])
-    Console().print(table)
-
-
-def _read_only(args, config):
-    from etl.cli import UserError
-    from etl.warehouse import WarehouseError, connect
-
-    try:
-        return connect(args.db, read_only=True, config=config)
-    except WarehouseError as exc:
-        raise UserError(str(exc)) from exc
-
-
-def run_loads_command(args, config) -> int:
-    con = _read_only(args, config)
-    cur = con.execute("select * from loads order by load_id")
-    names = [d[0] for d in cur.description]
-    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    con.close()
-    columns = names if args.format != "table" else [
-        "load_id", "file_name", "file_format", "rows_read", "rows_new", "rows_present",
-        "rows_skipped", "rows_rejected", "finished_at", "file_sha256",
-    ]  # fmt: skip
-    if args.format == "table":
-        for row in rows:
-            row["file_sha256"] = row["file_sha256"][:12] + "…"
-            row["finished_at"] = row["finished_at"].strftime("%Y-%m-%d %H:%M:%S")
-    _emit(rows, args.format, "Load ledger", columns)
-    return 0
-
-
-def run_rejects_command(args, config) -> int:
-    con = _read_only(args, config)
-    where, params = ("where load_id = ?", [args.load_id]) if args.load_id else ("", [])
-    cur = con.execute(f"select * from rejects {where} order by load_id, line_number", params)
-    names = [d[0] for d in cur.description]
-    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    con.close()
-    if args.format != "table":
-        _emit(rows, args.format, "Rejected rows", names)
-        return 0
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["reason"]] = counts.get(row["reason"], 0) + 1
-    _emit(
-        [{"reason": k, "meaning": REASONS.get(k, ""), "rows": v} for k, v in sorted(counts.items())],
-        "table", "Rejected rows by reason", ["reason", "meaning", "rows"],
-    )  # fmt: skip
-    shown = rows[: args.limit]
-    _emit(
-        shown, "table",
-        f"Rejected rows ({len(shown)} of {len(rows)}; --format csv for all)",
-        ["load_id", "file_name", "line_number", "reason", "detail", "raw_values"],
-    )  # fmt: skip
-    return 0

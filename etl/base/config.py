@@ -1,4 +1,4 @@
-"""The configuration in force: the defaults of `etl/config.toml`, overlaid by a user file."""
+"""The configuration in force: the defaults of `etl/base/config.toml`, overlaid by a user file."""
 
 from __future__ import annotations
 
@@ -147,3 +147,18 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     if cfg.suppression_threshold < 1:
         raise ConfigError("suppression_threshold must be at least 1")
     return cfg
+
+
+def setting_comments() -> dict[str, str]:
+    """The comment lines just above each key of etl/base/config.toml, joined: its meaning."""
+    meanings, comments = {}, []
+    for raw in DEFAULTS_PATH.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line.startswith("#"):
+            comments.append(line.lstrip("#").strip())
+        elif "=" in line and not line.startswith("["):
+            meanings.setdefault(line.split("=")[0].strip(), " ".join(comments))
+            comments = []
+        else:
+            comments = []
+    return meanings

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from etl.config import Config
+from etl.base.config import Config
 from sql import SQL_DIR
 
 POINTER = "CURRENT"
@@ -108,7 +108,7 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
 
     Call it after a load has committed, with no transaction open. Returns the snapshot's path.
     """
-    from etl.warehouse import apply_settings
+    from etl.base.warehouse import apply_settings
 
     source = database_path(con)
     folder = snapshot_dir(source)
@@ -198,7 +198,7 @@ def fresh_snapshot(
 ) -> Snapshot | None:
     """The current snapshot if it is up to date: the warehouse's loads (its latest load id is
     `max_load_id`), the same sql/ and the same configuration. None otherwise."""
-    from etl.warehouse import schema_fingerprint
+    from etl.base.warehouse import schema_fingerprint
 
     current = current_snapshot_path(db_path)
     if current is None:
@@ -228,7 +228,7 @@ def ensure_published(db_path: str | os.PathLike, config: Config) -> Path | None:
     Used when the dashboard starts on a warehouse loaded by an older version. Opens the
     warehouse writable briefly; returns None when there is no warehouse.
     """
-    from etl.warehouse import connect
+    from etl.base.warehouse import connect
 
     db_path = Path(db_path)
     if not db_path.exists():

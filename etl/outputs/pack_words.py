@@ -334,7 +334,7 @@ METHODOLOGY: tuple[tuple[str, str, str], ...] = (
 )
 
 # The meaning of each configuration setting (SPEC §11) in the pack's languages (the English
-# text is that of etl/config.toml, as in docs/methodology.md).
+# text is that of etl/base/config.toml, as in docs/methodology.md).
 SETTING_MEANINGS: dict[str, tuple[str, str]] = {  # name -> (fr, nl)
     "grace_days": (
         "Jours après le dernier jour couvert avant qu'un programme non terminé soit arrêté.",

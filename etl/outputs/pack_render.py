@@ -1,4 +1,4 @@
-"""Writing a monthly report pack (etl.pack.Pack) as an Excel workbook, HTML or PDF.
+"""Writing a monthly report pack (etl.outputs.pack.Pack) as an Excel workbook, HTML or PDF.
 
 - xlsx (xlsxwriter): one sheet per table, numbers as numbers, frozen header row, fixed
   document dates (the same data give the same file). No text ever becomes a formula: the
@@ -22,10 +22,11 @@ from pathlib import Path
 
 import xlsxwriter
 
-from etl import pack_words as words
-from etl.cli import UserError
-from etl.codes import BY_CNK
-from etl.registry import load_registry
+from etl.base.codes import BY_CNK
+from etl.base.config import setting_comments
+from etl.base.errors import UserError
+from etl.base.registry import load_registry
+from etl.outputs import pack_words as words
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 SECTIONS = (
@@ -44,7 +45,7 @@ NUMERIC_KINDS = ("count", "revision", "number", "amount", "rate")
 
 
 def _title(key: str, lang: str) -> str:
-    """A column title: a registry metric's label, or a word of etl.pack_words."""
+    """A column title: a registry metric's label, or a word of etl.outputs.pack_words."""
     if "|" in key:
         group, sub = key.split("|")
         return f"{_title(group, lang)} — {_title(sub, lang)}"
@@ -185,12 +186,10 @@ def _methodology(pack, lang: str) -> list[str]:
 
 def _setting_meaning(setting_id: str, lang: str) -> str:
     if lang == "en":
-        from etl.methodology import _setting_meanings
-
-        # The comments of etl/config.toml, as docs/methodology.md shows them.
+        # The comments of etl/base/config.toml, as docs/methodology.md shows them.
         if setting_id == "key_letter_values":
             return "Key-letter value P from that date on (until the next row)."
-        return " ".join(_setting_meanings().get(setting_id, "").split())
+        return " ".join(setting_comments().get(setting_id, "").split())
     fr, nl = words.SETTING_MEANINGS[setting_id]
     return fr if lang == "fr" else nl
 
