@@ -636,13 +636,13 @@ def test_line_numbers_follow_a_large_sheet(cli, db, tmp_path):
 def test_a_scan_that_would_lose_the_file_order_is_stopped():
     import duckdb
 
-    from etl.ingest.load import _check_order_kept
+    from etl.ingest.load import check_order_kept
 
     con = duckdb.connect()
     con.execute("create table t as select range as x from range(9)")
-    _check_order_kept(con, "select case when x > 2 then [x::varchar] end from t")
+    check_order_kept(con, "select case when x > 2 then [x::varchar] end from t")
     with pytest.raises(RuntimeError, match="file's order"):  # an IN list becomes a join
-        _check_order_kept(con, "select x in (select 3) from t")
+        check_order_kept(con, "select x in (select 3) from t")
 
 
 def test_date_shortcuts_read_what_the_formats_read():

@@ -113,6 +113,18 @@ def test_a_missing_label_is_refused(tmp_path):
         read_rule(rule)
 
 
+def test_a_unit_that_does_not_fit_the_disclosure_is_refused(tmp_path):
+    """A count is of patients, programmes or events; a rate is a fraction; an amount in EUR."""
+    source = sql_pkg.SQL_DIR / "registry" / "metrics" / "patients_initiated.toml"
+    broken = tmp_path / "patients_initiated.toml"
+    broken.write_text(
+        source.read_text(encoding="utf-8").replace('unit = "patients"', 'unit = "EUR"'),
+        encoding="utf-8",
+    )
+    with pytest.raises(RegistryError, match="unit is one of patients, programmes, events"):
+        read_metric(broken)
+
+
 def test_methodology_is_up_to_date(monkeypatch):
     monkeypatch.delenv("BENZO_MONITOR_CONFIG", raising=False)
     expected = methodology.render(load_config())

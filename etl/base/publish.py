@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from etl.base.config import Config
+from etl.base.warehouse import apply_settings, connect, schema_fingerprint
 from sql import SQL_DIR
 
 POINTER = "CURRENT"
@@ -90,17 +91,10 @@ def materialise_core(con: duckdb.DuckDBPyConnection) -> None:
     Every mart reads the core views (programmes, events...); left as views, each mart would
     compute them again. A temporary table hides the view of the same name from later queries
     on this connection only, so the marts then read the tables. Call it after the settings
-    (as-of date, configuration) are in place; the tables go with the connection, or with
-    `drop_core(con)`.
+    (as-of date, configuration) are in place; the tables go with the connection.
     """
     for name in core_view_names():
         con.execute(f"create or replace temp table {name} as select * from main.{name}")
-
-
-def drop_core(con: duckdb.DuckDBPyConnection) -> None:
-    """Remove the tables of `materialise_core`: the views are read again."""
-    for name in reversed(core_view_names()):
-        con.execute(f"drop table if exists temp.{name}")
 
 
 def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
@@ -108,8 +102,6 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
 
     Call it after a load has committed, with no transaction open. Returns the snapshot's path.
     """
-    from etl.base.warehouse import apply_settings
-
     source = database_path(con)
     folder = snapshot_dir(source)
     folder.mkdir(parents=True, exist_ok=True)
@@ -198,8 +190,6 @@ def fresh_snapshot(
 ) -> Snapshot | None:
     """The current snapshot if it is up to date: the warehouse's loads (its latest load id is
     `max_load_id`), the same sql/ and the same configuration. None otherwise."""
-    from etl.base.warehouse import schema_fingerprint
-
     current = current_snapshot_path(db_path)
     if current is None:
         return None
@@ -228,8 +218,6 @@ def ensure_published(db_path: str | os.PathLike, config: Config) -> Path | None:
     Used when the dashboard starts on a warehouse loaded by an older version. Opens the
     warehouse writable briefly; returns None when there is no warehouse.
     """
-    from etl.base.warehouse import connect
-
     db_path = Path(db_path)
     if not db_path.exists():
         return None

@@ -20,6 +20,9 @@ REGISTRY_DIR = sql_pkg.SQL_DIR / "registry"
 LANGUAGES = ("en", "fr", "nl")
 METRIC_GROUPS = ("state_of_play", "reduction_split", "cohorts", "revisions")
 DISCLOSURE_KINDS = ("count", "rate", "amount")
+# What a metric counts or measures, shown beside its definition in the methodology. A count is
+# of patients, programmes or events, an amount in EUR, a rate a fraction.
+UNITS = {"count": ("patients", "programmes", "events"), "amount": ("EUR",), "rate": ("fraction",)}
 SEVERITIES = ("error", "warning")
 
 
@@ -36,7 +39,7 @@ class Metric:
     order: int
     labels: dict[str, str]
     definition: str
-    unit: str
+    unit: str  # patients | programmes | events (counts), EUR (amounts), fraction (rates)
     disclosure: str  # count | rate | amount: how disclosure control (SPEC §9) treats it
     marts: tuple[str, ...]
     column: str
@@ -184,6 +187,11 @@ def read_metric(path: Path) -> Metric:
         raise RegistryError(f"{path}: group must be one of {', '.join(METRIC_GROUPS)}")
     if metric.disclosure not in DISCLOSURE_KINDS:
         raise RegistryError(f"{path}: disclosure must be one of {', '.join(DISCLOSURE_KINDS)}")
+    if metric.unit not in UNITS[metric.disclosure]:
+        raise RegistryError(
+            f"{path}: a {metric.disclosure} metric's unit is one of "
+            f"{', '.join(UNITS[metric.disclosure])}, not {metric.unit!r}"
+        )
     if metric.disclosure == "rate" and not (
         metric.numerator and metric.denominator and metric.denominator_column
     ):

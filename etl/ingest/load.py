@@ -95,10 +95,6 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _run(con: duckdb.DuckDBPyConnection, query: str, progress: ProgressCallback | None):
     """Execute `query`, reporting DuckDB's progress (0-100) while it runs."""
     if progress is None:
@@ -191,7 +187,7 @@ ORDER_KEEPING = frozenset({"PROJECTION", "FILTER", "TABLE_SCAN", "READ_CSV", "RE
                            "ARROW_SCAN", "PYTHON_ARROW_SCAN", "SEQ_SCAN"})  # fmt: skip
 
 
-def _check_order_kept(con: duckdb.DuckDBPyConnection, query: str) -> None:
+def check_order_kept(con: duckdb.DuckDBPyConnection, query: str) -> None:
     """Make sure DuckDB plans `query` with operators that keep the file's order.
 
     Line numbers come from that order (Loader._scan). An operator such as a join (which
@@ -277,7 +273,7 @@ class Loader:
                 {_nrn_like(expr("patient_id"))} as nrn_like
             from {source.relation}
         """
-        _check_order_kept(self.con, marks)
+        check_order_kept(self.con, marks)
         _run(self.con, f"create or replace temp table load_marks as {marks}", progress)
         n_rows, n_kept, n_nrn_like = self.con.execute(
             "select count(*), count(kept), count(*) filter (where nrn_like) from load_marks"

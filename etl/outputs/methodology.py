@@ -104,13 +104,13 @@ def _fee_code_rows(config: Config) -> str:
 
 
 def _metric_table(metrics: list[Metric]) -> str:
-    lines = ["| metric | definition | direction |", "| --- | --- | --- |"]
+    lines = ["| metric | unit | definition | direction |", "| --- | --- | --- | --- |"]
     for m in metrics:
         definition = m.definition
         if m.disclosure == "rate":
             definition += f" Numerator: {m.numerator}. Denominator: {m.denominator}."
         lines.append(
-            f"| **{_cell(m.label('en'))}** (`{m.id}`) | {_cell(definition)} "
+            f"| **{_cell(m.label('en'))}** (`{m.id}`) | {m.unit} | {_cell(definition)} "
             f"| {DIRECTION[m.higher_is_better]} |"
         )
     return "\n".join(lines)
