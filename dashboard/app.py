@@ -37,7 +37,7 @@ def create_app(
 
     The app reads the warehouse's published snapshot (etl/base/publish.py); if there is none yet or
     it is out of date, one is published now (skipped with a log line while a load holds the
-    warehouse: the load publishes when it finishes). Access control (dashboard/auth.py) comes
+    warehouse: the load publishes when it finishes). Access control (dashboard/auth/) comes
     from the environment; `mode` development|production (None: $BENZO_MONITOR_ENV, else
     development). Raises auth.AuthError (a plain message) when it cannot be set up.
     """
@@ -133,7 +133,7 @@ def create_app(
             )
             for page in sorted(dash.page_registry.values(), key=lambda p: p.get("order") or 0)
         ]
-        # A reviewer (dashboard/auth.py) is offered the publication view only.
+        # A reviewer (dashboard/auth/guard.py) is offered the publication view only.
         views = [{"label": t(f"view_{v}", lang), "value": v} for v in auth.allowed_views()]
         return (
             t("app_title", lang),

@@ -101,7 +101,7 @@ def parse_date(value: str | None) -> dt.date | None:
 def view_state(params: dict) -> ViewState:
     """The ViewState of a page's query parameters (unknown values fall back to defaults).
 
-    A reader whose role may not see exact figures (a reviewer: dashboard/auth.py) gets the
+    A reader whose role may not see exact figures (a reviewer: dashboard/auth/guard.py) gets the
     publication view whatever the URL says.
     """
     view = params.get("view")

@@ -11,7 +11,7 @@
 This entry point runs in production mode unless `BENZO_MONITOR_ENV=development`: it refuses to
 start without `BENZO_MONITOR_SECRET_KEY` (every worker must sign sessions with the same key)
 and sets the Secure flag on cookies (TLS ends at the reverse proxy). See README, "Access
-control", and dashboard/auth.py.
+control", and dashboard/auth/settings.py.
 """
 
 from __future__ import annotations
