@@ -1,4 +1,4 @@
-"""The synthetic data generator (etl/synthetic/generate.py): formats, styles, determinism, ground truth."""
+"""The synthetic data generator (etl/synthetic/): formats, styles, determinism, ground truth."""
 
 from __future__ import annotations
 
@@ -16,16 +16,12 @@ import pytest
 
 from etl.base.codes import INITIATION_CNK_BY_SCHEME, PROGRAMME_CNKS
 from etl.ingest.columns import CANONICAL, match_headers
-from etl.synthetic.generate import (
-    BAD_CNK,
-    CANONICAL_ORDER,
-    RULES,
-    STYLES,
-    XLSX_MAX_ROWS,
-    Calendar,
-    generate,
-    reference_compliance,
-)
+from etl.synthetic.billing import BAD_CNK
+from etl.synthetic.calibration import RULES, Calendar
+from etl.synthetic.generate import generate
+from etl.synthetic.oracle import reference_compliance
+from etl.synthetic.styles import CANONICAL_ORDER, STYLES
+from etl.synthetic.writers import XLSX_MAX_ROWS
 
 SMALL = {"weekly_starts": 20.0, "start": date(2024, 1, 1), "end": date(2024, 6, 30)}
 # long enough for every breach (R07 needs an event more than 360 days after a start)
