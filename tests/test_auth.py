@@ -32,7 +32,7 @@ THROTTLED = ("tess", "throttled-secret-1")  # locked out by the throttling test
 # Proxy headers are trusted from one proxy: the throttling test gives itself its own address.
 SERVER_ENV = {"BENZO_MONITOR_PROXIES": "1"}
 PAGE_PATHS = ("/", "/outcomes", "/fees", "/compliance", "/regions", "/data", "/methodology")
-# Pseudonymised identifiers have this shape in the generated data (etl/synthetic/generate.py _hex_ids):
+# Pseudonymised identifiers have this shape in the generated data (etl/synthetic/population.py hex_ids):
 # patients P + 16 hex digits, pharmacies PH + 10, prescribers DR + 10.
 ID_SHAPE = re.compile(
     r"(?<![0-9A-Za-z])(?:P[0-9A-F]{16}|PH[0-9A-F]{10}|DR[0-9A-F]{10})(?![0-9A-F])"
