@@ -15,9 +15,9 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import auth
 from dashboard.data import Warehouse
-from dashboard.i18n import LANGUAGES, t
 from dashboard.ui import parse_date, query_params, search_with, view_state
 from etl.base.config import Config, load_config
+from etl.base.i18n import LANGUAGES, t
 
 PAGES_DIR = Path(__file__).parent / "pages"
 ASSETS_DIR = Path(__file__).parent / "assets"

@@ -17,8 +17,9 @@ import plotly.graph_objects as go
 from dash import html
 
 from dashboard.auth import analyst_view_allowed
-from dashboard.i18n import BROWSER_LOCALES, fmt_date, language, t
+from dashboard.i18n import BROWSER_LOCALES, language
 from etl.base.disclosure import Disclosure
+from etl.base.i18n import fmt_date, t
 
 SCHEMES = ("5", "7", "10")
 SCHEMES_AND_TOTAL = (*SCHEMES, "total")
@@ -34,29 +35,13 @@ EXTRA_COLOURS = ("#0072B2", "#D55E00", "#F0E442", "#CC79A7", "#000000")
 PROVISIONAL_SHADE = "rgba(120, 120, 120, 0.15)"
 VIEWS = ("analyst", "publication")
 GLOBAL_PARAMS = ("lang", "view", "as_of")
-# ag-grid's own words (pagination, filters) in French and Dutch; English is its default.
-GRID_WORDS = {
-    "fr": {
-        "page": "Page", "of": "sur", "to": "à", "more": "plus", "next": "Suivante",
-        "last": "Dernière", "first": "Première", "previous": "Précédente",
-        "pageSizeSelectorLabel": "Lignes par page :", "noRowsToShow": "Aucune ligne",
-        "filterOoo": "Filtrer…", "equals": "Égal à", "notEqual": "Différent de",
-        "contains": "Contient", "notContains": "Ne contient pas", "startsWith": "Commence par",
-        "endsWith": "Se termine par", "lessThan": "Inférieur à", "greaterThan": "Supérieur à",
-        "inRange": "Entre", "blank": "Vide", "notBlank": "Non vide", "andCondition": "ET",
-        "orCondition": "OU", "loadingOoo": "Chargement…",
-    },
-    "nl": {
-        "page": "Pagina", "of": "van", "to": "tot", "more": "meer", "next": "Volgende",
-        "last": "Laatste", "first": "Eerste", "previous": "Vorige",
-        "pageSizeSelectorLabel": "Rijen per pagina:", "noRowsToShow": "Geen rijen",
-        "filterOoo": "Filteren…", "equals": "Gelijk aan", "notEqual": "Niet gelijk aan",
-        "contains": "Bevat", "notContains": "Bevat niet", "startsWith": "Begint met",
-        "endsWith": "Eindigt op", "lessThan": "Kleiner dan", "greaterThan": "Groter dan",
-        "inRange": "Tussen", "blank": "Leeg", "notBlank": "Niet leeg", "andCondition": "EN",
-        "orCondition": "OF", "loadingOoo": "Laden…",
-    },
-}  # fmt: skip
+# ag-grid's own words (its localeText keys), in the catalogue as grid_<key>.
+GRID_TEXTS = (
+    "page", "of", "to", "more", "next", "last", "first", "previous", "pageSizeSelectorLabel",
+    "noRowsToShow", "filterOoo", "equals", "notEqual", "contains", "notContains", "startsWith",
+    "endsWith", "lessThan", "greaterThan", "inRange", "blank", "notBlank", "andCondition",
+    "orCondition", "loadingOoo",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -217,7 +202,8 @@ def grid(
         else:
             spec["filter"] = True
         defs.append(spec)
-    options = {"animateRows": False, "localeText": GRID_WORDS.get(language(lang), {})}
+    words = {key: t(f"grid_{key}", lang) for key in GRID_TEXTS}
+    options = {"animateRows": False, "localeText": words}
     if page_size:
         options.update({"pagination": True, "paginationPageSize": page_size})
     return dag.AgGrid(

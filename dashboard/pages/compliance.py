@@ -17,7 +17,6 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard.app import warehouse
-from dashboard.i18n import fmt_int, register, t
 from dashboard.ui import (
     EXTRA_COLOURS,
     empty_page,
@@ -31,105 +30,11 @@ from dashboard.ui import (
     view_state,
 )
 from etl.base.codes import BY_CNK
+from etl.base.i18n import fmt_int, t
 from etl.base.registry import load_registry
 from etl.exports import spreadsheet_safe
 
 dash.register_page(__name__, path="/compliance", name="compliance", order=30)
-
-register(
-    {
-        "compliance": {"fr": "Conformité", "nl": "Naleving", "en": "Compliance"},
-        "compliance_rule": {"fr": "Règle", "nl": "Regel", "en": "Rule"},
-        "compliance_all_rules": {"fr": "Toutes les règles", "nl": "Alle regels", "en": "All rules"},
-        "compliance_summary_title": {
-            "fr": "Constats par règle",
-            "nl": "Vaststellingen per regel",
-            "en": "Findings per rule",
-        },
-        "compliance_col_label": {"fr": "Règle de l'arrêté", "nl": "Regel van het besluit",
-                                 "en": "Rule of the decree"},
-        "compliance_col_severity": {"fr": "Gravité", "nl": "Ernst", "en": "Severity"},
-        "compliance_col_count": {"fr": "Constats", "nl": "Vaststellingen", "en": "Findings"},
-        "compliance_severity_error": {"fr": "erreur", "nl": "fout", "en": "error"},
-        "compliance_severity_warning": {
-            "fr": "avertissement",
-            "nl": "waarschuwing",
-            "en": "warning",
-        },
-        "compliance_warning_note": {
-            "fr": "Un avertissement n'est pas une erreur : l'arrêté admet des exceptions.",
-            "nl": "Een waarschuwing is geen fout: het besluit laat uitzonderingen toe.",
-            "en": "A warning is not an error: the decree allows exceptions.",
-        },
-        "compliance_trend_title": {
-            "fr": "Constats par mois de délivrance",
-            "nl": "Vaststellingen per afleveringsmaand",
-            "en": "Findings per delivery month",
-        },
-        "compliance_per_month_title": {
-            "fr": "Constats par mois et par règle",
-            "nl": "Vaststellingen per maand en per regel",
-            "en": "Findings per month and rule",
-        },
-        "compliance_findings_title": {
-            "fr": "Liste des constats",
-            "nl": "Lijst van vaststellingen",
-            "en": "List of findings",
-        },
-        "compliance_findings_count": {
-            "fr": "{n} constats",
-            "nl": "{n} vaststellingen",
-            "en": "{n} findings",
-        },
-        "compliance_findings_shown": {
-            "fr": "Les {shown} premiers sont affichés (par règle puis date) ; choisissez une "
-            "règle ou exportez le CSV pour tous les voir.",
-            "nl": "De eerste {shown} worden getoond (per regel en dan datum); kies een regel of "
-            "exporteer de CSV om ze allemaal te zien.",
-            "en": "The first {shown} are shown (by rule, then date); choose a rule or export "
-            "the CSV to see them all.",
-        },
-        "compliance_col_patient": {
-            "fr": "Patient (pseudonymisé)",
-            "nl": "Patiënt (gepseudonimiseerd)",
-            "en": "Patient (pseudonymised)",
-        },
-        "compliance_col_pharmacy": {
-            "fr": "Pharmacie (pseudonymisée)",
-            "nl": "Apotheek (gepseudonimiseerd)",
-            "en": "Pharmacy (pseudonymised)",
-        },
-        "compliance_col_date": {
-            "fr": "Date de délivrance",
-            "nl": "Afleverdatum",
-            "en": "Delivery date",
-        },
-        "compliance_col_service": {"fr": "Prestation", "nl": "Prestatie", "en": "Service"},
-        "compliance_col_detail": {
-            "fr": "Détail (en anglais)",
-            "nl": "Detail (in het Engels)",
-            "en": "Detail",
-        },
-        "compliance_export": {
-            "fr": "Exporter les constats (CSV)",
-            "nl": "Vaststellingen exporteren (CSV)",
-            "en": "Export the findings (CSV)",
-        },
-        "compliance_export_counts": {
-            "fr": "Exporter les nombres par règle (CSV)",
-            "nl": "Aantallen per regel exporteren (CSV)",
-            "en": "Export the counts per rule (CSV)",
-        },
-        "compliance_no_list": {
-            "fr": "Vue publication : la liste des constats (identifiants pseudonymisés) n'est "
-            "pas affichée.",
-            "nl": "Publicatieweergave: de lijst van vaststellingen (gepseudonimiseerde "
-            "identificatoren) wordt niet getoond.",
-            "en": "Publication view: the list of findings (pseudonymised identifiers) is not "
-            "shown.",
-        },
-    }
-)  # fmt: skip
 
 SEVERITY_COLOURS = {"error": EXTRA_COLOURS[1], "warning": EXTRA_COLOURS[0]}  # vermillion, blue
 FINDINGS_PAGE_SIZE = 50

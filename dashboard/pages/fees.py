@@ -17,7 +17,6 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard.app import warehouse
-from dashboard.i18n import fmt_date, fmt_eur, fmt_int, fmt_month, fmt_number, register, t
 from dashboard.ui import (
     EXTRA_COLOURS,
     PROVISIONAL_SHADE,
@@ -33,144 +32,9 @@ from dashboard.ui import (
 )
 from etl.base.codes import BY_CNK, FEE_CODES, KINDS
 from etl.base.config import DEFAULTS_PATH
+from etl.base.i18n import fmt_date, fmt_eur, fmt_int, fmt_month, fmt_number, t
 
 dash.register_page(__name__, path="/fees", name="fees", order=20)
-
-register(
-    {
-        "fees": {"fr": "Honoraires", "nl": "Honoraria", "en": "Fees"},
-        "fees_period": {"fr": "Période", "nl": "Periode", "en": "Period"},
-        "fees_period_ytd": {"fr": "Année en cours", "nl": "Lopend jaar", "en": "Year to date"},
-        "fees_period_12m": {
-            "fr": "12 derniers mois",
-            "nl": "Laatste 12 maanden",
-            "en": "Last 12 months",
-        },
-        "fees_period_all": {"fr": "Depuis le début", "nl": "Sinds het begin", "en": "All months"},
-        "fees_chart_title": {
-            "fr": "Honoraires estimés par mois et par type de prestation",
-            "nl": "Geschatte honoraria per maand en per soort prestatie",
-            "en": "Estimated fees per month and kind of service",
-        },
-        "fees_kind_initiation": {
-            "fr": "Entretien d'initiation",
-            "nl": "Opstartgesprek",
-            "en": "Initiation interview",
-        },
-        "fees_kind_reduction": {
-            "fr": "Palier de diminution",
-            "nl": "Afbouwstap",
-            "en": "Reduction step",
-        },
-        "fees_kind_stabilisation": {
-            "fr": "Palier de stabilisation",
-            "nl": "Stabilisatiestap",
-            "en": "Stabilisation step",
-        },
-        "fees_kind_follow_up": {
-            "fr": "Entretien de suivi",
-            "nl": "Opvolggesprek",
-            "en": "Follow-up interview",
-        },
-        "fees_table_title": {
-            "fr": "Prestations et honoraires par code CNK",
-            "nl": "Prestaties en honoraria per CNK-code",
-            "en": "Events and fees per CNK",
-        },
-        "fees_col_label": {"fr": "Prestation", "nl": "Prestatie", "en": "Service"},
-        "fees_col_events": {
-            "fr": "Nombre de prestations",
-            "nl": "Aantal prestaties",
-            "en": "Events",
-        },
-        "fees_col_estimated": {
-            "fr": "Honoraires estimés",
-            "nl": "Geschatte honoraria",
-            "en": "Estimated fees",
-        },
-        "fees_col_billed": {
-            "fr": "Montants facturés",
-            "nl": "Gefactureerde bedragen",
-            "en": "Billed amounts",
-        },
-        "fees_col_difference": {
-            "fr": "Différence (facturé − estimé)",
-            "nl": "Verschil (gefactureerd − geschat)",
-            "en": "Difference (billed − estimated)",
-        },
-        "fees_no_amounts": {
-            "fr": "L'export ne contient pas de montants : seuls les honoraires estimés sont "
-            "affichés.",
-            "nl": "De export bevat geen bedragen: enkel de geschatte honoraria worden getoond.",
-            "en": "The export has no amounts: only the estimated fees are shown.",
-        },
-        "fees_scope_note": {
-            "fr": "Toutes les prestations délivrées jusqu'à la date de situation, y compris "
-            "celles qui ne relèvent d'aucun programme (avant le premier entretien d'initiation "
-            "du patient). Honoraire d'une prestation = P (valable à la date de délivrance) × "
-            "coefficient, arrondi au cent. La différence ne porte que sur les mois où l'export "
-            "contient des montants.",
-            "nl": "Alle prestaties afgeleverd tot de peildatum, ook die buiten een programma "
-            "(vóór het eerste opstartgesprek van de patiënt). Honorarium van een prestatie = "
-            "P (geldig op de afleverdatum) × coëfficiënt, afgerond op de cent. Het verschil "
-            "telt enkel de maanden waarvoor de export bedragen bevat.",
-            "en": "Every event delivered up to the as-of date, including events outside any "
-            "programme (before the patient's first initiation interview). Fee of one event = "
-            "P (valid on the delivery date) × coefficient, rounded to the cent. The difference "
-            "covers only the months for which the export has amounts.",
-        },
-        "fees_monthly_title": {
-            "fr": "Détail par mois et par code CNK",
-            "nl": "Detail per maand en per CNK-code",
-            "en": "Detail per month and CNK",
-        },
-        "fees_config_title": {
-            "fr": "Valeur de la lettre-clé P et coefficients en vigueur",
-            "nl": "Waarde van de sleutelletter P en coëfficiënten in voege",
-            "en": "Key-letter value P and coefficients in force",
-        },
-        "fees_valid_from": {"fr": "Valable à partir du", "nl": "Geldig vanaf", "en": "Valid from"},
-        "fees_p_value": {"fr": "Valeur de P", "nl": "Waarde van P", "en": "Value of P"},
-        "fees_p_estimated": {
-            "fr": "estimée, indiquez la valeur officielle",
-            "nl": "geschat, vul de officiële waarde in",
-            "en": "estimated, set the official value",
-        },
-        "fees_p_note": {
-            "fr": "Valeur par défaut dérivée de l'honoraire de base publié par l'INAMI "
-            "(5,06 € = P × 2,28) : aucune valeur officielle pour 2025–2026 n'a été trouvée. "
-            "P et les coefficients se règlent dans le fichier de configuration (section "
-            "[fees]).",
-            "nl": "Standaardwaarde afgeleid uit het door het RIZIV gepubliceerde basishonorarium "
-            "(€ 5,06 = P × 2,28): er werd geen officiële waarde voor 2025–2026 gevonden. "
-            "P en de coëfficiënten worden ingesteld in het configuratiebestand (sectie "
-            "[fees]).",
-            "en": "Default derived from RIZIV's published basic dispensing fee (€5.06 = P × "
-            "2.28): no official 2025–2026 value was found. P and the coefficients are set in "
-            "the configuration file ([fees] section).",
-        },
-        "fees_coefficient": {"fr": "Coefficient", "nl": "Coëfficiënt", "en": "Coefficient"},
-        "fees_coef_interview": {
-            "fr": "Entretiens (initiation, suivi), hors TVA",
-            "nl": "Gesprekken (opstart, opvolging), excl. btw",
-            "en": "Interviews (initiation, follow-up), excl. VAT",
-        },
-        "fees_coef_preparation": {
-            "fr": "Préparations (paliers de diminution et de stabilisation), TVA comprise",
-            "nl": "Bereidingen (afbouw- en stabilisatiestappen), incl. btw",
-            "en": "Preparations (reduction and stabilisation steps), VAT incl.",
-        },
-        "fees_coefficient_note": {
-            "fr": "L'article 6/3 §2 de l'arrêté indique 7,8 pour les préparations, alors que son "
-            "annexe indique 7,08 : la valeur par défaut est 7,08, modifiable dans la "
-            "configuration.",
-            "nl": "Artikel 6/3 §2 van het besluit vermeldt 7,8 voor de bereidingen, terwijl de "
-            "bijlage 7,08 vermeldt: de standaardwaarde is 7,08, aanpasbaar in de configuratie.",
-            "en": "The decree's article 6/3 §2 says 7,8 for preparations while its annex says "
-            "7,08: the default is 7.08, configurable.",
-        },
-    }
-)
 
 PERIODS = ("ytd", "12m", "all")
 # Not schemes: four distinct Okabe–Ito colours outside the scheme colours.

@@ -14,7 +14,6 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard.app import warehouse
-from dashboard.i18n import fmt_int, fmt_month, fmt_number, fmt_rate, register, t
 from dashboard.ui import (
     SCHEME_COLOURS,
     SCHEMES,
@@ -28,138 +27,10 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
+from etl.base.i18n import fmt_int, fmt_month, fmt_number, fmt_rate, t
 from etl.base.registry import load_registry
 
 dash.register_page(__name__, path="/outcomes", name="outcomes", order=10)
-
-register(
-    {
-        "outcomes": {
-            "fr": "Résultats des programmes",
-            "nl": "Resultaten van de programma's",
-            "en": "Programme outcomes",
-        },
-        "outcomes_cohorts_title": {
-            "fr": "Taux par cohorte : mois de l'entretien d'initiation et schéma",
-            "nl": "Percentages per cohorte: maand van het opstartgesprek en schema",
-            "en": "Rates by cohort: month of the initiation interview and scheme",
-        },
-        "outcomes_rate": {"fr": "Taux", "nl": "Percentage", "en": "Rate"},
-        "outcomes_start_month": {"fr": "Mois de début", "nl": "Startmaand", "en": "Start month"},
-        "outcomes_in_progress_share": {
-            "fr": "Part en cours",
-            "nl": "Aandeel lopend",
-            "en": "Share in progress",
-        },
-        "outcomes_mostly_in_progress": {
-            "fr": "Marqueurs creux et lignes grisées : cohortes dont plus de la moitié des "
-            "programmes sont encore en cours — leurs taux vont encore évoluer.",
-            "nl": "Open markeringen en grijze rijen: cohorten waarvan meer dan de helft van de "
-            "programma's nog lopend is — hun percentages zullen nog veranderen.",
-            "en": "Open markers and greyed rows: cohorts with more than half of their "
-            "programmes still in progress — their rates will still move.",
-        },
-        "outcomes_funnel_title": {
-            "fr": "Programmes atteignant chaque palier de diminution",
-            "nl": "Programma's die elke afbouwstap bereiken",
-            "en": "Programmes reaching each reduction step",
-        },
-        "outcomes_started": {"fr": "Initiés", "nl": "Opgestart", "en": "Initiated"},
-        "outcomes_step": {"fr": "Palier {k}", "nl": "Afbouwstap {k}", "en": "Step {k}"},
-        "outcomes_step_row": {
-            "fr": "Palier de diminution",
-            "nl": "Afbouwstap",
-            "en": "Reduction step",
-        },
-        "outcomes_completion_step": {
-            "fr": "programme terminé",
-            "nl": "programma afgerond",
-            "en": "programme completed",
-        },
-        "outcomes_reaching": {
-            "fr": "Programmes ayant atteint le palier",
-            "nl": "Programma's die de stap bereikten",
-            "en": "Programmes that reached the step",
-        },
-        "outcomes_in_progress_reaching": {
-            "fr": "dont en cours",
-            "nl": "waarvan lopend",
-            "en": "of which in progress",
-        },
-        "outcomes_share_started": {
-            "fr": "Part des programmes initiés",
-            "nl": "Aandeel van de opgestarte programma's",
-            "en": "Share of programmes initiated",
-        },
-        "outcomes_funnel_note": {
-            "fr": "Atteindre le dernier palier, c'est terminer le programme. Les programmes en "
-            "cours peuvent encore atteindre les paliers suivants.",
-            "nl": "Wie de laatste stap bereikt, heeft het programma afgerond. Lopende "
-            "programma's kunnen de volgende stappen nog bereiken.",
-            "en": "Reaching the last step completes the programme. Programmes in progress may "
-            "still reach the next steps.",
-        },
-        "outcomes_ttc_title": {
-            "fr": "Délai entre l'entretien d'initiation et la fin du programme (terminés)",
-            "nl": "Tijd van het opstartgesprek tot de afronding (afgeronde programma's)",
-            "en": "Time from the initiation interview to completion (completed programmes)",
-        },
-        "outcomes_days_axis": {
-            "fr": "Jours depuis l'entretien d'initiation",
-            "nl": "Dagen sinds het opstartgesprek",
-            "en": "Days since the initiation interview",
-        },
-        "outcomes_days_range": {
-            "fr": "{a} à {b} jours",
-            "nl": "{a} tot {b} dagen",
-            "en": "{a} to {b} days",
-        },
-        "outcomes_n_completed": {
-            "fr": "Programmes terminés",
-            "nl": "Afgeronde programma's",
-            "en": "Completed programmes",
-        },
-        "outcomes_p25": {
-            "fr": "1er quartile (jours)",
-            "nl": "1e kwartiel (dagen)",
-            "en": "1st quartile (days)",
-        },
-        "outcomes_median": {
-            "fr": "Médiane (jours)",
-            "nl": "Mediaan (dagen)",
-            "en": "Median (days)",
-        },
-        "outcomes_p75": {
-            "fr": "3e quartile (jours)",
-            "nl": "3e kwartiel (dagen)",
-            "en": "3rd quartile (days)",
-        },
-        "outcomes_curve_title": {
-            "fr": "Part des programmes terminés selon le temps écoulé depuis l'initiation",
-            "nl": "Aandeel afgeronde programma's naargelang de tijd sinds de opstart",
-            "en": "Share of programmes completed by time since initiation",
-        },
-        "outcomes_curve_note": {
-            "fr": "Pour d jours : parmi les programmes initiés au moins d jours avant la date "
-            "de situation, la part terminée dans les d jours suivant l'entretien d'initiation.",
-            "nl": "Voor d dagen: van de programma's die minstens d dagen vóór de standdatum "
-            "opgestart werden, het aandeel dat binnen d dagen na het opstartgesprek afgerond "
-            "was.",
-            "en": "For d days: among the programmes initiated at least d days before the as-of "
-            "date, the share completed within d days of the initiation interview.",
-        },
-        "outcomes_observed": {
-            "fr": "programmes observés",
-            "nl": "geobserveerde programma's",
-            "en": "programmes observed",
-        },
-        "outcomes_share_completed": {
-            "fr": "Part terminée",
-            "nl": "Aandeel afgerond",
-            "en": "Share completed",
-        },
-    }
-)
 
 # `rate=` in the URL -> the mart_cohorts column (a registered metric) it shows.
 RATES = {

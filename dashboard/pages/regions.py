@@ -14,7 +14,6 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard.app import warehouse
-from dashboard.i18n import fmt_date, fmt_int, fmt_number, register, t
 from dashboard.ui import (
     SCHEME_COLOURS,
     SCHEMES,
@@ -28,148 +27,10 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
+from etl.base.i18n import fmt_date, fmt_int, fmt_number, t
 from etl.base.registry import load_registry
 
 dash.register_page(__name__, path="/regions", name="regions", order=40)
-
-register(
-    {
-        "regions": {
-            "fr": "Régions et patients",
-            "nl": "Gewesten en patiënten",
-            "en": "Regions and patients",
-        },
-        "regions_all_schemes": {"fr": "Tous", "nl": "Alle", "en": "All"},
-        "regions_geography_title": {
-            "fr": "Par région et par province (code postal de la pharmacie d'initiation)",
-            "nl": "Per gewest en per provincie (postcode van de opstartende apotheek)",
-            "en": "By region and province (postcode of the initiating pharmacy)",
-        },
-        "regions_rate_chart": {
-            "fr": "Patients ayant initié un programme pour 100 000 habitants",
-            "nl": "Patiënten die een programma opstartten per 100.000 inwoners",
-            "en": "Patients who initiated a programme per 100,000 inhabitants",
-        },
-        "regions_province_chart": {
-            "fr": "Patients ayant initié un programme, par province",
-            "nl": "Patiënten die een programma opstartten, per provincie",
-            "en": "Patients who initiated a programme, by province",
-        },
-        "regions_region": {"fr": "Région", "nl": "Gewest", "en": "Region"},
-        "regions_province": {"fr": "Province", "nl": "Provincie", "en": "Province"},
-        "regions_per_100000": {
-            "fr": "Pour 100 000 habitants",
-            "nl": "Per 100.000 inwoners",
-            "en": "Per 100,000 inhabitants",
-        },
-        "regions_population": {
-            "fr": "Population au 1er janvier 2024",
-            "nl": "Bevolking op 1 januari 2024",
-            "en": "Population on 1 January 2024",
-        },
-        "regions_population_source": {
-            "fr": "Population : Statbel, « Population par lieu de résidence », au {date} "
-            "({figures}).",
-            "nl": "Bevolking: Statbel, 'Bevolking naar woonplaats', op {date} ({figures}).",
-            "en": "Population: Statbel, 'Population by place of residence' (Population par lieu "
-            "de résidence / Bevolking naar woonplaats), on {date} ({figures}).",
-        },
-        "regions_rule_note": {
-            "fr": "Chaque programme est compté dans la province et la région de la pharmacie "
-            "qui a facturé l'entretien d'initiation, d'après le code postal de cette ligne "
-            "(1000–1299 Bruxelles-Capitale ; 1300–1499 et 4000–7999 Wallonie ; 1500–3999 et "
-            "8000–9999 Flandre). Code postal absent ou illisible : « inconnue ». Les patients "
-            "sont comptés à leur premier entretien d'initiation, dans le schéma de celui-ci ; "
-            "les programmes (réinitiations comprises) selon leur situation à la date de "
-            "situation.",
-            "nl": "Elk programma telt in de provincie en het gewest van de apotheek die het "
-            "opstartgesprek factureerde, volgens de postcode op die lijn (1000–1299 Brussel; "
-            "1300–1499 en 4000–7999 Wallonië; 1500–3999 en 8000–9999 Vlaanderen). Postcode "
-            "ontbrekend of onleesbaar: 'onbekend'. Patiënten tellen bij hun eerste "
-            "opstartgesprek, in het schema daarvan; programma's (herhaalde opstarten "
-            "inbegrepen) volgens hun toestand op de standdatum.",
-            "en": "Each programme counts in the province and region of the pharmacy that billed "
-            "the initiation interview, from the postcode on that line (1000–1299 Brussels; "
-            "1300–1499 and 4000–7999 Wallonia; 1500–3999 and 8000–9999 Flanders). A missing or "
-            "unreadable postcode: 'unknown'. Patients count at their first initiation "
-            "interview, in its scheme; programmes (repeat initiations included) by their "
-            "outcome on the as-of date.",
-        },
-        "regions_profile_title": {
-            "fr": "Profil des patients (ligne de l'entretien d'initiation)",
-            "nl": "Profiel van de patiënten (lijn van het opstartgesprek)",
-            "en": "Patient profile (from the initiation interview's line)",
-        },
-        "regions_dimension_age_band": {
-            "fr": "Âge à l'initiation",
-            "nl": "Leeftijd bij de opstart",
-            "en": "Age at initiation",
-        },
-        "regions_dimension_sex": {"fr": "Sexe", "nl": "Geslacht", "en": "Sex"},
-        "regions_dimension_insurer": {
-            "fr": "Organisme assureur",
-            "nl": "Verzekeringsinstelling",
-            "en": "Insurer",
-        },
-        "regions_missing_age_band": {
-            "fr": "L'export ne contient pas d'année de naissance : pas de répartition par âge.",
-            "nl": "De export bevat geen geboortejaar: geen verdeling naar leeftijd.",
-            "en": "The export has no birth year column: no breakdown by age.",
-        },
-        "regions_missing_sex": {
-            "fr": "L'export ne contient pas le sexe du patient : pas de répartition par sexe.",
-            "nl": "De export bevat het geslacht van de patiënt niet: geen verdeling naar geslacht.",
-            "en": "The export has no patient sex column: no breakdown by sex.",
-        },
-        "regions_missing_insurer": {
-            "fr": "L'export ne contient pas d'organisme assureur : pas de répartition par "
-            "organisme assureur.",
-            "nl": "De export bevat geen verzekeringsinstelling: geen verdeling per "
-            "verzekeringsinstelling.",
-            "en": "The export has no insurer column: no breakdown by insurer.",
-        },
-        "regions_age_note": {
-            "fr": "Âge = année de l'entretien d'initiation − année de naissance (l'export ne "
-            "donne que l'année de naissance).",
-            "nl": "Leeftijd = jaar van het opstartgesprek − geboortejaar (de export geeft enkel "
-            "het geboortejaar).",
-            "en": "Age = year of the initiation interview − birth year (the export gives the "
-            "birth year only).",
-        },
-        "regions_category": {"fr": "Catégorie", "nl": "Categorie", "en": "Category"},
-        "regions_dimension": {"fr": "Répartition", "nl": "Verdeling", "en": "Breakdown"},
-        "regions_unknown": {"fr": "inconnu", "nl": "onbekend", "en": "unknown"},
-        "regions_sex_F": {"fr": "Femmes", "nl": "Vrouwen", "en": "Women"},
-        "regions_sex_M": {"fr": "Hommes", "nl": "Mannen", "en": "Men"},
-        "regions_insurer_100": {
-            "fr": "Mutualités chrétiennes",
-            "nl": "Christelijke Mutualiteiten",
-            "en": "Christian mutual funds",
-        },
-        "regions_insurer_200": {
-            "fr": "Mutualités neutres",
-            "nl": "Neutrale ziekenfondsen",
-            "en": "Neutral mutual funds",
-        },
-        "regions_insurer_300": {
-            "fr": "Mutualités socialistes",
-            "nl": "Socialistische mutualiteiten",
-            "en": "Socialist mutual funds",
-        },
-        "regions_insurer_400": {
-            "fr": "Mutualités libérales",
-            "nl": "Liberale mutualiteiten",
-            "en": "Liberal mutual funds",
-        },
-        "regions_insurer_500": {
-            "fr": "Mutualités libres",
-            "nl": "Onafhankelijke ziekenfondsen",
-            "en": "Independent mutual funds",
-        },
-        "regions_insurer_600": {"fr": "CAAMI", "nl": "HZIV", "en": "CAAMI-HZIV"},
-        "regions_insurer_900": {"fr": "HR Rail", "nl": "HR Rail", "en": "HR Rail"},
-    }
-)
 
 DIMENSIONS = ("age_band", "sex", "insurer")
 COUNT_COLUMNS = (

@@ -17,7 +17,6 @@ import xlsxwriter
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard.app import warehouse
-from dashboard.i18n import fmt_eur, fmt_int, fmt_month, register, t
 from dashboard.ui import (
     PROVISIONAL_SHADE,
     SCHEME_COLOURS,
@@ -32,54 +31,11 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
+from etl.base.i18n import fmt_eur, fmt_int, fmt_month, t
 from etl.base.registry import load_registry
 from etl.exports import spreadsheet_safe
 
 dash.register_page(__name__, path="/", name="state_of_play", order=0)
-
-register(
-    {
-        "state_month": {"fr": "Mois", "nl": "Maand", "en": "Month"},
-        "state_trend_title": {
-            "fr": "Patients ayant initié un programme, par mois et par schéma",
-            "nl": "Patiënten die een programma opstartten, per maand en per schema",
-            "en": "Patients who initiated a programme, per month and scheme",
-        },
-        "state_table_title": {
-            "fr": "État des lieux du mois (article 6/3 de l'arrêté)",
-            "nl": "Stand van zaken van de maand (artikel 6/3 van het besluit)",
-            "en": "State of play of the month (article 6/3 of the decree)",
-        },
-        "state_change": {
-            "fr": "vs mois précédent",
-            "nl": "t.o.v. vorige maand",
-            "en": "vs previous month",
-        },
-        "state_provisional_months": {
-            "fr": "mois provisoires (facturation tardive possible)",
-            "nl": "voorlopige maanden (late facturatie mogelijk)",
-            "en": "provisional months (late billing still possible)",
-        },
-        "state_pack": {
-            "fr": "Rapport mensuel pour l'INAMI (Excel, HTML)",
-            "nl": "Maandrapport voor het RIZIV (Excel, HTML)",
-            "en": "Monthly report pack for INAMI-RIZIV (Excel, HTML)",
-        },
-        "state_pack_note": {
-            "fr": "Aperçu non archivé ; le rapport officiel s'émet avec "
-            "« benzo-monitor report --format xlsx », qui l'archive.",
-            "nl": "Niet-gearchiveerde voorvertoning; het officiële rapport wordt uitgegeven met "
-            "'benzo-monitor report --format xlsx', dat het archiveert.",
-            "en": "Unarchived preview; the official pack is issued with "
-            "'benzo-monitor report --format xlsx', which archives it.",
-        },
-        "state_split": {
-            "fr": "dont paliers de {n} gélules",
-            "nl": "waarvan afbouwstappen van {n} capsules",
-            "en": "of which {n}-capsule steps",
-        },
-    }
-)
 
 CARD_METRICS = (
     "patients_initiated",

@@ -39,10 +39,10 @@ from etl.base.codes import FEE_CODES
 from etl.base.config import SCALAR_FIELDS, Config, KeyLetterValue, load_config
 from etl.base.disclosure import Disclosure, amount
 from etl.base.errors import UserError
+from etl.base.i18n import LANGUAGES
 from etl.base.registry import load_registry
 from etl.base.warehouse import dict_rows
 from etl.outputs import pack_render, report
-from etl.outputs.pack_words import LANGUAGES
 
 PACK_FORMATS = ("xlsx", "html", "pdf")
 SCHEMES = ("5", "7", "10")
@@ -61,7 +61,7 @@ class Column:
     `text`, `month` ('YYYY-MM'), `date`, `datetime`, `flag` (provisional or final), `count`
     (a figure about people or events: disclosure control applies), `revision` (a signed
     count), `number` (an identifier or a setting: never suppressed), `amount` (euros) or
-    `rate` (a fraction). `title` is a word key of etl.outputs.pack_words or a registry metric id.
+    `rate` (a fraction). `title` is a word key of etl/base/words/ or a registry metric id.
     """
 
     key: str
@@ -227,12 +227,12 @@ def build_pack(
     tables["loads"] = Table(
         "loads",
         [
-            Column("load_id", "number", "load_id"),
-            Column("file_name", "text", "file_name"),
-            Column("file_sha256", "text", "file_sha256"),
+            Column("load_id", "number", "data_col_load_id"),
+            Column("file_name", "text", "data_col_file"),
+            Column("file_sha256", "text", "data_col_sha256"),
             Column("loaded_at", "datetime", "loaded_at"),
-            Column("min_delivery_date", "date", "min_delivery_date"),
-            Column("max_delivery_date", "date", "max_delivery_date"),
+            Column("min_delivery_date", "date", "data_col_first_delivery"),
+            Column("max_delivery_date", "date", "data_col_last_delivery"),
             Column("rows_new", "number", "rows_new"),
         ],
         [
@@ -288,8 +288,11 @@ def _state_of_play_table(state: dict, registry) -> Table:
                 cells.append(figures.get(metric.id))
         rows.append([metric.id, *cells, metric.id])
     columns = [Column("metric", "label", "indicator")]
-    columns += [Column(s, "metric", f"scheme_{s}") for s in SCHEMES]
-    columns += [Column("total", "metric", "total"), Column("unassigned", "metric", "unassigned")]
+    columns += [Column(s, "metric", f"step_scheme_{s}") for s in SCHEMES]
+    columns += [
+        Column("total", "metric", "scheme_total"),
+        Column("unassigned", "metric", "unassigned_events"),
+    ]
     columns += [Column("metric_id", "text", "code")]
     return Table("state_of_play", columns, rows)
 
@@ -307,7 +310,10 @@ def _trend_table(
     table = Table(
         "trend",
         [Column("month", "month", "month"), Column("status", "flag", "status")]
-        + [Column(s, "count", "total" if s == "total" else f"scheme_{s}") for s in TREND_SCHEMES],
+        + [
+            Column(s, "count", "scheme_total" if s == "total" else f"step_scheme_{s}")
+            for s in TREND_SCHEMES
+        ],
         [[m, bool(v["provisional"]), *(v[s] for s in TREND_SCHEMES)] for m, v in by_month.items()],
     )
     provisional = [m for m, v in by_month.items() if v["provisional"]]
@@ -355,7 +361,7 @@ def _revisions_table(con, disclosure: Disclosure) -> Table:
         Column("first_reported_as_of_date", "date", "first_reported_as_of"),
     ]
     for scheme in REVISION_SCHEMES:
-        group = "total" if scheme == "total" else f"scheme_{scheme}"
+        group = "scheme_total" if scheme == "total" else f"step_scheme_{scheme}"
         columns += [
             Column(f"{scheme}_first_reported", "count", f"{group}|first_reported"),
             Column(f"{scheme}_now", "count", f"{group}|now"),
@@ -416,7 +422,7 @@ def _cohorts_table(con, month: str, disclosure: Disclosure, registry) -> Table:
     return Table(
         "cohorts",
         [
-            Column("initiation_month", "month", "initiation_month"),
+            Column("initiation_month", "month", "outcomes_start_month"),
             Column("scheme", "number", "scheme"),
         ]
         + [Column(m.id, "rate" if m.disclosure == "rate" else "count", m.id) for m in metrics],
@@ -460,9 +466,9 @@ def _fees_table(con, month: str, disclosure: Disclosure) -> Table:
     return Table(
         "fees",
         [
-            Column("cnk", "text", "cnk"),
+            Column("cnk", "text", "methodology_col_cnk"),
             Column("service", "fee_code", "service"),
-            Column("n_events", "count", "n_events"),
+            Column("n_events", "count", "data_col_n_events"),
             Column("n_unassigned_events", "count", "n_unassigned_events"),
             Column("fees_estimated_eur", "amount", "fees_estimated_eur"),
             Column("amount_billed_eur", "amount", "amount_billed_eur"),
@@ -477,9 +483,9 @@ def _compliance_table(con, disclosure: Disclosure, registry) -> Table:
     return Table(
         "compliance",
         [
-            Column("rule", "text", "rule"),
+            Column("rule", "text", "compliance_rule"),
             Column("label", "label", "indicator"),
-            Column("severity", "word", "severity"),
+            Column("severity", "severity", "compliance_col_severity"),
             Column("flagged_events", "count", "flagged_events"),
         ],
         [[r.id, r.id, r.severity, disclosure.count(counts.get(r.id, 0))] for r in registry.rules],
@@ -495,9 +501,9 @@ def _configuration_table(config: Config) -> Table:
     return Table(
         "configuration",
         [
-            Column("setting_id", "hidden", "setting"),
-            Column("setting", "text", "setting"),
-            Column("value", "setting_value", "value"),
+            Column("setting_id", "hidden", "methodology_col_setting"),
+            Column("setting", "text", "methodology_col_setting"),
+            Column("value", "setting_value", "methodology_col_value"),
         ],
         rows,
     )

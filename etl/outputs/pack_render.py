@@ -23,10 +23,19 @@ from pathlib import Path
 import xlsxwriter
 
 from etl.base.codes import BY_CNK
-from etl.base.config import setting_comments
 from etl.base.errors import UserError
+from etl.base.i18n import (
+    fmt_date,
+    fmt_datetime,
+    fmt_eur,
+    fmt_int,
+    fmt_month,
+    fmt_number,
+    fmt_rate,
+    fmt_short_date,
+    t,
+)
 from etl.base.registry import load_registry
-from etl.outputs import pack_words as words
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 SECTIONS = (
@@ -39,13 +48,30 @@ SECTIONS = (
     "compliance",
 )
 NUMERIC_KINDS = ("count", "revision", "number", "amount", "rate")
+# A section's heading is the word whose key is its table id, but for these: "fees" and
+# "compliance" are the dashboard's (shorter) page names, and two headings are the
+# methodology page's words.
+HEADINGS = {
+    "fees": "fees_per_cnk",
+    "compliance": "compliance_with_decree",
+    "cohorts": "methodology_group_cohorts",
+    "configuration": "methodology_config",
+}
+# The methodology summary, one paragraph a word key.
+SUMMARY = (
+    "summary_events",
+    "summary_programmes",
+    "summary_months",
+    "summary_fees",
+    "summary_disclosure",
+)
 
 
 # --- cells: what a value is and how it reads in a language --------------------------------
 
 
 def _title(key: str, lang: str) -> str:
-    """A column title: a registry metric's label, or a word of etl.outputs.pack_words."""
+    """A column title: a registry metric's label, or a word of the catalogue (etl.base.i18n)."""
     if "|" in key:
         group, sub = key.split("|")
         return f"{_title(group, lang)} — {_title(sub, lang)}"
@@ -53,7 +79,11 @@ def _title(key: str, lang: str) -> str:
     try:
         return registry.metric(key).label(lang)
     except KeyError:
-        return words.word(key, lang)
+        return t(key, lang)
+
+
+def _heading(key: str, lang: str) -> str:
+    return t(HEADINGS.get(key, key), lang)
 
 
 def _label(entry_id: str, lang: str) -> str:
@@ -72,17 +102,12 @@ def cell_kind(column, row: list) -> str:
     return column.kind
 
 
-def _short_date(day: dt.date, lang: str) -> str:
-    return {"fr": f"{day:%d/%m/%Y}", "nl": f"{day:%d-%m-%Y}", "en": day.isoformat()}[lang]
-
-
 def _setting_text(value, lang: str) -> str:
     if isinstance(value, dt.date):
-        return _short_date(value, lang)
+        return fmt_short_date(value, lang)
     if isinstance(value, int):
-        return words.integer(value, lang)
-    text = f"{value:g}"
-    return text if lang == "en" else text.replace(".", ",")
+        return fmt_int(value, lang)
+    return fmt_number(value, lang, decimals=None)
 
 
 def display(value, kind: str, lang: str) -> str:
@@ -92,32 +117,32 @@ def display(value, kind: str, lang: str) -> str:
     if isinstance(value, str) and kind in NUMERIC_KINDS:
         return value  # a suppressed count: "<5"
     if kind in ("count", "number"):
-        return words.integer(value, lang)
+        return fmt_int(value, lang)
     if kind == "revision":
-        return ("+" if value > 0 else "") + words.integer(value, lang)
+        return ("+" if value > 0 else "") + fmt_int(value, lang)
     if kind == "amount":
-        return words.amount(value, lang)
+        return fmt_eur(value, lang)
     if kind == "rate":
-        return words.percent(value, lang)
+        return fmt_rate(value, lang)
     if kind == "month":
-        return words.long_month(value, lang)
+        return fmt_month(value, lang)
     if kind == "date":
-        return _short_date(value, lang)
+        return fmt_short_date(value, lang)
     if kind == "datetime":
-        return words.date_time(value, lang)
+        return fmt_datetime(value, lang)
     if kind == "flag":
-        return words.word("provisional" if value else "final", lang)
+        return t("provisional" if value else "final", lang)
     if kind == "label":
         return _label(value, lang)
     if kind == "fee_code":
         if value == "total":
-            return words.word("total", lang)
+            return t("scheme_total", lang)
         return getattr(BY_CNK[value], f"label_{lang}")
-    if kind == "word":
-        return words.word(value, lang)
+    if kind == "severity":
+        return t(f"compliance_severity_{value}", lang)
     if kind == "source":
         source, source_id = value
-        return words.word(f"source_{source}", lang, id=source_id)
+        return t(f"source_{source}", lang, id=source_id)
     if kind == "setting_value":
         return _setting_text(value, lang)
     return str(value)
@@ -136,37 +161,37 @@ def _visible(table, fmt: str) -> list[int]:
 def _cover_fields(pack, lang: str) -> list[tuple[str, str]]:
     threshold = pack.threshold
     disclosure = (
-        words.word("suppressed_note", lang, m=threshold - 1, t=threshold, mask=f"<{threshold}")
+        t("suppressed_note", lang, m=threshold - 1, t=threshold, mask=f"<{threshold}")
         if pack.suppressed
-        else words.word("exact_note", lang)
+        else t("exact_note", lang)
     )
-    months = [words.long_month(m, lang) for m in pack.provisional_months]
+    months = [fmt_month(m, lang) for m in pack.provisional_months]
     fields = [
-        (words.word("period", lang), words.long_month(pack.month, lang)),
-        (words.word("as_of", lang), words.long_date(pack.as_of, lang)),
+        (t("period", lang), fmt_month(pack.month, lang)),
+        (t("as_of_date", lang), fmt_date(pack.as_of, lang)),
         (
-            words.word("status", lang),
-            words.word("status_provisional" if pack.is_provisional else "status_final", lang),
+            t("status", lang),
+            t("status_provisional" if pack.is_provisional else "status_final", lang),
         ),
         (
-            words.word("provisional_months", lang),
-            ", ".join(months) if months else words.word("none", lang),
+            t("provisional_months", lang),
+            ", ".join(months) if months else t("none", lang),
         ),
-        (words.word("disclosure", lang), disclosure),
+        (t("disclosure", lang), disclosure),
     ]
     if pack.report_id is not None and pack.issued_at is not None:
         fields.append(
             (
-                words.word("pack_id", lang),
-                words.word(
+                t("pack_id", lang),
+                t(
                     "pack_number",
                     lang,
                     id=pack.report_id,
-                    issued=words.date_time(pack.issued_at, lang),
+                    issued=fmt_datetime(pack.issued_at, lang),
                 ),
             )
         )
-    fields.append((words.word("content_sha256", lang), pack.content_sha256))
+    fields.append((t("content_sha256", lang), pack.content_sha256))
     return fields
 
 
@@ -181,24 +206,18 @@ def _methodology(pack, lang: str) -> list[str]:
         "threshold": pack.threshold,
         "threshold_minus_one": pack.threshold - 1,
     }
-    return [*words.methodology_paragraphs(lang, values), words.word("generated_by", lang)]
+    return [*(t(key, lang, **values) for key in SUMMARY), t("generated_by", lang)]
 
 
 def _setting_meaning(setting_id: str, lang: str) -> str:
-    if lang == "en":
-        # The comments of etl/base/config.toml, as docs/methodology.md shows them.
-        if setting_id == "key_letter_values":
-            return "Key-letter value P from that date on (until the next row)."
-        return " ".join(setting_comments().get(setting_id, "").split())
-    fr, nl = words.SETTING_MEANINGS[setting_id]
-    return fr if lang == "fr" else nl
+    return t(f"setting_meaning_{setting_id}", lang)
 
 
 # --- xlsx ---------------------------------------------------------------------------------
 
 
 def _sheet_name(key: str, lang: str) -> str:
-    name = words.word(f"sheet_{key}", lang)
+    name = t(f"sheet_{key}", lang)
     for ch in "[]:*?/\\":
         name = name.replace(ch, " ")
     return name[:31]
@@ -219,7 +238,7 @@ def to_xlsx(pack, lang: str) -> bytes:
     created = dt.datetime.combine(pack.as_of, dt.time())
     book.set_properties(
         {
-            "title": f"{words.word('title', lang)} — {words.long_month(pack.month, lang)}",
+            "title": f"{t('title', lang)} — {fmt_month(pack.month, lang)}",
             "author": "benzo-monitor",
             "created": created,
         }
@@ -246,26 +265,26 @@ def to_xlsx(pack, lang: str) -> bytes:
     sheet = book.add_worksheet(_sheet_name("cover", lang))
     sheet.set_column(0, 0, 34)
     sheet.set_column(1, 1, 90)
-    sheet.write_string(0, 0, words.word("title", lang), fmt["title"])
-    sheet.write_string(1, 0, words.word("subtitle", lang))
+    sheet.write_string(0, 0, t("title", lang), fmt["title"])
+    sheet.write_string(1, 0, t("subtitle", lang))
     row = 3
     for name, value in _cover_fields(pack, lang):
         sheet.write_string(row, 0, name, fmt["bold"])
         sheet.write_string(row, 1, value, fmt["wrap"])
         row += 1
     row += 1
-    sheet.write_string(row, 0, words.word("contents", lang), fmt["bold"])
+    sheet.write_string(row, 0, t("contents", lang), fmt["bold"])
     for key in ("loads", *SECTIONS, "configuration", "methodology"):
         row += 1
         sheet.write_string(row, 0, _sheet_name(key, lang))
-        sheet.write_string(row, 1, words.word(key, lang))
+        sheet.write_string(row, 1, _heading(key, lang))
 
     for key in ("loads", *SECTIONS, "configuration"):
         _xlsx_table(book, fmt, pack.tables[key], key, lang)
 
     sheet = book.add_worksheet(_sheet_name("methodology", lang))
     sheet.set_column(0, 0, 120)
-    sheet.write_string(0, 0, words.word("methodology", lang), fmt["title"])
+    sheet.write_string(0, 0, t("methodology", lang), fmt["title"])
     for i, paragraph in enumerate(_methodology(pack, lang), start=2):
         sheet.write_string(i, 0, paragraph, fmt["wrap"])
     book.close()
@@ -282,7 +301,7 @@ def _xlsx_table(book, fmt: dict, table, key: str, lang: str) -> None:
         wide = column.kind in ("label", "fee_code", "text", "source") or column.key == "file_sha256"
         sheet.set_column(out_col, out_col, 44 if wide else 14)
     for j, name in enumerate(extra):
-        sheet.write_string(0, len(shown) + j, words.word(name, lang), fmt["header"])
+        sheet.write_string(0, len(shown) + j, t(name, lang), fmt["header"])
         sheet.set_column(len(shown) + j, len(shown) + j, 90)
     sheet.set_row(0, 45)
     sheet.freeze_panes(1, 0)
@@ -292,9 +311,9 @@ def _xlsx_table(book, fmt: dict, table, key: str, lang: str) -> None:
         if key == "configuration":
             sheet.write_string(r, len(shown), _setting_meaning(row[0], lang), fmt["wrap"])
     if table.note:
-        sheet.write_string(len(table.rows) + 2, 0, words.word(table.note, lang))
+        sheet.write_string(len(table.rows) + 2, 0, t(table.note, lang))
     elif not table.rows:
-        sheet.write_string(2, 0, words.word("empty", lang))
+        sheet.write_string(2, 0, t("empty", lang))
 
 
 def _xlsx_cell(sheet, fmt: dict, r: int, c: int, value, kind: str, lang: str) -> None:
@@ -361,7 +380,7 @@ COMPACT = ("revisions", "loads", "cohorts", "trend")
 def to_html(pack, lang: str) -> str:
     """The pack as one self-contained HTML document that prints cleanly on A4."""
     e = html.escape
-    title = f"{words.word('title', lang)} — {words.long_month(pack.month, lang)}"
+    title = f"{t('title', lang)} — {fmt_month(pack.month, lang)}"
     parts = [
         "<!DOCTYPE html>",
         f'<html lang="{lang}">',
@@ -370,31 +389,30 @@ def to_html(pack, lang: str) -> str:
         f"<style>{CSS}</style>",
         "</head><body>",
         '<section class="cover" id="cover">',
-        f"<h1>{e(words.word('title', lang))}</h1>",
-        f'<p class="subtitle">{e(words.word("subtitle", lang))} — '
-        f"{e(words.long_month(pack.month, lang))}</p>",
+        f"<h1>{e(t('title', lang))}</h1>",
+        f'<p class="subtitle">{e(t("subtitle", lang))} — {e(fmt_month(pack.month, lang))}</p>',
         '<dl class="fields">',
     ]
     for name, value in _cover_fields(pack, lang):
         css = ' class="hash"' if value == pack.content_sha256 else ""
         parts.append(f"<dt>{e(name)}</dt><dd{css}>{e(value)}</dd>")
     parts.append("</dl>")
-    parts.append(f'<h3>{e(words.word("contents", lang))}</h3><ol class="contents">')
+    parts.append(f'<h3>{e(t("contents", lang))}</h3><ol class="contents">')
     for key in (*SECTIONS, "methodology"):
-        parts.append(f'<li><a href="#{key}">{e(words.word(key, lang))}</a></li>')
+        parts.append(f'<li><a href="#{key}">{e(_heading(key, lang))}</a></li>')
     parts.append("</ol>")
-    parts.append(f"<h3>{e(words.word('loads', lang))}</h3>")
+    parts.append(f"<h3>{e(t('loads', lang))}</h3>")
     parts.append(_html_table(pack.tables["loads"], lang, "loads"))
     parts.append("</section>")
     for key in SECTIONS:
-        heading = words.word(key, lang)
+        heading = _heading(key, lang)
         if key == "state_of_play":
-            heading += f" — {words.long_month(pack.month, lang)}"
+            heading += f" — {fmt_month(pack.month, lang)}"
         parts.append(f'<section id="{key}"><h2>{e(heading)}</h2>')
         if key == "state_of_play":
             parts.append(
-                f"<p>{e(words.word('as_of', lang))}: {e(words.long_date(pack.as_of, lang))}. "
-                f"{e(words.word('status_provisional' if pack.is_provisional else 'status_final', lang))}</p>"
+                f"<p>{e(t('as_of_date', lang))}: {e(fmt_date(pack.as_of, lang))}. "
+                f"{e(t('status_provisional' if pack.is_provisional else 'status_final', lang))}</p>"
             )
         if key == "revisions":
             # Sixteen columns do not fit an A4 page: the total first, then the schemes.
@@ -402,9 +420,9 @@ def to_html(pack, lang: str) -> str:
         else:
             parts.append(_html_table(pack.tables[key], lang, key))
         parts.append("</section>")
-    parts.append(f'<section id="methodology"><h2>{e(words.word("methodology", lang))}</h2>')
+    parts.append(f'<section id="methodology"><h2>{e(t("methodology", lang))}</h2>')
     parts += [f"<p>{e(p)}</p>" for p in _methodology(pack, lang)]
-    parts.append(f"<h3>{e(words.word('configuration', lang))}</h3>")
+    parts.append(f"<h3>{e(_heading('configuration', lang))}</h3>")
     parts.append(_html_table(pack.tables["configuration"], lang, "configuration"))
     parts.append("</section></body></html>")
     return "\n".join(parts) + "\n"
@@ -428,7 +446,7 @@ def _html_table(table, lang: str, key: str) -> str:
     e = html.escape
     shown = _visible(table, "html")
     if not table.rows:
-        return f'<p class="note">{e(words.word("empty", lang))}</p>'
+        return f'<p class="note">{e(t("empty", lang))}</p>'
     css = ' class="compact"' if key in COMPACT else ""
     head = []
     grouped = any("|" in table.columns[i].title for i in shown)
@@ -460,7 +478,7 @@ def _html_table(table, lang: str, key: str) -> str:
             num = ' class="num"' if column.kind in (*NUMERIC_KINDS, "metric") else ""
             cells.append(f"<th{num}>{e(_title(column.title, lang))}</th>")
         if key == "configuration":
-            cells.append(f"<th>{e(words.word('meaning', lang))}</th>")
+            cells.append(f"<th>{e(t('meaning', lang))}</th>")
         head = [f"<tr>{''.join(cells)}</tr>"]
     body = []
     for row in table.rows:
@@ -481,7 +499,7 @@ def _html_table(table, lang: str, key: str) -> str:
             cells.append(f"<td>{e(_setting_meaning(row[0], lang))}</td>")
         total = ' class="total"' if row and row[0] == "total" else ""
         body.append(f"<tr{total}>{''.join(cells)}</tr>")
-    note = f'<p class="note">{e(words.word(table.note, lang))}</p>' if table.note else ""
+    note = f'<p class="note">{e(t(table.note, lang))}</p>' if table.note else ""
     return f"<table{css}><thead>{''.join(head)}</thead><tbody>{''.join(body)}</tbody></table>{note}"
 
 
