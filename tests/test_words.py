@@ -45,21 +45,6 @@ def _word_calls(trees) -> list[ast.Call]:
     return calls
 
 
-def _registered(trees) -> set[str]:
-    """Keys a module still registers itself (dashboard/auth.py: register({...}))."""
-    keys = set()
-    for tree in trees:
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and getattr(node.func, "id", None) == "register"
-                and node.args
-                and isinstance(node.args[0], ast.Dict)
-            ):
-                keys |= {k.value for k in node.args[0].keys if isinstance(k, ast.Constant)}
-    return keys
-
-
 def _strings_and_prefixes(trees) -> tuple[set[str], set[str]]:
     """Every string constant of the code (and each part of "a|b"), and the constant start of
     every f-string that goes on with a value (f"scheme_{s}" -> "scheme_")."""
@@ -91,7 +76,7 @@ def test_the_three_languages_have_the_same_keys_and_placeholders():
 
 def test_every_key_the_code_asks_for_is_in_the_catalogue():
     trees = _trees()
-    known = set(_catalogue("fr")) | _registered(trees)
+    known = set(_catalogue("fr"))
     missing, families = [], []
     for call in _word_calls(trees):
         key = call.args[0]

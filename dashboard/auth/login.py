@@ -32,48 +32,8 @@ from dashboard.auth.guard import (
 from dashboard.auth.settings import Security
 from dashboard.auth.store import normalise_name, verify_password
 from dashboard.auth.throttle import MAX_FAILURES_IP, MAX_FAILURES_USER, AuthState
-from dashboard.i18n import LANGUAGES, language, register, t
-
-register(
-    {
-        "auth_sign_in": {"fr": "Connexion", "nl": "Aanmelden", "en": "Sign in"},
-        "auth_user_name": {"fr": "Nom d'utilisateur", "nl": "Gebruikersnaam", "en": "User name"},
-        "auth_password": {"fr": "Mot de passe", "nl": "Wachtwoord", "en": "Password"},
-        "auth_sign_out": {"fr": "Se déconnecter", "nl": "Afmelden", "en": "Sign out"},
-        "auth_signed_out": {
-            "fr": "Vous êtes déconnecté.",
-            "nl": "U bent afgemeld.",
-            "en": "You are signed out.",
-        },
-        "auth_wrong": {
-            "fr": "Nom d'utilisateur ou mot de passe incorrect.",
-            "nl": "Onjuiste gebruikersnaam of wachtwoord.",
-            "en": "Wrong user name or password.",
-        },
-        "auth_throttled": {
-            "fr": "Trop de tentatives échouées : réessayez dans {minutes} minute(s).",
-            "nl": "Te veel mislukte pogingen: probeer opnieuw over {minutes} minuut/minuten.",
-            "en": "Too many failed attempts: try again in {minutes} minute(s).",
-        },
-        "auth_expired": {
-            "fr": "Votre session a expiré : reconnectez-vous.",
-            "nl": "Uw sessie is verlopen: meld u opnieuw aan.",
-            "en": "Your session has expired: sign in again.",
-        },
-        "auth_form_expired": {
-            "fr": "Le formulaire a expiré : réessayez.",
-            "nl": "Het formulier is verlopen: probeer opnieuw.",
-            "en": "The form has expired: try again.",
-        },
-        "auth_sign_out_question": {
-            "fr": "Se déconnecter du tableau de bord ?",
-            "nl": "Afmelden van het dashboard?",
-            "en": "Sign out of the dashboard?",
-        },
-        "auth_role_analyst": {"fr": "analyste", "nl": "analist", "en": "analyst"},
-        "auth_role_reviewer": {"fr": "relecteur", "nl": "beoordelaar", "en": "reviewer"},
-    }
-)
+from dashboard.i18n import language
+from etl.base.i18n import LANGUAGES, t
 
 
 def _safe_next(target: str | None) -> str:
