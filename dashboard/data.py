@@ -1,6 +1,7 @@
 """The dashboard's only way to the warehouse: the latest published snapshot, read-only.
 
-Pages never open the warehouse file itself (a load may be writing it): they read the snapshot
+Pages read figures through etl.figures with the reader `Warehouse.reader(as_of)` gives them;
+they hold no SQL. Pages never open the warehouse file itself (a load may be writing it): they read the snapshot
 that the last load published (etl/base/publish.py). Each snapshot is opened once per process and
 each call takes its own cursor (DuckDB connections must not be shared across threads, cursors
 may). Results are cached per snapshot, so a second reader of the same view costs nothing, and a
@@ -17,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -32,6 +34,7 @@ from etl.base.publish import (
     read_snapshot,
 )
 from etl.base.warehouse import apply_settings, dict_rows
+from etl.figures import resolve_marts
 
 CACHE_SIZE = 512
 AS_OF_CURSORS = 4
@@ -125,7 +128,7 @@ class Warehouse:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        text = sql.format_map(_MartNames(schema))
+        text = resolve_marts(sql, schema)
         if published:
             cursor = con.cursor()
             try:
@@ -183,27 +186,20 @@ class Warehouse:
         finally:
             cursor.close()
 
-    def mart(
-        self, name: str, where: str = "", params: list | tuple = (), order: str = "",
-        as_of: dt.date | None = None,
-    ) -> list[dict]:  # fmt: skip
-        """Rows of one mart, optionally filtered (`where` without the keyword) and ordered."""
-        sql = f"select * from {{{name}}}"
-        if where:
-            sql += f" where {where}"
-        if order:
-            sql += f" order by {order}"
-        return self.rows(sql, params, as_of)
+    def reader(self, as_of: dt.date | None = None) -> SnapshotReader:
+        """A reader for etl.figures bound to `as_of` (None: the snapshot's default): pages
+        hand it to the figures functions, which read the marts through `rows`."""
+        return SnapshotReader(self, as_of)
 
 
-class _MartNames(dict):
-    """str.format_map mapping: {mart_x} -> the schema-qualified name to read it from."""
+@dataclass(frozen=True)
+class SnapshotReader:
+    """An etl.figures reader: `rows` of the warehouse's latest snapshot as of one date, with
+    its cache and a cursor of its own per query."""
 
-    def __init__(self, schema: str):
-        super().__init__()
-        self.schema = schema
+    warehouse: Warehouse
+    as_of: dt.date | None = None
 
-    def __missing__(self, key: str) -> str:
-        if not key.startswith("mart_") or not key.replace("_", "").isalnum():
-            raise KeyError(key)
-        return f"{self.schema}.{key}"
+    def rows(self, sql: str, params: list | tuple = ()) -> list[dict]:
+        """Rows of `sql` as dicts, `{mart_x}` placeholders read as of this reader's date."""
+        return self.warehouse.rows(sql, params, self.as_of)

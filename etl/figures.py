@@ -1,1 +1,518 @@
-"""Marts turned into the documents every consumer shows (filled in by the figures work)."""
+"""Marts turned into the documents every consumer shows: the one place that reads figures.
+
+The command line (`report`, `cohorts`, `compliance`), the monthly report pack and the dashboard's
+pages all read their figures here, so a figure is selected, ordered and put through disclosure
+control (SPEC §9) the same way wherever it is shown:
+
+- the monthly state of play (SPEC §6): per scheme, the total and the unassigned events, with the
+  10/20/30-capsule split (`state_of_play`, `state_of_play_table`, `state_of_play_rows`);
+- the cohort outcomes (§7, `cohorts`), the compliance counts per rule and the findings (§8,
+  `compliance`, `compliance_counts`, `compliance_findings`);
+- the fees per CNK over a period with their total (§2, `fees_by_cnk`);
+- and what the pages and the pack read besides (outcomes, regions, the load ledger, rejects,
+  unmatched corrections, revisions, billing delay).
+
+Every function takes a reader: any object with `rows(sql, params=()) -> list[dict]`. In the SQL,
+a mart is written as a placeholder in braces, `{mart_state_of_play}`; the reader decides where
+the mart is read from. `ConnectionReader` reads them on a plain DuckDB connection (bare names:
+the connection's search path decides, see etl.outputs.report.open_for_export); the dashboard's
+reader (dashboard/data.py) reads the published snapshot and caches the answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
+
+import duckdb
+
+from etl.base.codes import FEE_CODES
+from etl.base.disclosure import Disclosure
+from etl.base.registry import Metric, load_registry
+from etl.base.warehouse import dict_rows
+
+CONTRACT_GROUP = "state_of_play"  # SPEC §6 metrics: the keys of each scheme in the JSON
+SPLIT_GROUP = "reduction_split"  # the 10/20/30-capsule split, an extra key
+SPLIT_KEY = "reduction_steps_by_capsules"
+SCHEMES_AND_TOTAL = ("5", "7", "10", "total")
+UNASSIGNED_KEYS = (
+    "reduction_steps_delivered",
+    "stabilisation_steps_delivered",
+    "follow_up_interviews",
+    "fees_estimated_eur",
+)
+FINDING_KEYS = (
+    "rule",
+    "severity",
+    "programme_id",
+    "patient_id",
+    "pharmacy_id",
+    "delivery_date",
+    "cnk",
+    "kind",
+    "detail",
+)
+
+
+# --- readers ------------------------------------------------------------------------------
+
+
+class Reader(Protocol):
+    """Where figures are read from: rows of SQL in which marts are written `{mart_x}`."""
+
+    def rows(self, sql: str, params: Sequence = ()) -> list[dict]:
+        """The rows of `sql` as dicts keyed by column name."""
+        ...
+
+
+class _MartNames(dict):
+    """str.format_map mapping: {mart_x} -> the name to read it from (schema-qualified or not)."""
+
+    def __init__(self, schema: str | None):
+        super().__init__()
+        self.schema = schema
+
+    def __missing__(self, key: str) -> str:
+        if not key.startswith("mart_") or not key.replace("_", "").isalnum():
+            raise KeyError(key)
+        return f"{self.schema}.{key}" if self.schema else key
+
+
+def resolve_marts(sql: str, schema: str | None = None) -> str:
+    """`sql` with each `{mart_x}` placeholder replaced by `schema.mart_x` (None: `mart_x`)."""
+    return sql.format_map(_MartNames(schema))
+
+
+class ConnectionReader:
+    """A reader on a DuckDB connection or cursor: marts by their bare names, so that the
+    connection's search path (the published snapshot, else the views) decides."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def rows(self, sql: str, params: Sequence = ()) -> list[dict]:
+        """The rows of `sql` (placeholders resolved) on the connection."""
+        return dict_rows(self.con, resolve_marts(sql), params)
+
+
+def as_of_date(reader: Reader) -> dt.date:
+    """The as-of date the views compute for (the reader's session settings)."""
+    (row,) = reader.rows("select as_of_date from stg_settings")
+    return row["as_of_date"]
+
+
+# --- the monthly state of play (SPEC §6) --------------------------------------------------
+
+
+def state_of_play_rows(reader: Reader, up_to: str | None = None) -> list[dict]:
+    """The rows of mart_state_of_play by month and scheme order, up to month `up_to`
+    ('YYYY-MM', None: every month)."""
+    if up_to is None:
+        return reader.rows("select * from {mart_state_of_play} order by month, scheme_order")
+    return reader.rows(
+        "select * from {mart_state_of_play} where month <= ? order by month, scheme_order",
+        [up_to],
+    )
+
+
+def state_of_play(
+    reader: Reader, month: str, disclosure: Disclosure, rows: list[dict] | None = None
+) -> dict:
+    """SPEC §6 for `month` (YYYY-MM): the JSON document of `benzo-monitor report`.
+
+    {"month", "as_of", "provisional", "schemes": {"5", "7", "10", "total"}, "unassigned"}.
+    The reader's month spine must reach `month` (etl.outputs.report.set_report_month).
+    `rows`: the month's rows of mart_state_of_play when the caller has read them already, in
+    scheme order.
+    """
+    registry = load_registry()
+    contract = registry.group(CONTRACT_GROUP)
+    split = registry.group(SPLIT_GROUP)
+    if rows is None:
+        rows = reader.rows(
+            "select * from {mart_state_of_play} where month = ? order by scheme_order", [month]
+        )
+    (unassigned,) = reader.rows("select * from {mart_unassigned_by_month} where month = ?", [month])
+    schemes = {}
+    for row in rows:
+        figures = {m.id: disclosure.metric(m, row) for m in contract}
+        figures[SPLIT_KEY] = {str(m.capsules): disclosure.metric(m, row) for m in split}
+        schemes[row["scheme"]] = figures
+    unassigned_figures = {
+        key: disclosure.metric(registry.metric(key), unassigned) for key in UNASSIGNED_KEYS
+    }
+    unassigned_figures[SPLIT_KEY] = {
+        str(m.capsules): disclosure.metric(m, unassigned) for m in split
+    }
+    return {
+        "month": month,
+        "as_of": rows[0]["as_of_date"].isoformat(),
+        "provisional": bool(rows[0]["is_provisional"]),
+        "schemes": schemes,
+        "unassigned": unassigned_figures,
+    }
+
+
+def state_of_play_table(doc: dict, missing=None) -> list[tuple[Metric, list]]:
+    """The §6 table of a `state_of_play` document: (metric, [5, 7, 10, total, unassigned]) per
+    metric, then per capsule split; `missing` where the unassigned events have no such figure
+    (patients, programmes)."""
+    registry = load_registry()
+    table = []
+    for metric in [*registry.group(CONTRACT_GROUP), *registry.group(SPLIT_GROUP)]:
+        cells = []
+        for figures in [*(doc["schemes"][s] for s in SCHEMES_AND_TOTAL), doc["unassigned"]]:
+            if metric.capsules:
+                cells.append(figures[SPLIT_KEY][str(metric.capsules)])
+            else:
+                cells.append(figures.get(metric.id, missing))
+        table.append((metric, cells))
+    return table
+
+
+def state_of_play_revisions(reader: Reader) -> list[dict]:
+    """mart_state_of_play_revisions by month and scheme order."""
+    return reader.rows(
+        "select * from {mart_state_of_play_revisions} order by month_start_date, scheme_order"
+    )
+
+
+def billing_delay(reader: Reader) -> list[dict]:
+    """mart_state_of_play_billing_delay, by number of billing months (1: M, 2: M+1, ...)."""
+    return reader.rows("select * from {mart_state_of_play_billing_delay} order by n_billing_months")
+
+
+def report_csv_rows(doc: dict) -> tuple[list[str], list[list]]:
+    """One row per scheme (5, 7, 10, total) and one for unassigned events; the §6 metrics and
+    the 10/20/30-capsule split as columns (empty where a figure does not apply); the flag
+    `provisional` written true or false, as in the JSON."""
+    registry = load_registry()
+    contract = [m.id for m in registry.group(CONTRACT_GROUP)]
+    split = registry.group(SPLIT_GROUP)
+    header = ["month", "as_of", "provisional", "scheme", *contract, *(m.id for m in split)]
+    amounts = {m.id for m in registry.group(CONTRACT_GROUP) if m.disclosure == "amount"}
+    provisional = "true" if doc["provisional"] else "false"
+    rows = []
+    for scheme, figures in [*doc["schemes"].items(), ("unassigned", doc["unassigned"])]:
+        cells = [f"{figures[key]:.2f}" if key in amounts else figures.get(key) for key in contract]
+        rows.append(
+            [doc["month"], doc["as_of"], provisional, scheme, *cells]
+            + [figures[SPLIT_KEY][str(m.capsules)] for m in split]
+        )
+    return header, rows
+
+
+# --- cohorts and outcomes (SPEC §7) -------------------------------------------------------
+
+
+def cohorts(reader: Reader, disclosure: Disclosure) -> dict:
+    """SPEC §7: the JSON document of `benzo-monitor cohorts`, {"as_of", "cohorts": [...]}
+    sorted by initiation month, then scheme 5, 7, 10."""
+    metrics = load_registry().group("cohorts")
+    rows = reader.rows("select * from {mart_cohorts} order by start_month_date, scheme")
+    return {
+        "as_of": as_of_date(reader).isoformat(),
+        "cohorts": [
+            {
+                "initiation_month": row["initiation_month"],
+                "scheme": str(row["scheme"]),
+                **{m.id: disclosure.metric(m, row) for m in metrics},
+            }
+            for row in rows
+        ],
+    }
+
+
+def cohorts_csv_rows(doc: dict) -> tuple[list[str], list[list]]:
+    """One row per cohort (initiation month x scheme), after an as_of column."""
+    keys = ["initiation_month", "scheme", *(m.id for m in load_registry().group("cohorts"))]
+    return ["as_of", *keys], [[doc["as_of"], *(c[k] for k in keys)] for c in doc["cohorts"]]
+
+
+def cohort_rows(reader: Reader) -> list[dict]:
+    """mart_cohorts by start month and scheme, each row with `row_id` (YYYY-MM-scheme), the
+    share still in progress and whether most of the cohort still is."""
+    return reader.rows(
+        "select *, strftime(start_month_date, '%Y-%m') || '-' || scheme as row_id, "
+        "round(in_progress / programmes, 4)::double as in_progress_share, "
+        "in_progress * 2 > programmes as is_mostly_in_progress "
+        "from {mart_cohorts} order by start_month_date, scheme"
+    )
+
+
+def programme_steps(reader: Reader, scheme: str) -> list[dict]:
+    """mart_programme_steps of one scheme ('5', '7' or '10'), by step number."""
+    return reader.rows(
+        "select * from {mart_programme_steps} where scheme = ? order by step_number", [int(scheme)]
+    )
+
+
+def time_to_completion(reader: Reader) -> list[dict]:
+    """mart_time_to_completion by scheme and bin."""
+    return reader.rows("select * from {mart_time_to_completion} order by scheme, days_from")
+
+
+def time_to_completion_summary(reader: Reader) -> list[dict]:
+    """mart_time_to_completion_summary by scheme."""
+    return reader.rows("select * from {mart_time_to_completion_summary} order by scheme")
+
+
+def completion_by_days_since_start(reader: Reader) -> list[dict]:
+    """mart_completion_by_days_since_start by scheme and day."""
+    return reader.rows(
+        "select * from {mart_completion_by_days_since_start} order by scheme, days_since_start"
+    )
+
+
+# --- compliance (SPEC §8) -----------------------------------------------------------------
+
+
+def compliance_counts(reader: Reader) -> dict[str, int]:
+    """Flagged events per rule id (rules without a finding are absent)."""
+    rows = reader.rows(
+        "select rule_id, count(*) as n_findings from {mart_compliance_findings} group by rule_id"
+    )
+    return {row["rule_id"]: row["n_findings"] for row in rows}
+
+
+def compliance_findings(
+    reader: Reader, rule: str | None = None, limit: int | None = None
+) -> list[dict]:
+    """Rows of mart_compliance_findings of `rule` (None: every rule), by rule, delivery date,
+    patient and event; the first `limit` only when given."""
+    sql = """
+        select * from {mart_compliance_findings}
+        where ?::varchar is null or rule_id = ?::varchar
+        order by rule_id, delivery_date, patient_id, patient_event_number
+    """
+    if limit is None:
+        return reader.rows(sql, [rule, rule])
+    return reader.rows(sql + "limit ?", [rule, rule, limit])
+
+
+def finding_record(row: dict, severity: dict[str, str]) -> dict:
+    """A finding as exported (FINDING_KEYS): `row` of mart_compliance_findings, `severity`
+    by rule id."""
+    return {
+        "rule": row["rule_id"],
+        "severity": severity[row["rule_id"]],
+        "programme_id": row["programme_id"],
+        "patient_id": row["patient_id"],
+        "pharmacy_id": row["pharmacy_id"],
+        "delivery_date": row["delivery_date"].isoformat(),
+        "cnk": row["cnk"],
+        "kind": row["kind"],
+        "detail": row["detail"],
+    }
+
+
+def compliance(reader: Reader, disclosure: Disclosure) -> dict:
+    """SPEC §8: the JSON document of `benzo-monitor compliance`, {"as_of", "rules", "findings"}.
+
+    Counts per rule go through disclosure control; the findings are the analysts' work list
+    (pseudonymised identifiers, no figures) and are listed in full.
+    """
+    rules = load_registry().rules
+    severity = {rule.id: rule.severity for rule in rules}
+    counts = compliance_counts(reader)
+    return {
+        "as_of": as_of_date(reader).isoformat(),
+        "rules": {rule.id: disclosure.count(counts.get(rule.id, 0)) for rule in rules},
+        "findings": [finding_record(row, severity) for row in compliance_findings(reader)],
+    }
+
+
+def compliance_csv_rows(doc: dict) -> tuple[list[str], list[list]]:
+    """One row per finding (rule x event), after an as_of column; counts are not repeated."""
+    return ["as_of", *FINDING_KEYS], [
+        [doc["as_of"], *(f[k] for k in FINDING_KEYS)] for f in doc["findings"]
+    ]
+
+
+def compliance_per_month(reader: Reader) -> list[dict]:
+    """Findings per delivery month: per rule, per severity and in all, by month. The flags
+    `is_per_rule` and `is_per_severity` tell the rows apart (neither: the month's total)."""
+    warnings = [rule.id for rule in load_registry().rules if rule.severity == "warning"]
+    return reader.rows(
+        """
+        with findings as (
+            select
+                strftime(delivery_date, '%Y-%m') as month,
+                rule_id,
+                case when list_contains(string_split(?, ','), rule_id) then 'warning'
+                    else 'error' end as severity
+            from {mart_compliance_findings}
+        )
+
+        select
+            month,
+            rule_id,
+            severity,
+            grouping(rule_id) = 0 as is_per_rule,
+            grouping(severity) = 0 as is_per_severity,
+            count(*) as n_findings
+        from findings
+        group by grouping sets ((month, rule_id), (month, severity), (month))
+        order by month
+        """,
+        [",".join(warnings)],
+    )
+
+
+# --- fees (SPEC §2) -----------------------------------------------------------------------
+
+
+def fees_bounds(reader: Reader) -> dict | None:
+    """The first and last month of mart_fees_by_cnk_month and whether the exports carry
+    amounts billed: {"first_month", "last_month", "has_amounts"}; None when it is empty."""
+    rows = reader.rows(
+        """
+        select
+            min(month) as first_month,
+            max(month) as last_month,
+            count(amount_billed_eur) > 0 as has_amounts
+        from {mart_fees_by_cnk_month}
+        """
+    )
+    return rows[0] if rows and rows[0]["last_month"] is not None else None
+
+
+def fees_by_cnk(reader: Reader, first_month: str, last_month: str) -> list[dict]:
+    """Events and fees per CNK over the months `first_month` to `last_month` ('YYYY-MM'), in
+    the order of the fee codes (etl/base/codes.py), then the total (`cnk` None).
+
+    Each row: cnk, n_events, n_unassigned_events, fees_estimated_eur, amount_billed_eur (None
+    when the exports carry no amounts) and difference_eur (billed - estimated over the months
+    with amounts). The total of an empty period counts 0 events and 0 euros.
+    """
+    rows = reader.rows(
+        """
+        select
+            cnk,
+            coalesce(sum(n_events), 0) as n_events,
+            coalesce(sum(n_unassigned_events), 0) as n_unassigned_events,
+            coalesce(sum(fees_estimated_eur), 0) as fees_estimated_eur,
+            sum(amount_billed_eur) as amount_billed_eur,
+            sum(amount_billed_eur - fees_estimated_eur) as difference_eur
+        from {mart_fees_by_cnk_month}
+        where month between ? and ?
+        group by grouping sets ((cnk), ())
+        """,
+        [first_month, last_month],
+    )
+    order = {code.cnk: i for i, code in enumerate(FEE_CODES)}
+    per_cnk = sorted(
+        (row for row in rows if row["cnk"] is not None),
+        key=lambda row: (order.get(row["cnk"], len(order)), row["cnk"]),
+    )
+    return per_cnk + [row for row in rows if row["cnk"] is None]
+
+
+def fees_by_month(reader: Reader, first_month: str, last_month: str) -> list[dict]:
+    """Fees per month and kind of service, and per month with every kind (`kind` None), by
+    month; `is_provisional` per month."""
+    return reader.rows(
+        """
+        select
+            month,
+            kind,
+            bool_or(is_provisional) as is_provisional,
+            sum(fees_estimated_eur) as fees_estimated_eur,
+            sum(amount_billed_eur) as amount_billed_eur
+        from {mart_fees_by_cnk_month}
+        where month between ? and ?
+        group by grouping sets ((month, kind), (month))
+        order by month
+        """,
+        [first_month, last_month],
+    )
+
+
+def fees_detail(reader: Reader, first_month: str, last_month: str) -> list[dict]:
+    """Events and fees per month and CNK over the period, latest month first."""
+    return reader.rows(
+        """
+        select month, cnk, n_events, fees_estimated_eur, amount_billed_eur
+        from {mart_fees_by_cnk_month}
+        where month between ? and ?
+        order by month desc, cnk
+        """,
+        [first_month, last_month],
+    )
+
+
+# --- regions ------------------------------------------------------------------------------
+
+
+def programmes_by_region(reader: Reader) -> list[dict]:
+    """mart_programmes_by_region by region and scheme order."""
+    return reader.rows(
+        "select * from {mart_programmes_by_region} order by region_order, scheme_order"
+    )
+
+
+def programmes_by_province(reader: Reader) -> list[dict]:
+    """mart_programmes_by_province by province and scheme order."""
+    return reader.rows(
+        "select * from {mart_programmes_by_province} order by province_order, scheme_order"
+    )
+
+
+def patients_by_profile(reader: Reader) -> list[dict]:
+    """mart_patients_by_profile by dimension, category and scheme order."""
+    return reader.rows(
+        "select * from {mart_patients_by_profile} "
+        "order by dimension_order, category_order, category, scheme_order"
+    )
+
+
+# --- the data: loads, rejects, corrections, provisional months ----------------------------
+
+
+def load_ledger(reader: Reader) -> list[dict]:
+    """The load ledger, latest load first, from the raw table (the staging view leaves out
+    format, encoding and user); `finished_at` as text to the second."""
+    return reader.rows(
+        "select load_id, file_name, file_format, encoding, rows_read, rows_new, rows_present, "
+        "rows_skipped, rows_rejected, min_delivery_date, max_delivery_date, "
+        "strftime(finished_at, '%Y-%m-%d %H:%M:%S') as finished_at, loaded_by, file_sha256 "
+        "from loads order by load_id desc"
+    )
+
+
+def loads_seen(reader: Reader) -> list[dict]:
+    """The loads the views see (stg_loads: up to max_load_id when set), by load id."""
+    return reader.rows("select * from stg_loads order by load_id")
+
+
+def line_load_ids(reader: Reader) -> list[int]:
+    """The ids of the loads whose billing lines the views see, in order."""
+    rows = reader.rows("select distinct load_id from stg_billing_lines order by load_id")
+    return [row["load_id"] for row in rows]
+
+
+def rejects_by_reason(reader: Reader) -> list[dict]:
+    """mart_data_quality_rejects, the most frequent reason first."""
+    return reader.rows("select * from {mart_data_quality_rejects} order by n_rejects desc, reason")
+
+
+def unmatched_corrections(reader: Reader) -> list[dict]:
+    """mart_data_quality_unmatched_corrections, latest delivery first."""
+    return reader.rows(
+        "select * from {mart_data_quality_unmatched_corrections} "
+        "order by delivery_date desc, patient_id, pharmacy_id, cnk"
+    )
+
+
+def unmatched_corrections_count(reader: Reader) -> int:
+    """How many unmatched corrections there are."""
+    (row,) = reader.rows("select count(*) as n from {mart_data_quality_unmatched_corrections}")
+    return row["n"]
+
+
+def provisional_months(reader: Reader) -> list[dict]:
+    """The provisional months of mart_data_quality_months, latest first."""
+    return reader.rows(
+        "select * from {mart_data_quality_months} where is_provisional order by month desc"
+    )

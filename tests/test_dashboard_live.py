@@ -149,7 +149,7 @@ def test_another_as_of_date_reads_the_views_computed_for_that_date(served):
         for mart, order in [("mart_state_of_play", "month, scheme"),
                             ("mart_cohorts", "initiation_month, scheme")]:  # fmt: skip
             expected = con.execute(f"select * from {mart} order by {order}").fetchall()
-            got = reader.mart(mart, order=order, as_of=as_of)
+            got = reader.rows(f"select * from {{{mart}}} order by {order}", as_of=as_of)
             assert [tuple(r.values()) for r in got] == expected
             assert max(r["as_of_date"] for r in got) == as_of
     finally:

@@ -9,9 +9,6 @@ patient and pharmacy) with a CSV export. The publication view shows the counts s
 
 from __future__ import annotations
 
-import csv
-import io
-
 import dash
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
@@ -29,10 +26,11 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
+from etl import figures
 from etl.base.codes import BY_CNK
 from etl.base.i18n import fmt_int, t
 from etl.base.registry import load_registry
-from etl.exports import spreadsheet_safe
+from etl.exports import csv_text
 
 dash.register_page(__name__, path="/compliance", name="compliance", order=30)
 
@@ -41,52 +39,6 @@ FINDINGS_PAGE_SIZE = 50
 # The browser gets at most this many findings (at ten times national volume, all of them
 # made a 5 MB answer); the CSV export has every one.
 FINDINGS_SHOWN = 2000
-
-COUNTS_SQL = """
-select rule_id, count(*) as n_findings
-from {mart_compliance_findings}
-group by rule_id
-"""
-
-# Findings per delivery month: per rule, per severity (the warning rules, comma-separated, as
-# parameter) and in all; the grouping flags tell the rows apart.
-PER_MONTH_SQL = """
-with findings as (
-    select
-        strftime(delivery_date, '%Y-%m') as month,
-        rule_id,
-        case when list_contains(string_split(?, ','), rule_id) then 'warning' else 'error' end
-            as severity
-    from {mart_compliance_findings}
-)
-
-select
-    month,
-    rule_id,
-    severity,
-    grouping(rule_id) = 0 as is_per_rule,
-    grouping(severity) = 0 as is_per_severity,
-    count(*) as n_findings
-from findings
-group by grouping sets ((month, rule_id), (month, severity), (month))
-order by month
-"""
-
-FINDINGS_SQL = """
-select
-    rule_id,
-    patient_id,
-    pharmacy_id,
-    programme_id,
-    delivery_date,
-    cnk,
-    kind,
-    detail
-from {mart_compliance_findings}
-where ?::varchar is null or rule_id = ?::varchar
-order by rule_id, delivery_date, patient_id, patient_event_number
-"""
-SHOWN_SQL = FINDINGS_SQL.rstrip() + "\nlimit ?\n"
 
 
 def layout(rule: str | None = None, **params):
@@ -97,9 +49,9 @@ def layout(rule: str | None = None, **params):
         return empty_page(state, id_prefix="compliance")
     rules = load_registry().rules
     rule = rule if rule in {r.id for r in rules} else None
-    warnings = [r.id for r in rules if r.severity == "warning"]
-    counts = {r["rule_id"]: r["n_findings"] for r in wh.rows(COUNTS_SQL, as_of=state.as_of)}
-    per_month = wh.rows(PER_MONTH_SQL, [",".join(warnings)], as_of=state.as_of)
+    data = wh.reader(state.as_of)
+    counts = figures.compliance_counts(data)
+    per_month = figures.compliance_per_month(data)
     disclosure = state.disclosure(wh.config.suppression_threshold)
     threshold = wh.config.suppression_threshold
     title = t("compliance", lang)
@@ -155,7 +107,7 @@ def layout(rule: str | None = None, **params):
                     "gap": "0 0.8rem",
                 },
             ),
-            _findings_section(wh, rule, state, counts, rules),
+            _findings_section(data, rule, state, counts, rules),
             html.Div(
                 [
                     html.H3(t("compliance_per_month_title", lang)),
@@ -259,7 +211,12 @@ def _per_month_grid(per_month: list[dict], rules, disclosure, lang: str):
     return grid("compliance-per-month", rows, columns, lang, height=300)
 
 
-def _findings_section(wh, rule: str | None, state, counts: dict, rules):
+# The fields of a finding the browser's list holds.
+FINDING_FIELDS = ("rule_id", "patient_id", "pharmacy_id", "programme_id", "delivery_date", "cnk",
+                  "kind", "detail")  # fmt: skip
+
+
+def _findings_section(data, rule: str | None, state, counts: dict, rules):
     lang = state.lang
     if state.publication:
         return html.Div(
@@ -270,7 +227,10 @@ def _findings_section(wh, rule: str | None, state, counts: dict, rules):
             ],
             className="section",
         )
-    findings = wh.rows(SHOWN_SQL, [rule, rule, FINDINGS_SHOWN], as_of=state.as_of)
+    findings = [
+        {k: row[k] for k in FINDING_FIELDS}
+        for row in figures.compliance_findings(data, rule, limit=FINDINGS_SHOWN)
+    ]
     total = counts.get(rule, 0) if rule else sum(counts.values())
     severity = {r.id: r.severity for r in rules}
     rows = [
@@ -342,32 +302,25 @@ def findings_csv(search: str) -> tuple[str, str]:
     rules = load_registry().rules
     rule = params.get("rule") if params.get("rule") in {r.id for r in rules} else None
     as_of = (state.as_of or wh.default_as_of()).isoformat()
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    data = wh.reader(state.as_of)
     if state.publication:
         disclosure = state.disclosure(wh.config.suppression_threshold)
-        counts = {r["rule_id"]: r["n_findings"] for r in wh.rows(COUNTS_SQL, as_of=state.as_of)}
-        writer.writerow(["as_of", "rule", "label", "severity", "findings"])
-        for r in rules:
-            count = disclosure.count(counts.get(r.id, 0))
-            writer.writerow(
-                [spreadsheet_safe(v) for v in (as_of, r.id, r.label(state.lang), r.severity, count)]
-            )
-        return out.getvalue(), f"compliance-counts-{as_of}.csv"
+        counts = figures.compliance_counts(data)
+        rows = [
+            (as_of, r.id, r.label(state.lang), r.severity, disclosure.count(counts.get(r.id, 0)))
+            for r in rules
+        ]
+        header = ["as_of", "rule", "label", "severity", "findings"]
+        return csv_text(header, rows, excel=True), f"compliance-counts-{as_of}.csv"
     severity = {r.id: r.severity for r in rules}
-    writer.writerow(
-        ["as_of", "rule", "severity", "programme_id", "patient_id", "pharmacy_id",
-         "delivery_date", "cnk", "kind", "detail"]
-    )  # fmt: skip
-    for row in json_safe(wh.rows(FINDINGS_SQL, [rule, rule], as_of=state.as_of)):
-        cells = (
-            as_of, row["rule_id"], severity[row["rule_id"]], row["programme_id"],
-            row["patient_id"], row["pharmacy_id"], row["delivery_date"], row["cnk"], row["kind"],
-            row["detail"],
-        )  # fmt: skip
-        writer.writerow(["" if v is None else spreadsheet_safe(v) for v in cells])
+    findings = [
+        figures.finding_record(row, severity) for row in figures.compliance_findings(data, rule)
+    ]
+    text = csv_text(
+        *figures.compliance_csv_rows({"as_of": as_of, "findings": findings}), excel=True
+    )
     suffix = f"-{rule}" if rule else ""
-    return out.getvalue(), f"compliance-findings-{as_of}{suffix}.csv"
+    return text, f"compliance-findings-{as_of}{suffix}.csv"
 
 
 @callback(
@@ -391,5 +344,4 @@ def choose_rule(rule, search):
 )
 def export(_clicks, search):
     text, filename = findings_csv(search)
-    # A BOM, so that Excel reads the file as UTF-8.
-    return {"content": "\ufeff" + text, "filename": filename, "type": "text/csv"}
+    return {"content": text, "filename": filename, "type": "text/csv"}

@@ -29,6 +29,7 @@ from dashboard.ui import (
     query_params,
     view_state,
 )
+from etl import figures
 from etl.base.i18n import fmt_date, fmt_int, fmt_month, fmt_rate, t
 
 dash.register_page(__name__, path="/data", name="data", order=90)
@@ -79,13 +80,7 @@ SUMMARY_FIELDS = (
 def _ledger_rows(state) -> list[dict]:
     """The load ledger (raw `loads`: the staging view leaves out format, encoding and user)."""
     wh = warehouse()
-    rows = wh.rows(
-        "select load_id, file_name, file_format, encoding, rows_read, rows_new, rows_present, "
-        "rows_skipped, rows_rejected, min_delivery_date, max_delivery_date, "
-        "strftime(finished_at, '%Y-%m-%d %H:%M:%S') as finished_at, loaded_by, file_sha256 "
-        "from loads order by load_id desc",
-        as_of=state.as_of,
-    )
+    rows = figures.load_ledger(wh.reader(state.as_of))
     disclosure = state.disclosure(wh.config.suppression_threshold)
     out = []
     for row in json_safe(rows):
@@ -108,7 +103,7 @@ def _ledger(state):
 
 def _reject_rows(state) -> list[dict]:
     wh = warehouse()
-    rows = wh.mart("mart_data_quality_rejects", order="n_rejects desc, reason", as_of=state.as_of)
+    rows = figures.rejects_by_reason(wh.reader(state.as_of))
     disclosure = state.disclosure(wh.config.suppression_threshold)
     lang = state.lang
     return [
@@ -155,21 +150,14 @@ def _unmatched(state):
     disclosure = state.disclosure(wh.config.suppression_threshold)
     children = [html.H3(t("data_unmatched_title", lang)), html.P(t("data_unmatched_intro", lang))]
     if state.publication:
-        (total,) = wh.rows(
-            "select count(*) as n from {mart_data_quality_unmatched_corrections}",
-            as_of=state.as_of,
-        )
-        shown = fmt_int(disclosure.count(total["n"]), lang)
+        total = figures.unmatched_corrections_count(wh.reader(state.as_of))
+        shown = fmt_int(disclosure.count(total), lang)
         children += [
             html.P(t("data_unmatched_total", lang, n=shown), id="data-unmatched-total"),
             html.P(t("data_unmatched_hidden", lang), id="data-unmatched-hidden", className="note"),
         ]
         return html.Div(children, className="section")
-    rows = wh.mart(
-        "mart_data_quality_unmatched_corrections",
-        order="delivery_date desc, patient_id, pharmacy_id, cnk",
-        as_of=state.as_of,
-    )
+    rows = figures.unmatched_corrections(wh.reader(state.as_of))
     rows = [
         {**r, "kind": t(f"data_kind_{r['kind']}", lang) if r["kind"] else None}
         for r in json_safe(rows)
@@ -199,14 +187,13 @@ def _months(state):
     lang = state.lang
     config = wh.config
     disclosure = state.disclosure(config.suppression_threshold)
-    rows = wh.mart(
-        "mart_data_quality_months", "is_provisional", order="month desc", as_of=state.as_of
-    )
+    data = wh.reader(state.as_of)
+    rows = figures.provisional_months(data)
     children = [
         html.H3(t("data_months_title", lang)),
         html.P(t("data_months_intro", lang, days=config.provisional_days, grace=config.grace_days)),
     ]
-    delay = wh.mart("mart_state_of_play_billing_delay", order="n_billing_months", as_of=state.as_of)
+    delay = figures.billing_delay(data)
     shares = {r["n_billing_months"]: r for r in delay}
     if all(shares.get(k, {}).get("share_known") is not None for k in (1, 2, 3)):
         children.append(

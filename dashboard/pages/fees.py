@@ -30,6 +30,7 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
+from etl import figures
 from etl.base.codes import BY_CNK, FEE_CODES, KINDS
 from etl.base.config import DEFAULTS_PATH
 from etl.base.i18n import fmt_date, fmt_eur, fmt_int, fmt_month, fmt_number, t
@@ -46,68 +47,25 @@ KIND_COLOURS = {
 }
 BILLED_COLOUR = EXTRA_COLOURS[4]  # black
 
-BOUNDS_SQL = """
-select
-    min(month) as first_month,
-    max(month) as last_month,
-    count(amount_billed_eur) > 0 as has_amounts
-from {mart_fees_by_cnk_month}
-"""
-
-# Per CNK over the period, and the total (cnk null). The difference counts only the months
-# with billed amounts (billed - estimated is null on the others).
-BY_CNK_SQL = """
-select
-    cnk,
-    sum(n_events) as n_events,
-    sum(n_unassigned_events) as n_unassigned_events,
-    sum(fees_estimated_eur) as fees_estimated_eur,
-    sum(amount_billed_eur) as amount_billed_eur,
-    sum(amount_billed_eur - fees_estimated_eur) as difference_eur
-from {mart_fees_by_cnk_month}
-where month between ? and ?
-group by grouping sets ((cnk), ())
-"""
-
-# Per month and kind, and per month with every kind (kind null).
-BY_MONTH_SQL = """
-select
-    month,
-    kind,
-    bool_or(is_provisional) as is_provisional,
-    sum(fees_estimated_eur) as fees_estimated_eur,
-    sum(amount_billed_eur) as amount_billed_eur
-from {mart_fees_by_cnk_month}
-where month between ? and ?
-group by grouping sets ((month, kind), (month))
-order by month
-"""
-
-DETAIL_SQL = """
-select month, cnk, n_events, fees_estimated_eur, amount_billed_eur
-from {mart_fees_by_cnk_month}
-where month between ? and ?
-order by month desc, cnk
-"""
-
 
 def layout(period: str | None = None, **params):
     state = view_state(params)
     lang = state.lang
     wh = warehouse()
-    bounds = wh.rows(BOUNDS_SQL, as_of=state.as_of)
-    if not bounds or bounds[0]["last_month"] is None:
+    data = wh.reader(state.as_of)
+    bounds = figures.fees_bounds(data)
+    if bounds is None:
         return empty_page(state, id_prefix="fees")
     first_month, last_month, has_amounts = (
-        bounds[0]["first_month"],
-        bounds[0]["last_month"],
-        bounds[0]["has_amounts"],
+        bounds["first_month"],
+        bounds["last_month"],
+        bounds["has_amounts"],
     )
     period = period if period in PERIODS else PERIODS[0]
     start, end = period_months(period, first_month, last_month)
-    by_cnk = wh.rows(BY_CNK_SQL, [start, end], as_of=state.as_of)
-    by_month = wh.rows(BY_MONTH_SQL, [start, end], as_of=state.as_of)
-    detail = wh.rows(DETAIL_SQL, [start, end], as_of=state.as_of)
+    by_cnk = figures.fees_by_cnk(data, start, end)
+    by_month = figures.fees_by_month(data, start, end)
+    detail = figures.fees_detail(data, start, end)
     disclosure = state.disclosure(wh.config.suppression_threshold)
     as_of = state.as_of or wh.default_as_of()
     span = f"{fmt_month(start, lang)} – {fmt_month(end, lang)}"

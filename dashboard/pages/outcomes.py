@@ -27,6 +27,7 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
+from etl import figures
 from etl.base.i18n import fmt_int, fmt_month, fmt_number, fmt_rate, t
 from etl.base.registry import load_registry
 
@@ -47,25 +48,16 @@ def layout(rate: str | None = None, scheme: str | None = None, **params):
     state = view_state(params)
     lang = state.lang
     wh = warehouse()
-    cohorts = wh.rows(
-        "select *, strftime(start_month_date, '%Y-%m') || '-' || scheme as row_id, "
-        "round(in_progress / programmes, 4)::double as in_progress_share, "
-        "in_progress * 2 > programmes as is_mostly_in_progress "
-        "from {mart_cohorts} order by start_month_date, scheme",
-        as_of=state.as_of,
-    )
+    data = wh.reader(state.as_of)
+    cohorts = figures.cohort_rows(data)
     if not cohorts:
         return empty_page(state, id_prefix="outcomes")
     rate = rate if rate in RATES else DEFAULT_RATE
     scheme = scheme if scheme in SCHEMES else DEFAULT_SCHEME
-    steps = wh.mart(
-        "mart_programme_steps", "scheme = ?", [int(scheme)], order="step_number", as_of=state.as_of
-    )
-    bins = wh.mart("mart_time_to_completion", order="scheme, days_from", as_of=state.as_of)
-    summary = wh.mart("mart_time_to_completion_summary", order="scheme", as_of=state.as_of)
-    curve = wh.mart(
-        "mart_completion_by_days_since_start", order="scheme, days_since_start", as_of=state.as_of
-    )
+    steps = figures.programme_steps(data, scheme)
+    bins = figures.time_to_completion(data)
+    summary = figures.time_to_completion_summary(data)
+    curve = figures.completion_by_days_since_start(data)
     disclosure = state.disclosure(wh.config.suppression_threshold)
     registry = load_registry()
     return html.Div(

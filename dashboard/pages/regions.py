@@ -27,6 +27,7 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
+from etl import figures
 from etl.base.i18n import fmt_date, fmt_int, fmt_number, t
 from etl.base.registry import load_registry
 
@@ -54,19 +55,12 @@ def layout(scheme: str | None = None, **params):
     state = view_state(params)
     lang = state.lang
     wh = warehouse()
-    regions = wh.mart(
-        "mart_programmes_by_region", order="region_order, scheme_order", as_of=state.as_of
-    )
+    data = wh.reader(state.as_of)
+    regions = figures.programmes_by_region(data)
     if not regions:
         return empty_page(state, id_prefix="regions")
-    provinces = wh.mart(
-        "mart_programmes_by_province", order="province_order, scheme_order", as_of=state.as_of
-    )
-    profile = wh.mart(
-        "mart_patients_by_profile",
-        order="dimension_order, category_order, category, scheme_order",
-        as_of=state.as_of,
-    )
+    provinces = figures.programmes_by_province(data)
+    profile = figures.patients_by_profile(data)
     scheme = scheme if scheme in SCHEMES else None
     threshold = wh.config.suppression_threshold
     disclosure = state.disclosure(threshold)

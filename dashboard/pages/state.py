@@ -7,13 +7,10 @@ table with the unassigned events beside it, and downloads of that table (CSV, Ex
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 
 import dash
 import plotly.graph_objects as go
-import xlsxwriter
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard.app import warehouse
@@ -31,9 +28,11 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
+from etl import figures
 from etl.base.i18n import fmt_eur, fmt_int, fmt_month, t
 from etl.base.registry import load_registry
-from etl.exports import spreadsheet_safe
+from etl.exports import csv_text, xlsx_table
+from etl.outputs.pack import render_pack
 
 dash.register_page(__name__, path="/", name="state_of_play", order=0)
 
@@ -50,15 +49,16 @@ def layout(month: str | None = None, **params):
     state = view_state(params)
     lang = state.lang
     wh = warehouse()
-    every = wh.mart("mart_state_of_play", order="month, scheme_order", as_of=state.as_of)
+    data = wh.reader(state.as_of)
+    every = figures.state_of_play_rows(data)
     if not every:
         return empty_page(state, id_prefix="state")
     months, month = _chosen_month(every, month)
     previous = _previous_month(month)
     rows = {r["scheme"]: r for r in every if r["month"] == month}
     before = {r["scheme"]: r for r in every if r["month"] == previous}
-    unassigned = wh.mart("mart_unassigned_by_month", "month = ?", [month], as_of=state.as_of)
     disclosure = state.disclosure(wh.config.suppression_threshold)
+    doc = _document(data, every, month, disclosure)
     first = rows["total"]
     title = f"{t('state_of_play', lang)} — {fmt_month(month, lang)}"
     badge = (
@@ -99,7 +99,7 @@ def layout(month: str | None = None, **params):
             html.Div(
                 [
                     html.H3(t("state_table_title", lang)),
-                    _table(rows, unassigned[0] if unassigned else None, disclosure, lang),
+                    _table(doc, lang),
                     html.Div(
                         [
                             html.Button(t("download_csv", lang), id="state-download-csv-button"),
@@ -215,22 +215,13 @@ def _chosen_month(every: list[dict], month: str | None) -> tuple[list[str], str]
     return months, month if month in months else months[0]
 
 
+def _document(data, every: list[dict], month: str, disclosure) -> dict:
+    """The state of play of `month` (etl.figures: the document of `benzo-monitor report`),
+    from the rows of every month already read."""
+    return figures.state_of_play(data, month, disclosure, [r for r in every if r["month"] == month])
+
+
 NOT_APPLICABLE = object()  # a metric the unassigned events do not have (e.g. patients)
-
-
-def _figures(rows: dict, unassigned: dict | None, disclosure) -> list[tuple]:
-    """(metric, [5, 7, 10, total, unassigned]) per §6 metric and capsule split, after
-    disclosure control; NOT_APPLICABLE where the unassigned events have no such figure."""
-    registry = load_registry()
-    out = []
-    for metric in [*registry.group("state_of_play"), *registry.group("reduction_split")]:
-        cells = [disclosure.metric(metric, rows[scheme]) for scheme in SCHEMES_AND_TOTAL]
-        if unassigned is not None and metric.column in unassigned:
-            cells.append(disclosure.metric(metric, unassigned))
-        else:
-            cells.append(NOT_APPLICABLE)
-        out.append((metric, cells))
-    return out
 
 
 def _shown(metric, value, lang: str) -> str:
@@ -239,7 +230,7 @@ def _shown(metric, value, lang: str) -> str:
     return fmt_eur(value, lang) if metric.disclosure == "amount" else fmt_int(value, lang)
 
 
-def _table(rows: dict, unassigned: dict | None, disclosure, lang: str):
+def _table(doc: dict, lang: str):
     header = html.Tr(
         [html.Th("")]
         + [html.Th(scheme_label(s, lang)) for s in SCHEMES_AND_TOTAL]
@@ -252,7 +243,7 @@ def _table(rows: dict, unassigned: dict | None, disclosure, lang: str):
                 *(html.Td(_shown(metric, value, lang)) for value in cells),
             ]
         )
-        for metric, cells in _figures(rows, unassigned, disclosure)
+        for metric, cells in figures.state_of_play_table(doc, missing=NOT_APPLICABLE)
     ]
     return html.Table([html.Thead(header), html.Tbody(body)], id="state-table", className="figures")
 
@@ -262,19 +253,17 @@ def _download_table(search: str) -> tuple[str, list[str], list[list]]:
     params = query_params(search)
     state = view_state(params)
     wh = warehouse()
-    every = wh.mart("mart_state_of_play", order="month, scheme_order", as_of=state.as_of)
+    data = wh.reader(state.as_of)
+    every = figures.state_of_play_rows(data)
     _, month = _chosen_month(every, params.get("month"))
-    rows = {r["scheme"]: r for r in every if r["month"] == month}
-    unassigned = wh.mart("mart_unassigned_by_month", "month = ?", [month], as_of=state.as_of)
-    disclosure = state.disclosure(wh.config.suppression_threshold)
+    doc = _document(data, every, month, state.disclosure(wh.config.suppression_threshold))
     header = [
         "metric",
         *(scheme_label(s, state.lang) for s in SCHEMES_AND_TOTAL),
         t("unassigned", state.lang),
     ]
     body = [
-        [metric.label(state.lang), *(None if v is NOT_APPLICABLE else v for v in cells)]
-        for metric, cells in _figures(rows, unassigned[0] if unassigned else None, disclosure)
+        [metric.label(state.lang), *cells] for metric, cells in figures.state_of_play_table(doc)
     ]
     return month, header, body
 
@@ -301,35 +290,12 @@ def choose_month(month, search):
 def download(_csv, _xlsx, search):
     month, header, body = _download_table(search)
     if dash.ctx.triggered_id == "state-download-csv-button":
-        out = io.StringIO()
-        writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-        writer.writerow([spreadsheet_safe(v) for v in header])
-        writer.writerows([["" if v is None else spreadsheet_safe(v) for v in row] for row in body])
         return {
-            "content": "\ufeff" + out.getvalue(),
+            "content": csv_text(header, body, excel=True),
             "filename": f"state-of-play-{month}.csv",
             "type": "text/csv",
         }
-    buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False})
-    sheet = book.add_worksheet(month)
-    bold = book.add_format({"bold": True})
-    for col, name in enumerate(header):
-        sheet.write_string(0, col, str(name), bold)
-    for r, row in enumerate(body, start=1):
-        sheet.write_string(r, 0, str(row[0]))
-        for c, value in enumerate(row[1:], start=1):
-            if value is None:
-                continue
-            if isinstance(value, str):
-                sheet.write_string(r, c, value)
-            else:
-                sheet.write_number(r, c, float(value))
-    sheet.freeze_panes(1, 1)
-    sheet.set_column(0, 0, 45)
-    sheet.set_column(1, len(header), 14)
-    book.close()
-    return dcc.send_bytes(buffer.getvalue(), f"state-of-play-{month}.xlsx")
+    return dcc.send_bytes(xlsx_table(month, header, body), f"state-of-play-{month}.xlsx")
 
 
 @callback(
@@ -341,12 +307,12 @@ def download(_csv, _xlsx, search):
 )
 def download_pack(_xlsx, _html, search):
     """The report pack (etl/outputs/pack.py) of the URL's month, language, view and as-of date."""
-    from etl.outputs.pack import render_pack
-
     params = query_params(search)
     state = view_state(params)
     wh = warehouse()
-    _, month = _chosen_month(wh.mart("mart_state_of_play", as_of=state.as_of), params.get("month"))
+    _, month = _chosen_month(
+        figures.state_of_play_rows(wh.reader(state.as_of)), params.get("month")
+    )
     fmt = "html" if dash.ctx.triggered_id == "state-pack-html-button" else "xlsx"
     disclosure = state.disclosure(wh.config.suppression_threshold)
     data = wh.with_cursor(

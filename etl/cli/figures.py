@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from etl import figures
 from etl.base.config import Config
 from etl.base.disclosure import Disclosure
 from etl.base.errors import UserError
@@ -19,6 +20,7 @@ from etl.base.publish import ensure_published
 from etl.base.warehouse import WarehouseError, connect, default_db_path
 from etl.cli.parser import PACK_FORMATS
 from etl.cli.terminal import emit, write_bytes, write_text
+from etl.exports import csv_text
 from etl.outputs import pack, report
 
 
@@ -35,19 +37,20 @@ def run_report(args, config: Config) -> int:
 
 
 CSV_LAYOUTS = {
-    "report": report.report_csv_rows,
-    "cohorts": report.cohorts_csv_rows,
-    "compliance": report.compliance_csv_rows,
+    "report": figures.report_csv_rows,
+    "cohorts": figures.cohorts_csv_rows,
+    "compliance": figures.compliance_csv_rows,
 }
 
 
 def build_document(con: duckdb.DuckDBPyConnection, args, disclosure: Disclosure) -> dict:
     """The JSON document of args.command (report, cohorts or compliance)."""
+    reader = figures.ConnectionReader(con)
     if args.command == "report":
-        return report.state_of_play(con, args.month, disclosure)
+        return figures.state_of_play(reader, args.month, disclosure)
     if args.command == "cohorts":
-        return report.cohorts(con, disclosure)
-    return report.compliance(con, disclosure)
+        return figures.cohorts(reader, disclosure)
+    return figures.compliance(reader, disclosure)
 
 
 def run_export(args, config: Config) -> int:
@@ -59,9 +62,7 @@ def run_export(args, config: Config) -> int:
     finally:
         con.close()
     text = (
-        report.to_json(doc)
-        if args.format == "json"
-        else report.to_csv(*CSV_LAYOUTS[args.command](doc))
+        report.to_json(doc) if args.format == "json" else csv_text(*CSV_LAYOUTS[args.command](doc))
     )
     write_text(args.output, text)
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from rich.table import Table
 
 from etl.base.errors import UserError
 from etl.base.warehouse import WarehouseError, connect
-from etl.exports import spreadsheet_safe
+from etl.exports import csv_text
 
 err = Console(stderr=True, highlight=False)
 
@@ -24,10 +23,7 @@ def emit(rows: list[dict], fmt: str, title: str, columns: list[str]) -> None:
         print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
         return
     if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: spreadsheet_safe(row.get(k)) for k in columns})
+        sys.stdout.write(csv_text(columns, [[row.get(k) for k in columns] for row in rows]))
         return
     table = Table(title=title, title_justify="left")
     for name in columns:

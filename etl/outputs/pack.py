@@ -6,8 +6,9 @@ after 1-3 months of billing, cohort outcomes (§7), fees per CNK, compliance cou
 export files it saw and the configuration in force — written as an Excel workbook, one HTML
 file or a PDF (that HTML printed by headless Chromium), in French, Dutch or English.
 
-Every figure comes from a mart (sql/marts/); this module selects, applies disclosure control
-(SPEC §9, etl.outputs.Disclosure) and hands the tables to etl.outputs.pack_render.
+Every figure comes from a mart (sql/marts/), read through etl.figures as every other consumer
+reads it; this module lays the figures out as tables, applies disclosure control (SPEC §9,
+etl.base.disclosure) and hands the tables to etl.outputs.pack_render.
 
 Reproducible: a pack is fully determined by (month, as-of date, language, suppression,
 configuration, max_load_id). Loads only ever add lines, so the lines of loads up to
@@ -34,8 +35,8 @@ from pathlib import Path
 
 import duckdb
 
+from etl import figures
 from etl.base import audit, warehouse
-from etl.base.codes import FEE_CODES
 from etl.base.config import SCALAR_FIELDS, Config, KeyLetterValue, load_config
 from etl.base.disclosure import Disclosure, amount
 from etl.base.errors import UserError
@@ -202,28 +203,16 @@ def build_pack(
     con.execute("set variable report_id = ?::integer", [report_id])
     registry = load_registry()
     report.set_report_month(con, month)
+    reader = figures.ConnectionReader(con)
     # mart_state_of_play once, up to the month: the state of play and the trend.
-    state_rows = dict_rows(
-        con,
-        """
-        select * from mart_state_of_play
-        where month_start_date <= strptime(?, '%Y-%m')::date
-        order by month_start_date, scheme_order
-        """,
-        [month],
-    )
+    state_rows = figures.state_of_play_rows(reader, up_to=month)
     month_rows = [row for row in state_rows if row["month"] == month]
-    state = report.state_of_play(con, month, disclosure, month_rows)
+    state = figures.state_of_play(reader, month, disclosure, month_rows)
     as_of_date = dt.date.fromisoformat(state["as_of"])
     tables: dict[str, Table] = {}
 
-    loads = dict_rows(con, "select * from stg_loads order by load_id")
-    line_loads = [
-        r[0]
-        for r in con.execute(
-            "select distinct load_id from stg_billing_lines order by load_id"
-        ).fetchall()
-    ]
+    loads = figures.loads_seen(reader)
+    line_loads = figures.line_load_ids(reader)
     tables["loads"] = Table(
         "loads",
         [
@@ -249,14 +238,14 @@ def build_pack(
         ],
     )
 
-    tables["state_of_play"] = _state_of_play_table(state, registry)
+    tables["state_of_play"] = _state_of_play_table(state)
     trend, provisional_months = _trend_table(state_rows, config, disclosure)
     tables["trend"] = trend
-    tables["revisions"] = _revisions_table(con, disclosure)
-    tables["billing_delay"] = _billing_delay_table(con, disclosure, registry)
-    tables["cohorts"] = _cohorts_table(con, month, disclosure, registry)
-    tables["fees"] = _fees_table(con, month, disclosure)
-    tables["compliance"] = _compliance_table(con, disclosure, registry)
+    tables["revisions"] = _revisions_table(reader, disclosure)
+    tables["billing_delay"] = _billing_delay_table(reader, disclosure, registry)
+    tables["cohorts"] = _cohorts_table(reader, month, disclosure, registry)
+    tables["fees"] = _fees_table(reader, month, disclosure)
+    tables["compliance"] = _compliance_table(reader, disclosure, registry)
     tables["configuration"] = _configuration_table(config)
     return Pack(
         month=month,
@@ -273,20 +262,10 @@ def build_pack(
     )
 
 
-def _state_of_play_table(state: dict, registry) -> Table:
+def _state_of_play_table(state: dict) -> Table:
     """SPEC §6: one row per metric (and the 10/20/30 split), one column per scheme, the total
     and the unassigned events — the values of the JSON report, as they are."""
-    contract = registry.group(report.CONTRACT_GROUP)
-    split = registry.group(report.SPLIT_GROUP)
-    rows = []
-    for metric in [*contract, *split]:
-        cells = []
-        for figures in [*(state["schemes"][s] for s in (*SCHEMES, "total")), state["unassigned"]]:
-            if metric.capsules:
-                cells.append(figures[report.SPLIT_KEY][str(metric.capsules)])
-            else:
-                cells.append(figures.get(metric.id))
-        rows.append([metric.id, *cells, metric.id])
+    rows = [[metric.id, *cells, metric.id] for metric, cells in figures.state_of_play_table(state)]
     columns = [Column("metric", "label", "indicator")]
     columns += [Column(s, "metric", f"step_scheme_{s}") for s in SCHEMES]
     columns += [
@@ -331,10 +310,8 @@ def revision_cell(disclosure: Disclosure, first: int, now: int, difference: int)
     return difference
 
 
-def _revisions_table(con, disclosure: Disclosure) -> Table:
-    rows = dict_rows(
-        con, "select * from mart_state_of_play_revisions order by month_start_date, scheme_order"
-    )
+def _revisions_table(reader: figures.Reader, disclosure: Disclosure) -> Table:
+    rows = figures.state_of_play_revisions(reader)
     by_month: dict[str, dict] = {}
     for row in rows:
         entry = by_month.setdefault(
@@ -376,11 +353,9 @@ def _revisions_table(con, disclosure: Disclosure) -> Table:
     return Table("revisions", columns, table_rows)
 
 
-def _billing_delay_table(con, disclosure: Disclosure, registry) -> Table:
+def _billing_delay_table(reader: figures.Reader, disclosure: Disclosure, registry) -> Table:
     metric = registry.metric("initiations_known_share")
-    rows = dict_rows(
-        con, "select * from mart_state_of_play_billing_delay order by n_billing_months"
-    )
+    rows = figures.billing_delay(reader)
     note = None
     if rows and rows[0]["n_months"] == 0:
         note = "no_final_month"
@@ -415,10 +390,10 @@ def _billing_delay_table(con, disclosure: Disclosure, registry) -> Table:
     )
 
 
-def _cohorts_table(con, month: str, disclosure: Disclosure, registry) -> Table:
+def _cohorts_table(reader: figures.Reader, month: str, disclosure: Disclosure, registry) -> Table:
     """SPEC §7, the cohorts that started up to the month (values of `benzo-monitor cohorts`)."""
     metrics = registry.group("cohorts")
-    doc = report.cohorts(con, disclosure)
+    doc = figures.cohorts(reader, disclosure)
     return Table(
         "cohorts",
         [
@@ -434,35 +409,19 @@ def _cohorts_table(con, month: str, disclosure: Disclosure, registry) -> Table:
     )
 
 
-def _fees_table(con, month: str, disclosure: Disclosure) -> Table:
-    """SPEC §2: events and estimated fees per CNK in the month (mart_fees_by_cnk_month)."""
-    rows = dict_rows(
-        con, "select * from mart_fees_by_cnk_month where month = ? order by cnk", [month]
-    )
-    order = {code.cnk: i for i, code in enumerate(FEE_CODES)}
-    rows.sort(key=lambda r: order.get(r["cnk"], len(order)))
+def _fees_table(reader: figures.Reader, month: str, disclosure: Disclosure) -> Table:
+    """SPEC §2: events and estimated fees per CNK in the month, and their total."""
     table_rows = [
         [
-            r["cnk"],
-            r["cnk"],
+            r["cnk"] or "total",
+            r["cnk"] or "total",
             disclosure.count(r["n_events"]),
             disclosure.count(r["n_unassigned_events"]),
             amount(r["fees_estimated_eur"]),
             amount(r["amount_billed_eur"]),
         ]
-        for r in rows
+        for r in figures.fees_by_cnk(reader, month, month)
     ]
-    billed = [r["amount_billed_eur"] for r in rows if r["amount_billed_eur"] is not None]
-    table_rows.append(
-        [
-            "total",
-            "total",
-            disclosure.count(sum(r["n_events"] for r in rows)),
-            disclosure.count(sum(r["n_unassigned_events"] for r in rows)),
-            amount(sum(r["fees_estimated_eur"] for r in rows)),
-            amount(sum(billed)) if billed else None,
-        ]
-    )
     return Table(
         "fees",
         [
@@ -477,9 +436,9 @@ def _fees_table(con, month: str, disclosure: Disclosure) -> Table:
     )
 
 
-def _compliance_table(con, disclosure: Disclosure, registry) -> Table:
+def _compliance_table(reader: figures.Reader, disclosure: Disclosure, registry) -> Table:
     """SPEC §8: flagged events per rule (counts only, no identifiers)."""
-    counts = report.compliance_counts(con)
+    counts = figures.compliance_counts(reader)
     return Table(
         "compliance",
         [

@@ -2,9 +2,9 @@
 
 - xlsx (xlsxwriter): one sheet per table, numbers as numbers, frozen header row, fixed
   document dates (the same data give the same file). No text ever becomes a formula: the
-  workbook is opened with strings_to_formulas, strings_to_numbers and strings_to_urls off and
-  every text cell is written with write_string, so an export value such as "=1+1", "+32",
-  "-x" or "@SUM" (a file name, say) stays text.
+  workbook and its cells are written by etl.exports (`workbook`, `write_cell`: text with
+  write_string), so an export value such as "=1+1", "+32", "-x" or "@SUM" (a file name, say)
+  stays text.
 - html: one self-contained file (inline CSS, no external resource) that prints on A4, each
   section on a new page, table headers repeated and rows never split.
 - pdf: that HTML printed by headless Chromium.
@@ -20,8 +20,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import xlsxwriter
-
 from etl.base.codes import BY_CNK
 from etl.base.errors import UserError
 from etl.base.i18n import (
@@ -36,6 +34,7 @@ from etl.base.i18n import (
     t,
 )
 from etl.base.registry import load_registry
+from etl.exports import workbook, write_cell
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 SECTIONS = (
@@ -226,15 +225,7 @@ def _sheet_name(key: str, lang: str) -> str:
 def to_xlsx(pack, lang: str) -> bytes:
     """The pack as an Excel workbook (bytes): a cover sheet, then one sheet per table."""
     out = io.BytesIO()
-    book = xlsxwriter.Workbook(
-        out,
-        {
-            "in_memory": True,
-            "strings_to_formulas": False,
-            "strings_to_numbers": False,
-            "strings_to_urls": False,
-        },
-    )
+    book = workbook(out)
     created = dt.datetime.combine(pack.as_of, dt.time())
     book.set_properties(
         {
@@ -265,28 +256,28 @@ def to_xlsx(pack, lang: str) -> bytes:
     sheet = book.add_worksheet(_sheet_name("cover", lang))
     sheet.set_column(0, 0, 34)
     sheet.set_column(1, 1, 90)
-    sheet.write_string(0, 0, t("title", lang), fmt["title"])
-    sheet.write_string(1, 0, t("subtitle", lang))
+    write_cell(sheet, 0, 0, t("title", lang), fmt["title"])
+    write_cell(sheet, 1, 0, t("subtitle", lang))
     row = 3
     for name, value in _cover_fields(pack, lang):
-        sheet.write_string(row, 0, name, fmt["bold"])
-        sheet.write_string(row, 1, value, fmt["wrap"])
+        write_cell(sheet, row, 0, name, fmt["bold"])
+        write_cell(sheet, row, 1, value, fmt["wrap"])
         row += 1
     row += 1
-    sheet.write_string(row, 0, t("contents", lang), fmt["bold"])
+    write_cell(sheet, row, 0, t("contents", lang), fmt["bold"])
     for key in ("loads", *SECTIONS, "configuration", "methodology"):
         row += 1
-        sheet.write_string(row, 0, _sheet_name(key, lang))
-        sheet.write_string(row, 1, _heading(key, lang))
+        write_cell(sheet, row, 0, _sheet_name(key, lang))
+        write_cell(sheet, row, 1, _heading(key, lang))
 
     for key in ("loads", *SECTIONS, "configuration"):
         _xlsx_table(book, fmt, pack.tables[key], key, lang)
 
     sheet = book.add_worksheet(_sheet_name("methodology", lang))
     sheet.set_column(0, 0, 120)
-    sheet.write_string(0, 0, t("methodology", lang), fmt["title"])
+    write_cell(sheet, 0, 0, t("methodology", lang), fmt["title"])
     for i, paragraph in enumerate(_methodology(pack, lang), start=2):
-        sheet.write_string(i, 0, paragraph, fmt["wrap"])
+        write_cell(sheet, i, 0, paragraph, fmt["wrap"])
     book.close()
     return out.getvalue()
 
@@ -297,11 +288,11 @@ def _xlsx_table(book, fmt: dict, table, key: str, lang: str) -> None:
     extra = ["meaning"] if key == "configuration" else []
     for out_col, i in enumerate(shown):
         column = table.columns[i]
-        sheet.write_string(0, out_col, _title(column.title, lang), fmt["header"])
+        write_cell(sheet, 0, out_col, _title(column.title, lang), fmt["header"])
         wide = column.kind in ("label", "fee_code", "text", "source") or column.key == "file_sha256"
         sheet.set_column(out_col, out_col, 44 if wide else 14)
     for j, name in enumerate(extra):
-        sheet.write_string(0, len(shown) + j, t(name, lang), fmt["header"])
+        write_cell(sheet, 0, len(shown) + j, t(name, lang), fmt["header"])
         sheet.set_column(len(shown) + j, len(shown) + j, 90)
     sheet.set_row(0, 45)
     sheet.freeze_panes(1, 0)
@@ -309,34 +300,31 @@ def _xlsx_table(book, fmt: dict, table, key: str, lang: str) -> None:
         for out_col, i in enumerate(shown):
             _xlsx_cell(sheet, fmt, r, out_col, row[i], cell_kind(table.columns[i], row), lang)
         if key == "configuration":
-            sheet.write_string(r, len(shown), _setting_meaning(row[0], lang), fmt["wrap"])
+            write_cell(sheet, r, len(shown), _setting_meaning(row[0], lang), fmt["wrap"])
     if table.note:
-        sheet.write_string(len(table.rows) + 2, 0, t(table.note, lang))
+        write_cell(sheet, len(table.rows) + 2, 0, t(table.note, lang))
     elif not table.rows:
-        sheet.write_string(2, 0, t("empty", lang))
+        write_cell(sheet, 2, 0, t("empty", lang))
 
 
 def _xlsx_cell(sheet, fmt: dict, r: int, c: int, value, kind: str, lang: str) -> None:
+    """A table cell by its column kind: the number format of the kind, the text of
+    `display` for labels and words."""
     if value is None:
         return
     if kind in NUMERIC_KINDS:
-        if isinstance(value, str):  # a suppressed count stays the text "<5"
-            sheet.write_string(r, c, value, fmt["masked"])
-        else:
-            sheet.write_number(r, c, value, fmt[kind])
-    elif kind == "date":
-        sheet.write_datetime(r, c, dt.datetime.combine(value, dt.time()), fmt["date"])
-    elif kind == "datetime":
-        sheet.write_datetime(r, c, value, fmt["datetime"])
+        # A suppressed count stays the text "<5", right-aligned like the numbers.
+        write_cell(sheet, r, c, value, fmt["masked"] if isinstance(value, str) else fmt[kind])
+    elif kind in ("date", "datetime"):
+        write_cell(sheet, r, c, value, fmt[kind])
     elif kind == "setting_value":
-        if isinstance(value, dt.date):
-            sheet.write_datetime(r, c, dt.datetime.combine(value, dt.time()), fmt["date"])
-        else:
-            sheet.write_number(r, c, value, fmt["setting"])
+        write_cell(
+            sheet, r, c, value, fmt["date"] if isinstance(value, dt.date) else fmt["setting"]
+        )
     elif kind == "month":
-        sheet.write_string(r, c, value)  # YYYY-MM: sorts, and no spreadsheet reads it as a date
+        write_cell(sheet, r, c, value)  # YYYY-MM: sorts, and no spreadsheet reads it as a date
     else:
-        sheet.write_string(r, c, display(value, kind, lang))
+        write_cell(sheet, r, c, display(value, kind, lang))
 
 
 # --- html ---------------------------------------------------------------------------------
