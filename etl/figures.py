@@ -42,6 +42,9 @@ UNASSIGNED_KEYS = (
     "follow_up_interviews",
     "fees_estimated_eur",
 )
+# SPEC §10: the compliance counts include R16-R18 (SPEC §14), which need BZRA deliveries; the
+# warehouse holds none yet, so their counts are null ("not observable"), never 0.
+NOT_OBSERVABLE_RULES = ("R16", "R17", "R18")
 FINDING_KEYS = (
     "rule",
     "severity",
@@ -195,7 +198,10 @@ def report_csv_rows(doc: dict) -> tuple[list[str], list[list]]:
     provisional = "true" if doc["provisional"] else "false"
     rows = []
     for scheme, figures in [*doc["schemes"].items(), ("unassigned", doc["unassigned"])]:
-        cells = [f"{figures[key]:.2f}" if key in amounts else figures.get(key) for key in contract]
+        cells = [
+            f"{figures[key]:.2f}" if key in amounts and key in figures else figures.get(key)
+            for key in contract
+        ]
         rows.append(
             [doc["month"], doc["as_of"], provisional, scheme, *cells]
             + [figures[SPLIT_KEY][str(m.capsules)] for m in split]
@@ -318,7 +324,10 @@ def compliance(reader: Reader, disclosure: Disclosure) -> dict:
     counts = compliance_counts(reader)
     return {
         "as_of": as_of_date(reader).isoformat(),
-        "rules": {rule.id: disclosure.count(counts.get(rule.id, 0)) for rule in rules},
+        "rules": {
+            **{rule.id: disclosure.count(counts.get(rule.id, 0)) for rule in rules},
+            **dict.fromkeys(NOT_OBSERVABLE_RULES),
+        },
         "findings": [finding_record(row, severity) for row in compliance_findings(reader)],
     }
 

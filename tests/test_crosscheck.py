@@ -49,6 +49,16 @@ def test_every_line_is_accounted_for(loaded):
     assert new + rejected == read
 
 
+# The generator's ground truth and its reference reading of the rules (etl/synthetic/) follow
+# SPEC v1; the SQL follows SPEC v2 (issue 14). They meet again when issue 14's generator part
+# (the generator's cases and its own v2 reading) is done: un-skip then.
+V1_ORACLE = "the generator's oracle follows SPEC v1; issue 14's generator part brings it to v2"
+
+
+@pytest.mark.skip(
+    reason=f"{V1_ORACLE}: v2 patients_initiated counts repeat programmes (the truth counts "
+    "first initiations only), e.g. 2023-09 scheme 10: 18 against 17"
+)
 def test_patients_initiated_per_scheme_and_month_equal_the_truth(loaded, cli):
     db, _, truth = loaded
     expected = Counter(
@@ -71,6 +81,11 @@ def test_patients_initiated_per_scheme_and_month_equal_the_truth(loaded, cli):
         assert report["schemes"]["total"]["patients_initiated_cumulative"] == cumulative
 
 
+@pytest.mark.skip(
+    reason=f"{V1_ORACLE}: v2 R07 (step end vs first reduction + 359), R08 (step end carries "
+    "early collection: the generator delivers each step on or shortly before the last day the "
+    "previous one covers, so the lead accumulates), R12-R15 (new) differ from its v1 reading"
+)
 def test_compliance_counts_equal_the_generators_reading(loaded, cli):
     db, manifest, _ = loaded
     result = _json(cli, "--db", db, "compliance", "--no-suppress")

@@ -9,7 +9,7 @@ which column holds a rate's denominator, is read from the metric registry
 JSON and CSV layouts (documented in docs/methodology.md, "Exports"):
 - report: {"month", "as_of", "provisional", "schemes": {"5", "7", "10", "total"}, "unassigned"}
 - cohorts: {"as_of", "cohorts": [...]} sorted by initiation month, then scheme 5, 7, 10
-- compliance: {"as_of", "rules": {"R01".."R11"}, "findings": [...]}
+- compliance: {"as_of", "rules": {"R01".."R18"}, "findings": [...]}
 A suppressed count is the string "<5" (with the configured threshold); a suppressed rate is
 null; amounts (fees) are never suppressed.
 """
