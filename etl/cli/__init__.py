@@ -9,45 +9,43 @@ a bad configuration) become one plain message and an exit status, never a traceb
 
 from __future__ import annotations
 
+import importlib
+
 from etl.base.config import ConfigError, load_config
 from etl.base.errors import UserError
-from etl.cli import audit, figures, synthetic
-from etl.cli import load as ingest
 from etl.cli.parser import build_parser
 from etl.cli.terminal import err
 
 __all__ = ["build_parser", "main"]
 
-
-def _serve_group(function: str):
-    """A command of etl/cli/serve.py, imported when it runs: the dashboard's packages (Dash,
-    Plotly) load only for serve, demo and users."""
-
-    def run(args, config) -> int:
-        try:
-            from etl.cli import serve
-        except ImportError as exc:  # an install without the dashboard's packages
-            raise UserError(f"{args.command} needs the dashboard's packages: {exc}") from exc
-        return getattr(serve, function)(args, config)
-
-    return run
-
-
+# command -> (module of etl.cli, function). Each command imports only its own group when it
+# runs, so `load` does not pay for Polars (the generator) or Dash and Plotly (the dashboard):
+# about 0.25 s of start-up a command, which the tests and scripts pay many times.
 COMMANDS = {
-    "load": ingest.run_load,
-    "loads": ingest.run_loads,
-    "rejects": ingest.run_rejects,
-    "generate": synthetic.run_generate,
-    "report": figures.run_report,
-    "cohorts": figures.run_export,
-    "compliance": figures.run_export,
-    "reports": figures.run_reports,
-    "publish": figures.run_publish,
-    "audit": audit.run_audit,
-    "demo": _serve_group("run_demo"),
-    "serve": _serve_group("run_serve"),
-    "users": _serve_group("run_users"),
+    "load": ("load", "run_load"),
+    "loads": ("load", "run_loads"),
+    "rejects": ("load", "run_rejects"),
+    "generate": ("synthetic", "run_generate"),
+    "report": ("figures", "run_report"),
+    "cohorts": ("figures", "run_export"),
+    "compliance": ("figures", "run_export"),
+    "reports": ("figures", "run_reports"),
+    "publish": ("figures", "run_publish"),
+    "audit": ("audit", "run_audit"),
+    "demo": ("serve", "run_demo"),
+    "serve": ("serve", "run_serve"),
+    "users": ("serve", "run_users"),
 }
+
+
+def command(name: str):
+    """The function that runs command `name` (its group's module imported now)."""
+    module_name, function = COMMANDS[name]
+    try:
+        module = importlib.import_module(f"etl.cli.{module_name}")
+    except ImportError as exc:  # e.g. an install without the dashboard's packages
+        raise UserError(f"{name} cannot run here: {exc}") from exc
+    return getattr(module, function)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
-        return COMMANDS[args.command](args, config) or 0
+        return command(args.command)(args, config) or 0
     except (UserError, ConfigError) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         return getattr(exc, "status", 2)
