@@ -28,6 +28,7 @@ from etl.base.warehouse import connect, set_as_of
 # SPEC §6's metrics, in the order of its table (written out from the spec, not from the code).
 SPEC_STATE_OF_PLAY_METRICS = (
     "patients_initiated",
+    "patients_initiated_repeat",
     "initiations_billed",
     "patients_initiated_cumulative",
     "active_programmes_end_of_month",
@@ -37,6 +38,7 @@ SPEC_STATE_OF_PLAY_METRICS = (
     "programmes_completed",
     "programmes_stopped",
     "fees_estimated_eur",
+    "fees_flagged_eur",
 )
 
 INIT5 = INITIATION_CNK_BY_SCHEME[5]
@@ -102,7 +104,10 @@ def _empty_warehouse() -> Path:
 
 
 def build(tmp_path: Path, lines: list[dict], name: str = "w.duckdb") -> Path:
-    """A warehouse file holding exactly these billing lines (load 1, one line each)."""
+    """A warehouse file holding exactly these billing lines (load 1, one line each).
+
+    Optional values a line may carry: load_id, amount_eur, patient_birth_year, prescriber_id.
+    """
     db = tmp_path / name
     shutil.copyfile(_empty_warehouse(), db)
     if not lines:
@@ -113,8 +118,8 @@ def build(tmp_path: Path, lines: list[dict], name: str = "w.duckdb") -> Path:
             """
             insert into billing_lines (
                 fingerprint, occurrence, load_id, line_number, patient_id, pharmacy_id,
-                delivery_date, cnk, quantity, amount_eur
-            ) values (?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
+                delivery_date, cnk, quantity, amount_eur, patient_birth_year, prescriber_id
+            ) values (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 (
@@ -127,6 +132,8 @@ def build(tmp_path: Path, lines: list[dict], name: str = "w.duckdb") -> Path:
                     row["cnk"],
                     row["quantity"],
                     row.get("amount_eur"),
+                    row.get("patient_birth_year"),
+                    row.get("prescriber_id"),
                 )
                 for i, row in enumerate(lines)
             ],

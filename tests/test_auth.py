@@ -392,7 +392,7 @@ def test_downloads_give_the_reviewer_the_publication_variant(site):
         "?lang=en&view=analyst",
     )
     assert counts.decode("utf-8-sig").splitlines()[0] == "as_of;rule;label;severity;findings"
-    assert len(counts.decode().splitlines()) == 12  # R01 to R11
+    assert len(counts.decode().splitlines()) == 16  # R01 to R15
     assert not leaked(counts.decode(), ids)
 
 

@@ -13,7 +13,8 @@ The scenario, read as of 2025-06-30:
   to 07-18): in progress. Completion null (none closed); stabilisation 0/1 = 0.0;
   follow-up null.
 - 2025-02, 7 steps: R1, only a stabilisation 02-03 (R10): stopped. Completion 0/1 = 0.0;
-  stabilisation null (no programme with a reduction step); follow-up 0/1 = 0.0.
+  stabilisation null (no programme with a reduction step; v2 counts in the numerator only
+  programmes of the denominator); follow-up 0/1 = 0.0.
 - 2025-03, 10 steps: T1..T6, one step each on 03-03: all stopped; T1 has a follow-up.
   Completion 0/6 = 0.0, stabilisation 0/6 = 0.0, follow-up 1/6 = 0.1667.
 """
@@ -137,7 +138,8 @@ def test_cohorts_mart_denominators(db):
         as_of="2025-06-30",
     )
     (row,) = rows
-    assert (row["n_closed"], row["n_with_reduction"], row["n_with_stabilisation"]) == (4, 3, 1)
+    assert (row["n_closed"], row["n_with_reduction"]) == (4, 3)
+    assert row["n_with_reduction_and_stabilisation"] == 1
     assert row["n_closed_with_follow_up"] == 2
 
 
@@ -152,3 +154,46 @@ def test_cohorts_csv(db, tmp_path):
     assert lines[0] == "as_of," + ",".join(KEYS)
     assert lines[1] == "2025-06-30,2024-12,7,3,2,1,0,0.6667,0.0,0.3333"
     assert lines[3] == "2025-06-30,2025-01,10,1,0,0,1,,0.0,"
+
+
+def test_same_day_initiations_do_not_lower_the_completion_rate(tmp_path):
+    # Cohort 2025-01 (SPEC v2 §5; issue 14's reproduction): A's 5-step initiation is billed
+    # with quantity 2, B's on two lines; A, B and C complete (5 steps every 10 days), D stops
+    # (one step 01-09). One programme each: completed 3, stopped 1, completion 3/4 = 0.75 (v1
+    # opened an empty programme for A and for B, stopped on its start: 3/6 = 0.5).
+    # E bills the 5- and 10-step initiations the same day, then ten 10-capsule steps: one
+    # 10-step programme, completed (v1: an empty 5-step one, stopped, and a 10-step one).
+    lines = (
+        [line("A", "2025-01-06", INIT5, 2)]
+        + [line("A", day, cnk) for day, cnk in every("2025-01-06", 10, 5, RED10)]
+        + [line("B", "2025-01-07", INIT5), line("B", "2025-01-07", INIT5)]
+        + [line("B", day, cnk) for day, cnk in every("2025-01-07", 10, 5, RED10)]
+        + programme("C", "2025-01-08", INIT5, every("2025-01-08", 10, 5, RED10))
+        + programme("D", "2025-01-09", INIT5, [("2025-01-09", RED10)])
+        + [line("E", "2025-01-10", INIT5), line("E", "2025-01-10", INIT10)]
+        + [line("E", day, cnk) for day, cnk in every("2025-01-10", 10, 10, RED10)]
+        + [line("Z", "2025-06-30", INIT10)]
+    )
+    db = build(tmp_path, lines)
+    doc = cli_json(db, "cohorts", "--as-of", "2025-06-30", "--no-suppress")
+    rows = {(c["initiation_month"], c["scheme"]): [c[k] for k in KEYS[2:7]] for c in doc["cohorts"]}
+    assert rows[("2025-01", "5")] == [4, 3, 1, 0, 0.75]
+    assert rows[("2025-01", "10")] == [1, 1, 0, 0, 1.0]
+
+
+def test_stabilisation_rate_counts_only_programmes_with_a_reduction(tmp_path):
+    # Cohort 2025-03, 10 steps: T1 a reduction step only; T2 and T3 a stabilisation step only
+    # (R10); T4 a reduction and a stabilisation step. SPEC v2 §7: of the 2 programmes with a
+    # reduction step (T1, T4), 1 has a stabilisation step: 0.5 (v1: 3 / 2 = 1.5).
+    lines = (
+        programme("T1", "2025-03-03", INIT10, [("2025-03-03", RED10)])
+        + programme("T2", "2025-03-03", INIT10, [("2025-03-03", STAB)])
+        + programme("T3", "2025-03-04", INIT10, [("2025-03-04", STAB)])
+        + programme("T4", "2025-03-05", INIT10, [("2025-03-05", RED10), ("2025-03-15", STAB)])
+    )
+    db = build(tmp_path, lines)
+    (row,) = query(db, "select * from mart_cohorts")
+    assert (row["n_with_reduction"], row["n_with_reduction_and_stabilisation"]) == (2, 1)
+    assert row["stabilisation_rate"] == 0.5
+    rates = query(db, "select max(stabilisation_rate) as highest from mart_cohorts")
+    assert rates[0]["highest"] <= 1

@@ -1,8 +1,11 @@
-"""SPEC §8 by hand: compliance rules R01-R11, one or more patients per rule.
+"""SPEC v2 §8 by hand: compliance rules R01-R15, one or more patients per rule.
 
 Working days: Monday to Saturday except Belgian public holidays. R08's earliest allowed date
-is the previous reduction step's end (delivery date + capsules - 1) stepped back one day at a
-time, skipping non-working days, three times; a delivery on that date is allowed.
+is the previous reduction step's step end stepped back one day at a time, skipping non-working
+days, three times; a delivery on that date is allowed. A step end carries early collection
+forward: a reduction right after a reduction q starts on max(its delivery, step end of q + 1)
+and ends start + capsules - 1 (with a single early step, as in most cases below, the previous
+step's end is its delivery date + capsules - 1).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 
 import pytest
 
+from etl.base.registry import load_registry
 from tests.sqlcase import (
     FOLLOW,
     INIT5,
@@ -22,6 +26,7 @@ from tests.sqlcase import (
     build,
     cli_json,
     every,
+    findings,
     line,
     programme,
     query,
@@ -37,7 +42,9 @@ def early(patient: str, previous: tuple[str, str], delivered: str, cnk: str = RE
 
 
 LINES = (
-    # R01: a 10-step programme, then two repeat initiations.
+    # R01: a 10-step programme (covered to 01-15, running to 02-14), then an initiation on
+    # 03-03 that opens programme 2 (no step: running to 04-02) and one on 05-05 that opens
+    # programme 3.
     programme("R01a", "2025-01-06", INIT10, [("2025-01-06", RED10)])
     + [line("R01a", "2025-03-03", INIT5), line("R01a", "2025-05-05", INIT7)]
     # R02: a step before the first initiation; a follow-up with no initiation at all.
@@ -60,8 +67,29 @@ LINES = (
     # R06: initiated at PH1; a step at PH2 and a follow-up at PH3.
     + [line("R06a", "2025-01-06", INIT5), line("R06a", "2025-01-06", RED10, pharmacy="PH2")]
     + [line("R06a", "2025-01-16", RED10), line("R06a", "2025-01-20", FOLLOW, pharmacy="PH3")]
-    # R07: started 2024-01-01 (2024 is a leap year): 2024-12-26 is day 360, 12-27 day 361.
-    + programme("R07a", "2024-01-01", INIT10, [("2024-12-26", RED10), ("2024-12-27", FOLLOW)])
+    # R06 and R01: two initiations the same day at PH2 and PH1 are one programme; PH1's comes
+    # first in the order (it opens the programme), PH2's last (the programme's pharmacy is
+    # PH2): PH1's initiation is R06, PH2's is a repeat initiation (R01).
+    + [line("R06b", "2025-04-01", INIT5, pharmacy="PH2"), line("R06b", "2025-04-01", INIT5)]
+    # R07: D1, the first reduction step, on Mon 2024-06-03 (day 1); day 360 is D1 + 359 =
+    # 2025-05-28. R07a: a 10-capsule step delivered 2025-05-19 ends 05-28 (day 360): allowed.
+    # R07b: delivered 05-20, it ends 05-29 (day 361): flagged.
+    + programme("R07a", "2024-06-03", INIT10, [("2024-06-03", RED10), ("2025-05-19", RED10)])
+    + programme("R07b", "2024-06-03", INIT10, [("2024-06-03", RED10), ("2025-05-20", RED10)])
+    # R07c, the step end carries early collection forward: 20 capsules on Wed 2025-04-30 end
+    # Mon 05-19; 10 capsules delivered on Thu 05-15, the earliest allowed date (Sat 05-17,
+    # Fri 05-16, Thu 05-15: no R08), start on 05-20 and end 05-29, day 361: flagged (from its
+    # own delivery it would end 05-24).
+    + programme(
+        "R07c",
+        "2024-06-03",
+        INIT10,
+        [("2024-06-03", RED10), ("2025-04-30", RED20), ("2025-05-15", RED10)],
+    )
+    # R07d, R07e: a stabilisation delivered on day 360 (2025-05-28) is allowed, on day 361
+    # (05-29) flagged.
+    + programme("R07d", "2024-06-03", INIT10, [("2024-06-03", RED10), ("2025-05-28", STAB)])
+    + programme("R07e", "2024-06-03", INIT10, [("2024-06-03", RED10), ("2025-05-29", STAB)])
     # R08, Easter Monday 2025-04-21: 20 capsules on Thu 04-03 end Tue 04-22; back: Mon 04-21
     # (holiday) and Sun 04-20 skipped, Sat 04-19 (1), Fri 04-18 (2), Thu 04-17 (3).
     + early("E25a", ("2025-04-03", RED20), "2025-04-17")
@@ -112,6 +140,44 @@ LINES = (
     # an unassigned step in January 2023 is R02 and R11.
     + programme("R11a", "2023-01-31", INIT10, [("2023-02-01", RED10)])
     + [line("R11b", "2023-01-20", RED10)]
+    # R12: a 5-step programme, 10-capsule steps every 10 days from Mon 2025-04-07, completed
+    # with step 5 on 05-17. A follow-up interview on 05-17 is on time (R12a); on 05-18 it is
+    # after the completion (R12b).
+    + programme("R12a", "2025-04-07", INIT5, every("2025-04-07", 10, 5, RED10))
+    + [line("R12a", "2025-05-17", FOLLOW)]
+    + programme("R12b", "2025-04-07", INIT5, every("2025-04-07", 10, 5, RED10))
+    + [line("R12b", "2025-05-18", FOLLOW)]
+    # R13a: 5-step and 10-step initiations the same day: one programme of scheme 10, opened by
+    # the 5-step initiation (R13), the 10-step one a repeat initiation (R01).
+    + [line("R13a", "2025-04-01", INIT5), line("R13a", "2025-04-01", INIT10)]
+    # R13b: a 7-step programme with a step on 04-07 (covered to 04-16, running to 05-16); a
+    # 10-step initiation on 04-20 is a repeat initiation of it (R01) with another scheme (R13).
+    + programme("R13b", "2025-04-07", INIT7, [("2025-04-07", RED10)])
+    + [line("R13b", "2025-04-20", INIT10)]
+    # R13c: an initiation billed twice (quantity 2): the second unit is R01, not R13.
+    + [line("R13c", "2025-04-07", INIT7, 2)]
+    # R14, year of the delivery date - birth year of the opening initiation < 18: born 2008,
+    # 2025 - 2008 = 17 (R14a, flagged); born 2007, 18 (R14b, not flagged). R14c: the lines of
+    # the initiation carry 1950, none (the correction) and 2009: the event's value is the
+    # largest, 2009 (16, flagged). R14d: the birth year 2010 is on a repeat initiation (04-10,
+    # the programme of 04-01 runs to 05-01), which opens nothing: R01, not R14.
+    + [line("R14a", "2025-04-01", INIT5, patient_birth_year=2008)]
+    + [line("R14b", "2025-04-01", INIT5, patient_birth_year=2007)]
+    + [line("R14c", "2025-04-01", INIT5, patient_birth_year=1950)]
+    + [line("R14c", "2025-04-01", INIT5, -1)]
+    + [line("R14c", "2025-04-01", INIT5, patient_birth_year=2009)]
+    + [
+        line("R14d", "2025-04-01", INIT5),
+        line("R14d", "2025-04-10", INIT5, patient_birth_year=2010),
+    ]
+    # R15: initiated with prescriber DR1; steps by DR1 (04-01), DR2 (04-11: flagged) and an
+    # unknown prescriber (04-21: not checked); a follow-up by DR3 (no prescription: not
+    # checked). R15b: the initiation's prescriber is unknown: nothing to compare.
+    + [line("R15a", "2025-04-01", INIT10, prescriber_id="DR1")]
+    + [line("R15a", "2025-04-01", RED10, prescriber_id="DR1")]
+    + [line("R15a", "2025-04-11", RED10, prescriber_id="DR2")]
+    + [line("R15a", "2025-04-21", RED10), line("R15a", "2025-04-25", FOLLOW, prescriber_id="DR3")]
+    + [line("R15b", "2025-04-01", INIT10), line("R15b", "2025-04-01", RED10, prescriber_id="DR2")]
     # Several rules on one event: initiated at PH1, a step at PH2 too early (10 capsules on
     # Mon 2025-09-01 end Wed 09-10; earliest Sat 09-06): R06 and R08.
     + [line("MULTI", "2025-09-01", INIT10), line("MULTI", "2025-09-01", RED10)]
@@ -119,13 +185,26 @@ LINES = (
 )
 
 EXPECTED = {
-    "R01": [("R01a", "2025-03-03"), ("R01a", "2025-05-05")],
+    "R01": [
+        ("R01a", "2025-03-03"),
+        ("R01a", "2025-05-05"),
+        ("R06b", "2025-04-01"),
+        ("R13a", "2025-04-01"),
+        ("R13b", "2025-04-20"),
+        ("R13c", "2025-04-07"),
+        ("R14d", "2025-04-10"),
+    ],
     "R02": [("R02a", "2025-02-01"), ("R02b", "2025-02-10"), ("R11b", "2023-01-20")],
     "R03": [("R03a", "2025-02-25")],
     "R04": [("R04a", "2025-04-06")],
     "R05": [("R05a", "2025-01-12")],
-    "R06": [("MULTI", "2025-09-03"), ("R06a", "2025-01-06"), ("R06a", "2025-01-20")],
-    "R07": [("R07a", "2024-12-27")],
+    "R06": [
+        ("MULTI", "2025-09-03"),
+        ("R06a", "2025-01-06"),
+        ("R06a", "2025-01-20"),
+        ("R06b", "2025-04-01"),
+    ],
+    "R07": [("R07b", "2025-05-20"), ("R07c", "2025-05-15"), ("R07e", "2025-05-29")],
     "R08": [
         ("E24b", "2024-03-27"),
         ("E25b", "2025-04-16"),
@@ -139,7 +218,14 @@ EXPECTED = {
     "R09": [("R09a", "2025-02-15"), ("R10a", "2025-02-05")],
     "R10": [("R10a", "2025-01-06"), ("R10a", "2025-02-05")],
     "R11": [("R11a", "2023-01-31"), ("R11b", "2023-01-20")],
+    "R12": [("R12b", "2025-05-18")],
+    "R13": [("R13a", "2025-04-01"), ("R13b", "2025-04-20")],
+    "R14": [("R14a", "2025-04-01"), ("R14c", "2025-04-01")],
+    "R15": [("R15a", "2025-04-11")],
 }
+# SPEC §10: R16-R18 (SPEC §14, BZRA deliveries) are null while the warehouse holds none.
+NOT_OBSERVABLE = ("R16", "R17", "R18")
+N_FINDINGS = sum(len(found) for found in EXPECTED.values())
 
 
 @pytest.fixture(scope="module")
@@ -183,11 +269,16 @@ def test_unassigned_findings_have_no_programme(db):
     rows = query(db, "select * from mart_compliance_findings where rule_id = 'R02'")
     assert all(r["programme_id"] is None for r in rows)
     rows = query(db, "select * from mart_compliance_findings where rule_id = 'R01'")
-    assert sorted(r["programme_id"] for r in rows) == ["R01a#2", "R01a#3"]
+    # R01a's initiations open programmes 2 and 3; the other repeat initiations belong to the
+    # programme that runs (SPEC v2 §5).
+    assert sorted(r["programme_id"] for r in rows) == [
+        "R01a#2", "R01a#3", "R06b#1", "R13a#1", "R13b#1", "R13c#1", "R14d#1",
+    ]  # fmt: skip
 
 
 def test_findings_respect_the_as_of_date(db):
-    # As of 2025-03-31: R01a's second repeat (05-05) and the later R08 cases do not exist.
+    # As of 2025-03-31: R01a's third programme (05-05), the R01 cases of April and the later
+    # R08 cases do not exist.
     assert flagged(db, "R01", as_of="2025-03-31") == [("R01a", "2025-03-03")]
     assert [p for p, _ in flagged(db, "R08", as_of="2025-03-31")] == [
         "E24b",
@@ -200,9 +291,12 @@ def test_findings_respect_the_as_of_date(db):
 def test_compliance_json(db):
     doc = cli_json(db, "compliance", "--no-suppress")
     assert doc["as_of"] == "2025-09-03"
-    assert doc["rules"] == {rule: len(found) for rule, found in sorted(EXPECTED.items())}
-    assert list(doc["rules"]) == [f"R{n:02d}" for n in range(1, 12)]
-    assert len(doc["findings"]) == sum(len(found) for found in EXPECTED.values())
+    assert doc["rules"] == {
+        **{rule: len(found) for rule, found in sorted(EXPECTED.items())},
+        **dict.fromkeys(NOT_OBSERVABLE),
+    }
+    assert list(doc["rules"]) == [f"R{n:02d}" for n in range(1, 19)]
+    assert len(doc["findings"]) == N_FINDINGS
     first = doc["findings"][0]
     assert list(first) == [
         "rule",
@@ -224,7 +318,7 @@ def test_compliance_json(db):
         "delivery_date": "2025-03-03",
         "cnk": INIT5,
         "kind": "initiation",
-        "detail": "initiation number 2 of the patient (first on 2025-01-06)",
+        "detail": "opens programme 2 of the patient (first programme started 2025-01-06)",
     }
     r08 = [f for f in doc["findings"] if f["rule"] == "R08"]
     assert {f["severity"] for f in r08} == {"warning"}
@@ -233,19 +327,21 @@ def test_compliance_json(db):
 
 
 def test_compliance_counts_are_suppressed_by_default(db):
-    # R08 has 8 findings (shown); every other rule 1 to 3 ("<5").
+    # R01 has 7 findings and R08 8 (shown); every other rule 1 to 4 ("<5"); R16-R18 null.
     doc = cli_json(db, "compliance")
-    assert doc["rules"]["R08"] == 8
-    assert {doc["rules"][r] for r in doc["rules"] if r != "R08"} == {"<5"}
+    assert (doc["rules"]["R01"], doc["rules"]["R08"]) == (7, 8)
+    shown = {"R01", "R08", *NOT_OBSERVABLE}
+    assert {doc["rules"][r] for r in doc["rules"] if r not in shown} == {"<5"}
+    assert [doc["rules"][r] for r in NOT_OBSERVABLE] == [None, None, None]
     # The findings are the analysts' work list: listed in full.
-    assert len(doc["findings"]) == 26
+    assert len(doc["findings"]) == N_FINDINGS
 
 
 def test_all_rules_present_with_zero_findings(tmp_path):
     db = build(tmp_path, [line("A", "2025-03-03", INIT5)])
     doc = cli_json(db, "compliance")
-    assert doc == {"as_of": "2025-03-03", "rules": {f"R{n:02d}": 0 for n in range(1, 12)},
-                   "findings": []}  # fmt: skip
+    rules = {**{f"R{n:02d}": 0 for n in range(1, 16)}, **dict.fromkeys(NOT_OBSERVABLE)}
+    assert doc == {"as_of": "2025-03-03", "rules": rules, "findings": []}
 
 
 def test_compliance_csv(db, tmp_path):
@@ -255,8 +351,144 @@ def test_compliance_csv(db, tmp_path):
     assert lines[0] == (
         "as_of,rule,severity,programme_id,patient_id,pharmacy_id,delivery_date,cnk,kind,detail"
     )
-    assert len(lines) == 1 + 26
+    assert len(lines) == 1 + N_FINDINGS
     assert lines[1].startswith("2025-09-03,R01,error,R01a#2,R01a,PH1,2025-03-03,5521950,")
     # The JSON and CSV list the same findings.
     doc = json.loads(run_cli("--db", str(db), "compliance")[1])
     assert len(doc["findings"]) == len(lines) - 1
+
+
+# --- SPEC v2 §8: the step end carries early collection forward (R08, R07) ------------------
+
+
+def test_r08_early_collection_accumulates_around_a_public_holiday(tmp_path):
+    # 10-step programme, 10-capsule steps. Step 1 on Mon 2025-05-12 ends Wed 05-21. Step 2 on
+    # Sat 05-17, exactly 3 working days early (Tue 05-20 (1), Mon 05-19 (2), Sun skipped,
+    # Sat 05-17 (3)): allowed; it starts on 05-22 and ends Sat 05-31 (from its own delivery
+    # it would end 05-26). Step 3, from 05-31: Fri 05-30 (1), Thu 05-29 Ascension skipped,
+    # Wed 05-28 (2), Tue 05-27 (3): earliest 05-27. ACCa collects it on 05-27 (allowed), ACCb
+    # on Mon 05-26 (flagged; v1, from step 2's own end 05-26, allowed it from Thu 05-22).
+    lines = []
+    for patient, third in (("ACCa", "2025-05-27"), ("ACCb", "2025-05-26")):
+        lines += programme(
+            patient,
+            "2025-05-12",
+            INIT10,
+            [("2025-05-12", RED10), ("2025-05-17", RED10), (third, RED10)],
+        )
+    db = build(tmp_path, lines)
+    rows = query(
+        db,
+        "select patient_id, step_end_date from core_programme_events where kind = 'reduction' "
+        "order by patient_id, patient_event_number",
+    )
+    assert [r["step_end_date"].isoformat() for r in rows if r["patient_id"] == "ACCa"] == [
+        "2025-05-21",
+        "2025-05-31",
+        "2025-06-10",
+    ]
+    (finding,) = query(db, "select * from mart_compliance_findings")
+    assert (finding["rule_id"], finding["patient_id"]) == ("R08", "ACCb")
+    assert finding["delivery_date"].isoformat() == "2025-05-26"
+    assert finding["detail"] == (
+        "reduction delivered 2025-05-26, earliest allowed 2025-05-27 (previous reduction step "
+        "of 10 capsules delivered 2025-05-17 ends 2025-05-31)"
+    )
+
+
+def test_r08_collecting_every_seven_days_is_flagged_from_the_third_step(tmp_path):
+    # A 10-capsule step every 7 days from Mon 2025-09-01 (the case of issue 14; v1 never
+    # flagged it). Step ends, carried forward: 09-10, 09-20, 09-30, 10-10, ... (10 days each).
+    # Step 2 (Mon 09-08): earliest from Wed 09-10 is Sat 09-06 (Tue, Mon, Sat): allowed.
+    # Step 3 (Mon 09-15): earliest from Sat 09-20 is Wed 09-17 (Fri, Thu, Wed): flagged, and
+    # every later step is 3 days further ahead: steps 3 to 10 are flagged (8 events).
+    db = build(tmp_path, programme("W", "2025-09-01", INIT10, every("2025-09-01", 7, 10, RED10)))
+    rows = query(
+        db,
+        "select step_end_date from core_programme_events where kind = 'reduction' "
+        "order by patient_event_number",
+    )
+    assert [r["step_end_date"].isoformat() for r in rows[:4]] == [
+        "2025-09-10",
+        "2025-09-20",
+        "2025-09-30",
+        "2025-10-10",
+    ]
+    assert findings(db) == [
+        ("R08", day, RED10)
+        for day in (
+            "2025-09-15", "2025-09-22", "2025-09-29", "2025-10-06",
+            "2025-10-13", "2025-10-20", "2025-10-27", "2025-11-03",
+        )
+    ]  # fmt: skip
+
+
+def test_r08_step_end_restarts_after_a_stabilisation(tmp_path):
+    # Step 1 (10 capsules) Mon 2025-09-01 ends 09-10; step 2 on Sat 09-06 (the earliest) ends
+    # 09-20 carried forward. A stabilisation on 09-17 (earliest from 09-20: Wed 09-17) is on
+    # time. The reduction after it, on Fri 09-19, starts on its own delivery date (the
+    # stabilisation's length is not in the export) and ends 09-28; the one after, on Thu
+    # 09-25 (earliest from Sun 09-28: Sat 09-27, Fri 09-26, Thu 09-25), is on time.
+    db = build(
+        tmp_path,
+        programme(
+            "V",
+            "2025-09-01",
+            INIT10,
+            [
+                ("2025-09-01", RED10),
+                ("2025-09-06", RED10),
+                ("2025-09-17", STAB),
+                ("2025-09-19", RED10),
+                ("2025-09-25", RED10),
+            ],
+        ),
+    )
+    rows = query(
+        db,
+        "select step_end_date from core_programme_events where kind = 'reduction' "
+        "order by patient_event_number",
+    )
+    assert [r["step_end_date"].isoformat() for r in rows] == [
+        "2025-09-10",
+        "2025-09-20",
+        "2025-09-28",
+        "2025-10-08",
+    ]
+    assert findings(db) == []
+
+
+def test_details_of_the_v2_rules(db):
+    rows = query(
+        db,
+        "select patient_id, rule_id, detail from mart_compliance_findings "
+        "where rule_id in ('R01', 'R07', 'R12', 'R13', 'R14', 'R15')",
+    )
+    details = {(r["patient_id"], r["rule_id"]): r["detail"] for r in rows}
+    assert details[("R13b", "R01")] == (
+        "repeat initiation while programme 1 (started 2025-04-07) runs"
+    )
+    assert details[("R07b", "R07")] == (
+        "reduction step ends 2025-05-29, day 361 from the first reduction step delivered "
+        "2024-06-03 (limit day 360, 2025-05-28)"
+    )
+    assert details[("R07e", "R07")].startswith("stabilisation step delivered 2025-05-29, day 361")
+    assert details[("R12b", "R12")] == (
+        "follow-up interview delivered 2025-05-18, after the completion on 2025-05-17 "
+        "(the scheme's last reduction step)"
+    )
+    assert details[("R13a", "R13")] == (
+        "initiation for the 5-step scheme in a programme of the 10-step scheme (started 2025-04-01)"
+    )
+    assert details[("R14a", "R14")] == (
+        "programme opened on 2025-04-01 for a patient born in 2008, aged 16 or 17 (adults only)"
+    )
+    assert details[("R15a", "R15")] == (
+        "reduction prescribed by DR2, programme initiated with prescriber DR1"
+    )
+
+
+def test_every_finding_has_its_rules_severity(db):
+    registry = {rule.id: rule.severity for rule in load_registry().rules}
+    rows = query(db, "select distinct rule_id, severity from mart_compliance_findings")
+    assert {r["rule_id"]: r["severity"] for r in rows} == registry

@@ -21,6 +21,7 @@ from tests.sqlcase import (
     build,
     d,
     every,
+    findings,
     line,
     one,
     programme,
@@ -123,16 +124,24 @@ def test_event_order_is_date_then_kind(tmp_path):
     assert all(e[3] == 1 for e in events(db))
 
 
-def test_same_day_initiations_are_ordered_by_pharmacy(tmp_path):
-    # Two 5-step initiations on the same day at PH2 and PH1: pharmacy order puts PH1 first,
-    # so programme 1 is PH1's and PH2's initiation opens programme 2.
+def test_same_day_initiations_at_two_pharmacies_are_one_programme(tmp_path):
+    # SPEC v2 §5 (v1 opened two programmes here). Two 5-step initiations on the same day at
+    # PH2 and PH1: one programme. In the order of §4.3 (same CNK, then pharmacy) PH1's comes
+    # first and opens it (its opening initiation); PH2's is a repeat initiation, and as the
+    # last initiation of the start day it sets the programme's pharmacy: PH2.
     db = build(
         tmp_path,
         [line("A", "2025-03-03", INIT5, pharmacy="PH2"), line("A", "2025-03-03", INIT5)],
     )
     found = programmes(db)
-    assert found["A#1"]["pharmacy_id"] == "PH1"
-    assert found["A#2"]["pharmacy_id"] == "PH2"
+    assert set(found) == {"A#1"}
+    assert found["A#1"]["pharmacy_id"] == "PH2"
+    rows = query(
+        db,
+        "select pharmacy_id, is_opening_initiation, is_repeat_initiation "
+        "from core_programme_events order by patient_event_number",
+    )
+    assert [tuple(r.values()) for r in rows] == [("PH1", True, False), ("PH2", False, True)]
 
 
 def test_events_after_the_as_of_date_do_not_exist(tmp_path):
@@ -145,9 +154,11 @@ def test_events_after_the_as_of_date_do_not_exist(tmp_path):
 # --- §5 programmes -------------------------------------------------------------------------
 
 
-def test_repeat_initiation_splits_the_patients_events(tmp_path):
-    # 10-step initiation on 01-06 with two steps, then a 5-step initiation on 03-03 with three:
-    # programme 1 (10 steps) holds 2 reductions, programme 2 (5 steps) holds 3.
+def test_an_initiation_after_a_stop_opens_a_repeat_programme(tmp_path):
+    # 10-step initiation on 01-06 with two steps (covered to 01-25), then a 5-step initiation
+    # on 03-03: programme 1 is no longer running (03-03 > 01-25 + 30 = 02-24), so 03-03 opens
+    # programme 2, a repeat programme. Programme 1 (10 steps) holds 2 reductions, programme 2
+    # (5 steps) holds 3.
     db = build(
         tmp_path,
         programme("A", "2025-01-06", INIT10, every("2025-01-06", 10, 2, RED10))
@@ -158,7 +169,8 @@ def test_repeat_initiation_splits_the_patients_events(tmp_path):
     assert (found["A#1"]["scheme"], found["A#1"]["n_reduction_events"]) == (10, 2)
     assert (found["A#2"]["scheme"], found["A#2"]["n_reduction_events"]) == (5, 3)
     assert found["A#2"]["start_date"] == d("2025-03-03")
-    assert found["A#2"]["is_repeat_initiation"]
+    assert found["A#2"]["is_repeat_programme"]
+    assert not found["A#1"]["is_repeat_programme"]
     # Step numbers restart in the new programme: 1, 2 then 1, 2, 3.
     rows = query(
         db,
@@ -330,6 +342,142 @@ def test_closed_form_coverage_matches_the_recursion(tmp_path):
         seen[r["patient_id"]] = k + 1
         found[(r["patient_id"], k)] = r["covered_until_date"]
     assert found == expected
+
+
+# --- §5 (v2): an initiation opens a programme only when none is running ----------------------
+
+
+def initiations(db, as_of=None):
+    """(patient, delivery date, programme_id, is_opening_initiation) of every initiation."""
+    rows = query(
+        db,
+        "select * from core_programme_events where kind = 'initiation' "
+        "order by patient_id, patient_event_number",
+        as_of,
+    )
+    return [
+        (r["patient_id"], r["delivery_date"].isoformat(), r["programme_id"],
+         r["is_opening_initiation"])
+        for r in rows
+    ]  # fmt: skip
+
+
+def test_an_initiation_on_the_grace_limit_is_a_repeat_initiation(tmp_path):
+    # A and B: a 10-capsule step on 2025-01-06 covers 01-06..01-15; grace_days 30: the
+    # programme runs up to 01-15 + 30 = 02-14 (the stop rule with d as the as-of date: stopped
+    # only if d > 02-14). A initiates again on 02-14: still running, a repeat initiation of
+    # A#1. B initiates again on 02-15, one day later: B#1 is stopped by then, B#2 opens.
+    # C and D: only an initiation on 01-06 (no step): running up to 01-06 + 30 = 02-05.
+    # C again on 02-05: repeat; D again on 02-06: opens D#2.
+    db = build(
+        tmp_path,
+        programme("A", "2025-01-06", INIT10, [("2025-01-06", RED10)])
+        + [line("A", "2025-02-14", INIT10)]
+        + programme("B", "2025-01-06", INIT10, [("2025-01-06", RED10)])
+        + [line("B", "2025-02-15", INIT10)]
+        + [line("C", "2025-01-06", INIT5), line("C", "2025-02-05", INIT5)]
+        + [line("D", "2025-01-06", INIT5), line("D", "2025-02-06", INIT5)],
+    )
+    assert initiations(db) == [
+        ("A", "2025-01-06", "A#1", True),
+        ("A", "2025-02-14", "A#1", False),
+        ("B", "2025-01-06", "B#1", True),
+        ("B", "2025-02-15", "B#2", True),
+        ("C", "2025-01-06", "C#1", True),
+        ("C", "2025-02-05", "C#1", False),
+        ("D", "2025-01-06", "D#1", True),
+        ("D", "2025-02-06", "D#2", True),
+    ]
+    found = programmes(db)
+    assert sorted(found) == ["A#1", "B#1", "B#2", "C#1", "D#1", "D#2"]
+    assert found["B#2"]["start_date"] == d("2025-02-15")
+    assert found["B#2"]["is_repeat_programme"] and found["D#2"]["is_repeat_programme"]
+    # A repeat initiation extends nothing: C#1 (no step) is stopped on its start as of 02-06
+    # (> 01-06 + 30), although C initiated again on 02-05.
+    stopped = programmes(db, as_of="2025-02-06")["C#1"]
+    assert (stopped["status"], stopped["stop_date"]) == ("stopped", d("2025-01-06"))
+
+
+def test_a_line_with_two_initiations_is_one_programme(tmp_path):
+    # An initiation billed with quantity 2 and a step the same day: both initiation events
+    # belong to one programme (v1 opened an empty first programme, stopped on its start).
+    db = build(tmp_path, [line("Q", "2025-03-03", INIT10, 2), line("Q", "2025-03-03", RED10)])
+    assert initiations(db) == [
+        ("Q", "2025-03-03", "Q#1", True),
+        ("Q", "2025-03-03", "Q#1", False),
+    ]
+    found = programmes(db, as_of="2025-04-30")
+    assert list(found) == ["Q#1"]
+    # Covered 03-03..03-12, limit 04-11: stopped as of 04-30 on 03-12, the only stop.
+    assert (found["Q#1"]["n_initiation_events"], found["Q#1"]["n_reduction_events"]) == (2, 1)
+    assert (found["Q#1"]["status"], found["Q#1"]["stop_date"]) == ("stopped", d("2025-03-12"))
+
+
+def test_two_schemes_billed_the_same_day_are_one_programme_of_the_last(tmp_path):
+    # 5-step and 10-step initiations on 2025-03-03 (CNK 5521950 before 5521976 in the order of
+    # §4.3): one programme. Its opening initiation is the 5-step one (the first of the day),
+    # its scheme 10 (the last of the day). Ten 10-capsule steps every 10 days from 03-03: it is
+    # completed on the 10th, 03-03 + 90 = 06-01, not on the 5th (04-12), and no step is beyond
+    # its scheme (R03). R13 flags the 5-step initiation, R01 the 10-step one (it is not the
+    # initiation that opened the patient's first programme).
+    db = build(
+        tmp_path,
+        [line("S", "2025-03-03", INIT5), line("S", "2025-03-03", INIT10)]
+        + [line("S", day, cnk) for day, cnk in every("2025-03-03", 10, 10, RED10)],
+    )
+    (found,) = programmes(db).values()
+    assert (found["programme_id"], found["scheme"]) == ("S#1", 10)
+    assert (found["status"], found["completed_date"]) == ("completed", d("2025-06-01"))
+    assert findings(db) == [("R01", "2025-03-03", INIT10), ("R13", "2025-03-03", INIT5)]
+
+
+def test_a_re_initiation_on_the_completion_day_is_a_repeat_initiation(tmp_path):
+    # 5-step scheme, 10-capsule steps every 10 days from 2025-01-06: step 5, the completion,
+    # on 02-15. C initiates again on 02-15: the programme is not completed BEFORE 02-15 (and
+    # in the order of §4.3 that initiation comes before the step of the day), so it runs: a
+    # repeat initiation of C#1. D initiates again on 02-16, the day after its completion: D#2
+    # opens, a repeat programme.
+    lines = []
+    for patient, again in (("C", "2025-02-15"), ("D", "2025-02-16")):
+        lines += programme(patient, "2025-01-06", INIT5, every("2025-01-06", 10, 5, RED10))
+        lines += [line(patient, again, INIT5)]
+    db = build(tmp_path, lines)
+    assert initiations(db) == [
+        ("C", "2025-01-06", "C#1", True),
+        ("C", "2025-02-15", "C#1", False),
+        ("D", "2025-01-06", "D#1", True),
+        ("D", "2025-02-16", "D#2", True),
+    ]
+    found = programmes(db, as_of="2025-02-16")
+    assert found["C#1"]["completed_date"] == found["D#1"]["completed_date"] == d("2025-02-15")
+    assert (found["D#2"]["status"], found["D#2"]["n_reduction_events"]) == ("in_progress", 0)
+
+
+def test_running_is_judged_on_the_programme_opened_last(tmp_path):
+    # X: 10-step initiation and a 10-capsule step on 01-06 (covered to 01-15, runs to 02-14);
+    # again on 02-10: running, a repeat initiation; a step 02-10 covers 02-10..02-19, so the
+    # programme now runs to 03-21; a 7-step initiation on 03-15 is a repeat initiation too, of
+    # a programme that stays a 10-step one. (v1 made three programmes of it.)
+    # Y: initiation on 01-06 with no step (runs to 02-05); again on 03-03: Y#2 opens (runs to
+    # 04-02); again on 03-20: a repeat initiation of Y#2, judged from Y#2's start, with the
+    # step of 03-20 after it in Y#2.
+    db = build(
+        tmp_path,
+        programme("X", "2025-01-06", INIT10, [("2025-01-06", RED10)])
+        + programme("X", "2025-02-10", INIT10, [("2025-02-10", RED10)])
+        + [line("X", "2025-03-15", INIT7, pharmacy="PH2")]
+        + [line("Y", "2025-01-06", INIT10), line("Y", "2025-03-03", INIT10)]
+        + programme("Y", "2025-03-20", INIT10, [("2025-03-20", RED10)]),
+    )
+    assert [i[2] for i in initiations(db)] == ["X#1", "X#1", "X#1", "Y#1", "Y#2", "Y#2"]
+    found = programmes(db, as_of="2025-03-20")
+    # A later repeat initiation changes neither the scheme nor the pharmacy.
+    assert (found["X#1"]["scheme"], found["X#1"]["pharmacy_id"]) == (10, "PH1")
+    assert found["X#1"]["n_reduction_events"] == 2
+    assert (found["Y#2"]["start_date"], found["Y#2"]["n_reduction_events"]) == (
+        d("2025-03-03"),
+        1,
+    )
 
 
 # --- data quality ------------------------------------------------------------------------

@@ -47,7 +47,8 @@ SUM = "@SUM(A1)"  # a pharmacy
 CALC = "=cmd|' /C calc'!A0"  # a pharmacy, on a rejected row
 FIRST_FILE, SECOND_FILE = "=2+5.csv", "-1+1.csv"
 FIRST_ROWS = [
-    # A 10-step programme initiated at ONE, its reduction step at SUM (R06: another pharmacy).
+    # A 10-step programme initiated at ONE, its reduction step at SUM (R06: another pharmacy)
+    # and prescribed by another physician (R15).
     [LINK, ONE, "03/03/2025", "5521976", "1", "23,24", "=1+1", "-2+3", SUM],
     [LINK, SUM, "10/03/2025", "5521984", "1", "10,00", "+1", "=1", "-1"],
     # A 5-step programme with two follow-up interviews.
@@ -154,6 +155,8 @@ def test_cli_csv_keeps_the_values_behind_an_apostrophe(hostile, capsys):
         ("R02", "'" + TWO, "'" + ONE),
         ("R02", "'" + TWO, "'" + ONE),
         ("R06", "'" + LINK, "'" + SUM),
+        # SPEC v2 R15: the step's prescriber (-1) differs from the initiation's (@SUM(A1)).
+        ("R15", "'" + LINK, "'" + SUM),
     ]
     assert {f["programme_id"] for f in findings if f["rule"] == "R06"} == {"'" + LINK + "#1"}
     loads = _records(_parse_csv(_cli(capsys, "--db", db, "loads", "--format", "csv")))
@@ -273,6 +276,8 @@ def test_dashboard_compliance_csv_defuses_formulas(dashboard):
         ("R02", "'" + TWO, "'" + ONE),
         ("R02", "'" + TWO, "'" + ONE),
         ("R06", "'" + LINK, "'" + SUM),
+        # SPEC v2 R15: the step's prescriber (-1) differs from the initiation's (@SUM(A1)).
+        ("R15", "'" + LINK, "'" + SUM),
     ]
     search = "?lang=fr&view=publication"
     name, data = _download(dashboard, "compliance-download.data", button, search)

@@ -55,8 +55,10 @@ def test_report_json_shape_and_types(db):
     for scheme in ("5", "7", "10", "total"):
         figures = doc["schemes"][scheme]
         assert list(figures) == [*METRIC_KEYS, "reduction_steps_by_capsules"]
-        assert all(type(figures[k]) is int for k in METRIC_KEYS[:-1])
+        counts = [k for k in METRIC_KEYS if not k.startswith("fees_")]
+        assert all(type(figures[k]) is int for k in counts)
         assert isinstance(figures["fees_estimated_eur"], int | float)
+        assert isinstance(figures["fees_flagged_eur"], int | float)
     assert list(doc["unassigned"]) == [
         "reduction_steps_delivered",
         "stabilisation_steps_delivered",
@@ -116,9 +118,12 @@ def test_report_csv(db):
         + ["reduction_steps_30_capsules"]
     )
     assert [row.split(",")[3] for row in lines[1:]] == ["5", "7", "10", "total", "unassigned"]
-    assert lines[3] == "2025-06,2025-06-30,true,10,7,7,7,7,7,0,0,0,0,272.65,7,0,0"
-    # The unassigned row: only steps, follow-ups and fees apply; suppressed counts as "<5".
-    assert lines[5] == "2025-06,2025-06-30,true,unassigned,,,,,<5,0,0,,,15.71,<5,0,0"
+    # 10 steps: 7 patients initiated (0 repeat), 7 initiations, 7 cumulative, 7 active, 7
+    # steps; fees 272.65, none flagged.
+    assert lines[3] == "2025-06,2025-06-30,true,10,7,0,7,7,7,7,0,0,0,0,272.65,0.00,7,0,0"
+    # The unassigned row: only steps, follow-ups and the estimated fees apply; suppressed
+    # counts as "<5".
+    assert lines[5] == "2025-06,2025-06-30,true,unassigned,,,,,,<5,0,0,,,15.71,,<5,0,0"
 
 
 def test_output_file(db, tmp_path):

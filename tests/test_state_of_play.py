@@ -11,8 +11,9 @@ The scenario (as of 2025-07-15, the latest delivery):
 - D: 10-step initiation 03-03; a 10-capsule step 03-03 (covers to 03-12): stopped (07-15 is
   more than 30 days after 03-12), stop date 03-12.
 - E: 10-step initiation 02-03, a 10-capsule step 02-03 (covers to 02-12): stopped, stop date
-  02-12; then a 7-step initiation 06-16 (a repeat, R01: programme E#2) and a 10-capsule step
-  06-16 (covers to 06-25, in progress on 07-15: the limit is 07-25).
+  02-12; then a 7-step initiation 06-16 (E#1 no longer runs: 06-16 > 02-12 + 30), which
+  opens the repeat programme E#2 (R01), and a 10-capsule step 06-16 (covers to 06-25, in
+  progress on 07-15: the limit is 07-25). Every event of E#2 is in fees_flagged_eur.
 - F: no initiation: a 10-capsule step 06-05, a stabilisation 06-06, a follow-up 06-07
   (unassigned).
 - G: 5-step initiation 07-05, a 10-capsule step 07-15.
@@ -63,11 +64,13 @@ def db(tmp_path_factory):
     return build(tmp_path_factory.mktemp("state"), lines)
 
 
-METRICS = SPEC_STATE_OF_PLAY_METRICS[:-1]  # fees are compared apart
+FEES = ("fees_estimated_eur", "fees_flagged_eur")
+METRICS = tuple(m for m in SPEC_STATE_OF_PLAY_METRICS if m not in FEES)  # fees apart
 
 
 def figures(row: dict) -> tuple:
-    return tuple(row[m] for m in METRICS) + (float(row["fees_estimated_eur"]),)
+    """The counts of SPEC §6 in the order of its table, then the two fees as floats."""
+    return tuple(row[m] for m in METRICS) + tuple(float(row[m]) for m in FEES)
 
 
 def split(row: dict) -> tuple:
@@ -75,24 +78,29 @@ def split(row: dict) -> tuple:
 
 
 def test_june_per_scheme(db):
-    # Scheme 5: no first initiation in June (A's was in May); A counts in the cumulative
+    # Figures: patients initiated, of whom repeat, initiations billed, cumulative patients,
+    # active at the end of the month, reductions, stabilisations, follow-ups, completed,
+    # stopped; fees; fees flagged.
+    # Scheme 5: no programme starts in June (A's started in May); A counts in the cumulative
     # (1); A completed on 06-29 so it is not active at 06-30; reductions 06-09, 06-19, 06-29
-    # (3); A's follow-up (1); completed 1; fees 3 x 15.71 + 23.24 = 70.37.
-    assert figures(state(db, "2025-06", "5")) == (0, 0, 1, 0, 3, 0, 1, 1, 0, 70.37)
-    # Scheme 7: B is the only first 7-step initiation (E's 06-16 initiation is a repeat,
-    # counted under initiations billed only; E counts under 10, its first scheme); active at
-    # 06-30: B and E#2; reductions B 2 + E#2 1; fees 2 x 23.24 + 3 x 15.71 = 93.61.
-    assert figures(state(db, "2025-06", "7")) == (1, 2, 1, 2, 3, 0, 0, 0, 0, 93.61)
+    # (3); A's follow-up on its completion day (1, on time); completed 1; fees 3 x 15.71 +
+    # 23.24 = 70.37; nothing flagged.
+    assert figures(state(db, "2025-06", "5")) == (0, 0, 0, 1, 0, 3, 0, 1, 1, 0, 70.37, 0.0)
+    # Scheme 7 (SPEC v2: v1 counted B only): B's programme and E's repeat programme E#2 start
+    # in June: 2 patients, 1 of them repeat; cumulative 1 (B: E's first programme is 10-step);
+    # active at 06-30: B and E#2; reductions B 2 + E#2 1; fees 2 x 23.24 + 3 x 15.71 = 93.61,
+    # of which E#2's events (a repeat programme) 23.24 + 15.71 = 38.95.
+    assert figures(state(db, "2025-06", "7")) == (2, 1, 2, 1, 2, 3, 0, 0, 0, 0, 93.61, 38.95)
     # Scheme 10: C initiated (1); cumulative E, D, C (3); active C only (D and E#1 stopped in
     # March and February); one 30-capsule step; fees 23.24 + 15.71 = 38.95.
-    assert figures(state(db, "2025-06", "10")) == (1, 1, 3, 1, 1, 0, 0, 0, 0, 38.95)
+    assert figures(state(db, "2025-06", "10")) == (1, 0, 1, 3, 1, 1, 0, 0, 0, 0, 38.95, 0.0)
 
 
 def test_june_total_is_the_sum_of_the_schemes(db):
     total = state(db, "2025-06", "total")
-    assert figures(total) == (2, 3, 5, 3, 7, 0, 1, 1, 0, 202.93)
+    assert figures(total) == (3, 1, 3, 5, 3, 7, 0, 1, 1, 0, 202.93, 38.95)
     parts = [state(db, "2025-06", s) for s in ("5", "7", "10")]
-    for metric in METRICS:
+    for metric in METRICS + FEES:
         assert total[metric] == sum(p[metric] for p in parts)
 
 
@@ -142,9 +150,9 @@ def test_as_of_in_the_middle_of_a_month(db):
     # scheme 5 (A not completed: 4 steps), B's initiation and first step, C's initiation and
     # step; E#2 does not exist yet. Active at 06-15: A, B, C.
     june = {s: state(db, "2025-06", s, as_of="2025-06-15") for s in ("5", "7", "10", "total")}
-    assert figures(june["5"]) == (0, 0, 1, 1, 1, 0, 0, 0, 0, 15.71)
-    assert figures(june["7"]) == (1, 1, 1, 1, 1, 0, 0, 0, 0, 38.95)
-    assert figures(june["10"]) == (1, 1, 3, 1, 1, 0, 0, 0, 0, 38.95)
+    assert figures(june["5"]) == (0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 15.71, 0.0)
+    assert figures(june["7"]) == (1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 38.95, 0.0)
+    assert figures(june["10"]) == (1, 0, 1, 3, 1, 1, 0, 0, 0, 0, 38.95, 0.0)
     assert june["total"]["cutoff_date"].isoformat() == "2025-06-15"
     assert june["total"]["is_provisional"]
 
@@ -173,7 +181,8 @@ def test_report_json_for_june(db):
     assert doc["provisional"] is True
     assert list(doc["schemes"]) == ["5", "7", "10", "total"]
     assert doc["schemes"]["total"] == {
-        "patients_initiated": 2,
+        "patients_initiated": 3,
+        "patients_initiated_repeat": 1,
         "initiations_billed": 3,
         "patients_initiated_cumulative": 5,
         "active_programmes_end_of_month": 3,
@@ -183,9 +192,11 @@ def test_report_json_for_june(db):
         "programmes_completed": 1,
         "programmes_stopped": 0,
         "fees_estimated_eur": 202.93,
+        "fees_flagged_eur": 38.95,
         "reduction_steps_by_capsules": {"10": 4, "20": 2, "30": 1},
     }
     assert doc["schemes"]["7"]["fees_estimated_eur"] == 93.61
+    assert doc["schemes"]["7"]["fees_flagged_eur"] == 38.95
     assert doc["unassigned"] == {
         "reduction_steps_delivered": 1,
         "stabilisation_steps_delivered": 1,
@@ -295,3 +306,46 @@ def test_amounts_billed_beside_estimated_fees(tmp_path):
     assert (rows[RED10]["n_events"], float(rows[RED10]["amount_billed_eur"])) == (1, 15.71)
     assert float(rows[INIT5]["amount_billed_eur"]) == 23.24
     assert rows[RED20]["amount_billed_eur"] is None
+
+
+def test_fees_flagged_are_the_error_findings_and_repeat_programmes(tmp_path):
+    # July 2025 (SPEC v2 §6 fees_flagged_eur: events an ERROR rule flags and every event of a
+    # repeat programme, each event once):
+    # - P (5 steps): initiation 07-01, a step 07-01 and a step 07-03 at PH2: that step is both
+    #   R06 (error) and R08 (warning, 10 capsules from 07-01 end 07-10): 15.71, once.
+    # - Q (10 steps): initiation and step 07-01, a step 07-03: R08 only (a warning): nothing.
+    # - S (10 steps): an initiation line of quantity 2 on 07-01: one programme, the second
+    #   unit a repeat initiation (R01): 23.24. One programme, in progress, nothing stopped.
+    # - R: a 10-step initiation on 2025-01-06 alone (stopped on it), then a 7-step initiation
+    #   07-07 that opens the repeat programme R#2, a step 07-07 and a follow-up 07-10: every
+    #   event of R#2, 23.24 + 15.71 + 23.24 = 62.19.
+    # - U: a step 07-02 with no initiation (unassigned, R02): not in any scheme.
+    lines = (
+        programme("P", "2025-07-01", INIT5, [("2025-07-01", RED10)])
+        + [line("P", "2025-07-03", RED10, pharmacy="PH2")]
+        + programme("Q", "2025-07-01", INIT10, [("2025-07-01", RED10), ("2025-07-03", RED10)])
+        + [line("S", "2025-07-01", INIT10, 2)]
+        + [line("R", "2025-01-06", INIT10)]
+        + programme("R", "2025-07-07", INIT7, [("2025-07-07", RED10), ("2025-07-10", FOLLOW)])
+        + [line("U", "2025-07-02", RED10)]
+    )
+    db = build(tmp_path, lines)
+    july = {s: state(db, "2025-07", s) for s in ("5", "7", "10", "total")}
+    # Fees: 5: 23.24 + 2 x 15.71 = 54.66; 7: 62.19; 10: Q 23.24 + 2 x 15.71 and S 2 x 23.24
+    # = 101.14; total 217.99. Flagged: 15.71, 62.19, 23.24; total 101.14.
+    assert [float(july[s]["fees_estimated_eur"]) for s in july] == [54.66, 62.19, 101.14, 217.99]
+    assert [float(july[s]["fees_flagged_eur"]) for s in july] == [15.71, 62.19, 23.24, 101.14]
+    # R#2 starts in July: 7-step patients initiated 1, of whom 1 repeat; R counts once in the
+    # cumulative, under the 10-step scheme of its first programme (January).
+    assert (july["7"]["patients_initiated"], july["7"]["patients_initiated_repeat"]) == (1, 1)
+    assert july["7"]["patients_initiated_cumulative"] == 0
+    assert july["10"]["patients_initiated_cumulative"] == 3  # R, Q, S
+    assert july["10"]["initiations_billed"] == 3  # Q and S's two
+    assert (july["10"]["active_programmes_end_of_month"], july["10"]["programmes_stopped"]) == (
+        2,
+        0,
+    )
+    assert float(state(db, "2025-01", "10")["fees_flagged_eur"]) == 0.0
+    doc = cli_json(db, "report", "--month", "2025-07", "--no-suppress")
+    assert doc["schemes"]["total"]["fees_flagged_eur"] == 101.14
+    assert "fees_flagged_eur" not in doc["unassigned"]

@@ -7,7 +7,7 @@ column holds a rate's denominator, is read from the metric registry (etl/base/re
 JSON and CSV layouts (documented in docs/methodology.md, "Exports"):
 - report: {"month", "as_of", "provisional", "schemes": {"5", "7", "10", "total"}, "unassigned"}
 - cohorts: {"as_of", "cohorts": [...]} sorted by initiation month, then scheme 5, 7, 10
-- compliance: {"as_of", "rules": {"R01".."R11"}, "findings": [...]}
+- compliance: {"as_of", "rules": {"R01".."R18"}, "findings": [...]}
 A suppressed count is the string "<5" (with the configured threshold); a suppressed rate is
 null; amounts (fees) are never suppressed.
 """
@@ -38,6 +38,9 @@ UNASSIGNED_KEYS = (
     "follow_up_interviews",
     "fees_estimated_eur",
 )
+# SPEC §10: the compliance counts include R16-R18 (SPEC §14), which need BZRA deliveries; the
+# warehouse holds none yet, so their counts are null ("not observable"), never 0.
+NOT_OBSERVABLE_RULES = ("R16", "R17", "R18")
 FINDING_KEYS = (
     "rule",
     "severity",
@@ -184,7 +187,10 @@ def compliance(con: duckdb.DuckDBPyConnection, disclosure: Disclosure) -> dict:
     )
     return {
         "as_of": _as_of(con).isoformat(),
-        "rules": {rule.id: disclosure.count(counts.get(rule.id, 0)) for rule in rules},
+        "rules": {
+            **{rule.id: disclosure.count(counts.get(rule.id, 0)) for rule in rules},
+            **dict.fromkeys(NOT_OBSERVABLE_RULES),
+        },
         "findings": [
             {
                 "rule": row["rule_id"],
@@ -215,7 +221,10 @@ def report_csv_rows(doc: dict) -> tuple[list[str], list[list]]:
     amounts = {m.id for m in registry.group(CONTRACT_GROUP) if m.disclosure == "amount"}
     rows = []
     for scheme, figures in [*doc["schemes"].items(), ("unassigned", doc["unassigned"])]:
-        cells = [f"{figures[key]:.2f}" if key in amounts else figures.get(key) for key in contract]
+        cells = [
+            f"{figures[key]:.2f}" if key in amounts and key in figures else figures.get(key)
+            for key in contract
+        ]
         rows.append(
             [doc["month"], doc["as_of"], doc["provisional"], scheme, *cells]
             + [figures[SPLIT_KEY][str(m.capsules)] for m in split]

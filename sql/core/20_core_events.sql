@@ -18,7 +18,9 @@ coded as (
         codes.kind_order,
         codes.scheme,
         codes.capsules,
-        codes.coefficient_name
+        codes.coefficient_name,
+        positive_nets.patient_birth_year,
+        positive_nets.prescriber_id
     from positive_nets
     inner join stg_fee_codes as codes on codes.cnk = positive_nets.cnk
 ),
@@ -76,7 +78,9 @@ identified as (
         capsules,
         unit_number,
         key_letter_value,
-        fee_eur
+        fee_eur,
+        patient_birth_year,
+        prescriber_id
     from priced
 )
 

@@ -1,4 +1,5 @@
--- SPEC §5: one row per programme with its outcome as of the as-of date.
+-- SPEC §5: one row per programme with its outcome as of the as-of date. Where programmes
+-- start, their scheme and pharmacy: core_programme_openings.
 -- Completed on the delivery date of reduction event number `scheme`. Otherwise stopped when
 -- as-of > covered_until + grace_days (stop date = covered_until), or, with no reduction or
 -- stabilisation event, when as-of > start + grace_days (stop date = start). Otherwise in
@@ -19,6 +20,8 @@ summarised as (
         count(*) filter (where kind = 'reduction')::integer as n_reduction_events,
         count(*) filter (where kind = 'stabilisation')::integer as n_stabilisation_events,
         count(*) filter (where kind = 'follow_up')::integer as n_follow_up_events,
+        count(*) filter (where kind = 'initiation')::integer as n_initiation_events,
+        any_value(programme_first_reduction_date) as first_reduction_date,
         max(delivery_date) as last_event_date,
         max(covered_until_date) as covered_until_date,
         min(delivery_date) filter (
@@ -50,7 +53,7 @@ outcomes as (
         programme_id,
         patient_id,
         programme_number,
-        programme_number > 1 as is_repeat_initiation,
+        programme_number > 1 as is_repeat_programme,
         pharmacy_id,
         start_date,
         date_trunc('month', start_date)::date as start_month_date,
@@ -58,6 +61,8 @@ outcomes as (
         n_reduction_events,
         n_stabilisation_events,
         n_follow_up_events,
+        n_initiation_events,
+        first_reduction_date,
         last_event_date,
         covered_until_date,
         completed_date,

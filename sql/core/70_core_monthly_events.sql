@@ -1,4 +1,5 @@
--- Events counted by delivery month and by the scheme of their programme; unassigned events
+-- Events counted by delivery month and by the scheme of their programme (SPEC §6: a repeat
+-- initiation counts under the scheme of the programme it belongs to); unassigned events
 -- (no programme) in rows of their own (is_unassigned, scheme null). Shared by the monthly
 -- state of play and the unassigned-events mart.
 create or replace view core_monthly_events as
@@ -12,8 +13,6 @@ counted as (
         programme_scheme as scheme,
         is_unassigned,
         count(*) filter (where kind = 'initiation')::integer as n_initiation_events,
-        count(*) filter (where kind = 'initiation' and programme_number = 1)::integer
-            as n_first_initiation_events,
         count(*) filter (where kind = 'reduction')::integer as n_reduction_events,
         count(*) filter (where kind = 'reduction' and capsules = 10)::integer
             as n_reduction_events_10_capsules,

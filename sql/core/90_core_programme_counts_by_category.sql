@@ -2,7 +2,8 @@
 -- age_band, sex, insurer, from core_programme_profiles) and per scheme, with a 'total' row per
 -- category (the three schemes together). Only categories that have programmes have rows; the
 -- marts add the zero rows of their reference lists. Patients are counted at their first
--- initiation (as in SPEC §6); programmes by their status as of the as-of date.
+-- programme (as patients_initiated_cumulative, SPEC §6); programmes by their status as of the
+-- as-of date.
 create or replace view core_programme_counts_by_category as
 with programmes as (
     select * from core_programme_profiles

@@ -1,5 +1,7 @@
 -- SPEC §7, cohort outcomes: programmes grouped by start month and scheme, as of the as-of
 -- date. Rates are fractions rounded to 4 decimals, null when the denominator is 0.
+-- stabilisation_rate: "of those" (SPEC v2 §7): its numerator counts only programmes of its
+-- denominator (with a reduction step), so it cannot exceed 1.
 create or replace view mart_cohorts as
 with programmes as (
     select
@@ -22,7 +24,8 @@ grouped as (
         count(*) filter (where is_in_progress)::integer as in_progress,
         count(*) filter (where is_closed)::integer as n_closed,
         count(*) filter (where has_reduction)::integer as n_with_reduction,
-        count(*) filter (where has_stabilisation)::integer as n_with_stabilisation,
+        count(*) filter (where has_reduction and has_stabilisation)::integer
+            as n_with_reduction_and_stabilisation,
         count(*) filter (where is_closed and has_follow_up)::integer as n_closed_with_follow_up,
         any_value(as_of_date) as as_of_date
     from programmes
@@ -33,7 +36,7 @@ rated as (
     select
         *,
         round(completed / nullif(completed + stopped, 0), 4)::double as completion_rate,
-        round(n_with_stabilisation / nullif(n_with_reduction, 0), 4)::double
+        round(n_with_reduction_and_stabilisation / nullif(n_with_reduction, 0), 4)::double
             as stabilisation_rate,
         round(n_closed_with_follow_up / nullif(n_closed, 0), 4)::double as follow_up_rate
     from grouped

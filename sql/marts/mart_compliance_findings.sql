@@ -1,6 +1,10 @@
 -- SPEC §8: one row per flagged event and rule, over the events up to the as-of date. An event
 -- can break several rules: it then has one row per rule. Each rule is one CTE below, named
--- after its id; the metric registry (sql/registry/rules/) points at these CTEs.
+-- after its id; the metric registry (sql/registry/rules/) points at these CTEs. Each rule
+-- states its severity as the registry does (tests/test_registry.py checks they agree): the
+-- state of play sets apart the fees of the events an error rule flags (fees_flagged_eur).
+-- A value "of an event" (birth year, prescriber) is the largest non-empty value among the
+-- lines netted into it (core_netted_lines).
 create or replace view mart_compliance_findings as
 with settings as (
     select * from stg_settings
@@ -8,6 +12,10 @@ with settings as (
 
 events as (
     select * from core_programme_events
+),
+
+programmes as (
+    select * from core_programmes
 ),
 
 first_initiations as (
@@ -20,17 +28,24 @@ first_initiations as (
 ),
 
 r01_repeat_initiation as (
-    -- Each initiation event of a patient after their first (one programme per patient).
-    -- The repeat still opens a new programme (SPEC §5).
+    -- Each initiation event other than the one that opened the patient's first programme: a
+    -- repeat initiation within a programme (it opens nothing), or the opening of a repeat
+    -- programme (the decree reimburses one programme per patient).
     select
         events.*,
         'R01' as rule_id,
-        'initiation number ' || events.programme_number || ' of the patient (first on '
-            || first_initiations.first_initiation_date || ')' as detail
+        'error' as severity,
+        case
+            when events.is_repeat_initiation
+                then 'repeat initiation while programme ' || events.programme_number
+                    || ' (started ' || events.programme_start_date || ') runs'
+            else 'opens programme ' || events.programme_number || ' of the patient (first '
+                || 'programme started ' || first_initiations.first_initiation_date || ')'
+        end as detail
     from events
     inner join first_initiations on first_initiations.patient_id = events.patient_id
     where events.kind = 'initiation'
-        and events.programme_number > 1
+        and not (events.programme_number = 1 and events.is_opening_initiation)
 ),
 
 r02_unassigned as (
@@ -39,6 +54,7 @@ r02_unassigned as (
     select
         events.*,
         'R02' as rule_id,
+        'error' as severity,
         case
             when first_initiations.first_initiation_date is null
                 then events.kind || ' of a patient with no initiation interview'
@@ -55,6 +71,7 @@ r03_reduction_beyond_scheme as (
     select
         *,
         'R03' as rule_id,
+        'error' as severity,
         'reduction step ' || kind_number || ' in a ' || programme_scheme || '-step scheme'
             as detail
     from events
@@ -67,6 +84,7 @@ r04_third_stabilisation as (
     select
         *,
         'R04' as rule_id,
+        'error' as severity,
         'stabilisation step ' || kind_number || ' (at most 2 per programme)' as detail
     from events
     where kind = 'stabilisation'
@@ -78,6 +96,7 @@ r05_second_follow_up as (
     select
         *,
         'R05' as rule_id,
+        'error' as severity,
         'follow-up interview ' || kind_number || ' (once per programme)' as detail
     from events
     where kind = 'follow_up'
@@ -85,39 +104,64 @@ r05_second_follow_up as (
 ),
 
 r06_other_pharmacy as (
-    -- Each programme event at another pharmacy than the initiating one.
+    -- Each event of a programme (initiations included) at another pharmacy than the
+    -- programme's: that of the last initiation of its start day (core_programme_openings).
     select
         *,
         'R06' as rule_id,
-        kind || ' at pharmacy ' || pharmacy_id || ', programme initiated at pharmacy '
+        'error' as severity,
+        kind || ' at pharmacy ' || pharmacy_id || ', programme of pharmacy '
             || programme_pharmacy_id as detail
     from events
     where not is_unassigned
         and pharmacy_id <> programme_pharmacy_id
 ),
 
-r07_after_max_days as (
-    -- Each programme event more than max_programme_days (360) days after the programme
-    -- start; day 360 itself is within the limit.
+r07_tapering_days as (
+    -- Input of R07: the date each reduction/stabilisation event is checked on (a reduction's
+    -- step end, see R08; a stabilisation's delivery date, its length not being in the export)
+    -- and the last allowed day, day max_programme_days (360) counted from D1, the delivery of
+    -- the programme's first reduction event (day 1): D1 + 359.
     select
         events.*,
-        'R07' as rule_id,
-        events.kind || ' on day ' || events.days_since_start || ' after the start on '
-            || events.programme_start_date || ' (limit ' || settings.max_programme_days
-            || ' days)' as detail
+        case events.kind
+            when 'reduction' then events.step_end_date
+            else events.delivery_date
+        end as checked_date,
+        events.programme_first_reduction_date + (settings.max_programme_days - 1)
+            as last_allowed_date,
+        settings.max_programme_days
     from events
     cross join settings
-    where not events.is_unassigned
-        and events.days_since_start > settings.max_programme_days
+    where events.kind in ('reduction', 'stabilisation')
+        and events.programme_first_reduction_date is not null
+),
+
+r07_after_max_days as (
+    -- The tapering within at most 360 days: each reduction event whose step end, and each
+    -- stabilisation event whose delivery date, is later than D1 + 359.
+    select
+        tapering.* exclude (checked_date, last_allowed_date, max_programme_days),
+        'R07' as rule_id,
+        'error' as severity,
+        case tapering.kind
+            when 'reduction' then 'reduction step ends '
+            else 'stabilisation step delivered '
+        end || tapering.checked_date || ', day '
+        || (tapering.checked_date - tapering.programme_first_reduction_date + 1)
+        || ' from the first reduction step delivered '
+        || tapering.programme_first_reduction_date || ' (limit day '
+        || tapering.max_programme_days || ', ' || tapering.last_allowed_date || ')' as detail
+    from r07_tapering_days as tapering
+    where tapering.checked_date > tapering.last_allowed_date
 ),
 
 r08_steps_after_reduction as (
     -- Input of R08: reduction/stabilisation events whose previous step is a reduction, with
-    -- that step's end (delivery date + capsules - 1) and how far back the rule looks.
+    -- that step's end (core_programme_events: early collection carried forward, so that
+    -- stockpiling accumulates) and how far back the rule looks.
     select
         events.*,
-        events.previous_step_delivery_date + (events.previous_step_capsules - 1)
-            as previous_step_end_date,
         settings.early_delivery_working_days
     from events
     cross join settings
@@ -143,10 +187,9 @@ r08_early_delivery as (
     -- the programme's previous reduction/stabilisation event is a reduction. A delivery on
     -- the earliest date is allowed.
     select
-        steps.* exclude (
-            previous_step_end_date, early_delivery_working_days, earliest_working_day_number
-        ),
+        steps.* exclude (early_delivery_working_days, earliest_working_day_number),
         'R08' as rule_id,
+        'warning' as severity,
         steps.kind || ' delivered ' || steps.delivery_date || ', earliest allowed '
             || earliest_day.calendar_date || ' (previous reduction step of '
             || steps.previous_step_capsules || ' capsules delivered '
@@ -165,6 +208,7 @@ r09_stabilisation_after_stabilisation as (
     select
         *,
         'R09' as rule_id,
+        'error' as severity,
         'stabilisation step right after the stabilisation step delivered '
             || previous_step_delivery_date as detail
     from events
@@ -177,6 +221,7 @@ r10_stabilisation_before_reduction as (
     select
         *,
         'R10' as rule_id,
+        'error' as severity,
         'stabilisation step with no reduction step before it in the programme' as detail
     from events
     where kind = 'stabilisation'
@@ -189,11 +234,77 @@ r11_before_programme_start as (
     select
         events.*,
         'R11' as rule_id,
+        'error' as severity,
         events.kind || ' delivered ' || events.delivery_date || ', before the programme start '
             || settings.programme_start_date as detail
     from events
     cross join settings
     where events.delivery_date < settings.programme_start_date
+),
+
+r12_follow_up_after_completion as (
+    -- Each follow_up event of a completed programme delivered after its completion date (the
+    -- decree: at the latest at the delivery of the last step). One on that day is on time.
+    select
+        events.*,
+        'R12' as rule_id,
+        'warning' as severity,
+        'follow-up interview delivered ' || events.delivery_date
+            || ', after the completion on ' || programmes.completed_date
+            || ' (the scheme''s last reduction step)' as detail
+    from events
+    inner join programmes on programmes.programme_id = events.programme_id
+    where events.kind = 'follow_up'
+        and events.delivery_date > programmes.completed_date
+),
+
+r13_scheme_change as (
+    -- Each initiation of a programme, the opening one included, whose scheme differs from the
+    -- programme's (that of the last initiation of its start day): a same-day conflict or a
+    -- later scheme change the programme does not apply.
+    select
+        *,
+        'R13' as rule_id,
+        'warning' as severity,
+        'initiation for the ' || scheme || '-step scheme in a programme of the '
+            || programme_scheme || '-step scheme (started ' || programme_start_date || ')'
+            as detail
+    from events
+    where kind = 'initiation'
+        and not is_unassigned
+        and scheme <> programme_scheme
+),
+
+r14_minor as (
+    -- Each initiation event that opens a programme for a patient certainly under 18:
+    -- year(delivery_date) - birth year of the event < 18 (the decree is for adults; the
+    -- export gives the birth year only, so 18 by birth year is not flagged).
+    select
+        *,
+        'R14' as rule_id,
+        'error' as severity,
+        'programme opened on ' || delivery_date || ' for a patient born in '
+            || patient_birth_year || ', aged ' || (year(delivery_date) - patient_birth_year - 1)
+            || ' or ' || (year(delivery_date) - patient_birth_year) || ' (adults only)'
+            as detail
+    from events
+    where is_opening_initiation
+        and year(delivery_date) - patient_birth_year < 18
+),
+
+r15_other_prescriber as (
+    -- Each reduction or stabilisation event whose prescriber differs from that of the
+    -- initiation that opened its programme, both known (the decree: the initiating physician;
+    -- the closing interview has no prescription).
+    select
+        *,
+        'R15' as rule_id,
+        'warning' as severity,
+        kind || ' prescribed by ' || prescriber_id || ', programme initiated with prescriber '
+            || programme_prescriber_id as detail
+    from events
+    where is_step
+        and prescriber_id <> programme_prescriber_id
 ),
 
 findings as (
@@ -208,11 +319,16 @@ findings as (
     union all by name select * from r09_stabilisation_after_stabilisation
     union all by name select * from r10_stabilisation_before_reduction
     union all by name select * from r11_before_programme_start
+    union all by name select * from r12_follow_up_after_completion
+    union all by name select * from r13_scheme_change
+    union all by name select * from r14_minor
+    union all by name select * from r15_other_prescriber
 ),
 
 described as (
     select
         rule_id,
+        severity,
         event_id,
         programme_id,
         patient_id,

@@ -1,6 +1,9 @@
 -- SPEC §6, the monthly state of play: one row per month x scheme (5, 7, 10 and 'total', the
--- sum of the three), from the events of the month up to the as-of date.
+-- sum of the three), from the events of the month up to the as-of date. Every per-scheme
+-- figure counts programmes, and the events that belong to them, by the programme's scheme.
 -- Unassigned events are not here (see mart_unassigned_by_month).
+-- fees_flagged_eur reads the error findings of mart_compliance_findings: the fees of the
+-- events an error rule flags and of every event of a repeat programme, each event once.
 create or replace view mart_state_of_play as
 with months as (
     select * from core_months
@@ -27,12 +30,36 @@ programmes as (
 ),
 
 starts as (
+    -- Patients with a programme that starts in the month (a patient with two programmes of
+    -- one scheme starting in a month counts once), of whom those whose programme is a repeat
+    -- programme; programmes started (for the active programmes); first programmes (for the
+    -- cumulative patients, by the scheme of their first programme).
     select
         start_month_date as month_start_date,
         scheme,
-        count(*)::integer as n_programmes_started
+        count(distinct patient_id)::integer as patients_initiated,
+        count(distinct patient_id) filter (where is_repeat_programme)::integer
+            as patients_initiated_repeat,
+        count(*)::integer as n_programmes_started,
+        count(*) filter (where programme_number = 1)::integer as n_first_programmes_started
     from programmes
     group by start_month_date, scheme
+),
+
+error_findings as (
+    select distinct event_id from mart_compliance_findings where severity = 'error'
+),
+
+flagged_fees as (
+    select
+        events.delivery_month_date as month_start_date,
+        events.programme_scheme as scheme,
+        coalesce(sum(events.fee_eur), 0)::decimal(18, 2) as fees_flagged_eur
+    from core_programme_events as events
+    left join error_findings on error_findings.event_id = events.event_id
+    where not events.is_unassigned
+        and (events.is_repeat_programme or error_findings.event_id is not null)
+    group by events.delivery_month_date, events.programme_scheme
 ),
 
 completions as (
@@ -64,7 +91,8 @@ monthly as (
         grid.as_of_date,
         grid.is_provisional,
         grid.scheme,
-        coalesce(monthly_events.n_first_initiation_events, 0) as patients_initiated,
+        coalesce(starts.patients_initiated, 0) as patients_initiated,
+        coalesce(starts.patients_initiated_repeat, 0) as patients_initiated_repeat,
         coalesce(monthly_events.n_initiation_events, 0) as initiations_billed,
         coalesce(monthly_events.n_reduction_events, 0) as reduction_steps_delivered,
         coalesce(monthly_events.n_reduction_events_10_capsules, 0)
@@ -78,7 +106,9 @@ monthly as (
         coalesce(completions.programmes_completed, 0) as programmes_completed,
         coalesce(stops.programmes_stopped, 0) as programmes_stopped,
         coalesce(starts.n_programmes_started, 0) as n_programmes_started,
-        coalesce(monthly_events.fees_estimated_eur, 0)::decimal(18, 2) as fees_estimated_eur
+        coalesce(starts.n_first_programmes_started, 0) as n_first_programmes_started,
+        coalesce(monthly_events.fees_estimated_eur, 0)::decimal(18, 2) as fees_estimated_eur,
+        coalesce(flagged_fees.fees_flagged_eur, 0)::decimal(18, 2) as fees_flagged_eur
     from grid
     left join monthly_events
         on monthly_events.month_start_date = grid.month_start_date
@@ -92,6 +122,9 @@ monthly as (
     left join stops
         on stops.month_start_date = grid.month_start_date
         and stops.scheme = grid.scheme
+    left join flagged_fees
+        on flagged_fees.month_start_date = grid.month_start_date
+        and flagged_fees.scheme = grid.scheme
 ),
 
 running as (
@@ -102,7 +135,7 @@ running as (
     -- its start).
     select
         *,
-        sum(patients_initiated) over scheme_months as n_patients_initiated_up_to_month,
+        sum(n_first_programmes_started) over scheme_months as n_patients_initiated_up_to_month,
         sum(n_programmes_started) over scheme_months
             - sum(programmes_completed + programmes_stopped) over scheme_months
             as n_programmes_active
@@ -126,6 +159,7 @@ per_scheme as (
         row_number() over (partition by month_start_date order by scheme)::integer
             as scheme_order,
         patients_initiated,
+        patients_initiated_repeat,
         initiations_billed,
         n_patients_initiated_up_to_month::integer as patients_initiated_cumulative,
         n_programmes_active::integer as active_programmes_end_of_month,
@@ -137,7 +171,8 @@ per_scheme as (
         follow_up_interviews,
         programmes_completed,
         programmes_stopped,
-        fees_estimated_eur
+        fees_estimated_eur,
+        fees_flagged_eur
     from running
 ),
 
@@ -152,6 +187,7 @@ totals as (
         'total' as scheme,
         max(scheme_order) + 1 as scheme_order,
         sum(patients_initiated)::integer as patients_initiated,
+        sum(patients_initiated_repeat)::integer as patients_initiated_repeat,
         sum(initiations_billed)::integer as initiations_billed,
         sum(patients_initiated_cumulative)::integer as patients_initiated_cumulative,
         sum(active_programmes_end_of_month)::integer as active_programmes_end_of_month,
@@ -163,7 +199,8 @@ totals as (
         sum(follow_up_interviews)::integer as follow_up_interviews,
         sum(programmes_completed)::integer as programmes_completed,
         sum(programmes_stopped)::integer as programmes_stopped,
-        sum(fees_estimated_eur)::decimal(18, 2) as fees_estimated_eur
+        sum(fees_estimated_eur)::decimal(18, 2) as fees_estimated_eur,
+        sum(fees_flagged_eur)::decimal(18, 2) as fees_flagged_eur
     from per_scheme
     group by month, month_start_date, month_end_date, cutoff_date, as_of_date, is_provisional
 ),

@@ -3,11 +3,12 @@
 -- (1, 2, 3), pooled over the final (not provisional) months among the 12 months up to the
 -- reported month (report_month, else the as-of month).
 --
--- For a month M: the final initiations are the patients whose first initiation interview is in
--- M (patients_initiated, total of the schemes, as of the as-of date). One is known after k
--- months of billing when its initiation interview's line was billed in M or in the k - 1
--- months after it: billing month <= M + (k - 1). So k = 1 is the billing of M itself, what the
--- first export covering M holds. The initiation's line is the earliest billed positive line of
+-- For a month M: the final initiations are the patients with a programme starting in M, per
+-- scheme (patients_initiated, total of the schemes, as of the as-of date). One is known after
+-- k months of billing when the line of the initiation interview that sets its programme's
+-- scheme and pharmacy (the last of the start day) was billed in M or in the k - 1 months
+-- after it: billing month <= M + (k - 1). So k = 1 is the billing of M itself, what the first
+-- export covering M holds. The initiation's line is the earliest billed positive line of
 -- (patient, pharmacy, delivery date, CNK) of that interview. Initiations whose lines carry no
 -- billing month are left out of both the numerator and the denominator.
 create or replace view mart_state_of_play_billing_delay as
@@ -30,32 +31,34 @@ final_months as (
         and not core_months.is_provisional
 ),
 
-first_initiations as (
+initiations as (
     select
         programmes.patient_id,
         programmes.pharmacy_id,
         programmes.start_date,
         programmes.start_month_date,
+        programmes.scheme,
         codes.cnk
     from core_programmes as programmes
     inner join stg_fee_codes as codes
         on codes.kind = 'initiation'
         and codes.scheme = programmes.scheme
     inner join final_months on final_months.month_start_date = programmes.start_month_date
-    where programmes.programme_number = 1
 ),
 
 billed as (
+    -- One row per patient, scheme and start month, as patients_initiated counts them.
     select
-        first_initiations.patient_id,
-        first_initiations.start_month_date,
+        initiations.patient_id,
+        initiations.scheme,
+        initiations.start_month_date,
         min(lines.billing_month) as billing_month
-    from first_initiations
+    from initiations
     left join stg_billing_lines as lines
-        on lines.patient_id = first_initiations.patient_id
-        and lines.pharmacy_id = first_initiations.pharmacy_id
-        and lines.delivery_date = first_initiations.start_date
-        and lines.cnk = first_initiations.cnk
+        on lines.patient_id = initiations.patient_id
+        and lines.pharmacy_id = initiations.pharmacy_id
+        and lines.delivery_date = initiations.start_date
+        and lines.cnk = initiations.cnk
         and lines.quantity > 0
     group by all
 ),

@@ -13,11 +13,16 @@
 --    latest delivery date;
 -- 3. otherwise (the month is not complete in any earlier load) the figure now: this is the
 --    first report of the month.
--- patients_initiated does not depend on the configuration (only on the lines and the as-of
--- date), so the recomputation is exact. The first reports and the figure now are computed in
--- one pass over the initiation lines, with the netting (SPEC §4.1) and the "first initiation
--- event" (SPEC §6) of core_netted_lines and core_events restricted to initiation interviews
--- (tests/test_report_pack.py checks both against mart_state_of_play).
+-- patients_initiated (SPEC §6: patients with a programme starting in M) depends on the lines,
+-- the as-of date and, through the running programme that makes an initiation a repeat one,
+-- on grace_days and stabilisation_days: the recomputation gives the figure printed then when
+-- those two settings are still the ones in force. The figure now is that of
+-- mart_state_of_play (core_programmes). Each first report is recomputed with the same rule,
+-- the macro programme_openings of core_programme_openings, over the events its lines make:
+-- the netting and event order of core_netted_lines and core_events (SPEC §4), for the
+-- patients with an initiation line in M and the days up to the end of M (a programme's start
+-- depends only on the events before it). A first report whose source is 'current' is the
+-- figure now. tests/test_report_pack.py checks them against mart_state_of_play.
 create or replace view mart_state_of_play_revisions as
 with settings as (
     select * from stg_settings
@@ -99,80 +104,100 @@ cutoffs as (
 ),
 
 evaluations as (
-    -- Each month's first report, and now (cutoff_month_date null): the lines each one saw.
+    -- Each month's first report, when it is not the figure now: the lines it saw.
     select
         month_start_date as cutoff_month_date,
         first_reported_load_id as load_id,
-        first_reported_as_of_date as as_of_date
+        least(first_reported_as_of_date, last_day(month_start_date)) as last_date
     from cutoffs
-    union all
-    select
-        null as cutoff_month_date,
-        max_load_id as load_id,
-        as_of_date
-    from settings
+    where first_reported_source <> 'current'
 ),
 
-initiation_lines as (
+evaluated_lines as (
     select
-        lines.load_id,
+        evaluations.cutoff_month_date,
         lines.patient_id,
         lines.pharmacy_id,
         lines.delivery_date,
         lines.cnk,
-        lines.quantity,
-        codes.scheme
-    from stg_billing_lines as lines
-    inner join stg_fee_codes as codes on codes.cnk = lines.cnk
-    where codes.kind = 'initiation'
-),
-
-evaluated_initiations as (
-    -- SPEC §4.1 per evaluation: net the lines it saw; a positive net is an initiation event.
-    select
-        evaluations.cutoff_month_date,
-        initiation_lines.patient_id,
-        initiation_lines.pharmacy_id,
-        initiation_lines.delivery_date,
-        initiation_lines.cnk,
-        any_value(initiation_lines.scheme) as scheme
+        lines.quantity
     from evaluations
-    inner join initiation_lines
-        on initiation_lines.delivery_date <= evaluations.as_of_date
-        and (evaluations.load_id is null or initiation_lines.load_id <= evaluations.load_id)
-    group by all
-    having sum(initiation_lines.quantity) > 0
+    inner join stg_billing_lines as lines
+        on lines.delivery_date <= evaluations.last_date
+        and (evaluations.load_id is null or lines.load_id <= evaluations.load_id)
 ),
 
-first_initiations as (
-    -- The patient's first initiation event in the order of SPEC §4.3 (date, CNK, pharmacy).
+evaluated_patients as (
+    -- Patients with an initiation line in the month of the report (a programme starting in
+    -- it needs one).
+    select distinct
+        evaluated_lines.cutoff_month_date,
+        evaluated_lines.patient_id
+    from evaluated_lines
+    inner join stg_fee_codes as codes
+        on codes.cnk = evaluated_lines.cnk
+        and codes.kind = 'initiation'
+    where evaluated_lines.delivery_date >= evaluated_lines.cutoff_month_date
+),
+
+evaluated_nets as (
+    -- SPEC §4.1 per first report: a positive net makes one event a unit.
     select
-        *,
-        date_trunc('month', delivery_date)::date as initiation_month_date
-    from evaluated_initiations
-    qualify row_number() over (
-        partition by cutoff_month_date, patient_id
-        order by delivery_date, cnk, pharmacy_id
-    ) = 1
+        evaluated_lines.cutoff_month_date,
+        evaluated_lines.patient_id,
+        evaluated_lines.pharmacy_id,
+        evaluated_lines.delivery_date,
+        evaluated_lines.cnk,
+        sum(evaluated_lines.quantity)::integer as net_quantity
+    from evaluated_lines
+    inner join evaluated_patients
+        on evaluated_patients.cutoff_month_date = evaluated_lines.cutoff_month_date
+        and evaluated_patients.patient_id = evaluated_lines.patient_id
+    group by all
+    having sum(evaluated_lines.quantity) > 0
+),
+
+evaluated_events as (
+    -- The input of programme_openings: one patient's sequence is one first report's view of
+    -- one patient, so the patient key carries the report's month.
+    select
+        strftime(nets.cutoff_month_date, '%Y-%m') || '/' || nets.patient_id as patient_id,
+        row_number() over (
+            partition by nets.cutoff_month_date, nets.patient_id
+            order by nets.delivery_date, codes.kind_order, nets.cnk, nets.pharmacy_id, units.unit
+        ) as patient_event_number,
+        nets.delivery_date,
+        codes.kind,
+        codes.scheme,
+        nets.pharmacy_id,
+        codes.capsules
+    from evaluated_nets as nets
+    inner join stg_fee_codes as codes on codes.cnk = nets.cnk
+    cross join unnest(range(1, nets.net_quantity + 1)) as units(unit)
+),
+
+first_reported_openings as (
+    select * from programme_openings('evaluated_events')
 ),
 
 first_reported as (
+    -- Programmes starting in the month of the report that saw them (the patient key starts
+    -- with that month); a patient counts once per scheme, as in mart_state_of_play.
     select
-        cutoff_month_date as month_start_date,
+        date_trunc('month', start_date)::date as month_start_date,
         scheme,
-        count(*)::integer as n_patients
-    from first_initiations
-    where initiation_month_date = cutoff_month_date
+        count(distinct patient_id)::integer as n_patients
+    from first_reported_openings
+    where strftime(start_date, '%Y-%m') = left(patient_id, 7)
     group by all
 ),
 
 now as (
     select
-        initiation_month_date as month_start_date,
+        start_month_date as month_start_date,
         scheme,
-        count(*)::integer as n_patients
-    from first_initiations
-    where cutoff_month_date is null
+        count(distinct patient_id)::integer as n_patients
+    from core_programmes
     group by all
 ),
 
@@ -215,12 +240,20 @@ compared as (
         cutoffs.first_reported_report_id,
         cutoffs.first_reported_load_id,
         cutoffs.first_reported_as_of_date,
-        coalesce((
-            select sum(first_reported.n_patients)
-            from first_reported
-            where first_reported.month_start_date = grid.month_start_date
-                and list_contains(grid.scheme_members, first_reported.scheme)
-        ), 0)::integer as patients_initiated_first_reported,
+        case
+            when cutoffs.first_reported_source = 'current' then coalesce((
+                select sum(now.n_patients)
+                from now
+                where now.month_start_date = grid.month_start_date
+                    and list_contains(grid.scheme_members, now.scheme)
+            ), 0)
+            else coalesce((
+                select sum(first_reported.n_patients)
+                from first_reported
+                where first_reported.month_start_date = grid.month_start_date
+                    and list_contains(grid.scheme_members, first_reported.scheme)
+            ), 0)
+        end::integer as patients_initiated_first_reported,
         coalesce((
             select sum(now.n_patients)
             from now
