@@ -43,7 +43,7 @@ from etl.synthetic.calibration import (
     Params,
     month_index,
 )
-from etl.synthetic.oracle import ground_truth, net_events, reference_compliance
+from etl.synthetic.oracle import ground_truth, read_lines
 from etl.synthetic.other_medicines import OtherLines
 from etl.synthetic.population import demographics, hex_ids
 from etl.synthetic.simulation import SCENARIOS, Simulation
@@ -357,11 +357,9 @@ def _expected_figures(
         "patient_id", "pharmacy_id", "delivery_date", "cnk", "quantity",
         pl.col("birth_year").alias("patient_birth_year"), "prescriber_id",
     )  # fmt: skip
-    expected_flags = reference_compliance(valid, config)
-    events = net_events(valid)
-    event_counts = {k: 0 for k in KIND_ORDER} | dict(
-        events.group_by("kind").agg(pl.col("units").sum()).iter_rows()
-    )
+    reading = read_lines(valid, config)
+    expected_flags = reading.counts()
+    event_counts = {k: 0 for k in KIND_ORDER} | Counter(e.kind for e in reading.events)
     tags = billing.lines.filter(pl.col("broken") == "")["tag"].to_list()
     delivered_tags = Counter(part for tag in tags if tag for part in tag.split("+"))
     return expected_flags, event_counts, delivered_tags

@@ -23,6 +23,7 @@ from etl.synthetic.calibration import EPOCH, KIND_ORDER, RULES, Params
 from etl.synthetic.simulation import Programme
 
 SCHEMES = (5, 7, 10)
+CAPSULES = ("10", "20", "30")  # the split of reduction steps in the state of play
 # SPEC §8: the rules whose severity is "error" (the others are warnings); §6's fees_flagged_eur
 ERROR_RULES = frozenset(
     ("R01", "R02", "R03", "R04", "R05", "R06", "R07", "R09", "R10", "R11", "R14")
@@ -389,8 +390,9 @@ def _euros(cents: int) -> float:
 
 
 def reference_state_of_play(reading: Reading, month: str, provisional_days: int = 60) -> dict:
-    """SPEC §6 for `month` (YYYY-MM) as of the reading's as-of date: per scheme and total, the
-    unassigned events apart, and whether the month is provisional (exact figures)."""
+    """SPEC §6 for `month` (YYYY-MM) as of the reading's as-of date: per scheme and total (with
+    the split of reduction steps by capsules), the unassigned events apart, and whether the
+    month is provisional (exact figures)."""
     params = reading.params
     first, last = _month_bounds(month)
     as_of = reading.as_of.toordinal()
@@ -402,6 +404,8 @@ def reference_state_of_play(reading: Reading, month: str, provisional_days: int 
         "programmes_completed", "programmes_stopped", "fees_estimated_eur", "fees_flagged_eur",
     )  # fmt: skip
     blocks = {s: dict.fromkeys(metrics, 0) for s in SCHEMES}
+    for block in blocks.values():
+        block["reduction_steps_by_capsules"] = dict.fromkeys(CAPSULES, 0)
     initiated: dict[int, set] = defaultdict(set)
     initiated_repeat: dict[int, set] = defaultdict(set)
     cumulative: dict[int, set] = defaultdict(set)
@@ -424,7 +428,7 @@ def reference_state_of_play(reading: Reading, month: str, provisional_days: int 
         if prog.stop is not None and first <= prog.stop <= last:
             block["programmes_stopped"] += 1
     cents = {s: [0, 0] for s in SCHEMES}
-    unassigned = Counter()
+    unassigned: Counter = Counter()
     unassigned_cents = 0
     counted = {
         "initiation": "initiations_billed",
@@ -439,9 +443,13 @@ def reference_state_of_play(reading: Reading, month: str, provisional_days: int 
         prog = event.programme
         if prog is None:
             unassigned[counted[event.kind]] += 1
+            if event.kind == "reduction":
+                unassigned[str(event.capsules)] += 1
             unassigned_cents += fee
             continue
         blocks[prog.scheme][counted[event.kind]] += 1
+        if event.kind == "reduction":
+            blocks[prog.scheme]["reduction_steps_by_capsules"][str(event.capsules)] += 1
         cents[prog.scheme][0] += fee
         if prog.number > 1 or any(rule in ERROR_RULES for rule in event.flags):
             cents[prog.scheme][1] += fee
@@ -452,6 +460,9 @@ def reference_state_of_play(reading: Reading, month: str, provisional_days: int 
         blocks[s]["fees_estimated_eur"] = _euros(cents[s][0])
         blocks[s]["fees_flagged_eur"] = _euros(cents[s][1])
     total = {m: sum(blocks[s][m] for s in SCHEMES) for m in metrics}
+    total["reduction_steps_by_capsules"] = {
+        c: sum(blocks[s]["reduction_steps_by_capsules"][c] for s in SCHEMES) for c in CAPSULES
+    }
     total["fees_estimated_eur"] = _euros(sum(c[0] for c in cents.values()))
     total["fees_flagged_eur"] = _euros(sum(c[1] for c in cents.values()))
     schemes = {str(s): blocks[s] for s in SCHEMES} | {"total": total}
@@ -465,6 +476,7 @@ def reference_state_of_play(reading: Reading, month: str, provisional_days: int 
             "stabilisation_steps_delivered": unassigned["stabilisation_steps_delivered"],
             "follow_up_interviews": unassigned["follow_up_interviews"],
             "fees_estimated_eur": _euros(unassigned_cents),
+            "reduction_steps_by_capsules": {c: unassigned[c] for c in CAPSULES},
         },
     }
 
