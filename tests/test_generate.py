@@ -19,7 +19,16 @@ from etl.ingest.columns import CANONICAL, match_headers
 from etl.synthetic.billing import BAD_CNK
 from etl.synthetic.calibration import RULES, Calendar
 from etl.synthetic.generate import generate
-from etl.synthetic.oracle import reference_compliance
+from etl.synthetic.oracle import (
+    WorkingDays,
+    belgian_public_holidays,
+    easter_sunday,
+    read_lines,
+    reference_cohorts,
+    reference_compliance,
+    reference_state_of_play,
+)
+from etl.synthetic.simulation import SCENARIOS
 from etl.synthetic.styles import CANONICAL_ORDER, STYLES
 from etl.synthetic.writers import XLSX_MAX_ROWS
 
@@ -278,39 +287,57 @@ def test_other_lines_are_exactly_added(tmp_path):
     assert programme.height == result.n_lines
 
 
-def test_ground_truth_matches_initiation_lines(long_iso):
+def test_ground_truth_is_the_oracles_programmes(long_iso):
+    """Each simulated programme is one programme as SPEC v2 §5 reads the lines: repeat
+    initiations open nothing, repeat programmes start after a completion or a stop."""
     lines = _valid(_typed(_read_all(long_iso, "iso"), "iso"))
     truth = pl.read_csv(long_iso.ground_truth, try_parse_dates=True)
     assert truth.height == long_iso.n_programmes
     inits = lines.filter(pl.col("cnk").is_in(list(INITIATIONS)))
-    assert inits["quantity"].sum() == truth.height
+    assert inits["quantity"].sum() == truth["n_initiations"].sum() > truth.height
+    reading = read_lines(lines)
+    found = sorted(
+        (p.patient, date.fromordinal(p.start), p.scheme, p.number > 1) for p in reading.programmes
+    )
+    expected = sorted(
+        truth.select("patient_id", "start_date", "scheme", "is_repeat_programme").iter_rows()
+    )
+    assert found == expected
+    assert truth["is_repeat_programme"].sum() >= 2
 
-    # patients whose first initiation is in month M, per scheme: from the lines and the truth
-    scheme_of = {cnk: s for s, cnk in INITIATION_CNK_BY_SCHEME.items()}
-    net = (
-        inits.group_by("patient_id", "pharmacy_id", "delivery_date", "cnk")
-        .agg(pl.col("quantity").sum())
-        .filter(pl.col("quantity") > 0)
-        .sort("patient_id", "delivery_date")
-        .group_by("patient_id", maintain_order=True)
-        .first()
-        .select(
-            pl.col("delivery_date").dt.strftime("%Y-%m").alias("month"),
-            pl.col("cnk").replace_strict(scheme_of, return_dtype=pl.Int64).alias("scheme"),
+
+def test_every_scenario_is_there(long_iso):
+    manifest = json.loads(long_iso.manifest.read_text())
+    counts = manifest["counts"]
+    assert set(counts["scenarios"]) == set(SCENARIOS)
+    assert counts["patients_under_18"] >= 1
+    assert counts["patients_exactly_18"] >= 1
+    assert counts["birth_year_corrections"] >= 1
+    truth = pl.read_csv(long_iso.ground_truth, try_parse_dates=True)
+    repeats = truth.filter(pl.col("is_repeat_programme"))
+    assert (
+        repeats["patient_id"]
+        .is_in(truth.filter(pl.col("scenario") == "repeated_after_stop")["patient_id"].implode())
+        .any()
+    )
+    assert (
+        repeats["patient_id"]
+        .is_in(
+            truth.filter(pl.col("scenario") == "repeated_after_completion")["patient_id"].implode()
         )
-        .group_by("month", "scheme")
-        .len()
-        .sort("month", "scheme")
+        .any()
     )
-    expected = (
-        truth.filter(~pl.col("is_repeat_initiation"))
-        .select(pl.col("start_date").dt.strftime("%Y-%m").alias("month"), "scheme")
-        .group_by("month", "scheme")
-        .len()
-        .sort("month", "scheme")
-    )
-    assert net.equals(expected)
-    assert truth["is_repeat_initiation"].sum() >= 1
+    lines = _read_all(long_iso, "iso")
+    assert lines["prescriber_id"].is_null().any()  # R15 needs both prescribers known
+    assert lines["prescriber_id"].drop_nulls().str.contains(r"^DR[0-9A-F]{10}$").all()
+
+
+def test_new_scenarios_in_a_small_seeded_run(tmp_path):
+    result = generate(tmp_path, seed=3, weekly_starts=8.0, start=date(2023, 2, 1),
+                      end=date(2024, 6, 30))  # fmt: skip
+    manifest = json.loads(result.manifest.read_text())
+    assert set(manifest["counts"]["scenarios"]) == set(SCENARIOS)
+    assert all(manifest["expected_compliance_flags"][r] >= 1 for r in RULES)
 
 
 def test_patient_ids_are_pseudonyms(long_iso):
@@ -349,7 +376,7 @@ def test_compliance_breaches_are_all_there(long_iso):
     expected = manifest["expected_compliance_flags"]
     assert all(injected[r] >= 1 for r in RULES), injected
     # the only flags not injected on purpose: R11 steps are also unassigned (R02), and the
-    # second unit of a quantity-2 line is early (R08)
+    # second unit of a quantity-2 reduction line is early (R08)
     incidental = {"R02": injected["R11"], "R08": manifest["counts"]["quantity_2_lines"]}
     assert expected == {r: injected[r] + incidental.get(r, 0) for r in RULES}
     assert manifest["counts"]["quantity_2_lines"] >= 1
@@ -368,7 +395,9 @@ def test_corrections_net_out(long_iso):
     manifest = json.loads(long_iso.manifest.read_text())
     assert (net["quantity"] < 0).sum() == manifest["counts"]["unmatched_corrections"]
     assert (programme["quantity"] == -1).sum() == (
-        manifest["counts"]["corrections"] + manifest["counts"]["unmatched_corrections"]
+        manifest["counts"]["corrections"]
+        + manifest["counts"]["unmatched_corrections"]
+        + manifest["counts"]["birth_year_corrections"]
     )
     events = manifest["counts"]["events"]
     assert net.filter(pl.col("quantity") > 0)["quantity"].sum() == sum(events.values())
@@ -403,3 +432,217 @@ def test_cli_generate(tmp_path, capsys):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["arguments"]["other_lines"] == 50
     assert "programmes" in capsys.readouterr().out
+
+
+# --- the oracle (etl/synthetic/oracle.py), worked out by hand from SPEC v2 ----------------------
+
+I5, I7, I10 = INITIATION_CNK_BY_SCHEME[5], INITIATION_CNK_BY_SCHEME[7], INITIATION_CNK_BY_SCHEME[10]
+R10, R20, R30 = "5521984", "5521992", "5522008"
+STAB, FOLLOW_UP = "5522016", "5522024"
+
+
+def _line(patient, day, cnk, qty=1, *, pharmacy="PH1", birth="1970", prescriber="DR1"):
+    return {
+        "patient_id": patient, "pharmacy_id": pharmacy, "delivery_date": date.fromisoformat(day),
+        "cnk": cnk, "quantity": qty, "patient_birth_year": birth, "prescriber_id": prescriber,
+    }  # fmt: skip
+
+
+def _read(*lines, as_of=None):
+    return read_lines(pl.DataFrame(list(lines)), as_of=as_of)
+
+
+def _flagged(reading, rule):
+    """(patient, date, cnk) of each event the rule flags."""
+    return sorted(
+        (e.patient, date.fromordinal(e.day).isoformat(), e.cnk)
+        for e in reading.events
+        if rule in e.flags
+    )
+
+
+def _programmes(reading):
+    return [
+        (p.patient, p.number, date.fromordinal(p.start).isoformat(), p.scheme, p.status)
+        for p in reading.programmes
+    ]
+
+
+def test_oracle_working_days_are_the_specs_and_the_calendars():
+    assert easter_sunday(2024) == date(2024, 3, 31) and easter_sunday(2025) == date(2025, 4, 20)
+    assert sorted(belgian_public_holidays(2025)) == [
+        date(2025, 1, 1), date(2025, 4, 21), date(2025, 5, 1), date(2025, 5, 29),
+        date(2025, 6, 9), date(2025, 7, 21), date(2025, 8, 15), date(2025, 11, 1),
+        date(2025, 11, 11), date(2025, 12, 25),
+    ]  # fmt: skip
+    # the oracle's reading of the SPEC agrees with the simulation's calendar (holidays package)
+    cal, working = Calendar(date(2023, 1, 1), date(2026, 12, 31)), WorkingDays()
+    for day in range(date(2023, 1, 8).toordinal(), date(2026, 12, 31).toordinal()):
+        assert cal.back(day, 3) == working.back(day, 3)
+
+
+def test_oracle_initiation_on_the_grace_limit_is_a_repeat_initiation():
+    # A 10-capsule step on Mon 8 Jan 2024 covers until Wed 17 Jan; with grace_days 30 the
+    # programme still runs on Fri 16 Feb (17 Jan + 30) and is stopped by Sat 17 Feb.
+    reading = _read(
+        _line("A", "2024-01-08", I5), _line("A", "2024-01-08", R10),
+        _line("A", "2024-02-16", I7),  # on the limit: a repeat initiation, scheme unchanged
+        _line("B", "2024-01-08", I5), _line("B", "2024-01-08", R10),
+        _line("B", "2024-02-17", I7),  # one day after: a repeat programme
+    )  # fmt: skip
+    assert reading.as_of == date(2024, 2, 17)
+    assert _programmes(reading) == [
+        ("A", 1, "2024-01-08", 5, "stopped"),  # as of 17 Feb: 17 Feb > 17 Jan + 30
+        ("B", 1, "2024-01-08", 5, "stopped"),
+        ("B", 2, "2024-02-17", 7, "in_progress"),
+    ]
+    a = reading.programmes[0]
+    assert date.fromordinal(a.covered_until) == date(2024, 1, 17) == date.fromordinal(a.stop)
+    assert len(a.events) == 3
+    assert _flagged(reading, "R01") == [("A", "2024-02-16", I7), ("B", "2024-02-17", I7)]
+    assert _flagged(reading, "R13") == [("A", "2024-02-16", I7)]
+    # without any step, the limit is start + grace_days
+    reading = _read(_line("C", "2024-01-08", I5), _line("C", "2024-02-07", I5),
+                    _line("D", "2024-01-08", I5), _line("D", "2024-02-08", I5))  # fmt: skip
+    assert [(p.patient, p.number) for p in reading.programmes] == [("C", 1), ("D", 1), ("D", 2)]
+
+
+def test_oracle_reinitiation_on_the_completion_day_and_the_day_after():
+    steps = ("2024-03-04", "2024-03-14", "2024-03-24", "2024-04-03", "2024-04-13")
+    lines = [_line(p, "2024-03-04", I5) for p in "CD"]
+    lines += [_line(p, day, R10) for p in "CD" for day in steps]
+    # on the completion day the initiation comes before the last step (SPEC §4.3): the
+    # programme is not completed before that day, so it runs; the day after, it is completed
+    lines += [_line("C", "2024-04-13", I5), _line("D", "2024-04-14", I5)]
+    reading = _read(*lines)
+    assert _programmes(reading) == [
+        ("C", 1, "2024-03-04", 5, "completed"),
+        ("D", 1, "2024-03-04", 5, "completed"),
+        ("D", 2, "2024-04-14", 5, "in_progress"),
+    ]
+    assert date.fromordinal(reading.programmes[0].completion) == date(2024, 4, 13)
+    assert reading.counts() == dict.fromkeys(RULES, 0) | {"R01": 2}
+
+    # SPEC §6 for April as of 14 April: D's repeat programme counts as an initiation
+    april = reference_state_of_play(reading, "2024-04")
+    five = april["schemes"]["5"]
+    assert april["provisional"] is True
+    assert (five["patients_initiated"], five["patients_initiated_repeat"]) == (1, 1)
+    assert five["patients_initiated_cumulative"] == 2  # one per patient: C and D
+    assert five["initiations_billed"] == 2  # C's repeat initiation, D's second programme
+    assert five["reduction_steps_delivered"] == 4
+    assert five["programmes_completed"] == 2
+    assert five["active_programmes_end_of_month"] == 1
+    # interview 23.24 (2.2193 x 10.47), preparation 15.71 (2.2193 x 7.08)
+    assert five["fees_estimated_eur"] == pytest.approx(2 * 23.24 + 4 * 15.71)
+    assert five["fees_flagged_eur"] == pytest.approx(2 * 23.24)  # R01, and a repeat programme
+    assert april["schemes"]["total"]["patients_initiated"] == 1
+    assert reference_state_of_play(reading, "2024-03")["schemes"]["5"]["patients_initiated"] == 2
+
+
+def test_oracle_early_delivery_three_working_days_around_a_public_holiday():
+    # a 20-capsule step delivered Wed 31 Jul 2024 ends Mon 19 Aug; three working days back:
+    # Sat 17, Fri 16, (Thu 15 Aug is a public holiday) Wed 14 Aug
+    reading = _read(
+        _line("E", "2024-07-31", I5), _line("E", "2024-07-31", R20),
+        _line("E", "2024-08-14", R20),  # on the earliest day: allowed
+        _line("F", "2024-07-31", I5), _line("F", "2024-07-31", R20),
+        _line("F", "2024-08-13", R20),  # one working day earlier: R08
+    )  # fmt: skip
+    assert _flagged(reading, "R08") == [("F", "2024-08-13", R20)]
+
+
+def test_oracle_early_collection_accumulates():
+    # 10-capsule steps collected every Monday: step ends 11, 21 Sep, 1 Oct (carried forward);
+    # the earliest days for steps 2, 3, 4 are Sat 7, Wed 18 and Fri 27 Sep
+    days = ("2024-09-02", "2024-09-09", "2024-09-16", "2024-09-23")
+    reading = _read(_line("G", days[0], I5), *(_line("G", d, R10) for d in days))
+    assert _flagged(reading, "R08") == [("G", "2024-09-16", R10), ("G", "2024-09-23", R10)]
+    ends = [date.fromordinal(e.step_end) for e in reading.events if e.kind == "reduction"]
+    assert ends == [date(2024, 9, 11), date(2024, 9, 21), date(2024, 10, 1), date(2024, 10, 11)]
+
+
+def test_oracle_coverage_ending_on_day_360_and_361_from_the_first_step():
+    # D1 = Tue 2 Jan 2024, the first reduction (not the initiation): day 360 is D1 + 359 = 26 Dec
+    reading = _read(
+        _line("H", "2023-12-13", I10), _line("H", "2024-01-02", R30),
+        _line("H", "2024-11-27", R30),  # starts D1 + 330, ends D1 + 359: allowed
+        _line("H", "2024-12-26", STAB),  # delivered D1 + 359: allowed
+        _line("I", "2024-01-02", I10), _line("I", "2024-01-02", R30),
+        _line("I", "2024-11-28", R30),  # ends D1 + 360: R07
+        _line("J", "2024-01-02", I10), _line("J", "2024-01-02", R30),
+        _line("J", "2024-12-27", STAB),  # delivered D1 + 360: R07
+    )  # fmt: skip
+    assert _flagged(reading, "R07") == [("I", "2024-11-28", R30), ("J", "2024-12-27", STAB)]
+
+
+def test_oracle_minor_by_birth_year_17_and_18():
+    reading = _read(
+        _line("L", "2025-03-03", I5, 2, birth="2008"),  # 2025 - 2008 = 17: the opening only
+        _line("M", "2025-03-03", I5, birth="2007"),  # 18
+        # the group's largest birth year counts: a line re-billed with 2008
+        _line("N", "2025-03-03", I5, birth="2007"), _line("N", "2025-03-03", I5, -1, birth="2007"),
+        _line("N", "2025-03-03", I5, birth="2008"),
+        # an empty birth year does not count
+        _line("O", "2025-03-03", I5, birth="2007"), _line("O", "2025-03-03", I5, birth=""),
+        _line("O", "2025-03-03", I5, -1, birth=""),
+    )  # fmt: skip
+    assert _flagged(reading, "R14") == [("L", "2025-03-03", I5), ("N", "2025-03-03", I5)]
+    assert _flagged(reading, "R01") == [("L", "2025-03-03", I5)]
+
+
+def test_oracle_same_day_initiations_set_the_scheme_and_the_pharmacy():
+    steps = [f"2024-05-{d:02d}" for d in (6, 16, 26)] + ["2024-06-05", "2024-06-15"]
+    steps += ["2024-06-25", "2024-07-05", "2024-07-15", "2024-07-25", "2024-08-04"]
+    reading = _read(
+        _line("P", "2024-05-06", I10), _line("P", "2024-05-06", I5),  # 5 and 10 the same day
+        *(_line("P", d, R10) for d in steps),
+        _line("Q", "2024-05-06", I7, pharmacy="PH2"), _line("Q", "2024-05-06", I7),
+        _line("Q", "2024-05-06", R10, pharmacy="PH2"),
+    )  # fmt: skip
+    p, q = reading.programmes
+    assert (p.scheme, p.status, date.fromordinal(p.completion)) == (
+        10,
+        "completed",
+        date(2024, 8, 4),
+    )
+    assert p.opening.cnk == I5  # the first initiation in the order of SPEC §4.3
+    assert (q.pharmacy, q.opening.pharmacy) == ("PH2", "PH1")  # the last one's pharmacy
+    assert _flagged(reading, "R13") == [("P", "2024-05-06", I5)]
+    assert _flagged(reading, "R01") == [("P", "2024-05-06", I10), ("Q", "2024-05-06", I7)]
+    assert _flagged(reading, "R06") == [("Q", "2024-05-06", I7)]
+    assert _flagged(reading, "R03") == []
+
+
+def test_oracle_follow_up_after_completion_and_prescriber_changes():
+    steps = ("2024-03-04", "2024-03-14", "2024-03-24", "2024-04-03", "2024-04-13")
+    reading = _read(
+        _line("S", "2024-03-04", I5),
+        *(
+            _line("S", d, R10, prescriber=pr)
+            for d, pr in zip(steps, ["DR1", "DR1", "DR2", "", "DR2"], strict=True)
+        ),
+        _line("S", "2024-04-13", FOLLOW_UP, prescriber=""),  # on the completion date
+        _line("S", "2024-04-15", FOLLOW_UP),  # after it: R12 (and a second one: R05)
+        _line("T", "2024-03-04", I5, prescriber=""),  # no initiating prescriber: no R15
+        _line("T", "2024-03-04", R10, prescriber="DR2"),
+    )  # fmt: skip
+    assert _flagged(reading, "R12") == [("S", "2024-04-15", FOLLOW_UP)]
+    assert _flagged(reading, "R05") == [("S", "2024-04-15", FOLLOW_UP)]
+    assert _flagged(reading, "R15") == [("S", "2024-03-24", R10), ("S", "2024-04-13", R10)]
+
+
+def test_oracle_unassigned_and_before_programme_start():
+    reading = _read(
+        _line("U", "2023-01-20", R10),  # before programme_start and before any programme
+        _line("U", "2023-02-06", I5), _line("U", "2023-02-06", R10),
+        _line("U", "2023-02-06", STAB, 1),
+    )  # fmt: skip
+    counts = reading.counts()
+    assert (counts["R02"], counts["R11"], counts["R01"], counts["R08"]) == (1, 1, 0, 1)
+    cohorts = reference_cohorts(reading)
+    assert cohorts == [
+        {"initiation_month": "2023-02", "scheme": "5", "programmes": 1, "completed": 0,
+         "stopped": 0, "in_progress": 1, "completion_rate": None, "stabilisation_rate": 1.0,
+         "follow_up_rate": None},
+    ]  # fmt: skip

@@ -39,10 +39,11 @@ class Billing:
     """The programme lines of an export: `lines` holds the initial lines, then the cancel and
     re-bill lines of the corrections, the unmatched corrections and the broken lines.
 
-    Columns of `lines`: patient, pharmacy, day, cnk, quantity, cents, bm, tag (a breach, "q2",
-    "cancel", "rebill", "unmatched", "broken" or ""), prescriber, programme (0 outside
-    programmes), broken (the defect or ""), date_text (an unreadable date or null), tie (a
-    random number that orders lines of the same day).
+    Columns of `lines`: patient, pharmacy, day, cnk, quantity, cents, bm, tag (the flags the
+    simulation put on the line, "+" between two, "q2", "cancel", "rebill", "unmatched", "broken"
+    or ""), prescriber (-1: left empty), birth (the patient's birth year on this line),
+    programme (0 outside programmes), broken (the defect or ""), date_text (an unreadable date
+    or null), tie (a random number that orders lines of the same day).
     """
 
     lines: pl.DataFrame
@@ -54,6 +55,7 @@ class Billing:
 
 def bill(
     sim: Simulation,
+    birth_years: np.ndarray,
     params: Params,
     rng,
     start: date,
@@ -62,16 +64,18 @@ def bill(
     style: Style,
     typed_dates: bool,
 ) -> Billing:
-    """Bill every simulated event, then add corrections and broken lines (one per
-    BROKEN_EVERY lines of the export, `other_lines` included, at least MIN_BROKEN).
+    """Bill every simulated event, then add corrections, the re-billed birth years of
+    `sim.birth_corrections`, and broken lines (one per BROKEN_EVERY lines of the export,
+    `other_lines` included, at least MIN_BROKEN).
 
-    `typed_dates`: the export has a real date column, so an unreadable date can only be
-    missing.
+    `birth_years`: each patient's birth year (the lines carry it); `typed_dates`: the export has
+    a real date column, so an unreadable date can only be missing.
     """
     fee = cache(params.fee_cents)  # most lines share a (CNK, day)
     end_month = month_index(end.toordinal())
-    lines = _initial_lines(sim, fee, rng, month_index(start.toordinal()), end_month)
+    lines = _initial_lines(sim, birth_years, fee, rng, month_index(start.toordinal()), end_month)
     cancel, rebill = _corrections(lines, rng, end_month)
+    births = _birth_corrections(lines, sim.birth_corrections, end_month)
     unmatched = _unmatched_corrections(lines, sim.cal, fee, rng, start, end, end_month)
     n_broken = max(
         MIN_BROKEN,
@@ -79,12 +83,14 @@ def bill(
     )
     broken, broken_counts = _broken_lines(lines, rng, n_broken, style, typed_dates)
     n_initial = lines.height
-    lines = pl.concat([lines, cancel, rebill, unmatched, broken])
+    lines = pl.concat([lines, cancel, rebill, births, unmatched, broken])
     lines = lines.with_columns(tie=pl.Series(rng.random(lines.height), dtype=pl.Float64))
     return Billing(lines, n_initial, cancel.height, unmatched.height, broken_counts)
 
 
-def _initial_lines(sim: Simulation, fee, rng, start_month: int, end_month: int) -> pl.DataFrame:
+def _initial_lines(
+    sim: Simulation, birth_years: np.ndarray, fee, rng, start_month: int, end_month: int
+) -> pl.DataFrame:
     """One line per event, billed 0, 1 or 2 months after delivery, within [start, end]."""
     rows: dict[str, list] = defaultdict(list)
 
@@ -94,25 +100,24 @@ def _initial_lines(sim: Simulation, fee, rng, start_month: int, end_month: int) 
         rows["day"].append(day)
         rows["cnk"].append(cnk)
         rows["qty"].append(qty)
-        rows["tag"].append(tag or "")
+        rows["tag"].append(tag)
         rows["prescriber"].append(prescriber)
         rows["programme"].append(programme)
 
     for p in sim.programmes:
-        for day, cnk, qty, pharmacy, tag in p.events:
-            add(p.patient, pharmacy, day, cnk, qty, tag, p.prescriber, p.number)
-    for (patient, pharmacy, day, cnk, qty, tag), prescriber in zip(
-        sim.loose, sim.loose_prescriber, strict=True
-    ):
+        for day, cnk, qty, pharmacy, tag, prescriber in p.events:
+            add(p.patient, pharmacy, day, cnk, qty, tag, prescriber, p.number)
+    for patient, pharmacy, day, cnk, qty, tag, prescriber in sim.loose:
         add(patient, pharmacy, day, cnk, qty, tag, prescriber, 0)
     n = len(rows["day"])
     months = np.array([month_index(d) for d in rows["day"]], dtype=np.int64)
     lag = rng.choice(3, size=n, p=LAG_P)
     bm = np.minimum(np.maximum(months + lag, start_month), end_month)
     cents = [fee(c, d) * q for c, d, q in zip(rows["cnk"], rows["day"], rows["qty"], strict=True)]
+    patients = np.array(rows["patient"], dtype=np.int64)
     return pl.DataFrame(
         {
-            "patient": pl.Series(rows["patient"], dtype=pl.Int64),
+            "patient": pl.Series(patients, dtype=pl.Int64),
             "pharmacy": pl.Series(rows["pharmacy"], dtype=pl.Int64),
             "day": pl.Series(np.array(rows["day"], dtype=np.int64)),
             "cnk": pl.Series(rows["cnk"], dtype=pl.String),
@@ -121,11 +126,30 @@ def _initial_lines(sim: Simulation, fee, rng, start_month: int, end_month: int) 
             "bm": pl.Series(bm, dtype=pl.Int32),
             "tag": pl.Series(rows["tag"], dtype=pl.String),
             "prescriber": pl.Series(rows["prescriber"], dtype=pl.Int64),
+            "birth": pl.Series(birth_years[patients], dtype=pl.Int32),
             "programme": pl.Series(rows["programme"], dtype=pl.Int64),
             "broken": pl.Series([""] * n, dtype=pl.String),
             "date_text": pl.Series([None] * n, dtype=pl.String),
         }
     )
+
+
+def _birth_corrections(lines: pl.DataFrame, programmes: list[int], end_month: int) -> pl.DataFrame:
+    """The opening initiation line of each programme numbered in `programmes`, cancelled and
+    billed again a month later with the birth year + 1 (its group's largest birth year)."""
+    first = (
+        lines.with_row_index("row")
+        .filter(pl.col("programme").is_in(programmes))
+        .group_by("programme")
+        .agg(pl.col("row").min())
+    )
+    orig = lines[sorted(first["row"].to_list())]
+    later = pl.min_horizontal(pl.col("bm") + 1, pl.lit(end_month)).cast(pl.Int32)
+    cancel = orig.with_columns(
+        quantity=-pl.col("quantity"), cents=-pl.col("cents"), bm=later, tag=pl.lit("cancel")
+    )
+    rebill = orig.with_columns(bm=later, tag=pl.lit("rebill"), birth=pl.col("birth") + 1)
+    return pl.concat([cancel, rebill])
 
 
 def _corrections(lines: pl.DataFrame, rng, end_month: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -158,6 +182,7 @@ def _unmatched_corrections(
         lines[c].to_list() for c in ("patient", "pharmacy", "day", "cnk")
     )
     prescribers, programmes = lines["prescriber"].to_list(), lines["programme"].to_list()
+    births = lines["birth"].to_list()
     keys = set(zip(patients, pharmacies, days, cnks, strict=True))
     red_rows = np.flatnonzero(
         np.isin(lines["cnk"].to_numpy(), list(REDUCTION_CNK_BY_CAPSULES.values()))
@@ -176,7 +201,7 @@ def _unmatched_corrections(
         unmatched.append(
             {"patient": patient, "pharmacy": pharmacy, "day": day, "cnk": cnk, "quantity": -1,
              "cents": -fee(cnk, day), "bm": ubm, "tag": "unmatched",
-             "prescriber": prescribers[i], "programme": programmes[i],
+             "prescriber": prescribers[i], "birth": births[i], "programme": programmes[i],
              "broken": "", "date_text": None}
         )  # fmt: skip
     return pl.DataFrame(unmatched, schema=lines.schema)

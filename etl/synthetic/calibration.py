@@ -33,7 +33,9 @@ INSURERS = {"100": 0.41, "200": 0.08, "300": 0.27, "400": 0.05, "500": 0.165, "6
             "900": 0.005}  # fmt: skip
 FEMALE_SHARE = 0.64
 LAG_P = (0.55, 0.35, 0.10)  # billing month = delivery month + 0, 1, 2
-BREACH_RATE = 0.005  # share of programmes per breach kind (at least 1 when feasible)
+BREACH_RATE = 0.005  # share of programmes per scenario (at least 1 when feasible)
+GRACE_EDGE_SHARE = 0.1  # of the repeat programmes, share starting on the first day allowed
+UNKNOWN_PRESCRIBER_P = 0.01  # lines whose prescriber is left empty
 QTY2_RATE = 0.002
 CORRECTION_RATE = 0.01
 UNMATCHED_PER_YEAR = 5
@@ -46,7 +48,7 @@ REGION_P = (0.106, 0.579, 0.315)  # Brussels, Flanders, Wallonia (population sha
 # --- the SPEC's vocabulary and dates ----------------------------------------------------------
 
 EARLIEST_DATE = date(2020, 1, 1)  # the loader rejects older dates
-RULES = tuple(f"R{i:02d}" for i in range(1, 12))
+RULES = tuple(f"R{i:02d}" for i in range(1, 16))  # SPEC v2 §8 on programme events
 KIND_ORDER = {"initiation": 0, "reduction": 1, "stabilisation": 2, "follow_up": 3}
 EPOCH = date(1970, 1, 1).toordinal()  # day ordinal of polars' date 0
 
@@ -59,6 +61,7 @@ class Params:
     """The decree's parameters the simulation and the reference reading use (SPEC §5, §8)."""
 
     programme_start: date = date(2023, 2, 1)
+    grace_days: int = 30
     max_programme_days: int = 360
     early_delivery_working_days: int = 3
     stabilisation_days: int = 30
@@ -73,6 +76,7 @@ class Params:
             return cls()
         return cls(
             programme_start=config.programme_start,
+            grace_days=config.grace_days,
             max_programme_days=config.max_programme_days,
             early_delivery_working_days=config.early_delivery_working_days,
             stabilisation_days=config.stabilisation_days,
@@ -111,6 +115,10 @@ class Calendar:
                 working[i] = False
         self.working = working
         self.days = (np.flatnonzero(working) + self.base).tolist()
+
+    def is_working(self, day: int) -> bool:
+        """Whether the day (an ordinal inside the calendar) is a working day."""
+        return bool(self.working[day - self.base])
 
     def back(self, day: int, k: int) -> int:
         """Step back one day at a time, skipping non-working days, k times (SPEC §8 R08)."""

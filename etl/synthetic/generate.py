@@ -2,11 +2,13 @@
 
 `generate()` simulates programmes (initiation, reduction and stabilisation steps, follow-up
 interviews) with the pilot's published mix, bills every delivery with a realistic lag, adds
-corrections, a few deliberate compliance breaches (R01-R11 of SPEC §8), a few broken lines and,
+corrections, the scenarios of the decree's rules (R01-R15 of SPEC v2 §8, boundaries included:
+`simulation.SCENARIOS`), a few broken lines and,
 optionally, millions of lines of other medicines, then writes the export files in a French,
 Dutch or ISO style as CSV, CSV.gz, Parquet or XLSX. It also writes
 `ground_truth_programmes.csv` (one row per simulated programme) and `manifest.json` (arguments,
-counts, breaches, broken lines, files, and the compliance counts SPEC §8 gives on these data).
+counts, scenarios, breaches, broken lines, files, and the compliance counts SPEC v2 §8 gives on
+these data, from the generator's own reading of the SPEC in `oracle`).
 
 All randomness comes from `numpy.random.default_rng(seed)` (through independent child streams:
 the programme lines do not depend on the style, the format or the number of other lines), and
@@ -41,10 +43,10 @@ from etl.synthetic.calibration import (
     Params,
     month_index,
 )
-from etl.synthetic.oracle import ground_truth, net_events, reference_compliance
+from etl.synthetic.oracle import ground_truth, read_lines
 from etl.synthetic.other_medicines import OtherLines
 from etl.synthetic.population import demographics, hex_ids
-from etl.synthetic.simulation import Simulation
+from etl.synthetic.simulation import SCENARIOS, Simulation
 from etl.synthetic.styles import STYLES, Style
 from etl.synthetic.writers import (
     FORMAT_SUFFIX,
@@ -56,9 +58,18 @@ from etl.synthetic.writers import (
 
 # what the manifest says about its own figures
 MANIFEST_NOTES = [
-    "expected_compliance_flags: SPEC §8 counts over all events (as-of = the latest "
-    "delivery date); R02 also counts the R11 events (steps before the patient's "
-    "initiation) and R08 also counts the second unit of each quantity-2 line.",
+    "expected_compliance_flags: SPEC v2 §8 (R01-R15) counted by the generator's own reading of "
+    "the SPEC (etl/synthetic/oracle.py) over every valid line, as-of the latest delivery date.",
+    "breaches_injected: the flags the simulation meant to put on the lines, per rule. "
+    "expected_compliance_flags differs only by R02 (the R11 steps are also unassigned) and R08 "
+    "(the second unit of each quantity-2 reduction line is early).",
+    "counts.scenarios: programmes per scenario (ground truth column `scenario`): "
+    + "; ".join(f"{name}: {text}" for name, text in SCENARIOS.items())
+    + ".",
+    "prescriber_id is left empty on about 1 % of the lines; R15 needs both prescribers known. "
+    "Minors and patients exactly 18 are made by birth year at their first start; for a few of "
+    "those 18, the opening initiation line is cancelled and billed again with the birth year "
+    "+ 1 (a group's largest birth year counts, so R14 flags it).",
     "billing_month = delivery month + 0/1/2 months, capped at the month of `end` and "
     "never before the month of `start`.",
     "broken lines are extra copies of reduction/stabilisation/follow-up lines with one "
@@ -115,10 +126,15 @@ def generate(
     sim = Simulation(rng_prog, rng_ids, cal, params, start, end, weekly_starts)
     sim.run()
     demo = demographics(rng_prog, sim.n_patients)
+    for p in sim.programmes:  # minors and patients exactly 18 by birth year (R14)
+        if p.patient in sim.age_at_first_start and p.repeat is None:
+            demo["birth"][p.patient] = (
+                date.fromordinal(p.start).year - sim.age_at_first_start[p.patient]
+            )
     patient_ids = hex_ids(rng_prog, sim.n_patients, "P", 16)
     patients = _patients(demo, patient_ids)
     typed_dates = file_format == "parquet" and style == "iso"
-    billing = bill(sim, params, rng_lines, start, end, other_lines, st, typed_dates)
+    billing = bill(sim, demo["birth"], params, rng_lines, start, end, other_lines, st, typed_dates)
     prog_typed = _typed_rows(billing.lines, patients, sim, st)
     other = OtherLines(
         rng_other, other_lines, cal, start.toordinal(), end.toordinal(),
@@ -135,9 +151,11 @@ def generate(
         output_dir, groups, prog_by_month, prog_typed, other, st, file_format
     )
     truth_path = output_dir / "ground_truth_programmes.csv"
-    ground_truth(sim.programmes, patient_ids, sim.pharmacies["id"]).write_csv(truth_path)
+    ground_truth(sim.programmes, patient_ids, sim.pharmacies["id"], demo["birth"]).write_csv(
+        truth_path
+    )
 
-    expected_flags, event_counts, delivered_tags = _expected_figures(billing.lines, config)
+    expected_flags, event_counts, delivered_tags = _expected_figures(prog_typed, billing, config)
     injected = {r: int(delivered_tags.get(r, 0)) for r in RULES}
     arguments = {
         "seed": seed, "start": start.isoformat(), "end": end.isoformat(),
@@ -235,6 +253,7 @@ def _typed_rows(lines: pl.DataFrame, patients: dict, sim: Simulation, style: Sty
     labels = {c.cnk: getattr(c, label_lang) for c in BY_CNK.values()}
     labels[BAD_CNK] = labels[REDUCTION_CNK_BY_CAPSULES[10]]
     pidx = lines["patient"].to_numpy()
+    prescribers = lines["prescriber"].to_numpy()  # -1: left empty
     safe = np.where(pidx < 0, 0, pidx)  # a missing patient (-1) gathers patient 0, then null
     return pl.DataFrame(
         {
@@ -247,10 +266,12 @@ def _typed_rows(lines: pl.DataFrame, patients: dict, sim: Simulation, style: Sty
             "cents": lines["cents"],
             "bm": lines["bm"],
             "insurer_code": patients["insurer"].gather(safe),
-            "birth_year": pl.Series(patients["birth"][safe], dtype=pl.Int32),
+            "birth_year": lines["birth"],
             "sex": patients["sex"].gather(safe),
             "postcode": ph_post.gather(lines["pharmacy"].to_numpy()),
-            "prescriber_id": presc.gather(lines["prescriber"].to_numpy()),
+            "prescriber_id": presc.gather(np.maximum(prescribers, 0)).scatter(
+                np.flatnonzero(prescribers < 0), None
+            ),
             "label": lines["cnk"].replace_strict(labels, return_dtype=pl.String),
             "tie": lines["tie"],
         }
@@ -324,23 +345,23 @@ def _write_month(writer, prog_m: pl.DataFrame, other: OtherLines, m: int) -> Non
         writer.write(chunk.sort("delivery_date", "tie", maintain_order=True).drop("tie"))
 
 
-def _expected_figures(lines: pl.DataFrame, config) -> tuple[dict[str, int], dict, Counter]:
-    """What SPEC §4-§8 give on the valid lines: compliance flags, event units per kind, and the
-    tags delivered (breaches, quantity-2 lines)."""
-    valid_lines = lines.filter(pl.col("broken") == "")
-    valid = valid_lines.select(
-        pl.col("patient").cast(pl.String).alias("patient_id"),
-        pl.col("pharmacy").cast(pl.String).alias("pharmacy_id"),
-        (pl.col("day") - EPOCH).cast(pl.Int32).cast(pl.Date).alias("delivery_date"),
-        "cnk",
-        "quantity",
-    )
-    expected_flags = reference_compliance(valid, config)
-    events = net_events(valid)
-    event_counts = {k: 0 for k in KIND_ORDER} | dict(
-        events.group_by("kind").agg(pl.col("units").sum()).iter_rows()
-    )
-    delivered_tags = Counter(t for t in valid_lines["tag"].to_list())
+def _expected_figures(
+    typed: pl.DataFrame, billing: Billing, config
+) -> tuple[dict[str, int], dict, Counter]:
+    """What SPEC v2 §4-§8 give on the valid lines (`typed`: the lines as written, in the order
+    of `billing.lines` sorted by billing month, date and tie): compliance flags, event units per
+    kind, and the flags the simulation put on the lines (each part of a tag counts once)."""
+    valid = typed.filter(pl.col("date_text").is_null() & pl.col("patient_id").is_not_null())
+    valid = valid.filter(pl.col("cnk").str.contains(r"^\d{1,7}$") & (pl.col("quantity") != 0))
+    valid = valid.filter(pl.col("quantity").is_between(-3, 3)).select(
+        "patient_id", "pharmacy_id", "delivery_date", "cnk", "quantity",
+        pl.col("birth_year").alias("patient_birth_year"), "prescriber_id",
+    )  # fmt: skip
+    reading = read_lines(valid, config)
+    expected_flags = reading.counts()
+    event_counts = {k: 0 for k in KIND_ORDER} | Counter(e.kind for e in reading.events)
+    tags = billing.lines.filter(pl.col("broken") == "")["tag"].to_list()
+    delivered_tags = Counter(part for tag in tags if tag for part in tag.split("+"))
     return expected_flags, event_counts, delivered_tags
 
 
@@ -397,8 +418,11 @@ def _counts(
     n_lines = billing.lines.height
     return {
         "programmes": len(sim.programmes),
-        "repeat_initiations": sum(p.repeat for p in sim.programmes),
+        "repeat_programmes": sum(p.repeat is not None for p in sim.programmes),
         "patients_with_programme": len({p.patient for p in sim.programmes}),
+        "patients_under_18": sum(age < 18 for age in sim.age_at_first_start.values()),
+        "patients_exactly_18": sum(age == 18 for age in sim.age_at_first_start.values()),
+        "birth_year_corrections": len(sim.birth_corrections),
         "programme_lines": n_lines,
         "initial_lines": billing.n_initial,
         "corrections": billing.n_corrections,
@@ -410,4 +434,7 @@ def _counts(
         "total_lines": n_lines + other_lines,
         "events": event_counts,
         "outcomes": dict(sorted(Counter(p.outcome for p in sim.programmes).items())),
+        "scenarios": {
+            name: n for name in SCENARIOS if (n := sum(p.scenario == name for p in sim.programmes))
+        },
     }
