@@ -7,7 +7,8 @@ control (SPEC §9) the same way wherever it is shown:
 - the monthly state of play (SPEC §6): per scheme, the total and the unassigned events, with the
   10/20/30-capsule split (`state_of_play`, `state_of_play_table`, `state_of_play_rows`);
 - the cohort outcomes (§7, `cohorts`), the compliance counts per rule and the findings (§8,
-  `compliance`, `compliance_counts`, `compliance_findings`);
+  `compliance`, `compliance_counts`, `compliance_findings`), each finding's detail written out
+  in the reader's language (`finding_detail`);
 - the fees per CNK over a period with their total (§2, `fees_by_cnk`);
 - and what the pages and the pack read besides (outcomes, regions, the load ledger, rejects,
   unmatched corrections, revisions, billing delay).
@@ -29,6 +30,7 @@ import duckdb
 
 from etl.base.codes import FEE_CODES
 from etl.base.disclosure import Disclosure
+from etl.base.i18n import EMPTY, fmt_date, fmt_int, t
 from etl.base.registry import Metric, load_registry
 from etl.base.warehouse import dict_rows
 
@@ -297,9 +299,35 @@ def compliance_findings(
     return reader.rows(sql + "limit ?", [rule, rule, limit])
 
 
+def finding_detail(row: dict, lang: str, *, machine: bool = False) -> str:
+    """Why the finding `row` (of mart_compliance_findings) is flagged, in `lang`: the words
+    `finding_<detail_key>` with the row's `detail_values`.
+
+    For a screen (the default), dates are written by Babel in the reader's language (26 mai
+    2025), numbers with its separators and the event's kind in words (palier de diminution).
+    `machine` (the compliance exports, in English): every value as the mart gives it, dates
+    ISO and the kind as its code (reduction), the sentence the exports have always carried.
+    """
+    values = {}
+    for name, value in row["detail_values"].items():
+        if value is None:
+            values[name] = EMPTY
+        elif machine:
+            values[name] = value
+        elif name == "kind":
+            values[name] = t(f"finding_kind_{value}", lang)
+        elif name.endswith("_date"):
+            values[name] = fmt_date(dt.date.fromisoformat(value), lang)
+        elif value.isdigit() and not name.endswith(("_id", "_year")):  # not "2 008"
+            values[name] = fmt_int(int(value), lang)
+        else:
+            values[name] = value
+    return t(f"finding_{row['detail_key']}", lang, **values)
+
+
 def finding_record(row: dict, severity: dict[str, str]) -> dict:
     """A finding as exported (FINDING_KEYS): `row` of mart_compliance_findings, `severity`
-    by rule id."""
+    by rule id; the detail in English with ISO dates (SPEC §10's machine contract)."""
     return {
         "rule": row["rule_id"],
         "severity": severity[row["rule_id"]],
@@ -309,7 +337,7 @@ def finding_record(row: dict, severity: dict[str, str]) -> dict:
         "delivery_date": row["delivery_date"].isoformat(),
         "cnk": row["cnk"],
         "kind": row["kind"],
-        "detail": row["detail"],
+        "detail": finding_detail(row, "en", machine=True),
     }
 
 

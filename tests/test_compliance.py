@@ -11,10 +11,15 @@ step's end is its delivery date + capsules - 1).
 from __future__ import annotations
 
 import json
+import re
+import string
 
 import pytest
 
+from etl.base import i18n
 from etl.base.registry import load_registry
+from etl.figures import finding_detail
+from sql import read_sql
 from tests.sqlcase import (
     FOLLOW,
     INIT5,
@@ -246,14 +251,19 @@ def test_each_rule_flags_exactly_the_expected_events(db, rule):
 def test_r08_details_give_the_earliest_allowed_date(db):
     rows = query(
         db,
-        "select patient_id, detail from mart_compliance_findings where rule_id = 'R08'",
+        "select patient_id, detail_key, detail_values from mart_compliance_findings "
+        "where rule_id = 'R08'",
     )
-    details = {r["patient_id"]: r["detail"] for r in rows}
-    assert "earliest allowed 2025-04-17" in details["E25b"]
-    assert "earliest allowed 2024-03-28" in details["E24b"]
-    assert "earliest allowed 2023-11-09" in details["HOLb"]
-    assert "earliest allowed 2025-06-06" in details["Q2"]
-    assert details["STBb"].startswith("stabilisation delivered 2025-05-09")
+    assert {r["detail_key"] for r in rows} == {"r08_early_delivery"}
+    details = {r["patient_id"]: r["detail_values"] for r in rows}
+    assert details["E25b"]["earliest_date"] == "2025-04-17"
+    assert details["E24b"]["earliest_date"] == "2024-03-28"
+    assert details["HOLb"]["earliest_date"] == "2023-11-09"
+    assert details["Q2"]["earliest_date"] == "2025-06-06"
+    assert (details["STBb"]["kind"], details["STBb"]["delivery_date"]) == (
+        "stabilisation",
+        "2025-05-09",
+    )
 
 
 def test_one_event_can_break_several_rules(db):
@@ -390,10 +400,26 @@ def test_r08_early_collection_accumulates_around_a_public_holiday(tmp_path):
     (finding,) = query(db, "select * from mart_compliance_findings")
     assert (finding["rule_id"], finding["patient_id"]) == ("R08", "ACCb")
     assert finding["delivery_date"].isoformat() == "2025-05-26"
-    assert finding["detail"] == (
+    # Its detail in the reader's language (dates by Babel), and in the exports' English.
+    assert finding_detail(finding, "fr") == (
+        "palier de diminution délivré le 26 mai 2025, avant la date autorisée au plus tôt, "
+        "le 27 mai 2025 (palier de diminution précédent de 10 gélules, délivré le 17 mai 2025 "
+        "et se terminant le 31 mai 2025)"
+    )
+    assert finding_detail(finding, "nl") == (
+        "afbouwstap afgeleverd op 26 mei 2025, ten vroegste toegestaan op 27 mei 2025 (de "
+        "vorige afbouwstap van 10 capsules, afgeleverd op 17 mei 2025, eindigt op 31 mei 2025)"
+    )
+    assert finding_detail(finding, "en") == (
+        "reduction step delivered 26 May 2025, earliest allowed 27 May 2025 (previous "
+        "reduction step of 10 capsules delivered 17 May 2025 ends 31 May 2025)"
+    )
+    assert finding_detail(finding, "en", machine=True) == (
         "reduction delivered 2025-05-26, earliest allowed 2025-05-27 (previous reduction step "
         "of 10 capsules delivered 2025-05-17 ends 2025-05-31)"
     )
+    (exported,) = cli_json(db, "compliance")["findings"]
+    assert exported["detail"] == finding_detail(finding, "en", machine=True)
 
 
 def test_r08_collecting_every_seven_days_is_flagged_from_the_third_step(tmp_path):
@@ -459,12 +485,9 @@ def test_r08_step_end_restarts_after_a_stabilisation(tmp_path):
 
 
 def test_details_of_the_v2_rules(db):
-    rows = query(
-        db,
-        "select patient_id, rule_id, detail from mart_compliance_findings "
-        "where rule_id in ('R01', 'R07', 'R12', 'R13', 'R14', 'R15')",
-    )
-    details = {(r["patient_id"], r["rule_id"]): r["detail"] for r in rows}
+    """The `detail` of the JSON export: English, ISO dates (the machine contract)."""
+    found = cli_json(db, "compliance", "--no-suppress")["findings"]
+    details = {(f["patient_id"], f["rule"]): f["detail"] for f in found}
     assert details[("R13b", "R01")] == (
         "repeat initiation while programme 1 (started 2025-04-07) runs"
     )
@@ -492,3 +515,28 @@ def test_every_finding_has_its_rules_severity(db):
     registry = {rule.id: rule.severity for rule in load_registry().rules}
     rows = query(db, "select distinct rule_id, severity from mart_compliance_findings")
     assert {r["rule_id"]: r["severity"] for r in rows} == registry
+
+
+def _placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_detail_has_its_words_with_the_values_it_names(db):
+    """Each sentence the mart names (`detail_key`) has words in the three languages, whose
+    {placeholders} are exactly the finding's `detail_values`; LINES meet every sentence."""
+    sql_keys = set(re.findall(r"'(r\d\d_[a-z_]+)'", read_sql("marts/mart_compliance_findings.sql")))
+    rows = query(db, "select * from mart_compliance_findings")
+    assert {r["detail_key"] for r in rows} == sql_keys
+    for row in rows:
+        for lang in i18n.LANGUAGES:
+            words = i18n.catalogue(lang)["finding_" + row["detail_key"]]
+            assert _placeholders(words) == set(row["detail_values"]), (row["detail_key"], lang)
+            detail = finding_detail(row, lang)
+            assert "{" not in detail and "None" not in detail
+
+
+@pytest.mark.parametrize("lang", ["fr", "nl"])
+def test_no_detail_in_french_or_dutch_has_english_words(db, lang):
+    rows = query(db, "select * from mart_compliance_findings")
+    english = re.compile(r"\b(step|delivered|programme of|interview|earliest|allowed|before)\b")
+    assert [d for d in (finding_detail(r, lang) for r in rows) if english.search(d)] == []

@@ -1,11 +1,14 @@
 """The compliance page in headless Chromium: counts per rule against `benzo-monitor compliance`
 on the generated warehouse of the `served` fixture, the rule filter, the CSV export, and the
-publication view on a tiny hand-made warehouse."""
+publication view on a tiny hand-made warehouse; the findings' details, severities and CSV
+headers in the page's language (rendered through the app's own server and in Chromium)."""
 
 from __future__ import annotations
 
 import csv
+import importlib
 import json
+import re
 import time
 
 import pytest
@@ -54,6 +57,55 @@ def _cli_compliance(served, *args: str) -> dict:
 
 def _number(text: str) -> int:
     return int("".join(ch for ch in text if ch.isdigit()))
+
+
+def _page_module():
+    import dash
+
+    entry = next(p for p in dash.page_registry.values() if p["path"] == "/compliance")
+    return importlib.import_module(entry["module"])
+
+
+def _app(db):
+    from dashboard.app import create_app
+
+    return create_app(db)
+
+
+def _rendered(app, **params) -> dict:
+    """The compliance page's layout for `params`, rendered by `app` (an app of the test's own,
+    `_app`), as the JSON the browser receives."""
+    with app.server.test_request_context():
+        layout = _page_module().layout(**params)
+    text = json.dumps(layout.to_plotly_json(), default=lambda c: c.to_plotly_json())
+    return json.loads(text)
+
+
+def _component(node, wanted: str):
+    """The component of id `wanted` in a rendered layout (None: absent)."""
+    if isinstance(node, dict):
+        if node.get("props", {}).get("id") == wanted:
+            return node
+        return next((c for v in node.values() if (c := _component(v, wanted))), None)
+    if isinstance(node, list):
+        return next((c for v in node if (c := _component(v, wanted))), None)
+    return None
+
+
+# The tiny warehouse's findings, in French: the R08 step (its first 30-capsule step, delivered
+# Mon 2025-03-03, ends Tue 04-01; 3 working days before: Mon 03-31, Sat 03-29, Fri 03-28) and
+# the two steps of a patient with no initiation interview (R02).
+TINY_DETAILS_FR = {
+    "R02": "palier de diminution d'un patient sans entretien d'initiation",
+    "R08": "palier de diminution délivré le 20 mars 2025, avant la date autorisée au plus tôt, "
+    "le 28 mars 2025 (palier de diminution précédent de 30 gélules, délivré le 3 mars 2025 et "
+    "se terminant le 1 avril 2025)",
+}
+# English words of the details (and ISO dates) that a French or Dutch page must not show.
+ENGLISH = re.compile(
+    r"\b(step|delivered|earliest|allowed|interview|before|after|programme of|prescribed)\b"
+    r"|\d{4}-\d{2}-\d{2}"
+)
 
 
 def _download(browser, name_start: str) -> list[list[str]]:
@@ -131,14 +183,24 @@ def test_csv_export_has_the_rule_findings(served, browser):
     open_page(browser, f"{served.url}/compliance?lang=en&rule=R08", "compliance-findings")
     rows = _download(browser, "compliance-findings-")
     header, body = rows[0], rows[1:]
-    assert header[:2] == ["as_of", "rule"]
+    assert header == [
+        "As of", "Rule", "Severity", "Programme (pseudonymised)", "Patient (pseudonymised)",
+        "Pharmacy (pseudonymised)", "Delivery date", "CNK", "Kind", "Detail",
+    ]  # fmt: skip
     expected = [
         f for f in _cli_compliance(served, "--no-suppress")["findings"] if f["rule"] == "R08"
     ]
-    keys = ("rule", "severity", "patient_id", "pharmacy_id", "delivery_date", "cnk", "detail")
-    got = sorted(tuple(dict(zip(header, row, strict=True))[k] for k in keys) for row in body)
+    columns = ("Rule", "Severity", "Patient (pseudonymised)", "Pharmacy (pseudonymised)",
+               "Delivery date", "CNK")  # fmt: skip
+    keys = ("rule", "severity", "patient_id", "pharmacy_id", "delivery_date", "cnk")
+    got = sorted(tuple(dict(zip(header, row, strict=True))[k] for k in columns) for row in body)
     assert got == sorted(tuple(f[k] for k in keys) for f in expected)
     assert len(body) == len(expected) > 0
+    # The detail for a reader: dates in words, the kind of step in words.
+    details = [row[-1] for row in body]
+    assert all(d.startswith(("reduction step delivered ", "stabilisation step delivered "))
+               for d in details)  # fmt: skip
+    assert not [d for d in details if re.search(r"\d{4}-\d{2}-\d{2}", d)]
 
 
 def test_csv_export_defuses_formulas(tiny, browser):
@@ -146,14 +208,65 @@ def test_csv_export_defuses_formulas(tiny, browser):
     open_page(browser, f"{url}/compliance?lang=fr", "compliance-findings")
     rows = _download(browser, "compliance-findings-")
     header, body = rows[0], rows[1:]
+    # The headers, severities, kinds and details in the page's language (French).
+    assert header == [
+        "Situation au", "Règle", "Gravité", "Programme (pseudonymisé)", "Patient (pseudonymisé)",
+        "Pharmacie (pseudonymisée)", "Date de délivrance", "CNK", "Type", "Détail",
+    ]  # fmt: skip
     found = sorted(
-        (r["rule"], r["patient_id"], r["pharmacy_id"], r["delivery_date"])
+        (r["Règle"], r["Patient (pseudonymisé)"], r["Pharmacie (pseudonymisée)"],
+         r["Date de délivrance"], r["Gravité"], r["Type"], r["Détail"])
         for r in (dict(zip(header, row, strict=True)) for row in body)
-    )
+    )  # fmt: skip
+    step = "palier de diminution"
     assert found == [
-        ("R02", "'+PATZ9", "'=PH+1", "2025-03-05"),
-        ("R02", "'+PATZ9", "'=PH+1", "2025-03-15"),
-        ("R08", "'@PATQ7", "'=PH+1", "2025-03-20"),
+        ("R02", "'+PATZ9", "'=PH+1", "2025-03-05", "erreur", step, TINY_DETAILS_FR["R02"]),
+        ("R02", "'+PATZ9", "'=PH+1", "2025-03-15", "erreur", step, TINY_DETAILS_FR["R02"]),
+        ("R08", "'@PATQ7", "'=PH+1", "2025-03-20", "avertissement", step, TINY_DETAILS_FR["R08"]),
+    ]
+
+
+def test_french_grid_shows_the_details_in_french(tiny, browser):
+    url, _db = tiny
+    open_page(browser, f"{url}/compliance?lang=fr", "compliance-findings")
+    header = browser.find_element(
+        "css selector", "#compliance-findings .ag-header-cell[col-id='detail']"
+    )
+    assert header.text == "Détail"
+    cells = browser.find_elements(
+        "css selector", "#compliance-findings .ag-center-cols-container [col-id='detail']"
+    )
+    assert sorted(c.text for c in cells) == sorted(
+        [TINY_DETAILS_FR["R02"], TINY_DETAILS_FR["R02"], TINY_DETAILS_FR["R08"]]
+    )
+    assert "anglais" not in browser.page_source
+    assert console_errors(browser) == []
+
+
+@pytest.mark.parametrize("lang", ["fr", "nl"])
+def test_the_grid_has_no_english_detail(served, lang):
+    """Server-side render of the generated warehouse's page, rule by rule: every finding sent
+    to the browser has its detail and severity in the page's language."""
+    app = _app(served.db)
+    rows = []
+    for rule in RULES:
+        grid = _component(_rendered(app, lang=lang, rule=rule), "compliance-findings")["props"]
+        detail = next(c for c in grid["columnDefs"] if c["field"] == "detail")
+        assert detail["headerName"] == {"fr": "Détail", "nl": "Detail"}[lang]
+        rows += grid["rowData"]
+    assert len({r["rule_id"] for r in rows}) >= 13  # the generated data has R01-R13
+    assert [r["detail"] for r in rows if ENGLISH.search(r["detail"])] == []
+    severities = {"fr": {"erreur", "avertissement"}, "nl": {"fout", "waarschuwing"}}[lang]
+    assert {r["severity"] for r in rows} <= severities
+
+
+def test_the_grid_of_the_tiny_warehouse_in_french(tiny):
+    _url, db = tiny
+    rows = _component(_rendered(_app(db), lang="fr"), "compliance-findings")["props"]["rowData"]
+    assert sorted((r["rule_id"], r["delivery_date"], r["detail"]) for r in rows) == [
+        ("R02", "2025-03-05", TINY_DETAILS_FR["R02"]),
+        ("R02", "2025-03-15", TINY_DETAILS_FR["R02"]),
+        ("R08", "2025-03-20", TINY_DETAILS_FR["R08"]),
     ]
 
 
@@ -172,43 +285,23 @@ def test_publication_view_suppresses_and_hides_identifiers(tiny, browser, cli):
     assert "PATQ7" not in page and "PATZ9" not in page and "PH+1" not in page
     # The export of the publication view: the counts per rule, suppressed.
     rows = _download(browser, "compliance-counts-")
-    assert {row[1]: row[4] for row in rows[1:]}["R08"] == "<5"
+    assert rows[0] == ["As of", "Rule", "Rule of the decree", "Severity", "Findings"]
+    assert {row[1]: (row[3], row[4]) for row in rows[1:]}["R08"] == ("warning", "<5")
     assert console_errors(browser) == []
 
 
 def test_the_page_sends_at_most_findings_shown_and_says_so(served, monkeypatch):
     """The browser gets the first FINDINGS_SHOWN findings (at ten times national volume all
     of them made a 5 MB answer); the count still says how many there are in all."""
-    import importlib
-
-    import dash
-
-    from dashboard.app import create_app
-
-    app = create_app(served.db)
-    entry = next(p for p in dash.page_registry.values() if p["path"] == "/compliance")
-    page = importlib.import_module(entry["module"])
     total = sum(_computed(_cli_compliance(served, "--no-suppress")["rules"]).values())
     assert total > 3
-    monkeypatch.setattr(page, "FINDINGS_SHOWN", 3)
-    with app.server.test_request_context():
-        layout = page.layout(lang="en")
-    text = json.dumps(layout.to_plotly_json(), default=lambda c: c.to_plotly_json())
-    found = json.loads(text)
-
-    def component(node, wanted):
-        if isinstance(node, dict):
-            if node.get("props", {}).get("id") == wanted:
-                return node
-            return next((c for v in node.values() if (c := component(v, wanted))), None)
-        if isinstance(node, list):
-            return next((c for v in node if (c := component(v, wanted))), None)
-        return None
-
-    assert len(component(found, "compliance-findings")["props"]["rowData"]) == 3
-    count = component(found, "compliance-findings-count")["props"]["children"]
+    app = _app(served.db)
+    monkeypatch.setattr(_page_module(), "FINDINGS_SHOWN", 3)
+    found = _rendered(app, lang="en")
+    assert len(_component(found, "compliance-findings")["props"]["rowData"]) == 3
+    count = _component(found, "compliance-findings-count")["props"]["children"]
     assert count == f"{total:,} findings"
     assert (
         "The first 3 are shown"
-        in component(found, "compliance-findings-shown")["props"]["children"]
+        in _component(found, "compliance-findings-shown")["props"]["children"]
     )

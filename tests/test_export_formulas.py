@@ -272,7 +272,9 @@ def test_dashboard_compliance_csv_defuses_formulas(dashboard):
     assert name.startswith("compliance-findings-")
     rows = _parse_csv(data.decode("utf-8"), ";")
     _check_csv(rows)
-    assert sorted((r["rule"], r["patient_id"], r["pharmacy_id"]) for r in _records(rows)) == [
+    # The headers in the page's language (Dutch).
+    keys = ("Regel", "Patiënt (gepseudonimiseerd)", "Apotheek (gepseudonimiseerd)")
+    assert sorted(tuple(r[k] for k in keys) for r in _records(rows)) == [
         ("R02", "'" + TWO, "'" + ONE),
         ("R02", "'" + TWO, "'" + ONE),
         ("R06", "'" + LINK, "'" + SUM),
@@ -284,7 +286,7 @@ def test_dashboard_compliance_csv_defuses_formulas(dashboard):
     assert name.startswith("compliance-counts-")
     rows = _parse_csv(data.decode("utf-8"), ";")
     _check_csv(rows)
-    assert {r["rule"]: r["findings"] for r in _records(rows)}["R02"] == "<5"
+    assert {r["Règle"]: r["Constats"] for r in _records(rows)}["R02"] == "<5"
 
 
 @pytest.mark.parametrize("lang", ["fr", "nl", "en"])

@@ -1,10 +1,11 @@
-"""Compliance: the findings of the decree's rules R01–R11 (SPEC §8), read from the mart.
+"""Compliance: the findings of the decree's rules R01–R15 (SPEC §8), read from the mart.
 
 A rule filter in the URL (`rule=R08`), the count per rule (label and severity from the
 registry, sql/registry/rules/), the findings per delivery month (a chart per severity, or of the
 chosen rule, and a month x rule table), and the analysts' list of findings (pseudonymised
-patient and pharmacy) with a CSV export. The publication view shows the counts suppressed
-(SPEC §9) and neither the list nor any pseudonymised identifier.
+patient and pharmacy) with a CSV export. Each finding's detail, its severity and the CSV's
+headers are in the page's language. The publication view shows the counts suppressed (SPEC §9)
+and neither the list nor any pseudonymised identifier.
 """
 
 from __future__ import annotations
@@ -211,9 +212,9 @@ def _per_month_grid(per_month: list[dict], rules, disclosure, lang: str):
     return grid("compliance-per-month", rows, columns, lang, height=300)
 
 
-# The fields of a finding the browser's list holds.
+# The fields of a finding the browser's list holds (besides its detail, in words).
 FINDING_FIELDS = ("rule_id", "patient_id", "pharmacy_id", "programme_id", "delivery_date", "cnk",
-                  "kind", "detail")  # fmt: skip
+                  "kind")  # fmt: skip
 
 
 def _findings_section(data, rule: str | None, state, counts: dict, rules):
@@ -228,7 +229,7 @@ def _findings_section(data, rule: str | None, state, counts: dict, rules):
             className="section",
         )
     findings = [
-        {k: row[k] for k in FINDING_FIELDS}
+        {**{k: row[k] for k in FINDING_FIELDS}, "detail": figures.finding_detail(row, lang)}
         for row in figures.compliance_findings(data, rule, limit=FINDINGS_SHOWN)
     ]
     total = counts.get(rule, 0) if rule else sum(counts.values())
@@ -303,24 +304,52 @@ def findings_csv(search: str) -> tuple[str, str]:
     rule = params.get("rule") if params.get("rule") in {r.id for r in rules} else None
     as_of = (state.as_of or wh.default_as_of()).isoformat()
     data = wh.reader(state.as_of)
+    lang = state.lang
+    severity = {r.id: t(f"compliance_severity_{r.severity}", lang) for r in rules}
     if state.publication:
         disclosure = state.disclosure(wh.config.suppression_threshold)
         counts = figures.compliance_counts(data)
         rows = [
-            (as_of, r.id, r.label(state.lang), r.severity, disclosure.count(counts.get(r.id, 0)))
+            (as_of, r.id, r.label(lang), severity[r.id], disclosure.count(counts.get(r.id, 0)))
             for r in rules
         ]
-        header = ["as_of", "rule", "label", "severity", "findings"]
+        header = [
+            t("as_of", lang),
+            t("compliance_rule", lang),
+            t("compliance_col_label", lang),
+            t("compliance_col_severity", lang),
+            t("compliance_col_count", lang),
+        ]
         return csv_text(header, rows, excel=True), f"compliance-counts-{as_of}.csv"
-    severity = {r.id: r.severity for r in rules}
-    findings = [
-        figures.finding_record(row, severity) for row in figures.compliance_findings(data, rule)
+    header = [
+        t("as_of", lang),
+        t("compliance_rule", lang),
+        t("compliance_col_severity", lang),
+        t("compliance_col_programme", lang),
+        t("compliance_col_patient", lang),
+        t("compliance_col_pharmacy", lang),
+        t("compliance_col_date", lang),
+        "CNK",
+        t("compliance_col_kind", lang),
+        t("compliance_col_detail", lang),
     ]
-    text = csv_text(
-        *figures.compliance_csv_rows({"as_of": as_of, "findings": findings}), excel=True
-    )
+    rows = [
+        (
+            as_of,
+            row["rule_id"],
+            severity[row["rule_id"]],
+            row["programme_id"],
+            row["patient_id"],
+            row["pharmacy_id"],
+            row["delivery_date"].isoformat(),
+            row["cnk"],
+            t(f"finding_kind_{row['kind']}", lang),
+            figures.finding_detail(row, lang),
+        )
+        for row in figures.compliance_findings(data, rule)
+    ]
     suffix = f"-{rule}" if rule else ""
-    return text, f"compliance-findings-{as_of}{suffix}.csv"
+    return csv_text(header, rows, excel=True), f"compliance-findings-{as_of}{suffix}.csv"
 
 
 @callback(

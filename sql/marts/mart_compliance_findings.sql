@@ -5,6 +5,11 @@
 -- state of play sets apart the fees of the events an error rule flags (fees_flagged_eur).
 -- A value "of an event" (birth year, prescriber) is the largest non-empty value among the
 -- lines netted into it (core_netted_lines).
+--
+-- Why an event is flagged is not a sentence here but a message for each reader's language:
+-- `detail_key` names the sentence (words `finding_<detail_key>` in etl/base/words/) and
+-- `detail_values` gives its named values as text (dates ISO, numbers, ids, the event's kind);
+-- etl/figures.py (finding_detail) writes it out in French, Dutch or English.
 create or replace view mart_compliance_findings as
 with settings as (
     select * from stg_settings
@@ -36,12 +41,19 @@ r01_repeat_initiation as (
         'R01' as rule_id,
         'error' as severity,
         case
-            when events.is_repeat_initiation
-                then 'repeat initiation while programme ' || events.programme_number
-                    || ' (started ' || events.programme_start_date || ') runs'
-            else 'opens programme ' || events.programme_number || ' of the patient (first '
-                || 'programme started ' || first_initiations.first_initiation_date || ')'
-        end as detail
+            when events.is_repeat_initiation then 'r01_repeat_initiation'
+            else 'r01_repeat_programme'
+        end as detail_key,
+        case
+            when events.is_repeat_initiation then map {
+                'programme_number': events.programme_number::varchar,
+                'programme_start_date': events.programme_start_date::varchar
+            }
+            else map {
+                'programme_number': events.programme_number::varchar,
+                'first_programme_start_date': first_initiations.first_initiation_date::varchar
+            }
+        end as detail_values
     from events
     inner join first_initiations on first_initiations.patient_id = events.patient_id
     where events.kind = 'initiation'
@@ -56,11 +68,17 @@ r02_unassigned as (
         'R02' as rule_id,
         'error' as severity,
         case
+            when first_initiations.first_initiation_date is null then 'r02_no_initiation'
+            else 'r02_before_first_initiation'
+        end as detail_key,
+        case
             when first_initiations.first_initiation_date is null
-                then events.kind || ' of a patient with no initiation interview'
-            else events.kind || ' before the patient''s first initiation interview on '
-                || first_initiations.first_initiation_date
-        end as detail
+                then map {'kind': events.kind}
+            else map {
+                'kind': events.kind,
+                'first_initiation_date': first_initiations.first_initiation_date::varchar
+            }
+        end as detail_values
     from events
     left join first_initiations on first_initiations.patient_id = events.patient_id
     where events.is_unassigned
@@ -72,8 +90,10 @@ r03_reduction_beyond_scheme as (
         *,
         'R03' as rule_id,
         'error' as severity,
-        'reduction step ' || kind_number || ' in a ' || programme_scheme || '-step scheme'
-            as detail
+        'r03_reduction_beyond_scheme' as detail_key,
+        map {
+            'step_number': kind_number::varchar, 'scheme': programme_scheme::varchar
+        } as detail_values
     from events
     where kind = 'reduction'
         and kind_number > programme_scheme
@@ -85,7 +105,8 @@ r04_third_stabilisation as (
         *,
         'R04' as rule_id,
         'error' as severity,
-        'stabilisation step ' || kind_number || ' (at most 2 per programme)' as detail
+        'r04_third_stabilisation' as detail_key,
+        map {'stabilisation_number': kind_number::varchar} as detail_values
     from events
     where kind = 'stabilisation'
         and kind_number > 2
@@ -97,7 +118,8 @@ r05_second_follow_up as (
         *,
         'R05' as rule_id,
         'error' as severity,
-        'follow-up interview ' || kind_number || ' (once per programme)' as detail
+        'r05_second_follow_up' as detail_key,
+        map {'follow_up_number': kind_number::varchar} as detail_values
     from events
     where kind = 'follow_up'
         and kind_number > 1
@@ -110,8 +132,12 @@ r06_other_pharmacy as (
         *,
         'R06' as rule_id,
         'error' as severity,
-        kind || ' at pharmacy ' || pharmacy_id || ', programme of pharmacy '
-            || programme_pharmacy_id as detail
+        'r06_other_pharmacy' as detail_key,
+        map {
+            'kind': kind,
+            'pharmacy_id': pharmacy_id,
+            'programme_pharmacy_id': programme_pharmacy_id
+        } as detail_values
     from events
     where not is_unassigned
         and pharmacy_id <> programme_pharmacy_id
@@ -145,13 +171,23 @@ r07_after_max_days as (
         'R07' as rule_id,
         'error' as severity,
         case tapering.kind
-            when 'reduction' then 'reduction step ends '
-            else 'stabilisation step delivered '
-        end || tapering.checked_date || ', day '
-        || (tapering.checked_date - tapering.programme_first_reduction_date + 1)
-        || ' from the first reduction step delivered '
-        || tapering.programme_first_reduction_date || ' (limit day '
-        || tapering.max_programme_days || ', ' || tapering.last_allowed_date || ')' as detail
+            when 'reduction' then 'r07_reduction_after_max_days'
+            else 'r07_stabilisation_after_max_days'
+        end as detail_key,
+        map_concat(
+            case tapering.kind
+                when 'reduction' then map {'step_end_date': tapering.checked_date::varchar}
+                else map {'delivery_date': tapering.checked_date::varchar}
+            end,
+            map {
+                'day_number': (
+                    tapering.checked_date - tapering.programme_first_reduction_date + 1
+                )::varchar,
+                'first_reduction_date': tapering.programme_first_reduction_date::varchar,
+                'max_programme_days': tapering.max_programme_days::varchar,
+                'last_allowed_date': tapering.last_allowed_date::varchar
+            }
+        ) as detail_values
     from r07_tapering_days as tapering
     where tapering.checked_date > tapering.last_allowed_date
 ),
@@ -190,11 +226,15 @@ r08_early_delivery as (
         steps.* exclude (early_delivery_working_days, earliest_working_day_number),
         'R08' as rule_id,
         'warning' as severity,
-        steps.kind || ' delivered ' || steps.delivery_date || ', earliest allowed '
-            || earliest_day.calendar_date || ' (previous reduction step of '
-            || steps.previous_step_capsules || ' capsules delivered '
-            || steps.previous_step_delivery_date || ' ends ' || steps.previous_step_end_date
-            || ')' as detail
+        'r08_early_delivery' as detail_key,
+        map {
+            'kind': steps.kind,
+            'delivery_date': steps.delivery_date::varchar,
+            'earliest_date': earliest_day.calendar_date::varchar,
+            'previous_capsules': steps.previous_step_capsules::varchar,
+            'previous_delivery_date': steps.previous_step_delivery_date::varchar,
+            'previous_end_date': steps.previous_step_end_date::varchar
+        } as detail_values
     from r08_earliest_dates as steps
     inner join core_calendar as earliest_day
         on earliest_day.working_day_number = steps.earliest_working_day_number
@@ -209,8 +249,8 @@ r09_stabilisation_after_stabilisation as (
         *,
         'R09' as rule_id,
         'error' as severity,
-        'stabilisation step right after the stabilisation step delivered '
-            || previous_step_delivery_date as detail
+        'r09_stabilisation_after_stabilisation' as detail_key,
+        map {'previous_delivery_date': previous_step_delivery_date::varchar} as detail_values
     from events
     where kind = 'stabilisation'
         and previous_step_kind = 'stabilisation'
@@ -222,7 +262,8 @@ r10_stabilisation_before_reduction as (
         *,
         'R10' as rule_id,
         'error' as severity,
-        'stabilisation step with no reduction step before it in the programme' as detail
+        'r10_stabilisation_before_reduction' as detail_key,
+        map {}::map(varchar, varchar) as detail_values
     from events
     where kind = 'stabilisation'
         and not is_unassigned
@@ -235,8 +276,12 @@ r11_before_programme_start as (
         events.*,
         'R11' as rule_id,
         'error' as severity,
-        events.kind || ' delivered ' || events.delivery_date || ', before the programme start '
-            || settings.programme_start_date as detail
+        'r11_before_programme_start' as detail_key,
+        map {
+            'kind': events.kind,
+            'delivery_date': events.delivery_date::varchar,
+            'programme_start_date': settings.programme_start_date::varchar
+        } as detail_values
     from events
     cross join settings
     where events.delivery_date < settings.programme_start_date
@@ -249,9 +294,11 @@ r12_follow_up_after_completion as (
         events.*,
         'R12' as rule_id,
         'warning' as severity,
-        'follow-up interview delivered ' || events.delivery_date
-            || ', after the completion on ' || programmes.completed_date
-            || ' (the scheme''s last reduction step)' as detail
+        'r12_follow_up_after_completion' as detail_key,
+        map {
+            'delivery_date': events.delivery_date::varchar,
+            'completed_date': programmes.completed_date::varchar
+        } as detail_values
     from events
     inner join programmes on programmes.programme_id = events.programme_id
     where events.kind = 'follow_up'
@@ -266,9 +313,12 @@ r13_scheme_change as (
         *,
         'R13' as rule_id,
         'warning' as severity,
-        'initiation for the ' || scheme || '-step scheme in a programme of the '
-            || programme_scheme || '-step scheme (started ' || programme_start_date || ')'
-            as detail
+        'r13_scheme_change' as detail_key,
+        map {
+            'scheme': scheme::varchar,
+            'programme_scheme': programme_scheme::varchar,
+            'programme_start_date': programme_start_date::varchar
+        } as detail_values
     from events
     where kind = 'initiation'
         and not is_unassigned
@@ -283,10 +333,14 @@ r14_minor as (
         *,
         'R14' as rule_id,
         'error' as severity,
-        'programme opened on ' || delivery_date || ' for a patient born in '
-            || patient_birth_year || ', aged ' || (year(delivery_date) - patient_birth_year - 1)
-            || ' or ' || (year(delivery_date) - patient_birth_year) || ' (adults only)'
-            as detail
+        'r14_minor' as detail_key,
+        map {
+            'delivery_date': delivery_date::varchar,
+            'birth_year': patient_birth_year::varchar,
+            -- the birth year only: before or after the birthday in the year
+            'youngest_age': (year(delivery_date) - patient_birth_year - 1)::varchar,
+            'oldest_age': (year(delivery_date) - patient_birth_year)::varchar
+        } as detail_values
     from events
     where is_opening_initiation
         and year(delivery_date) - patient_birth_year < 18
@@ -300,8 +354,12 @@ r15_other_prescriber as (
         *,
         'R15' as rule_id,
         'warning' as severity,
-        kind || ' prescribed by ' || prescriber_id || ', programme initiated with prescriber '
-            || programme_prescriber_id as detail
+        'r15_other_prescriber' as detail_key,
+        map {
+            'kind': kind,
+            'prescriber_id': prescriber_id,
+            'programme_prescriber_id': programme_prescriber_id
+        } as detail_values
     from events
     where is_step
         and prescriber_id <> programme_prescriber_id
@@ -337,7 +395,8 @@ described as (
         delivery_date,
         cnk,
         kind,
-        detail
+        detail_key,
+        detail_values
     from findings
 )
 
