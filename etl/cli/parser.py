@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, helptext in (
         ("report", "the monthly state of play (SPEC §6)"),
         ("cohorts", "cohort outcomes (SPEC §7)"),
-        ("compliance", "compliance findings R01-R11 (SPEC §8)"),
+        ("compliance", "compliance findings R01-R15 (SPEC §8; R16-R18 need BZRA deliveries)"),
     ):
         p = sub.add_parser(name, help=helptext)
         if name == "report":
