@@ -24,7 +24,7 @@ from etl.outputs.methodology import render, setting_meanings
 
 dash.register_page(__name__, path="/methodology", name="methodology", order=95)
 
-NUMBER_SETTINGS = ("interview_coefficient", "preparation_coefficient")
+NUMBER_SETTINGS = ("interview_coefficient", "preparation_coefficient", "annual_budget_eur")
 DATE_SETTINGS = ("programme_start", "structural_start")
 # These tables hold words, not figures: read from the left, top-aligned.
 TEXT_CELL = {"textAlign": "left", "verticalAlign": "top"}

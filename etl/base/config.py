@@ -25,6 +25,8 @@ SCALAR_FIELDS = (
     "suppression_threshold",
     "interview_coefficient",
     "preparation_coefficient",
+    "annual_budget_eur",
+    "nowcast_history_months",
 )
 
 
@@ -51,6 +53,9 @@ class Config:
     interview_coefficient: float
     preparation_coefficient: float
     key_letter_values: tuple[KeyLetterValue, ...]
+    # SPEC §15 (the actuarial review); defaults here too, for configurations recorded before them.
+    annual_budget_eur: float = 878000.0
+    nowcast_history_months: int = 12
     source: tuple[str, ...] = field(default=())
 
     def as_rows(self) -> list[tuple[str, str]]:
@@ -109,6 +114,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         data = _merge(data, _read_toml(Path(user)))
         sources.append(str(user))
     prog, rep, fees = data.get("programme", {}), data.get("reporting", {}), data.get("fees", {})
+    actuarial = data.get("actuarial", {})
     kvs = fees.get("key_letter_values") or []
     if not kvs:
         raise ConfigError("fees.key_letter_values needs at least one row (valid_from, value)")
@@ -142,10 +148,16 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
             fees["preparation_coefficient"], "preparation_coefficient"
         ),
         key_letter_values=table,
+        annual_budget_eur=_as_number(actuarial["annual_budget_eur"], "annual_budget_eur"),
+        nowcast_history_months=_as_number(
+            actuarial["nowcast_history_months"], "nowcast_history_months", int
+        ),
         source=tuple(sources),
     )
     if cfg.suppression_threshold < 1:
         raise ConfigError("suppression_threshold must be at least 1")
+    if cfg.nowcast_history_months < 2:
+        raise ConfigError("nowcast_history_months must be at least 2")
     return cfg
 
 

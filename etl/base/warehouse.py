@@ -152,12 +152,14 @@ def apply_settings(
     config: Config,
     as_of_date: dt.date | None = None,
     max_load_id: int | None = None,
+    vintage_date: dt.date | None = None,
 ) -> None:
     """Set the session variables every view reads: the configuration and the as-of date.
 
     Variables belong to one connection or cursor, so each new cursor needs this call.
     `as_of_date` None means the default: the latest delivery date in the warehouse.
     `max_load_id` None means every load (see `set_max_load_id`).
+    `vintage_date` None means every line loaded (see `set_vintage`).
     """
     values = {
         "grace_days": config.grace_days,
@@ -183,6 +185,7 @@ def apply_settings(
         [[{"valid_from": kv.valid_from, "value": kv.value} for kv in config.key_letter_values]],
     )
     set_max_load_id(con, max_load_id)
+    set_vintage(con, vintage_date)
     set_as_of(con, as_of_date)
 
 
@@ -190,6 +193,13 @@ def set_max_load_id(con: duckdb.DuckDBPyConnection, max_load_id: int | None) -> 
     """Make the views see only the lines (and loads) of loads up to `max_load_id`: the
     warehouse as it was after that load. None (the default) means every load."""
     con.execute("set variable max_load_id = ?::integer", [max_load_id])
+
+
+def set_vintage(con: duckdb.DuckDBPyConnection, vintage_date: dt.date | None) -> None:
+    """Make the views see only the lines known on or before `vintage_date` (SPEC §15: a line
+    is known from the last day of its billing month, else of the month its file was loaded).
+    None (the default) means every line loaded."""
+    con.execute("set variable vintage_date = ?::date", [vintage_date])
 
 
 def set_as_of(con: duckdb.DuckDBPyConnection, as_of_date: dt.date | None) -> None:

@@ -32,6 +32,8 @@ def run_report(args, config: Config) -> int:
     if args.month is None:
         raise UserError("report needs --month YYYY-MM (or --reproduce ID)")
     if args.format in PACK_FORMATS:
+        if args.vintage is not None:
+            raise UserError("--vintage applies to the json and csv exports, not to a pack")
         return run_pack(args, config)
     return run_export(args, config)
 
@@ -56,7 +58,13 @@ def build_document(con: duckdb.DuckDBPyConnection, args, disclosure: Disclosure)
 def run_export(args, config: Config) -> int:
     """`benzo-monitor report|cohorts|compliance`: print or write the export (SPEC §10)."""
     disclosure = Disclosure(config.suppression_threshold, enabled=not args.no_suppress)
-    con = report.open_for_export(args.db, config, args.as_of, getattr(args, "month", None))
+    con = report.open_for_export(
+        args.db,
+        config,
+        args.as_of,
+        getattr(args, "month", None),
+        vintage=getattr(args, "vintage", None),
+    )
     try:
         doc = build_document(con, args, disclosure)
     finally:

@@ -108,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
             dest="as_of",
             help="compute as of this date (default: latest delivery date loaded)",
         )
+        if name in ("report", "cohorts"):  # SPEC §15: the figures as known on a date
+            p.add_argument(
+                "--vintage",
+                type=_date,
+                default=None,
+                help="only the lines known on this date (billed in a month ended by then; "
+                "default: every line loaded)",
+            )
         formats = ("json", "csv", *PACK_FORMATS) if name == "report" else ("json", "csv")
         p.add_argument("--format", default="json", choices=formats)
         p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
@@ -130,6 +138,30 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="ID",
                 help="write archived pack ID again (benzo-monitor reports) and check its data",
             )
+
+    # --- the actuarial review (SPEC §15) ---
+    p = sub.add_parser("nowcast", help="provisional months: nowcast, intervals, backtest (§15)")
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        dest="as_of",
+        help="the lines known on this date (default: end of the latest billing month loaded)",
+    )
+    p.add_argument("--format", default="json", choices=("json", "csv"))
+    p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    p = sub.add_parser("budget", help="the year's fees against the annual budget (SPEC §15)")
+    p.add_argument("--year", type=int, default=None, help="the year (default: the as-of year)")
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        dest="as_of",
+        help="the lines known on this date (default: end of the latest billing month loaded)",
+    )
+    p.add_argument("--format", default="json", choices=("json", "csv"))
+    p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    # --- end of the actuarial review ---
 
     p = sub.add_parser("reports", help="list the report packs issued (the report archive)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")

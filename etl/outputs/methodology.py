@@ -173,6 +173,8 @@ def render(config: Config, registry: Registry | None = None) -> str:
         "stabilisation_days": str(config.stabilisation_days),
         "grace_days": str(config.grace_days),
         "provisional_days": str(config.provisional_days),
+        "nowcast_history_months": str(config.nowcast_history_months),
+        "annual_budget_eur": f"{config.annual_budget_eur:,.0f}",
         "example_provisional_last": _long_date(final_first - dt.timedelta(days=1)),
         "example_final_first": _long_date(final_first),
         "early_delivery_working_days": str(config.early_delivery_working_days),

@@ -152,6 +152,8 @@ def config_from_dict(data: dict) -> Config:
     """The Config recorded by `config_to_dict`."""
     values = {}
     for name in SCALAR_FIELDS:
+        if name not in data:  # recorded before the setting existed: its default
+            continue
         value = data[name]
         values[name] = dt.date.fromisoformat(value) if name.endswith("_start") else value
     values["key_letter_values"] = tuple(

@@ -77,7 +77,11 @@ def to_json(doc: dict) -> str:
 
 
 def open_for_export(
-    db_path: Path | None, config: Config, as_of: dt.date | None, month: str | None
+    db_path: Path | None,
+    config: Config,
+    as_of: dt.date | None,
+    month: str | None,
+    vintage: dt.date | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A read-only connection on which the marts answer one export quickly.
 
@@ -85,8 +89,15 @@ def open_for_export(
     as-of date and a spine reaching `month`, its marts are read (search path `published`,
     then `main`): milliseconds. Otherwise the warehouse's views, with the core views computed
     once first (temporary tables on this connection; the settings are final by then).
+    `vintage` (SPEC §15): only the lines known on that date, always from the views.
     """
     con = open_warehouse(db_path, config, as_of)
+    if vintage is not None:
+        warehouse.set_vintage(con, vintage)
+        if month is not None:
+            set_report_month(con, month)
+        publish.materialise_core(con)
+        return con
     (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
     snap = publish.fresh_snapshot(publish.database_path(con), config, max_load_id)
     if snap is not None and as_of in (None, snap.as_of_date):
