@@ -7,13 +7,15 @@ from a warehouse through the command line.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 
 import pytest
 
 from etl import nowcast
 from etl.base.config import load_config
-from tests.sqlcase import cli_json, d
+from tests.sqlcase import cli_json, d, run_cli
 from tests.test_vintages import warehouse
 
 M = nowcast.month_index
@@ -258,3 +260,27 @@ def test_budget_command(tmp_path):
     assert months["2025-03"]["fees_billed_eur"] == 46.48
     assert months["2025-05"]["fees_billed_eur"] == 0.0
     assert months["2025-06"]["fees_billed_eur"] is None
+
+
+def test_nowcast_and_budget_csv(tmp_path):
+    """The CSVs: the nowcast's header is the keys of a `months` row, one row per provisional
+    month x metric x scheme (2 x 3 x 4 = 24); the budget's one row per month of the year (12)."""
+    db = warehouse(tmp_path)
+    status, out = run_cli("--db", str(db), "nowcast", "--as-of", "2025-05-31", "--format", "csv")
+    assert status == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == NOWCAST_KEYS
+    assert len(rows) == 1 + 24
+    status, out = run_cli("--db", str(db), "budget", "--as-of", "2025-05-31", "--format", "csv")
+    assert status == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0][:2] == ["month", "fees_billed_eur"]
+    assert [r[0] for r in rows[1:]] == [f"2025-{m:02d}" for m in range(1, 13)]
+    assert rows[3][1] == "46.48"  # March's billing
+
+
+def test_nowcast_before_any_line_was_known_is_refused(tmp_path):
+    """As of 2025-03-30 no line is known yet (the first ones from 2025-03-31): a plain error."""
+    db = warehouse(tmp_path)
+    status, _ = run_cli("--db", str(db), "nowcast", "--as-of", "2025-03-30")
+    assert status == 2

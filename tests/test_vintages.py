@@ -19,7 +19,7 @@ import datetime as dt
 from etl import nowcast
 from etl.base.config import load_config
 from etl.base.warehouse import connect
-from tests.sqlcase import INIT5, INIT7, INIT10, RED30, build, cli_json, d, line
+from tests.sqlcase import INIT5, INIT7, INIT10, RED30, build, cli_json, d, line, run_cli
 
 LINES = [
     line("A", "2025-03-10", INIT5, billing_month="2025-03"),
@@ -141,3 +141,26 @@ def test_vintage_month_of_a_date():
     assert nowcast.month_text(nowcast.vintage_month(d("2025-04-30"))) == "2025-04"
     assert nowcast.month_text(nowcast.vintage_month(d("2025-04-29"))) == "2025-03"
     assert nowcast.month_end(nowcast.month_index("2024-02")) == dt.date(2024, 2, 29)
+
+
+def test_vintage_reads_the_views_even_when_a_snapshot_is_published(tmp_path):
+    """A published snapshot holds the figures of every line; --vintage must not read it:
+    March as known on 2025-03-31 is still 2 starts (A and C), the snapshot says 2 as well but
+    with fees 62.19 (C cancelled, B and A's step in): 46.48 shows the vintage was applied."""
+    db = warehouse(tmp_path)
+    assert run_cli("--db", str(db), "publish")[0] == 0
+    assert report_total(db, "2025-03")["schemes"]["total"]["fees_estimated_eur"] == 62.19
+    march = report_total(db, "2025-03", "2025-03-31")
+    assert march["schemes"]["total"]["fees_estimated_eur"] == 46.48
+
+
+def test_vintage_is_refused_for_a_pack(tmp_path):
+    """A pack is archived with the loads it saw, not a vintage: --vintage with xlsx is refused
+    with a plain message (exit status 2)."""
+    db = warehouse(tmp_path)
+    status, _ = run_cli(
+        "--db", str(db), "report", "--month", "2025-03", "--format", "xlsx",
+        "--vintage", "2025-03-31", "--output", str(tmp_path / "p.xlsx"),
+    )  # fmt: skip
+    assert status == 2
+    assert not (tmp_path / "p.xlsx").exists()
