@@ -284,3 +284,17 @@ def test_nowcast_before_any_line_was_known_is_refused(tmp_path):
     db = warehouse(tmp_path)
     status, _ = run_cli("--db", str(db), "nowcast", "--as-of", "2025-03-30")
     assert status == 2
+
+
+def test_budget_and_history_from_the_configuration(tmp_path):
+    """`annual_budget_eur` and `nowcast_history_months` come from the configuration file
+    ([actuarial]); a history of fewer than 2 months is refused with a plain message."""
+    db = warehouse(tmp_path)
+    own = tmp_path / "own.toml"
+    own.write_text("[actuarial]\nannual_budget_eur = 1000\n", encoding="utf-8")
+    doc = cli_json(db, "--config", str(own), "budget", "--as-of", "2025-05-31")
+    assert doc["annual_budget_eur"] == 1000.0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[actuarial]\nnowcast_history_months = 1\n", encoding="utf-8")
+    status, _ = run_cli("--db", str(db), "--config", str(bad), "nowcast")
+    assert status == 2
