@@ -566,3 +566,47 @@ BUDGET_CSV_COLUMNS = (
 def budget_csv_rows(doc: dict) -> tuple[list[str], list[list]]:
     """The CSV of `benzo-monitor budget`: one row per month of the year."""
     return list(BUDGET_CSV_COLUMNS), [[r[c] for c in BUDGET_CSV_COLUMNS] for r in doc["months"]]
+
+
+# --- disclosure control (SPEC §9) ---------------------------------------------------------------
+
+COUNT_METRICS = ("patients_initiated", "reduction_steps_delivered")
+ESTIMATE_KEYS = ("nowcast", "lower_80", "upper_80", "lower_95", "upper_95")
+
+
+def disclose_nowcast(doc: dict, threshold: int) -> dict:
+    """The nowcast document after SPEC §9, as every export unless --no-suppress: a count
+    known (`observed`) from 1 to threshold - 1 is masked ("<5") and its nowcast and intervals
+    are null (they would give it back through share_known); where exactly one scheme of a
+    month's metric is masked, the smallest other non-zero scheme is masked too ("x", ties: the
+    first of 5, 7, 10); fees are null where a count of the same month and scheme is masked.
+    The backtest (errors and coverages over months) is not about people: unchanged."""
+    mask = f"<{threshold}"
+    rows = {(r["month"], r["metric"], r["scheme"]): dict(r) for r in doc["months"]}
+
+    def hide(row: dict, shown) -> None:
+        row["observed"] = shown
+        for key in ESTIMATE_KEYS:
+            row[key] = None
+
+    for row in rows.values():
+        if row["metric"] in COUNT_METRICS and 0 < row["observed"] < threshold:
+            hide(row, mask)
+    for month in {key[0] for key in rows}:
+        for metric in COUNT_METRICS:
+            parts = [rows.get((month, metric, s)) for s in SCHEMES[:3]]
+            parts = [p for p in parts if p is not None]
+            if sum(p["observed"] == mask for p in parts) != 1:
+                continue
+            others = [p for p in parts if p["observed"] != mask and p["observed"]]
+            if others:
+                hide(min(others, key=lambda p: p["observed"]), "x")
+    for (month, metric, scheme), row in rows.items():
+        if metric == "fees_estimated_eur" and any(
+            rows.get((month, count, scheme), {}).get("observed") in (mask, "x")
+            for count in COUNT_METRICS
+        ):
+            row["observed"] = None
+            for key in ESTIMATE_KEYS:
+                row[key] = None
+    return {**doc, "months": [rows[(r["month"], r["metric"], r["scheme"])] for r in doc["months"]]}

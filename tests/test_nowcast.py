@@ -237,7 +237,7 @@ def test_nowcast_command_json_contract(tmp_path):
     has share known C(March, 1) / C(March, now) = 3 / 2 = 1.5 (C's correction came later): the
     nowcast of April's 1 start (D, known at lag 1) is 1 / 1.5 = 0.7."""
     db = warehouse(tmp_path)
-    doc = cli_json(db, "nowcast", "--as-of", "2025-05-31")
+    doc = cli_json(db, "nowcast", "--as-of", "2025-05-31", "--no-suppress")
     assert list(doc) == ["as_of", "method", "months", "backtest"]
     assert doc["as_of"] == "2025-05-31"
     assert all(list(r) == NOWCAST_KEYS for r in doc["months"])
@@ -298,3 +298,39 @@ def test_budget_and_history_from_the_configuration(tmp_path):
     bad.write_text("[actuarial]\nnowcast_history_months = 1\n", encoding="utf-8")
     status, _ = run_cli("--db", str(db), "--config", str(bad), "nowcast")
     assert status == 2
+
+
+def test_nowcast_disclosure_control(tmp_path):
+    """SPEC §9 by default. As of 2025-05-31 April has 1 programme start (D, scheme 10): the
+    count known is masked "<5" with its nowcast and intervals (1 / 1.5 would give it back),
+    the total (1) too; schemes 5 and 7 are 0, so there is no other part to mask; the fees of
+    scheme 10 and of the total are null (a count they sum is masked), those of scheme 5: 0."""
+    db = warehouse(tmp_path)
+    rows = by_month(cli_json(db, "nowcast", "--as-of", "2025-05-31"))
+    for scheme in ("10", "total"):
+        row = rows[("2025-04", PI, scheme)]
+        assert (row["observed"], row["nowcast"], row["upper_95"]) == ("<5", None, None)
+        assert rows[("2025-04", FEES, scheme)]["observed"] is None
+    assert rows[("2025-04", PI, "7")]["observed"] == 0
+    assert rows[("2025-04", FEES, "5")]["observed"] == 0
+
+
+def test_nowcast_complementary_suppression():
+    """Programme starts known: scheme 5: 2, 7: 6, 10: 9, total 17 (threshold 5). Scheme 5 is
+    masked "<5"; it is the only masked part, so the smallest other non-zero part, scheme 7
+    (6), is masked "x"; 10 and the total stay. The fees of schemes 5 and 7 become null."""
+
+    def row(metric, scheme, observed):
+        return {"month": "2025-04", "metric": metric, "scheme": scheme, "observed": observed,
+                "nowcast": observed * 2, "lower_80": 1, "upper_80": 2, "lower_95": 1,
+                "upper_95": 2, "share_known": 0.5}  # fmt: skip
+
+    starts = {"5": 2, "7": 6, "10": 9, "total": 17}
+    doc = {
+        "months": [row(PI, s, n) for s, n in starts.items()]
+        + [row(FEES, s, 10.0 * n) for s, n in starts.items()]
+    }
+    rows = by_month(nowcast.disclose_nowcast(doc, 5))
+    assert [rows[("2025-04", PI, s)]["observed"] for s in starts] == ["<5", "x", 9, 17]
+    assert rows[("2025-04", PI, "7")]["nowcast"] is None
+    assert [rows[("2025-04", FEES, s)]["observed"] for s in starts] == [None, None, 90.0, 170.0]

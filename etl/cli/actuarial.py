@@ -37,6 +37,8 @@ def run_nowcast(args, config: Config) -> int:
     """`benzo-monitor nowcast`: provisional months, nowcast with intervals, and backtest."""
     history, as_of = _history(args, config)
     doc = nowcast.nowcast_document(history, as_of, config)
+    if not args.no_suppress:
+        doc = nowcast.disclose_nowcast(doc, config.suppression_threshold)
     if args.format == "json":
         text = report.to_json(doc)
     else:

@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", default="json", choices=("json", "csv"))
     p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    p.add_argument(
+        "--no-suppress", action="store_true", help="exact figures: no disclosure control (SPEC §9)"
+    )
     p = sub.add_parser("budget", help="the year's fees against the annual budget (SPEC §15)")
     p.add_argument("--year", type=int, default=None, help="the year (default: the as-of year)")
     p.add_argument(
