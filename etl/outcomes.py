@@ -173,19 +173,14 @@ def outcome_times(reader: Reader) -> list[dict]:
     )
 
 
-def outcomes(reader: Reader, disclosure: Disclosure, times: list[dict] | None = None) -> dict:
-    """SPEC §16: the JSON document of `benzo-monitor outcomes`.
-
-    {"as_of", "method", "days", "curves": [{"scheme", "start_year", "day", "event",
-    "cumulative_incidence", "lower_95", "upper_95", "at_risk", "programmes"}]}: per scheme
-    ("5", "7", "10"), all start years together (`start_year` null) then each start year, the
-    estimates at 90, 180, 270 and 360 days for completion then stop. Under disclosure control
-    `at_risk` and `programmes` are counts (1-4 masked) and the estimates are null when the
-    group has fewer programmes than the threshold. `times`: the rows of mart_outcome_times
-    when the caller has read them already.
-    """
-    if times is None:
-        times = outcome_times(reader)
+def outcome_curves(
+    times: list[dict], disclosure: Disclosure, days: Sequence[int] = OUTCOME_DAYS
+) -> list[dict]:
+    """The curves of `outcomes` from the rows of mart_outcome_times, at `days`: per scheme
+    ("5", "7", "10"), all start years together (`start_year` None) then each start year, per
+    day completion then stop. Under disclosure control `at_risk` and `programmes` are counts
+    (1-4 masked) and the estimates are null when the group has fewer programmes than the
+    threshold."""
     curves = []
     for scheme in OUTCOME_SCHEMES:
         rows = [r for r in times if str(r["scheme"]) == scheme]
@@ -194,7 +189,7 @@ def outcomes(reader: Reader, disclosure: Disclosure, times: list[dict] | None = 
             group = [r for r in rows if year is None or r["start_year"] == year]
             n = len(group)
             estimates = cumulative_incidence(
-                [r["days_since_start"] for r in group], [r["outcome_event"] for r in group]
+                [r["days_since_start"] for r in group], [r["outcome_event"] for r in group], days
             )
             for row in estimates:
                 curves.append(
@@ -210,11 +205,21 @@ def outcomes(reader: Reader, disclosure: Disclosure, times: list[dict] | None = 
                         "programmes": disclosure.count(n),
                     }
                 )
+    return curves
+
+
+def outcomes(reader: Reader, disclosure: Disclosure) -> dict:
+    """SPEC §16: the JSON document of `benzo-monitor outcomes`.
+
+    {"as_of", "method", "days", "curves": [{"scheme", "start_year", "day", "event",
+    "cumulative_incidence", "lower_95", "upper_95", "at_risk", "programmes"}]}: the curves of
+    `outcome_curves` at 90, 180, 270 and 360 days.
+    """
     return {
         "as_of": as_of_date(reader).isoformat(),
         "method": OUTCOMES_METHOD,
         "days": list(OUTCOME_DAYS),
-        "curves": curves,
+        "curves": outcome_curves(outcome_times(reader), disclosure),
     }
 
 
