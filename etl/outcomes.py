@@ -174,17 +174,21 @@ def outcome_times(reader: Reader) -> list[dict]:
 
 
 def outcome_curves(
-    times: list[dict], disclosure: Disclosure, days: Sequence[int] = OUTCOME_DAYS
+    times: list[dict],
+    disclosure: Disclosure,
+    days: Sequence[int] = OUTCOME_DAYS,
+    *,
+    by_year: bool = True,
 ) -> list[dict]:
     """The curves of `outcomes` from the rows of mart_outcome_times, at `days`: per scheme
-    ("5", "7", "10"), all start years together (`start_year` None) then each start year, per
-    day completion then stop. Under disclosure control `at_risk` and `programmes` are counts
+    ("5", "7", "10"), all start years together (`start_year` None) then, with `by_year`, each
+    start year; per day completion then stop. Under disclosure control `at_risk` and `programmes` are counts
     (1-4 masked) and the estimates are null when the group has fewer programmes than the
     threshold."""
     curves = []
     for scheme in OUTCOME_SCHEMES:
         rows = [r for r in times if str(r["scheme"]) == scheme]
-        years = sorted({r["start_year"] for r in rows})
+        years = sorted({r["start_year"] for r in rows}) if by_year else []
         for year in [None, *years]:
             group = [r for r in rows if year is None or r["start_year"] == year]
             n = len(group)

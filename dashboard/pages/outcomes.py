@@ -441,9 +441,9 @@ def _incidence_section(data, start_year: str | None, disclosure, lang: str):
     year = int(start_year) if start_year and start_year.isdigit() else None
     year = year if year in years else None
     days = sorted({*CIF_DAYS, *outcomes.OUTCOME_DAYS})
-    curves = [
-        c for c in outcomes.outcome_curves(times, disclosure, days) if c["start_year"] == year
-    ]
+    # Only the group shown is estimated: the chosen start year, or all years together.
+    chosen = [r for r in times if year is None or r["start_year"] == year]
+    curves = outcomes.outcome_curves(chosen, disclosure, days, by_year=False)
     return html.Div(
         [
             html.H3(t("outcomes_cif_title", lang)),
