@@ -235,3 +235,35 @@ def test_disclosure_and_csv(db, tmp_path):
     assert lines[0].split(",")[:6] == ["as_of", "scheme", "start_year", "day", "event",
                                        "cumulative_incidence"]  # fmt: skip
     assert len(lines) == 1 + len(doc["curves"])
+
+
+def test_agrees_with_the_step_by_step_formula_on_many_ties():
+    """400 programmes on days 0-119 (seeded; many ties of completions, stops and censorings on one day):
+    the estimates equal the module docstring's formula written out here, day by day, with the
+    events of a day counted together and the censored of a day still at risk that day."""
+    import random
+    from collections import Counter
+
+    rng = random.Random(20250702)
+    times = [rng.randrange(0, 120) for _ in range(400)]
+    events = [rng.choice(["completion", "stop", "censored", "censored"]) for _ in range(400)]
+    by_day: dict[int, Counter] = {}
+    for day, event in zip(times, events, strict=True):
+        by_day.setdefault(day, Counter())[event] += 1
+    survival, completion, stop, at_risk, expected = 1.0, 0.0, 0.0, 400, {}
+    for day in sorted(by_day):
+        counts = by_day[day]
+        completion += survival * counts["completion"] / at_risk
+        stop += survival * counts["stop"] / at_risk
+        survival *= 1 - (counts["completion"] + counts["stop"]) / at_risk
+        at_risk -= sum(counts.values())
+        expected[day] = (round(completion, 4), round(stop, 4))
+    last_day = max(times)
+    days = (0, 17, 45, 90, last_day, last_day + 1)
+    rows = cumulative_incidence(times, events, days)
+    # Past the last day, with programmes still censored (S > 0): not known.
+    assert survival > 0 and at(rows, last_day + 1, "completion")["cumulative_incidence"] is None
+    for day in days[:-1]:
+        last = max(d for d in expected if d <= day)
+        assert at(rows, day, "completion")["cumulative_incidence"] == expected[last][0], day
+        assert at(rows, day, "stop")["cumulative_incidence"] == expected[last][1], day
