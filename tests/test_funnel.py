@@ -193,3 +193,17 @@ def test_funnel_csv_and_bad_arguments(db, tmp_path):
     assert lines[1].startswith("2025-06-30,early_delivery,province,0.0,,false,BE-BRU,")
     with pytest.raises(SystemExit):
         run_cli("--db", str(db), "funnel", "--measure", "speed", "--by", "region")
+
+
+def test_funnel_csv_defuses_a_pharmacy_id_that_looks_like_a_formula(tmp_path):
+    """A pseudonymised pharmacy id is text from the export: in the CSV it must not run as a
+    formula in a spreadsheet (etl/exports.py writes it behind an apostrophe)."""
+    lines = programme("P1", START, INIT5, [(START, RED10)], pharmacy="=1+1")
+    db = build(tmp_path, lines)
+    status, out = run_cli(
+        "--db", str(db), "funnel", "--measure", "completion", "--by", "pharmacy",
+        "--as-of", "2025-06-30", "--format", "csv", "--no-suppress",
+    )  # fmt: skip
+    assert status == 0
+    (row,) = out.splitlines()[1:]
+    assert ",'=1+1," in row
