@@ -147,6 +147,41 @@ def build_parser() -> argparse.ArgumentParser:
                 help="write archived pack ID again (benzo-monitor reports) and check its data",
             )
 
+    # --- evaluation statistics (SPEC §16): outcomes over time, funnel plots ---------------
+    p = sub.add_parser(
+        "outcomes",
+        help="cumulative incidence of completion and stop by days since start (SPEC §16)",
+    )
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        dest="as_of",
+        help="compute as of this date (default: latest delivery date loaded)",
+    )
+    p.add_argument("--format", default="json", choices=("json", "csv"))
+    p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    p.add_argument(
+        "--no-suppress", action="store_true", help="exact figures: no disclosure control (SPEC §9)"
+    )
+    p = sub.add_parser("funnel", help="funnel plot: units against the national value (SPEC §16)")
+    p.add_argument("--measure", required=True, choices=("completion", "early_delivery"))
+    p.add_argument("--by", required=True, choices=("pharmacy", "province", "region"))
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        dest="as_of",
+        help="compute as of this date (default: latest delivery date loaded)",
+    )
+    p.add_argument("--format", default="json", choices=("json", "csv"))
+    p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    p.add_argument(
+        "--no-suppress",
+        action="store_true",
+        help="every unit and exact figures: no disclosure control (SPEC §9)",
+    )
+
     p = sub.add_parser("reports", help="list the report packs issued (the report archive)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
