@@ -382,7 +382,9 @@ def test_downloads_give_the_reviewer_the_publication_variant(site):
     findings = _download(
         analyst, url, "compliance-download.data", "compliance-export-button", "?lang=en"
     )
-    assert findings.decode("utf-8-sig").startswith("as_of;rule;severity;programme_id;patient_id")
+    assert findings.decode("utf-8-sig").startswith(
+        "As of;Rule;Severity;Programme (pseudonymised);Patient (pseudonymised)"
+    )
     assert len(leaked(findings.decode(), ids)) > 10
     counts = _download(
         reviewer,
@@ -391,7 +393,8 @@ def test_downloads_give_the_reviewer_the_publication_variant(site):
         "compliance-export-button",
         "?lang=en&view=analyst",
     )
-    assert counts.decode("utf-8-sig").splitlines()[0] == "as_of;rule;label;severity;findings"
+    header = counts.decode("utf-8-sig").splitlines()[0]
+    assert header == "As of;Rule;Rule of the decree;Severity;Findings"
     assert len(counts.decode().splitlines()) == 16  # R01 to R15
     assert not leaked(counts.decode(), ids)
 

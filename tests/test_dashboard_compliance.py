@@ -162,6 +162,7 @@ def test_rule_filter_from_the_url_and_the_picker(served, browser):
     )
     assert cells and {c.text for c in cells} == {"R08"}
     # The picker writes the rule into the URL, and the table follows.
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -172,7 +173,16 @@ def test_rule_filter_from_the_url_and_the_picker(served, browser):
     wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "input.dash-dropdown-search")))
     browser.find_element(By.CSS_SELECTOR, "input.dash-dropdown-search").send_keys("R02")
     option = (By.XPATH, "//*[@role='option'][starts-with(normalize-space(), 'R02')]")
-    wait.until(ec.element_to_be_clickable(option)).click()
+
+    def click_option(driver) -> bool:
+        driver.find_element(*option).click()
+        return True
+
+    # The list re-renders as the search narrows it: an option found a moment ago may be gone
+    # (stale) by the click, so find and click it again until it holds.
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        click_option
+    )
     wait_for_text(browser, "compliance-title", "R02")
     assert "rule=R02" in browser.current_url and "lang=en" in browser.current_url
     assert _number(text_of(browser, "compliance-findings-count")) == rules["R02"]

@@ -4,10 +4,17 @@ Four views, each read from a mart: the cohort rates by start month and scheme (m
 with the rate chosen in the URL, `rate=completion|stabilisation|follow_up`); how many programmes
 reach each reduction step (mart_programme_steps, one scheme at a time, `scheme=5|7|10`); the time
 from initiation to completion (mart_time_to_completion and its summary); and the share completed
-over time since initiation (mart_completion_by_days_since_start).
+over time since initiation (mart_completion_by_days_since_start). The cohort rates are the naive
+rates of SPEC §7 (closed programmes only) and say so; beside them, SPEC §16's cumulative
+incidence of completion and of stop with 95 % bands, programmes in progress counted (censored),
+from mart_outcome_times through etl/outcomes.py, per start year chosen in the URL
+(`start_year=YYYY`, none: all years).
 """
 
 from __future__ import annotations
+
+import threading
+from collections import OrderedDict
 
 import dash
 import plotly.graph_objects as go
@@ -27,7 +34,7 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
-from etl import figures
+from etl import figures, outcomes
 from etl.base.i18n import fmt_int, fmt_month, fmt_number, fmt_rate, t
 from etl.base.registry import load_registry
 
@@ -44,7 +51,9 @@ DEFAULT_SCHEME = "10"
 COUNT_COLUMNS = ("programmes", "completed", "stopped", "in_progress")
 
 
-def layout(rate: str | None = None, scheme: str | None = None, **params):
+def layout(
+    rate: str | None = None, scheme: str | None = None, start_year: str | None = None, **params
+):
     state = view_state(params)
     lang = state.lang
     wh = warehouse()
@@ -90,6 +99,11 @@ def layout(rate: str | None = None, scheme: str | None = None, **params):
                         config={"displaylogo": False},
                     ),
                     html.P(t("outcomes_mostly_in_progress", lang), className="as-of-stamp"),
+                    html.P(
+                        t("outcomes_naive_note", lang),
+                        id="outcomes-naive-note",
+                        className="as-of-stamp",
+                    ),
                     _cohort_grid(cohorts, disclosure, registry, lang),
                 ],
                 className="section",
@@ -153,6 +167,7 @@ def layout(rate: str | None = None, scheme: str | None = None, **params):
                 ],
                 className="section",
             ),
+            _incidence_section(data, wh, state, start_year, disclosure),
         ]
     )
 
@@ -415,6 +430,179 @@ def _curve_chart(curve: list[dict], disclosure, lang: str) -> go.Figure:
                "range": [0, 1.05]},
     )  # fmt: skip
     return figure_layout(fig, lang, height=340)
+
+
+# --- 5. cumulative incidence, programmes in progress censored (SPEC §16) --------------------
+
+CIF_DAYS = tuple(range(0, 361, 10))  # the curve's grid; the table reads etl.outcomes.OUTCOME_DAYS
+CIF_DASH = {"completion": "solid", "stop": "dash"}
+
+
+_CURVES_CACHE: OrderedDict[tuple, list[dict]] = OrderedDict()
+_CURVES_LOCK = threading.Lock()
+
+
+def _incidence_section(data, wh, state, start_year: str | None, disclosure):
+    lang = state.lang
+    times = outcomes.outcome_times(data)
+    years = sorted({r["start_year"] for r in times})
+    year = int(start_year) if start_year and start_year.isdigit() else None
+    year = year if year in years else None
+    snapshot = wh.snapshot()
+    # The estimates are computed once per snapshot, as-of date, start year and view (about
+    # 0.1 s on national data): a page in another language reuses them.
+    key = (snapshot.path if snapshot else None, state.as_of, year, disclosure)
+    with _CURVES_LOCK:
+        curves = _CURVES_CACHE.get(key)
+    if curves is None:
+        days = sorted({*CIF_DAYS, *outcomes.OUTCOME_DAYS})
+        # Only the group shown is estimated: the chosen start year, or all years together.
+        chosen = [r for r in times if year is None or r["start_year"] == year]
+        curves = outcomes.outcome_curves(chosen, disclosure, days, by_year=False)
+        with _CURVES_LOCK:
+            _CURVES_CACHE[key] = curves
+            while len(_CURVES_CACHE) > 32:
+                _CURVES_CACHE.popitem(last=False)
+    return html.Div(
+        [
+            html.H3(t("outcomes_cif_title", lang)),
+            html.Div(
+                [
+                    html.Label(t("outcomes_cif_year", lang), htmlFor="outcomes-start-year"),
+                    dcc.RadioItems(
+                        id="outcomes-start-year",
+                        options=[{"label": t("outcomes_cif_all_years", lang), "value": "all"}]
+                        + [{"label": str(y), "value": str(y)} for y in years],
+                        value=str(year) if year else "all",
+                        inline=True,
+                        inputStyle={"marginRight": "0.3rem"},
+                        labelStyle={"marginRight": "1rem"},
+                    ),
+                ],
+                className="controls-row",
+            ),
+            dcc.Graph(
+                id="outcomes-cif-chart",
+                figure=_incidence_chart(curves, lang),
+                config={"displaylogo": False},
+            ),
+            _incidence_table(curves, lang),
+            html.P(t("outcomes_cif_note", lang), id="outcomes-cif-note", className="as-of-stamp"),
+        ],
+        className="section",
+    )
+
+
+def _band_colour(hex_colour: str) -> str:
+    red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, 0.15)"
+
+
+def _incidence_chart(curves: list[dict], lang: str) -> go.Figure:
+    fig = go.Figure()
+    for scheme in SCHEMES:
+        for event in outcomes.OUTCOME_EVENTS:
+            rows = [
+                c
+                for c in curves
+                if c["scheme"] == scheme
+                and c["event"] == event
+                and c["cumulative_incidence"] is not None
+            ]
+            if not rows:
+                continue
+            name = f"{scheme_label(scheme, lang)} — {t(f'outcomes_cif_{event}', lang)}"
+            x = [c["day"] for c in rows]
+            colour = SCHEME_COLOURS[scheme]
+            fig.add_scatter(
+                x=x, y=[c["upper_95"] for c in rows], mode="lines", line={"width": 0},
+                line_shape="hv", showlegend=False, hoverinfo="skip", legendgroup=name,
+            )  # fmt: skip
+            fig.add_scatter(
+                x=x, y=[c["lower_95"] for c in rows], mode="lines", line={"width": 0},
+                line_shape="hv", fill="tonexty", fillcolor=_band_colour(colour),
+                showlegend=False, hoverinfo="skip", legendgroup=name,
+            )  # fmt: skip
+            fig.add_scatter(
+                x=x,
+                y=[c["cumulative_incidence"] for c in rows],
+                mode="lines",
+                line_shape="hv",
+                name=name,
+                legendgroup=name,
+                line={"color": colour, "width": 2, "dash": CIF_DASH[event]},
+                customdata=[
+                    [
+                        fmt_rate(c["cumulative_incidence"], lang),
+                        fmt_rate(c["lower_95"], lang),
+                        fmt_rate(c["upper_95"], lang),
+                        fmt_int(c["at_risk"], lang),
+                    ]
+                    for c in rows
+                ],
+                hovertemplate="d = %{x}: <b>%{customdata[0]}</b> (95 %: %{customdata[1]} – "
+                "%{customdata[2]}; "
+                + t("outcomes_cif_at_risk", lang)
+                + " %{customdata[3]})<extra>"
+                + name
+                + "</extra>",
+            )
+    fig.update_layout(
+        xaxis={"title": t("outcomes_days_axis", lang), "dtick": 30, "range": [0, 365]},
+        yaxis={"title": t("outcomes_cif_axis", lang), "tickformat": ".0%", "range": [0, 1.05]},
+    )
+    return figure_layout(fig, lang, height=380)
+
+
+def _incidence_table(curves: list[dict], lang: str):
+    header = html.Tr(
+        [html.Th(t("scheme", lang)), html.Th(t("outcomes_cif_event", lang))]
+        + [html.Th(t("outcomes_cif_at_day", lang, d=day)) for day in outcomes.OUTCOME_DAYS]
+        + [html.Th(t("outcomes_cif_programmes", lang))]
+    )
+    by = {(c["scheme"], c["event"], c["day"]): c for c in curves}
+    body = []
+    for scheme in SCHEMES:
+        for event in outcomes.OUTCOME_EVENTS:
+            cells = []
+            for day in outcomes.OUTCOME_DAYS:
+                c = by.get((scheme, event, day))
+                value = c and c["cumulative_incidence"]
+                text = (
+                    f"{fmt_rate(value, lang)} ({fmt_rate(c['lower_95'], lang)} – "
+                    f"{fmt_rate(c['upper_95'], lang)})"
+                    if value is not None and c
+                    else fmt_rate(None, lang)
+                )
+                cells.append(html.Td(text, id=f"outcomes-cif-{scheme}-{event}-{day}"))
+            first = by.get((scheme, event, outcomes.OUTCOME_DAYS[0]))
+            programmes = first["programmes"] if first else 0
+            body.append(
+                html.Tr(
+                    [
+                        html.Th(scheme_label(scheme, lang), scope="row"),
+                        html.Td(t(f"outcomes_cif_{event}", lang)),
+                        *cells,
+                        html.Td(fmt_int(programmes, lang)),
+                    ]
+                )
+            )
+    return html.Table(
+        [html.Thead(header), html.Tbody(body)], id="outcomes-cif-table", className="figures"
+    )
+
+
+@callback(
+    Output("url", "search", allow_duplicate=True),
+    Input("outcomes-start-year", "value"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def choose_start_year(value, search):
+    year = value if value and value.isdigit() else None
+    if query_params(search).get("start_year") == year:
+        return dash.no_update
+    return search_with(search, start_year=year)
 
 
 # --- controls write the URL -----------------------------------------------------------------

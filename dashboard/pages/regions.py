@@ -5,6 +5,12 @@ per 100,000 inhabitants with the Statbel population and its source), mart_progra
 (the same per province), mart_patients_by_profile (age band, sex, insurer). A programme is
 placed by the postcode of its initiating pharmacy on the initiation line; the rules are in the
 marts' documents. Optional filter in the URL: `scheme` (5, 7 or 10; none: every scheme).
+
+A funnel plot (SPEC §16, etl/outcomes.py on mart_funnel_units) sets each unit's completion or
+early-delivery rate against its size, with 95 % and 99.8 % limits around the national value: no
+ranking. In the URL: `funnel_measure` (completion|early_delivery) and `funnel_by`
+(region|province, and pharmacy in the analysts' view only; the publication view does not plot a
+unit with fewer cases than the suppression threshold).
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ from dashboard.ui import (
     search_with,
     view_state,
 )
-from etl import figures
-from etl.base.i18n import fmt_date, fmt_int, fmt_number, t
+from etl import figures, outcomes
+from etl.base.i18n import fmt_date, fmt_int, fmt_number, fmt_rate, t
 from etl.base.registry import load_registry
 
 dash.register_page(__name__, path="/regions", name="regions", order=40)
@@ -51,7 +57,12 @@ COUNT_METRICS = {
 }
 
 
-def layout(scheme: str | None = None, **params):
+def layout(
+    scheme: str | None = None,
+    funnel_measure: str | None = None,
+    funnel_by: str | None = None,
+    **params,
+):
     state = view_state(params)
     lang = state.lang
     wh = warehouse()
@@ -132,6 +143,7 @@ def layout(scheme: str | None = None, **params):
                 ],
                 className="section",
             ),
+            _funnel_section(data, state, funnel_measure, funnel_by, disclosure, regions),
         ]
     )
 
@@ -374,6 +386,177 @@ def _population_source(regions: list[dict], lang: str) -> str:
         date=fmt_date(rows[0]["population_date"], lang),
         figures=figures,
     )
+
+
+# --- funnel plot (SPEC §16) ----------------------------------------------------------------
+
+FUNNEL_COLOURS = {"95": "#0072B2", "998": "#D55E00"}
+
+
+def _funnel_units_allowed(state) -> tuple[str, ...]:
+    """Pharmacies (pseudonymised) in the analysts' view only (SPEC §16)."""
+    return ("region", "province") if state.publication else ("region", "province", "pharmacy")
+
+
+def _funnel_section(data, state, measure, by, disclosure, regions: list[dict]):
+    lang = state.lang
+    allowed = _funnel_units_allowed(state)
+    measure = measure if measure in outcomes.FUNNEL_MEASURES else "completion"
+    by = by if by in allowed else "region"
+    rows = outcomes.funnel_units(data, measure, by)
+    as_of = regions[0]["as_of_date"].isoformat()
+    doc = outcomes.funnel_document(rows, measure, by, disclosure, as_of, lang)
+    notes = [_phi_note(doc, lang), _outside_note(doc, lang)]
+    if doc["not_shown"]:
+        notes.append(
+            html.P(
+                t("regions_funnel_not_shown", lang, n=doc["not_shown"], t=disclosure.threshold),
+                id="regions-funnel-not-shown",
+                className="as-of-stamp",
+            )
+        )
+    return html.Div(
+        [
+            html.H3(t("regions_funnel_title", lang)),
+            html.Div(
+                [
+                    html.Label(t("regions_funnel_measure", lang), htmlFor="regions-funnel-measure"),
+                    dcc.RadioItems(
+                        id="regions-funnel-measure",
+                        options=[
+                            {"label": t(f"regions_funnel_measure_{m}", lang), "value": m}
+                            for m in outcomes.FUNNEL_MEASURES
+                        ],
+                        value=measure,
+                        inline=True,
+                        inputStyle={"marginRight": "0.25rem"},
+                        labelStyle={"marginRight": "0.8rem"},
+                    ),
+                ],
+                className="controls-row",
+            ),
+            html.Div(
+                [
+                    html.Label(t("regions_funnel_by", lang), htmlFor="regions-funnel-by"),
+                    dcc.RadioItems(
+                        id="regions-funnel-by",
+                        options=[
+                            {"label": t(f"regions_funnel_by_{u}", lang), "value": u}
+                            for u in allowed
+                        ],
+                        value=by,
+                        inline=True,
+                        inputStyle={"marginRight": "0.25rem"},
+                        labelStyle={"marginRight": "0.8rem"},
+                    ),
+                ],
+                className="controls-row",
+            ),
+            dcc.Graph(
+                id="regions-funnel-chart",
+                figure=_funnel_figure(doc, lang),
+                config={"displaylogo": False},
+            ),
+            *notes,
+            html.P(t("regions_funnel_note", lang), id="regions-funnel-note",
+                   className="as-of-stamp"),
+        ],
+        className="section",
+    )  # fmt: skip
+
+
+def _unit_label(unit: dict, lang: str) -> str:
+    if unit["name"]:
+        return unit["name"]
+    return unit["unit"]
+
+
+def _funnel_figure(doc: dict, lang: str) -> go.Figure:
+    fig = go.Figure()
+    p = doc["national"]["rate"]
+    units = [u for u in doc["units"] if isinstance(u["rate"], int | float)]
+    sizes = [u["cases"] for u in doc["units"] if isinstance(u["cases"], int)]
+    if p is not None and sizes:
+        top = max(sizes)
+        grid_n = sorted({max(1, round(top * i / 200)) for i in range(1, 201)} | set(sizes))
+        for level, z in (("95", outcomes.Z_95), ("998", outcomes.Z_998)):
+            limits = [outcomes.control_limits(p, n, z, doc["phi"]) for n in grid_n]
+            label = t(f"regions_funnel_limit_{level}", lang)
+            for side, dash_style in ((0, "dot"), (1, "dot")):
+                fig.add_scatter(
+                    x=grid_n, y=[lim[side] for lim in limits], mode="lines", name=label,
+                    legendgroup=label, showlegend=side == 0, hoverinfo="skip",
+                    line={"color": FUNNEL_COLOURS[level], "width": 1.5 if level == "998" else 1,
+                          "dash": dash_style if level == "95" else "solid"},
+                )  # fmt: skip
+        fig.add_scatter(
+            x=[0, top], y=[p, p], mode="lines", name=t("regions_funnel_national", lang),
+            line={"color": "#444444", "width": 1.5}, hoverinfo="skip",
+        )  # fmt: skip
+    fig.add_scatter(
+        x=[u["cases"] for u in units],
+        y=[u["rate"] for u in units],
+        mode="markers",
+        name=t(f"regions_funnel_by_{doc['by']}", lang),
+        marker={
+            "size": 9,
+            "color": ["#D55E00" if u["outside_998"] else "#009E73" for u in units],
+            "line": {"width": 1, "color": "#333333"},
+        },
+        customdata=[
+            [_unit_label(u, lang), fmt_int(u["cases"], lang), fmt_rate(u["rate"], lang)]
+            for u in units
+        ],
+        hovertemplate="<b>%{customdata[0]}</b>: %{customdata[2]} (n = %{customdata[1]})"
+        "<extra></extra>",
+    )
+    fig.update_layout(
+        xaxis={"title": t("regions_funnel_cases_axis", lang), "rangemode": "tozero"},
+        yaxis={"title": t("regions_funnel_rate_axis", lang), "tickformat": ".0%",
+               "range": [0, 1.02]},
+    )  # fmt: skip
+    return figure_layout(fig, lang, height=420)
+
+
+def _phi_note(doc: dict, lang: str):
+    if doc["phi"] is None:
+        return None
+    key = "regions_funnel_phi_applied" if doc["phi_applied"] else "regions_funnel_phi_not_applied"
+    return html.P(
+        t(key, lang, phi=fmt_number(doc["phi"], lang, 2)),
+        id="regions-funnel-phi",
+        className="as-of-stamp",
+    )
+
+
+def _outside_note(doc: dict, lang: str):
+    outside = [u for u in doc["units"] if u["outside_998"]]
+    if not outside:
+        text = t("regions_funnel_none_outside", lang)
+    else:
+        text = t(
+            "regions_funnel_outside",
+            lang,
+            units=", ".join(
+                f"{_unit_label(u, lang)} ({fmt_rate(u['rate'], lang)})"
+                for u in sorted(outside, key=lambda u: u["unit"])
+            ),
+        )
+    return html.P(text, id="regions-funnel-outside", className="as-of-stamp")
+
+
+@callback(
+    Output("url", "search", allow_duplicate=True),
+    Input("regions-funnel-measure", "value"),
+    Input("regions-funnel-by", "value"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def choose_funnel(measure, by, search):
+    current = query_params(search)
+    if current.get("funnel_measure") == measure and current.get("funnel_by") == by:
+        return dash.no_update
+    return search_with(search, funnel_measure=measure, funnel_by=by)
 
 
 @callback(

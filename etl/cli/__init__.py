@@ -30,6 +30,8 @@ COMMANDS = {
     "cohorts": ("figures", "run_export"),
     "compliance": ("figures", "run_export"),
     "reports": ("figures", "run_reports"),
+    "outcomes": ("figures", "run_outcomes"),
+    "funnel": ("figures", "run_outcomes"),
     "publish": ("figures", "run_publish"),
     "audit": ("audit", "run_audit"),
     "nowcast": ("actuarial", "run_nowcast"),

@@ -1,4 +1,5 @@
-"""`benzo-monitor report`, `cohorts`, `compliance`, `reports` and `publish`: the figures.
+"""`benzo-monitor report`, `cohorts`, `compliance`, `outcomes`, `funnel`, `reports` and
+`publish`: the figures.
 
 `report --format json|csv`, `cohorts` and `compliance` print the documents of SPEC §10;
 `report --format xlsx|html|pdf` issues the monthly report pack (etl.outputs.pack) and records it.
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from etl import figures
+from etl import figures, outcomes
 from etl.base.config import Config
 from etl.base.disclosure import Disclosure
 from etl.base.errors import UserError
@@ -73,6 +74,27 @@ def run_export(args, config: Config) -> int:
         report.to_json(doc) if args.format == "json" else csv_text(*CSV_LAYOUTS[args.command](doc))
     )
     write_text(args.output, text)
+    return 0
+
+
+def run_outcomes(args, config: Config) -> int:
+    """`benzo-monitor outcomes` and `benzo-monitor funnel`: the evaluation statistics of
+    SPEC §16 (etl/outcomes.py) as JSON or CSV."""
+    disclosure = Disclosure(config.suppression_threshold, enabled=not args.no_suppress)
+    con = report.open_for_export(args.db, config, args.as_of, None)
+    try:
+        reader = figures.ConnectionReader(con)
+        if args.command == "outcomes":
+            doc = outcomes.outcomes(reader, disclosure)
+            layout = outcomes.outcomes_csv_rows
+        else:
+            doc = outcomes.funnel(reader, args.measure, args.by, disclosure)
+            layout = outcomes.funnel_csv_rows
+    finally:
+        con.close()
+    write_text(
+        args.output, report.to_json(doc) if args.format == "json" else csv_text(*layout(doc))
+    )
     return 0
 
 

@@ -27,25 +27,41 @@ def _month(text: str) -> str:
     return text
 
 
+def add_global_options(parser: argparse.ArgumentParser, default) -> None:
+    """--db and --config, on the main parser (default None) or on a command's (SUPPRESS)."""
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=default,
+        help="the DuckDB warehouse (default: $BENZO_MONITOR_DB or data/benzo_monitor.duckdb)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default,
+        help="a TOML file overriding etl/base/config.toml (default: $BENZO_MONITOR_CONFIG)",
+    )
+
+
+def command_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every command's parser below `parser`, sub-commands (users add, ...) included."""
+    found = []
+    for action in parser._actions:  # argparse keeps its sub-parsers only there
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                found += [child, *command_parsers(child)]
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of `benzo-monitor` and every command (SPEC §10)."""
     parser = argparse.ArgumentParser(
         prog="benzo-monitor",
         description="Monitor of the benzodiazepine / Z-drug withdrawal programme "
         "(Royal Decree of 2 July 2025).",
     )
     parser.add_argument("--version", action="version", version=f"benzo-monitor {__version__}")
-    parser.add_argument(
-        "--db",
-        type=Path,
-        default=None,
-        help="the DuckDB warehouse (default: $BENZO_MONITOR_DB or data/benzo_monitor.duckdb)",
-    )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="a TOML file overriding etl/base/config.toml (default: $BENZO_MONITOR_CONFIG)",
-    )
+    add_global_options(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("load", help="load billing exports (CSV, CSV.gz, Parquet, XLSX)")
@@ -139,6 +155,41 @@ def build_parser() -> argparse.ArgumentParser:
                 help="write archived pack ID again (benzo-monitor reports) and check its data",
             )
 
+    # --- evaluation statistics (SPEC §16): outcomes over time, funnel plots ---------------
+    p = sub.add_parser(
+        "outcomes",
+        help="cumulative incidence of completion and stop by days since start (SPEC §16)",
+    )
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        dest="as_of",
+        help="compute as of this date (default: latest delivery date loaded)",
+    )
+    p.add_argument("--format", default="json", choices=("json", "csv"))
+    p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    p.add_argument(
+        "--no-suppress", action="store_true", help="exact figures: no disclosure control (SPEC §9)"
+    )
+    p = sub.add_parser("funnel", help="funnel plot: units against the national value (SPEC §16)")
+    p.add_argument("--measure", required=True, choices=("completion", "early_delivery"))
+    p.add_argument("--by", required=True, choices=("pharmacy", "province", "region"))
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        dest="as_of",
+        help="compute as of this date (default: latest delivery date loaded)",
+    )
+    p.add_argument("--format", default="json", choices=("json", "csv"))
+    p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    p.add_argument(
+        "--no-suppress",
+        action="store_true",
+        help="every unit and exact figures: no disclosure control (SPEC §9)",
+    )
+
     # --- the actuarial review (SPEC §15) ---
     p = sub.add_parser("nowcast", help="provisional months: nowcast, intervals, backtest (§15)")
     p.add_argument(
@@ -204,4 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--limit", type=int, default=None, help="the latest N events (default 50 in the table)"
     )
+    for command_parser in command_parsers(parser):
+        # SPEC §10: the global options are accepted after the command's name too; there they
+        # only replace the value given before it when they are present.
+        add_global_options(command_parser, default=argparse.SUPPRESS)
     return parser
