@@ -371,3 +371,33 @@ def test_render_pack_records_nothing(revised):
     finally:
         con.close()
     assert data.startswith(b"<!DOCTYPE html>") and before == after
+
+
+def test_a_pack_of_an_earlier_revision_of_the_rules_says_so(revised, tmp_path, capsys):
+    """A pack archived before the methodology revision (no `methodology_revision` in its
+    configuration: revision 1) whose figures now differ: exit 1 and a message naming both
+    revisions, not "was the warehouse rebuilt?"."""
+    status, _ = run_cli(
+        "--db", str(revised), "report", "--month", "2025-07", "--format", "html",
+        "--output", str(tmp_path / "p.html"),
+    )  # fmt: skip
+    assert status == 0
+    con = warehouse.connect(revised)
+    try:
+        (config,) = con.execute("select config from report_archive").fetchone()
+        recorded = json.loads(config)
+        assert recorded["methodology_revision"] == pack.METHODOLOGY_REVISION == 2
+        del recorded["methodology_revision"]
+        con.execute(
+            "update report_archive set config = ?, content_sha256 = ?",
+            [json.dumps(recorded), "0" * 64],
+        )
+    finally:
+        con.close()
+    capsys.readouterr()
+    status, _ = run_cli(
+        "--db", str(revised), "report", "--reproduce", "1", "--output", str(tmp_path / "q.html")
+    )
+    assert status == 1
+    message = " ".join(capsys.readouterr().err.split())
+    assert "issued under revision 1 of the rules; this version computes revision 2" in message

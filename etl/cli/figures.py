@@ -134,6 +134,15 @@ def run_reproduce(args) -> int:
     output = args.output or default_output(row["month"], row["lang"], fmt or row["format"])
     write_bytes(output, data)
     print(output)
+    revision = pack.methodology_revision(row)
+    if issued.content_sha256 != row["content_sha256"] and revision != pack.METHODOLOGY_REVISION:
+        raise UserError(
+            f"pack {row['report_id']} was issued under revision {revision} of the rules; this "
+            f"version computes revision {pack.METHODOLOGY_REVISION} (docs/methodology.md, what "
+            "changed), so its figures differ by design: content SHA-256 "
+            f"{issued.content_sha256} instead of {row['content_sha256']}",
+            status=1,
+        )
     if issued.content_sha256 != row["content_sha256"]:
         raise UserError(
             f"the data of pack {row['report_id']} differ from the archived pack: content "

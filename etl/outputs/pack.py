@@ -138,9 +138,22 @@ def _plain(value):
 # --- the configuration as recorded in the archive -----------------------------------------
 
 
+# The revision of the rules the figures follow (docs/methodology.md, "What changed in v2"),
+# recorded with each pack: a pack issued under other rules cannot reproduce the same figures.
+# Packs archived without it were issued under revision 1.
+METHODOLOGY_REVISION = 2
+
+
+def methodology_revision(row: dict) -> int:
+    """The revision of the rules an archived pack (a report_archive row) was issued under."""
+    return json.loads(row["config"]).get("methodology_revision", 1)
+
+
 def config_to_dict(config: Config) -> dict:
-    """The configuration's values as JSON-ready data (dates as YYYY-MM-DD)."""
+    """The configuration's values as JSON-ready data (dates as YYYY-MM-DD), with the revision
+    of the rules in force."""
     data = {name: _plain(getattr(config, name)) for name in SCALAR_FIELDS}
+    data["methodology_revision"] = METHODOLOGY_REVISION
     data["key_letter_values"] = [
         {"valid_from": kv.valid_from.isoformat(), "value": kv.value}
         for kv in config.key_letter_values
@@ -453,8 +466,16 @@ def _compliance_table(reader: figures.Reader, disclosure: Disclosure, registry) 
     )
 
 
+# Settings the pack's figures do not use (the actuarial review: `nowcast`, `budget`). Left out
+# of its configuration table, so a pack archived before they existed reproduces with the
+# same content hash.
+NOT_IN_PACK = ("annual_budget_eur", "nowcast_history_months")
+
+
 def _configuration_table(config: Config) -> Table:
-    rows = [[name, name, getattr(config, name)] for name in SCALAR_FIELDS]
+    rows = [
+        [name, name, getattr(config, name)] for name in SCALAR_FIELDS if name not in NOT_IN_PACK
+    ]
     rows += [
         ["key_letter_values", f"key_letter_value ({kv.valid_from.isoformat()})", kv.value]
         for kv in config.key_letter_values
