@@ -164,6 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("name")
     u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
+    # --- SPEC v2 §14: the product reference (cnk -> ATC) for BZRA lines -------------------
+    p = sub.add_parser("reference", help="the product reference (CNK -> ATC) for BZRA lines")
+    ref = p.add_subparsers(dest="reference_command", required=True, metavar="ACTION")
+    r = ref.add_parser("load", help="load a product table (CSV, CSV.gz, Parquet, XLSX)")
+    r.add_argument("file", type=Path, metavar="FILE")
+    r = ref.add_parser("list", help="the decree's 19 molecules and the BZRA products loaded")
+    r.add_argument("--format", choices=("table", "json"), default="table")
+    # --- end of SPEC §14 block --------------------------------------------------------------
+
     p = sub.add_parser("audit", help="the audit trail: loads, reports, sign-ins, downloads")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument(
