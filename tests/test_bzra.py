@@ -293,3 +293,41 @@ def test_every_bzra_detail_has_its_words(db):
         "N05CD06 delivered at the programme's pharmacy PH1 during the programme (started "
         "2025-03-01, until 2025-03-10), not a molecule of the 90 days before"
     )
+
+
+def test_r18_judged_once_in_the_first_programme(tmp_path):
+    """Programme 1 (5 steps from 2025-01-06) is completed on 02-15, covered until T1 = 02-24; an
+    initiation on 02-20 opens programme 2 (S2 = 02-20, within [S1, T1]). Diazepam at PH1 on
+    02-10 (in programme 1's window, nothing before: flagged) and on 02-22 (in both windows:
+    judged in programme 1, where no diazepam came before S1, so flagged; in programme 2 it
+    would have been the pack for the preparation, diazepam having come on 02-10)."""
+    lines = completed_five("PR") + [line("PR", "2025-02-20", INIT5)]
+    lines += [line("LAST", "2025-06-30", INIT5, pharmacy="PH3")]
+    db = build_with_bzra(
+        tmp_path,
+        lines,
+        [bzra("OTHER", "2024-01-01"), bzra("PR", "2025-02-10"), bzra("PR", "2025-02-22")],
+    )
+    rows = query(db, "select * from mart_compliance_findings where rule_id = 'R18'")
+    assert sorted((r["delivery_date"].isoformat(), r["programme_id"]) for r in rows) == [
+        ("2025-02-10", "PR#1"),
+        ("2025-02-22", "PR#1"),
+    ]
+
+
+def test_scan_keeps_reference_codes_and_file_order(tmp_path):
+    """The scan's CNK test for the product reference (a binary search of comparisons) keeps
+    exactly the reference's BZRA CNKs, and the line numbers stay those of the file."""
+    import duckdb
+
+    from etl.ingest.load import code_in_sql
+
+    codes = [f"{i * 7919 % 9_999_999:07d}" for i in range(1, 400)]
+    probe = sorted(set(codes[::3] + [f"{i:07d}" for i in range(0, 9_999_999, 99_991)]))
+    con = duckdb.connect()
+    con.execute("create table p as select unnest(?::varchar[]) as c", [probe])
+    kept = {
+        r[0] for r in con.execute(f"select c from p where {code_in_sql('c', codes)}").fetchall()
+    }
+    assert kept == set(probe) & set(codes)
+    assert code_in_sql("c", []) == "false"

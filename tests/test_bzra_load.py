@@ -188,3 +188,28 @@ def test_decree_table(tmp_path):
     assert rows["oxazepam"] == ("N05BA04", "C", 150.0, 0.3)
     assert rows["triazolam"] == ("N05CD05", "UC", 0.75, 80.0)
     assert rows["ethyl loflazepate"] == ("N05BA18", "L", 6.0, 5.0)
+
+
+def test_bzra_lines_in_a_long_file_keep_their_line_numbers(tmp_path):
+    """6,000 lines: every 7th a diazepam pack known only from the reference, every 11th a date
+    that cannot be read on such a line (rejected with its line number), the rest statins."""
+    db = tmp_path / "w.duckdb"
+    ref = write_delimited(tmp_path / "ref.csv", REFERENCE_HEADER, REFERENCE_ROWS)
+    assert run_cli("--db", str(db), "reference", "load", str(ref))[0] == 0
+    rows, bzra_lines, rejected = [], [], []
+    for i in range(6000):
+        line_number = i + 2
+        if i % 7 == 0:
+            date = "31/02/2025" if i % 11 == 0 else "02/03/2025"
+            rows.append([f"P{i}", "PH1", date, "1234567", "1", ""])
+            (rejected if i % 11 == 0 else bzra_lines).append(line_number)
+        else:
+            rows.append([f"P{i}", "PH1", "02/03/2025", "3456789", "1", ""])
+    export = write_delimited(tmp_path / "long.csv", HEADER, rows)
+    status, out = run_cli("--db", str(db), "load", "--no-progress", str(export))
+    assert status == 0, out
+    assert [r[0] for r in table(db, "select line_number from bzra_lines order by 1")] == bzra_lines
+    assert table(db, "select line_number, reason from rejects order by 1") == [
+        (n, "date_unreadable") for n in rejected
+    ]
+    assert table(db, "select patient_id from bzra_lines where line_number = 9") == [("P7",)]
