@@ -331,3 +331,19 @@ def test_scan_keeps_reference_codes_and_file_order(tmp_path):
     }
     assert kept == set(probe) & set(codes)
     assert code_in_sql("c", []) == "false"
+
+
+def test_bzra_free_mart_completed_and_closed(db):
+    """Start year 2025, scheme 5. Completed: PF1-PF4 (PF4 not observable), as in the cohort
+    row. Closed adds the stopped one-step programmes started 2025-03-01 at PH1 (T = 03-10,
+    T + 365 = 2026-03-10 <= as-of): P16a-d, P17a-b, P18a, all observable. Of those, BZRA-free
+    at 90 days ([03-11, 06-08]): all but P18a (diazepam on 03-11); at 180 and 365 the same.
+    Closed at 90: observable 3 + 7 = 10, free 2 + 6 = 8 (0.8); at 180: 1 + 6 = 7 (0.7)."""
+    rows = query(db, "select * from mart_bzra_free where start_year = 2025 and scheme = 5", AS_OF)
+    got = {(r["programmes_group"], r["days"]): r for r in rows}
+    completed = got[("completed", 90)]
+    assert (completed["programmes"], completed["observable"], completed["bzra_free"]) == (4, 3, 2)
+    closed = got[("closed", 90)]
+    assert (closed["programmes"], closed["observable"], closed["bzra_free"]) == (11, 10, 8)
+    assert closed["bzra_free_rate"] == 0.8
+    assert (got[("closed", 180)]["bzra_free"], got[("closed", 180)]["bzra_free_rate"]) == (7, 0.7)

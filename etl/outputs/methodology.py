@@ -37,6 +37,7 @@ MART_ORDER = (
     "mart_completion_by_days_since_start",
     "mart_compliance_findings",
     "mart_bzra_window",
+    "mart_bzra_free",
     "mart_fees_by_cnk_month",
     "mart_programmes_by_region",
     "mart_programmes_by_province",
