@@ -92,11 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("month", "single"),
         help="one file per billing month (default) or a single file",
     )
+    p.add_argument(  # SPEC §14
+        "--bzra",
+        action="store_true",
+        help="also write BZRA histories: a pharmacy-software export with an ATC column and the "
+        "product reference (products.csv, to load first with `reference load`)",
+    )
 
     for name, helptext in (
         ("report", "the monthly state of play (SPEC §6)"),
         ("cohorts", "cohort outcomes (SPEC §7)"),
-        ("compliance", "compliance findings R01-R15 (SPEC §8; R16-R18 need BZRA deliveries)"),
+        ("compliance", "compliance findings R01-R18 (SPEC §8, §14; R16-R18 need BZRA deliveries)"),
     ):
         p = sub.add_parser(name, help=helptext)
         if name == "report":

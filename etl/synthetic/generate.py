@@ -34,6 +34,7 @@ import polars as pl
 
 from etl.base.codes import BY_CNK, REDUCTION_CNK_BY_CAPSULES
 from etl.synthetic.billing import BAD_CNK, Billing, bill
+from etl.synthetic.bzra import BzraFiles, write_bzra
 from etl.synthetic.calibration import (
     EARLIEST_DATE,
     EPOCH,
@@ -91,6 +92,7 @@ class GenerateResult:
     broken_lines: dict[str, int] = field(default_factory=dict)
     breaches_injected: dict[str, int] = field(default_factory=dict)
     removed_stale: list[Path] = field(default_factory=list)
+    bzra: BzraFiles | None = None  # SPEC §14: with bzra=True, the BZRA export and products
 
 
 def generate(
@@ -106,6 +108,7 @@ def generate(
     split: str = "month",
     config=None,
     today: date | None = None,
+    bzra: bool = False,
 ) -> GenerateResult:
     """Write a seeded synthetic national dataset into `output_dir` (see the module docstring).
 
@@ -150,6 +153,14 @@ def generate(
     files, file_rows = _write_files(
         output_dir, groups, prog_by_month, prog_typed, other, st, file_format
     )
+    # SPEC §14: BZRA histories in a pharmacy-software export (etl/synthetic/bzra.py), from a
+    # random stream of their own, so that the programme lines do not change with --bzra.
+    bzra_files = None
+    if bzra:
+        bzra_files = write_bzra(
+            output_dir, np.random.default_rng([seed, 14]), sim.programmes, patient_ids,
+            [str(i) for i in sim.pharmacies["id"]], end, weekly_starts,
+        )  # fmt: skip
     truth_path = output_dir / "ground_truth_programmes.csv"
     ground_truth(sim.programmes, patient_ids, sim.pharmacies["id"], demo["birth"]).write_csv(
         truth_path
@@ -182,6 +193,7 @@ def generate(
         broken_lines=dict(billing.broken),
         breaches_injected=injected,
         removed_stale=removed,
+        bzra=bzra_files,
     )
 
 
