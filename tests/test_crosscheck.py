@@ -309,6 +309,9 @@ def test_bzra_figures_equal_the_generators_reading(loaded_bzra, cli):
     rules = _json(cli, "--db", db, "compliance", "--no-suppress")["rules"]
     assert {r: rules[r] for r in ("R16", "R17", "R18")} == expected["rules"]
     assert all(expected["rules"][r] > 0 for r in ("R16", "R17", "R18")), expected["rules"]
+    # The manifest's expectation, from the lines as the generator wrote them, is the same.
+    manifest = json.loads(result.manifest.read_text(encoding="utf-8"))
+    assert manifest["bzra"]["expected_rules"] == expected["rules"]
     cohorts = _json(cli, "--db", db, "cohorts", "--no-suppress")["cohorts"]
     observed = 0
     for row in cohorts:
@@ -316,3 +319,6 @@ def test_bzra_figures_equal_the_generators_reading(loaded_bzra, cli):
         _same_figures(row, want, (row["initiation_month"], row["scheme"]))
         observed += row["bzra_free_90d_observable"]
     assert observed > 0
+    totals = manifest["bzra"]["expected_bzra_free_completed"]["90d"]
+    assert totals["observable"] == observed
+    assert totals["bzra_free"] == sum(row["bzra_free_90d"] or 0 for row in cohorts)

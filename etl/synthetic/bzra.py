@@ -23,6 +23,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 # The decree's molecules (sql/staging/10_stg_bzra_molecules.sql), with how often each is the
 # chronic molecule (a rough Belgian mix: alprazolam, lorazepam, zolpidem and lormetazepam lead).
@@ -59,6 +60,9 @@ class BzraFiles:
     n_lines: int
     n_patients: int  # patients with at least one BZRA line
     n_carrying_pharmacies: int
+    lines: (
+        pl.DataFrame
+    )  # as written, the ATC resolved (export's or reference's): the oracle's input
 
 
 def _products() -> list[tuple[str, str, str, str, int]]:
@@ -143,13 +147,16 @@ def write_bzra(
             CLONAZEPAM[1])  # fmt: skip
 
     rows: list[list[str]] = []
+    typed: list[tuple] = []
     for patient, pharmacy, day, atc in deliveries:
         cnk = str(rng.choice(by_atc[atc]))
         text = date.fromordinal(day).strftime("%d/%m/%Y")
         atc_text = "" if rng.random() < EMPTY_ATC else atc
         rows.append([patient, pharmacy_ids[pharmacy], text, cnk, "1", atc_text])
+        typed.append((patient, pharmacy_ids[pharmacy], date.fromordinal(day), cnk, atc, 1))
         if rng.random() < CANCELLED:  # cancelled: the correction nets it to no delivery
             rows.append([patient, pharmacy_ids[pharmacy], text, cnk, "-1", atc_text])
+            typed.append((patient, pharmacy_ids[pharmacy], date.fromordinal(day), cnk, atc, -1))
     rows.sort(key=lambda r: (r[2][6:] + r[2][3:5] + r[2][:2], r[1], r[0]))
     output_dir = Path(output_dir)
     export = output_dir / "bzra_export.csv"
@@ -168,4 +175,9 @@ def write_bzra(
         n_lines=len(rows),
         n_patients=len({r[0] for r in rows}),
         n_carrying_pharmacies=int(carrying.sum()),
+        lines=pl.DataFrame(
+            typed,
+            schema=["patient_id", "pharmacy_id", "delivery_date", "cnk", "atc", "quantity"],
+            orient="row",
+        ),
     )
