@@ -44,9 +44,17 @@ UNASSIGNED_KEYS = (
     "follow_up_interviews",
     "fees_estimated_eur",
 )
-# SPEC §10: the compliance counts include R16-R18 (SPEC §14), which need BZRA deliveries; the
-# warehouse holds none yet, so their counts are null ("not observable"), never 0.
+# SPEC §10: the compliance counts include R16-R18 (SPEC §14), which need BZRA deliveries; when
+# the warehouse holds none, their counts are null ("not observable"), never 0.
 NOT_OBSERVABLE_RULES = ("R16", "R17", "R18")
+
+
+def holds_bzra_deliveries(reader: Reader) -> bool:
+    """Does the warehouse hold a BZRA delivery on or before the as-of date (SPEC §14)?"""
+    (row,) = reader.rows("select n_deliveries from {mart_bzra_window}")
+    return bool(row["n_deliveries"])
+
+
 FINDING_KEYS = (
     "rule",
     "severity",
@@ -350,11 +358,13 @@ def compliance(reader: Reader, disclosure: Disclosure) -> dict:
     rules = load_registry().rules
     severity = {rule.id: rule.severity for rule in rules}
     counts = compliance_counts(reader)
+    # SPEC §10/§14: R16-R18 null when the warehouse holds no BZRA delivery.
+    not_observable = () if holds_bzra_deliveries(reader) else NOT_OBSERVABLE_RULES
     return {
         "as_of": as_of_date(reader).isoformat(),
         "rules": {
             **{rule.id: disclosure.count(counts.get(rule.id, 0)) for rule in rules},
-            **dict.fromkeys(NOT_OBSERVABLE_RULES),
+            **dict.fromkeys(not_observable),
         },
         "findings": [finding_record(row, severity) for row in compliance_findings(reader)],
     }

@@ -51,6 +51,8 @@ KEYS = [
     "stabilisation_rate",
     "follow_up_rate",
 ]
+# SPEC v2 §10: cohort rows add, per N, the BZRA-free fields (tests/test_bzra.py by hand).
+BZRA_KEYS = [f"bzra_free_{n}d{s}" for n in (90, 180, 365) for s in ("_observable", "", "_rate")]
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +94,11 @@ def test_cohort_rows(db):
         ["2025-03", "10", 6, 0, 6, 0, 0.0, 0.0, 0.1667],
         ["2025-06", "10", 1, 0, 0, 1, None, None, None],
     ]
-    assert all(list(c) == KEYS for c in doc["cohorts"])
+    assert all(list(c) == KEYS + BZRA_KEYS for c in doc["cohorts"])
+    # No BZRA delivery in this warehouse: nothing observable, the counts null, never 0.
+    assert {(c["bzra_free_90d_observable"], c["bzra_free_90d"]) for c in doc["cohorts"]} == {
+        (0, None)
+    }
 
 
 def test_cohorts_sorted_by_month_then_scheme_numerically(db):
@@ -151,9 +157,10 @@ def test_cohorts_csv(db, tmp_path):
     )  # fmt: skip
     assert status == 0
     lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "as_of," + ",".join(KEYS)
-    assert lines[1] == "2025-06-30,2024-12,7,3,2,1,0,0.6667,0.0,0.3333"
-    assert lines[3] == "2025-06-30,2025-01,10,1,0,0,1,,0.0,"
+    assert lines[0] == "as_of," + ",".join(KEYS + BZRA_KEYS)
+    no_bzra = ",0,," * 3  # observable 0, BZRA-free and rate empty, at 90, 180 and 365 days
+    assert lines[1] == "2025-06-30,2024-12,7,3,2,1,0,0.6667,0.0,0.3333" + no_bzra
+    assert lines[3] == "2025-06-30,2025-01,10,1,0,0,1,,0.0," + no_bzra
 
 
 def test_same_day_initiations_do_not_lower_the_completion_rate(tmp_path):

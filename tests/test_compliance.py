@@ -512,7 +512,10 @@ def test_details_of_the_v2_rules(db):
 
 
 def test_every_finding_has_its_rules_severity(db):
-    registry = {rule.id: rule.severity for rule in load_registry().rules}
+    # R16-R18 need BZRA deliveries, which this warehouse does not hold (tests/test_bzra.py).
+    registry = {
+        rule.id: rule.severity for rule in load_registry().rules if rule.id not in NOT_OBSERVABLE
+    }
     rows = query(db, "select distinct rule_id, severity from mart_compliance_findings")
     assert {r["rule_id"]: r["severity"] for r in rows} == registry
 
@@ -525,6 +528,8 @@ def test_every_detail_has_its_words_with_the_values_it_names(db):
     """Each sentence the mart names (`detail_key`) has words in the three languages, whose
     {placeholders} are exactly the finding's `detail_values`; LINES meet every sentence."""
     sql_keys = set(re.findall(r"'(r\d\d_[a-z_]+)'", read_sql("marts/mart_compliance_findings.sql")))
+    # R16-R18 need BZRA deliveries: their sentences are checked in tests/test_bzra.py.
+    sql_keys = {k for k in sql_keys if not k.startswith(("r16_", "r17_", "r18_"))}
     rows = query(db, "select * from mart_compliance_findings")
     assert {r["detail_key"] for r in rows} == sql_keys
     for row in rows:

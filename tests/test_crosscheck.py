@@ -264,3 +264,61 @@ def test_boundary_cases_equal_the_generators_reading(tmp_path, cli):
     result = _json(cli, "--db", db, "compliance", "--no-suppress")
     assert {r: result["rules"][r] for r in RULES} == BOUNDARY_FLAGS
     assert _findings(result) == _flagged(reading)
+
+
+# --- SPEC v2 §14: BZRA deliveries, generated with bzra=True ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def loaded_bzra(tmp_path_factory):
+    """A small dataset with BZRA histories: the product reference loaded first, then the
+    programme exports and the pharmacy-software BZRA export."""
+    from etl.cli import main
+
+    out = tmp_path_factory.mktemp("crosscheck-bzra")
+    result = generate(
+        out / "exports", seed=7, start=dt.date(2023, 2, 1), end=dt.date(2025, 6, 30),
+        weekly_starts=6, file_format="csv", style="fr", split="single", bzra=True,
+    )  # fmt: skip
+    db = out / "w.duckdb"
+    assert main(["--db", str(db), "reference", "load", str(result.bzra.products)]) == 0
+    files = [*map(str, result.files), str(result.bzra.export)]
+    assert main(["--db", str(db), "load", "--no-progress", *files]) == 0
+    return db, result
+
+
+def test_bzra_figures_equal_the_generators_reading(loaded_bzra, cli):
+    """R16-R18 and the cohorts' BZRA-free fields from the stored lines, read by the oracle."""
+    from etl.synthetic.oracle import reference_bzra
+
+    db, result = loaded_bzra
+    columns = ("patient_id", "pharmacy_id", "delivery_date", "cnk", "quantity",
+               "patient_birth_year", "prescriber_id")  # fmt: skip
+    lines = pl.DataFrame(
+        query(db, f"select {', '.join(columns)} from billing_lines"),
+        schema=list(columns),
+        orient="row",
+    )
+    bzra_columns = ("patient_id", "pharmacy_id", "delivery_date", "cnk", "atc", "quantity")
+    bzra_lines = pl.DataFrame(
+        query(db, f"select {', '.join(bzra_columns)} from bzra_lines"),
+        schema=list(bzra_columns),
+        orient="row",
+    )
+    expected = reference_bzra(read_lines(lines), bzra_lines)
+    rules = _json(cli, "--db", db, "compliance", "--no-suppress")["rules"]
+    assert {r: rules[r] for r in ("R16", "R17", "R18")} == expected["rules"]
+    assert all(expected["rules"][r] > 0 for r in ("R16", "R17", "R18")), expected["rules"]
+    # The manifest's expectation, from the lines as the generator wrote them, is the same.
+    manifest = json.loads(result.manifest.read_text(encoding="utf-8"))
+    assert manifest["bzra"]["expected_rules"] == expected["rules"]
+    cohorts = _json(cli, "--db", db, "cohorts", "--no-suppress")["cohorts"]
+    observed = 0
+    for row in cohorts:
+        want = expected["cohorts"][(row["initiation_month"], row["scheme"])]
+        _same_figures(row, want, (row["initiation_month"], row["scheme"]))
+        observed += row["bzra_free_90d_observable"]
+    assert observed > 0
+    totals = manifest["bzra"]["expected_bzra_free_completed"]["90d"]
+    assert totals["observable"] == observed
+    assert totals["bzra_free"] == sum(row["bzra_free_90d"] or 0 for row in cohorts)

@@ -675,8 +675,12 @@ def test_date_shortcuts_read_what_the_formats_read():
         "'P1' as patient_id, 'PH1' as pharmacy_id, d as delivery_date, '5521950' as cnk, "
         "'1' as quantity, '1' as amount_eur, m as billing_month, null as insurer_code, "
         "null as patient_birth_year, null as patient_sex, null as pharmacy_postcode, "
-        "null as prescriber_id from inputs"
+        "null as prescriber_id, null as atc from inputs"
     )
+    # The tables normalise_lines.sql reads to tell programme lines from BZRA lines (SPEC §14).
+    con.execute("create table fee_codes (cnk varchar)")
+    con.execute("insert into fee_codes values ('5521950')")
+    con.execute("create table product_reference (cnk varchar, atc varchar)")
     con.execute("create temp table rows as " + sql_pkg.read_sql("load/normalise_lines.sql"))
     day_formats = (
         "['%Y-%m-%d', '%d/%m/%Y', '%d-%m-%Y', '%d.%m.%Y', '%Y%m%d', "

@@ -28,8 +28,10 @@ COHORTS = [
     "completion_rate",
     "stabilisation_rate",
     "follow_up_rate",
+    # SPEC v2 §10/§14: per N in 90/180/365, observable, BZRA-free, rate
+    *(f"bzra_free_{n}d{suffix}" for n in (90, 180, 365) for suffix in ("_observable", "", "_rate")),
 ]
-RULES = {f"R{n:02d}": "warning" if n in (8, 12, 13, 15) else "error" for n in range(1, 16)}
+RULES = {f"R{n:02d}": "warning" if n in (8, 12, 13, 15, 16, 17) else "error" for n in range(1, 19)}
 
 
 @pytest.fixture(scope="module")

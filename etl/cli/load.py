@@ -77,6 +77,17 @@ def run_load(args, config) -> int:
                 f"(load {s.previously_loaded_as}); nothing was counted twice.",
                 soft_wrap=True,
             )
+        if s and (s.rows_bzra or s.rows_clonazepam):  # SPEC §14
+            apart = (
+                f"; {s.rows_clonazepam:,} clonazepam line(s) kept apart (not counted)"
+                if s.rows_clonazepam
+                else ""
+            )
+            out.print(
+                f"{escape(s.file_name)}: {s.rows_bzra:,} BZRA line(s) (benzodiazepines and "
+                f"Z-drugs) kept as deliveries{apart}.",
+                soft_wrap=True,
+            )
         if s and s.rows_rejected:
             out.print(
                 f"{escape(s.file_name)}: {s.rows_rejected:,} row(s) rejected - "

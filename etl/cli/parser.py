@@ -108,11 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("month", "single"),
         help="one file per billing month (default) or a single file",
     )
+    p.add_argument(  # SPEC §14
+        "--bzra",
+        action="store_true",
+        help="also write BZRA histories: a pharmacy-software export with an ATC column and the "
+        "product reference (products.csv, to load first with `reference load`)",
+    )
 
     for name, helptext in (
         ("report", "the monthly state of play (SPEC §6)"),
         ("cohorts", "cohort outcomes (SPEC §7)"),
-        ("compliance", "compliance findings R01-R15 (SPEC §8; R16-R18 need BZRA deliveries)"),
+        ("compliance", "compliance findings R01-R18 (SPEC §8, §14; R16-R18 need BZRA deliveries)"),
     ):
         p = sub.add_parser(name, help=helptext)
         if name == "report":
@@ -249,6 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
     u = users.add_parser("passwd", help="change a user's password")
     u.add_argument("name")
     u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+
+    # --- SPEC v2 §14: the product reference (cnk -> ATC) for BZRA lines -------------------
+    p = sub.add_parser("reference", help="the product reference (CNK -> ATC) for BZRA lines")
+    ref = p.add_subparsers(dest="reference_command", required=True, metavar="ACTION")
+    r = ref.add_parser("load", help="load a product table (CSV, CSV.gz, Parquet, XLSX)")
+    r.add_argument("file", type=Path, metavar="FILE")
+    r = ref.add_parser("list", help="the decree's 19 molecules and the BZRA products loaded")
+    r.add_argument("--format", choices=("table", "json"), default="table")
+    # --- end of SPEC §14 block --------------------------------------------------------------
 
     p = sub.add_parser("audit", help="the audit trail: loads, reports, sign-ins, downloads")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")

@@ -22,6 +22,7 @@ from etl.base.errors import UserError
 from etl.base.warehouse import WarehouseError, connect, default_db_path
 from etl.cli.terminal import emit
 from etl.ingest.load import load_paths
+from etl.ingest.reference import load_reference
 from etl.synthetic.generate import generate
 
 DEMO_DIR = Path("data") / "demo"
@@ -76,10 +77,12 @@ def run_demo(args, config) -> int:
     db_path = Path(args.db) if args.db else default_db_path()
     clock = time.perf_counter()
     out.print("Generating the synthetic national dataset ...")
-    result = generate(DEMO_DIR)
+    # SPEC §14: with BZRA histories, so that the demo shows the outcome after the programme.
+    result = generate(DEMO_DIR, bzra=True)
     out.print(
         f"  {result.n_programmes:,} programmes, {result.n_lines:,} programme lines in "
-        f"{len(result.files)} monthly exports under {DEMO_DIR}/"
+        f"{len(result.files)} monthly exports under {DEMO_DIR}/, and a pharmacy-software "
+        f"export of {result.bzra.n_lines:,} BZRA lines"
     )
     out.print(f"Loading into {db_path} ...")
     try:
@@ -87,7 +90,8 @@ def run_demo(args, config) -> int:
     except WarehouseError as exc:
         raise UserError(str(exc)) from exc
     try:
-        outcomes = load_paths(con, result.files, config=config)
+        load_reference(con, result.bzra.products)  # the product reference first (SPEC §14)
+        outcomes = load_paths(con, [*result.files, result.bzra.export], config=config)
     finally:
         con.close()
     refused = [o for o in outcomes if o.refused]

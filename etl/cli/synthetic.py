@@ -16,6 +16,7 @@ def run_generate(args, config) -> int:
             args.output, seed=args.seed, start=args.start, end=args.end,
             weekly_starts=args.weekly_starts, file_format=args.file_format, style=args.style,
             other_lines=args.other_lines, split=args.split, config=config,
+            bzra=args.bzra,
         )  # fmt: skip
     except ValueError as exc:
         raise UserError(str(exc)) from exc
@@ -39,6 +40,12 @@ def run_generate(args, config) -> int:
         f"broken lines: {broken}"
     )
     console.print(f"ground truth: {result.ground_truth} · manifest: {result.manifest}")
+    if result.bzra:  # SPEC §14
+        console.print(
+            f"BZRA export: {result.bzra.export} ({result.bzra.n_lines:,} lines, "
+            f"{result.bzra.n_carrying_pharmacies:,} pharmacies) · product reference: "
+            f"{result.bzra.products} (load it first: benzo-monitor reference load FILE)"
+        )
     if result.removed_stale:
         console.print(f"removed {len(result.removed_stale)} export file(s) of an earlier run")
     return 0

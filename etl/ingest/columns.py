@@ -36,6 +36,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("pharmacy_postcode", False,
            ("postcode", "code_postal", "postal_code", "postcode_apotheek")),
     Column("prescriber_id", False, ("prescriber", "prescripteur", "voorschrijver")),
+    Column("atc", False, ("code_atc", "atc_code", "atc7")),  # SPEC §14: BZRA lines
 )  # fmt: skip
 
 CANONICAL = tuple(c.name for c in COLUMNS)

@@ -4,10 +4,14 @@ One file goes through these steps (SPEC §3):
 1. `etl.ingest.read.open_source` detects the format and prepares a scan of the raw text values;
 2. the header is matched to the canonical columns (aliases and an optional mapping file);
 3. one pass over the records, on every thread, counts them, drops other medicines (counted
-   as skipped) and keeps programme lines and rows with an invalid CNK, numbered in file order;
-4. `sql/load/normalise_lines.sql` checks and normalises the kept rows;
+   as skipped) and keeps programme lines, BZRA lines (SPEC §14: ATC under N05BA, N05CD or
+   N05CF from the export's `atc` column, else from the product reference by CNK; clonazepam
+   N03AE01 too, kept apart) and rows with an invalid CNK, numbered in file order;
+4. `sql/load/normalise_lines.sql` checks and normalises the kept rows (line_kind programme,
+   bzra or clonazepam);
 5. the national-register-number check may refuse the whole file;
-6. one transaction adds the ledger row, the new lines and the rejects.
+6. one transaction adds the ledger row, the new lines (programme lines to billing_lines, BZRA
+   and clonazepam lines to bzra_lines) and the rejects.
 A refused file raises `FileRefused` before step 6, so the warehouse is left as it was.
 """
 
@@ -84,6 +88,8 @@ class LoadSummary:
     rows_rejected: int
     seconds: float
     previously_loaded_as: int | None = None
+    rows_bzra: int = 0  # BZRA lines accepted (new + already present), SPEC §14
+    rows_clonazepam: int = 0  # clonazepam lines (N03AE01), kept apart, not counted
 
 
 def sha256_of(path: Path) -> str:
@@ -171,6 +177,69 @@ def other_medicine_sql(value: str) -> str:
     )
 
 
+# --- BZRA lines (SPEC §14) -----------------------------------------------------------------
+# The ATC groups of BZRA lines, and clonazepam (kept apart). The same test is written in
+# sql/load/normalise_lines.sql, which decides each kept row's line_kind.
+BZRA_ATC_REGEX = "N05(BA|CD|CF).*"
+CLONAZEPAM_ATC = "N03AE01"
+
+
+def bzra_atc_sql(value: str) -> str:
+    """SQL: is the ATC text `value` a BZRA or clonazepam code (case and spaces ignored)?
+
+    A GLOB settles the rows whose value cannot be one (no "N0" in it, or empty) cheaply.
+    """
+    atc = f"upper(trim({value}))"
+    return (
+        f"(coalesce({value} glob '*[Nn]0[35]*', false) and "
+        f"(regexp_full_match({atc}, '{BZRA_ATC_REGEX}') or {atc} = '{CLONAZEPAM_ATC}'))"
+    )
+
+
+def code_in_sql(value: str, codes: list[str]) -> str:
+    """SQL: is `value` one of `codes`? A binary search written as nested CASE comparisons.
+
+    Not IN or list_contains, which DuckDB may plan as a join that loses the file's order (see
+    check_order_kept); a chain of equalities would cost one comparison per code and row. Here a
+    row costs about log2(len(codes)) comparisons.
+    """
+    codes = sorted(set(codes))
+    if not codes:
+        return "false"
+
+    def tree(part: list[str]) -> str:
+        if len(part) <= 3:
+            return "(" + " or ".join(f"{value} = {sql_literal(c)}" for c in part) + ")"
+        middle = len(part) // 2
+        return (
+            f"(case when {value} < {sql_literal(part[middle])} then {tree(part[:middle])} "
+            f"else {tree(part[middle:])} end)"
+        )
+
+    return tree(codes)
+
+
+def bzra_keep_sql(cnk: str, atc: str | None, reference_cnks: list[str]) -> str:
+    """SQL: does the scan keep this row as a BZRA (or clonazepam) line? Its ATC is the
+    export's `atc` value when not empty, else the product reference's for its CNK
+    (`reference_cnks`: the reference's CNKs of BZRA and clonazepam products)."""
+    if reference_cnks:
+        padded = (
+            f"(case when {cnk} glob {SEVEN_DIGITS} then {cnk} else lpad(trim({cnk}), 7, '0') end)"
+        )
+        by_reference = code_in_sql(padded, reference_cnks)
+    else:
+        by_reference = "false"
+    if atc is None:
+        return by_reference
+    if by_reference == "false":
+        return bzra_atc_sql(atc)
+    return (
+        f"(case when {bzra_atc_sql(atc)} then true "
+        f"when coalesce(trim({atc}), '') = '' then {by_reference} else false end)"
+    )
+
+
 def _nrn_like(value: str) -> str:
     """SQL: could the patient `value` be a national register number (11-17 digits, spaces,
     dots, dashes)? A value starting with a letter cannot."""
@@ -228,6 +297,14 @@ class Loader:
 
     # -- the steps -------------------------------------------------------------------------
 
+    def _reference_cnks(self) -> list[str]:
+        """CNKs of the product reference whose ATC makes a BZRA (or clonazepam) line."""
+        rows = self.con.execute(
+            "select cnk from product_reference "
+            f"where regexp_full_match(atc, '{BZRA_ATC_REGEX}') or atc = '{CLONAZEPAM_ATC}'"
+        ).fetchall()
+        return [row[0] for row in rows]
+
     def _columns(self, source: Source) -> dict[str, str]:
         matched = match_headers(source.headers, self.mapping)
         missing = [name for name in REQUIRED if name not in matched]
@@ -258,6 +335,13 @@ class Loader:
             return source.column_exprs[int(columns[name][1:])]
 
         is_other = other_medicine_sql(expr("cnk"))
+        # SPEC §14: BZRA lines are kept too (no extra test at all when the file has no `atc`
+        # column and the product reference has no BZRA product).
+        keep_bzra = bzra_keep_sql(
+            expr("cnk"), expr("atc") if "atc" in columns else None, self._reference_cnks()
+        )
+        if keep_bzra != "false":
+            is_other = f"({is_other} and not {keep_bzra})"
         if source.csv_rejects:
             self.con.execute("drop table if exists load_csv_reject_errors")
             self.con.execute("drop table if exists load_csv_reject_scans")
@@ -432,15 +516,21 @@ class Loader:
 
     def _commit(self, path, source, sha, started, clock, n_rows, n_skipped, csv_rejects):
         con = self.con
-        n_valid, n_present, n_rejected, min_date, max_date = con.execute(
+        n_valid, n_present, n_rejected, min_date, max_date, n_bzra, n_clonazepam = con.execute(
             """
             select
                 (select count(*) from load_valid),
                 (select count(*) from load_valid v
-                 semi join billing_lines b using (fingerprint, occurrence)),
+                 semi join billing_lines b using (fingerprint, occurrence)
+                 where v.line_kind = 'programme')
+                + (select count(*) from load_valid v
+                   semi join bzra_lines b using (fingerprint, occurrence)
+                   where v.line_kind <> 'programme'),
                 (select count(*) from load_rows where reason is not null),
-                (select min(delivery_date) from load_valid),
-                (select max(delivery_date) from load_valid)
+                (select min(delivery_date) from load_valid where line_kind = 'programme'),
+                (select max(delivery_date) from load_valid where line_kind = 'programme'),
+                (select count(*) from load_valid where line_kind = 'bzra'),
+                (select count(*) from load_valid where line_kind = 'clonazepam')
             """
         ).fetchone()
         previous = con.execute(
@@ -462,20 +552,22 @@ class Loader:
             rows_rejected=n_rejected + len(csv_rejects),
             seconds=round(time.perf_counter() - clock, 3),
             previously_loaded_as=previous,
+            rows_bzra=n_bzra,
+            rows_clonazepam=n_clonazepam,
         )
         con.execute("begin transaction")
         try:
             con.execute(
                 """
                 insert into loads values
-                (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     load_id, path.name, sha, path.stat().st_size, source.file_format,
                     source.encoding, source.delimiter, self.mapping_name,
                     summary.rows_read, summary.rows_new, summary.rows_present,
                     summary.rows_skipped, summary.rows_rejected, min_date, max_date, started,
-                    finished, summary.seconds, _user(),
+                    finished, summary.seconds, _user(), n_bzra, n_clonazepam,
                 ],
             )  # fmt: skip
             con.execute(
@@ -486,6 +578,17 @@ class Loader:
                        patient_birth_year, patient_sex, pharmacy_postcode, prescriber_id
                 from load_valid v
                 anti join billing_lines b using (fingerprint, occurrence)
+                where v.line_kind = 'programme'
+                """
+            )
+            con.execute(
+                f"""
+                insert into bzra_lines
+                select fingerprint, occurrence, {load_id}, line_number, patient_id, pharmacy_id,
+                       delivery_date, cnk, atc, quantity
+                from load_valid v
+                anti join bzra_lines b using (fingerprint, occurrence)
+                where v.line_kind <> 'programme'
                 """
             )
             con.execute(

@@ -36,6 +36,8 @@ MART_ORDER = (
     "mart_time_to_completion_summary",
     "mart_completion_by_days_since_start",
     "mart_compliance_findings",
+    "mart_bzra_window",
+    "mart_bzra_free",
     "mart_fees_by_cnk_month",
     "mart_programmes_by_region",
     "mart_programmes_by_province",

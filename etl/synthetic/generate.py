@@ -34,6 +34,7 @@ import polars as pl
 
 from etl.base.codes import BY_CNK, REDUCTION_CNK_BY_CAPSULES
 from etl.synthetic.billing import BAD_CNK, Billing, bill
+from etl.synthetic.bzra import BzraFiles, write_bzra
 from etl.synthetic.calibration import (
     EARLIEST_DATE,
     EPOCH,
@@ -43,7 +44,7 @@ from etl.synthetic.calibration import (
     Params,
     month_index,
 )
-from etl.synthetic.oracle import ground_truth, read_lines
+from etl.synthetic.oracle import Reading, ground_truth, read_lines, reference_bzra
 from etl.synthetic.other_medicines import OtherLines
 from etl.synthetic.population import demographics, hex_ids
 from etl.synthetic.simulation import SCENARIOS, Simulation
@@ -91,6 +92,7 @@ class GenerateResult:
     broken_lines: dict[str, int] = field(default_factory=dict)
     breaches_injected: dict[str, int] = field(default_factory=dict)
     removed_stale: list[Path] = field(default_factory=list)
+    bzra: BzraFiles | None = None  # SPEC §14: with bzra=True, the BZRA export and products
 
 
 def generate(
@@ -106,6 +108,7 @@ def generate(
     split: str = "month",
     config=None,
     today: date | None = None,
+    bzra: bool = False,
 ) -> GenerateResult:
     """Write a seeded synthetic national dataset into `output_dir` (see the module docstring).
 
@@ -150,12 +153,22 @@ def generate(
     files, file_rows = _write_files(
         output_dir, groups, prog_by_month, prog_typed, other, st, file_format
     )
+    # SPEC §14: BZRA histories in a pharmacy-software export (etl/synthetic/bzra.py), from a
+    # random stream of their own, so that the programme lines do not change with --bzra.
+    bzra_files = None
+    if bzra:
+        bzra_files = write_bzra(
+            output_dir, np.random.default_rng([seed, 14]), sim.programmes, patient_ids,
+            [str(i) for i in sim.pharmacies["id"]], end, weekly_starts,
+        )  # fmt: skip
     truth_path = output_dir / "ground_truth_programmes.csv"
     ground_truth(sim.programmes, patient_ids, sim.pharmacies["id"], demo["birth"]).write_csv(
         truth_path
     )
 
-    expected_flags, event_counts, delivered_tags = _expected_figures(prog_typed, billing, config)
+    expected_flags, event_counts, delivered_tags, reading = _expected_figures(
+        prog_typed, billing, config
+    )
     injected = {r: int(delivered_tags.get(r, 0)) for r in RULES}
     arguments = {
         "seed": seed, "start": start.isoformat(), "end": end.isoformat(),
@@ -167,6 +180,8 @@ def generate(
         injected, expected_flags, files=[{"name": n, "rows": file_rows[n]} for n, _ in groups],
         ground_truth=truth_path.name,
     )  # fmt: skip
+    if bzra_files is not None:  # SPEC §14: what the generator's own reading expects
+        manifest["bzra"] = _bzra_section(bzra_files, reading)
     manifest_path = output_dir / "manifest.json"
     manifest_path.write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
@@ -182,6 +197,7 @@ def generate(
         broken_lines=dict(billing.broken),
         breaches_injected=injected,
         removed_stale=removed,
+        bzra=bzra_files,
     )
 
 
@@ -347,7 +363,7 @@ def _write_month(writer, prog_m: pl.DataFrame, other: OtherLines, m: int) -> Non
 
 def _expected_figures(
     typed: pl.DataFrame, billing: Billing, config
-) -> tuple[dict[str, int], dict, Counter]:
+) -> tuple[dict[str, int], dict, Counter, Reading]:
     """What SPEC v2 §4-§8 give on the valid lines (`typed`: the lines as written, in the order
     of `billing.lines` sorted by billing month, date and tie): compliance flags, event units per
     kind, and the flags the simulation put on the lines (each part of a tag counts once)."""
@@ -362,7 +378,27 @@ def _expected_figures(
     event_counts = {k: 0 for k in KIND_ORDER} | Counter(e.kind for e in reading.events)
     tags = billing.lines.filter(pl.col("broken") == "")["tag"].to_list()
     delivered_tags = Counter(part for tag in tags if tag for part in tag.split("+"))
-    return expected_flags, event_counts, delivered_tags
+    return expected_flags, event_counts, delivered_tags, reading
+
+
+def _bzra_section(files: BzraFiles, reading: Reading) -> dict:
+    """The manifest's BZRA part: the files, and R16-R18 and BZRA-free at 90/180/365 days (all
+    completed programmes together) from the oracle's reading of SPEC §14 (etl/synthetic/oracle.py)."""
+    expected = reference_bzra(reading, files.lines)
+    totals = {}
+    for n in (90, 180, 365):
+        observable = sum(row[f"bzra_free_{n}d_observable"] for row in expected["cohorts"].values())
+        free = sum(row[f"bzra_free_{n}d"] or 0 for row in expected["cohorts"].values())
+        totals[f"{n}d"] = {"observable": observable, "bzra_free": free if observable else None}
+    return {
+        "export": files.export.name,
+        "product_reference": files.products.name,
+        "lines": files.n_lines,
+        "patients": files.n_patients,
+        "carrying_pharmacies": files.n_carrying_pharmacies,
+        "expected_rules": expected["rules"],
+        "expected_bzra_free_completed": totals,
+    }
 
 
 def _manifest(

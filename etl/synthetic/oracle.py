@@ -551,3 +551,90 @@ def ground_truth(
         out["scenario"].append(p.scenario or "")
         out["last_delivery_date"].append(date.fromordinal(p.events[-1].day))
     return pl.DataFrame(out)
+
+
+# --- BZRA deliveries around the programme (SPEC v2 §14) ----------------------------------------
+
+BZRA_GROUPS = ("N05BA", "N05CD", "N05CF")
+BZRA_HORIZONS = (90, 180, 365)
+
+
+def reference_bzra(reading: Reading, bzra_lines: pl.DataFrame) -> dict:
+    """SPEC §14 read on its own: R16, R17, R18 counts and, per cohort (start month, scheme),
+    the BZRA-free fields of the completed programmes.
+
+    `bzra_lines`: patient_id, pharmacy_id, delivery_date, cnk, atc (already resolved: the
+    export's or the product reference's), quantity. Returns {"rules": {"R16": n, ...} (None
+    each when there is no delivery), "cohorts": {(month, scheme): {field: value}}}.
+    """
+    as_of = reading.as_of.toordinal() if reading.as_of else 0
+    # Deliveries: BZRA lines on or before the as-of date, netted per (patient, pharmacy, day,
+    # CNK); a positive net is one delivery, its ATC the largest among its lines.
+    nets: dict[tuple, list] = {}
+    for patient, pharmacy, day, cnk, atc, quantity in zip(
+        *(bzra_lines[c].to_list() for c in
+          ("patient_id", "pharmacy_id", "delivery_date", "cnk", "atc", "quantity")),
+        strict=True,
+    ):  # fmt: skip
+        if not atc or not atc.startswith(BZRA_GROUPS) or day.toordinal() > as_of:
+            continue
+        entry = nets.setdefault((patient, pharmacy, day.toordinal(), cnk), [0, ""])
+        entry[0] += quantity
+        entry[1] = max(entry[1], atc)
+    deliveries = [(k[0], k[1], k[2], v[1], k[3]) for k, v in nets.items() if v[0] > 0]
+    by_patient: dict[str, list[tuple[str, int, str, str]]] = defaultdict(list)
+    for patient, pharmacy, day, atc, cnk in deliveries:
+        by_patient[patient].append((pharmacy, day, atc, cnk))
+    cohorts: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    if not deliveries:
+        rules = dict.fromkeys(("R16", "R17", "R18"))
+        for prog in reading.programmes:
+            cohorts[(date.fromordinal(prog.start).strftime("%Y-%m"), str(prog.scheme))]
+        return {"rules": rules, "cohorts": _bzra_cohort_fields(cohorts)}
+    first = min(d[2] for d in deliveries)
+    last = max(d[2] for d in deliveries)
+    carrying = {d[1] for d in deliveries}
+
+    def inside(lo: int, hi: int) -> bool:
+        return first <= lo and hi <= last
+
+    counts = Counter()
+    judged: set[tuple] = set()  # deliveries judged by R18 (in their first programme)
+    for prog in sorted(reading.programmes, key=lambda p: (p.start, p.patient, p.number)):
+        s, t = prog.start, prog.last_covered()
+        mine = by_patient.get(prog.patient, [])
+        at_carrying = prog.pharmacy in carrying
+        if at_carrying and inside(s - 180, s - 1):
+            counts["R16"] += not any(s - 180 <= day <= s - 1 for _, day, _, _ in mine)
+        before_90 = {atc for _, day, atc, _ in mine if s - 90 <= day <= s - 1}
+        if at_carrying and inside(s - 90, s - 1):
+            counts["R17"] += len(before_90) >= 2
+        window_end = as_of if prog.status == "in_progress" else t
+        for pharmacy, day, atc, cnk in mine:
+            key = (prog.patient, pharmacy, day, cnk)
+            if s <= day <= window_end and key not in judged:
+                judged.add(key)
+                if not (pharmacy == prog.pharmacy and atc in before_90):
+                    counts["R18"] += 1
+        row = cohorts[(date.fromordinal(s).strftime("%Y-%m"), str(prog.scheme))]
+        if prog.status != "completed":
+            continue
+        for n in BZRA_HORIZONS:
+            if at_carrying and t + n <= as_of and inside(t + 1, t + n):
+                row[f"observable_{n}"] += 1
+                row[f"free_{n}"] += not any(t + 1 <= day <= t + n for _, day, _, _ in mine)
+    rules = {r: counts[r] for r in ("R16", "R17", "R18")}
+    return {"rules": rules, "cohorts": _bzra_cohort_fields(cohorts)}
+
+
+def _bzra_cohort_fields(cohorts: dict[tuple[str, str], Counter]) -> dict:
+    out = {}
+    for key, row in cohorts.items():
+        fields = {}
+        for n in BZRA_HORIZONS:
+            observable = row[f"observable_{n}"]
+            fields[f"bzra_free_{n}d_observable"] = observable
+            fields[f"bzra_free_{n}d"] = row[f"free_{n}"] if observable else None
+            fields[f"bzra_free_{n}d_rate"] = _rate(row[f"free_{n}"], observable)
+        out[key] = fields
+    return out

@@ -1,6 +1,7 @@
--- Normalise and check the kept rows of one file (SPEC §3): programme lines and rows whose CNK
--- is not a valid code. Other medicines were counted and dropped before (etl/ingest/load.py).
--- Reads the temp view `load_source`: line_number and the twelve canonical columns as text, NULL
+-- Normalise and check the kept rows of one file (SPEC §3): programme lines, BZRA lines (SPEC
+-- §14) and rows whose CNK is not a valid code. Other medicines were counted and dropped before
+-- (etl/ingest/load.py, which keeps a row as a BZRA line by the same test as `line_kind` here).
+-- Reads the temp view `load_source`: line_number and the thirteen canonical columns as text, NULL
 -- where the file has no such column. (Its raw_values, the row as the file wrote it, are read
 -- for the rejected rows only, by etl/ingest/load.py.)
 -- Each row gets either a reject `reason` (the first check it fails, in the order of SPEC §3)
@@ -20,7 +21,8 @@ with trimmed as (
         nullif(trim(patient_birth_year), '') as birth_year_text,
         nullif(upper(trim(patient_sex)), '') as sex_text,
         nullif(trim(pharmacy_postcode), '') as pharmacy_postcode,
-        nullif(trim(prescriber_id), '') as prescriber_id
+        nullif(trim(prescriber_id), '') as prescriber_id,
+        nullif(upper(trim(atc)), '') as atc_text
     from load_source
 ),
 
@@ -143,19 +145,43 @@ canonical as (
             else 'U'
         end as patient_sex,
         pharmacy_postcode,
-        prescriber_id
+        prescriber_id,
+        atc_text
     from explained
 ),
 
+classified as (
+    -- SPEC §14: a line's ATC is the export's `atc` value, else the product reference's for its
+    -- CNK. A programme CNK makes a programme line whatever its ATC; an ATC under N05BA, N05CD
+    -- or N05CF a BZRA line; clonazepam (N03AE01) a line kept apart.
+    select
+        canonical.* exclude (atc_text),
+        coalesce(canonical.atc_text, upper(trim(reference.atc))) as atc,
+        case
+            when fee_codes.cnk is not null then 'programme'
+            when regexp_full_match(coalesce(canonical.atc_text, upper(trim(reference.atc))),
+                'N05(BA|CD|CF).*') then 'bzra'
+            when coalesce(canonical.atc_text, upper(trim(reference.atc))) = 'N03AE01'
+                then 'clonazepam'
+            else 'programme'  -- a row kept for its invalid CNK: rejected (reason not null)
+        end as line_kind
+    from canonical
+    left join fee_codes on fee_codes.cnk = canonical.cnk
+    left join product_reference as reference on reference.cnk = canonical.cnk
+),
+
 fingerprinted as (
+    -- A programme line's fingerprint is that of SPEC v1 (its ATC, if any, is not in it), so
+    -- that exports loaded before still match; a BZRA line's also covers its ATC.
     select
         *,
         case when reason is null then md5_number(to_json([
             patient_id, pharmacy_id, delivery_date::varchar, cnk, quantity::varchar,
             amount_eur::varchar, billing_month, insurer_code, patient_birth_year::varchar,
             patient_sex, pharmacy_postcode, prescriber_id
-        ])::varchar) end as fingerprint
-    from canonical
+        ] || case when line_kind = 'programme' then [] else [atc] end)::varchar) end
+            as fingerprint
+    from classified
 )
 
 select * from fingerprinted

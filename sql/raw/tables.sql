@@ -24,6 +24,10 @@ create table if not exists loads (
     seconds          double not null,
     loaded_by        varchar
 );
+-- BZRA lines of the file (SPEC §14), stored in bzra_lines; a warehouse made before v2 gets the
+-- columns here (null for its earlier loads).
+alter table loads add column if not exists rows_bzra bigint;        -- BZRA lines accepted (new + present)
+alter table loads add column if not exists rows_clonazepam bigint;  -- clonazepam lines (kept apart)
 
 -- Programme billing lines (one of the 8 fee codes), normalised to canonical values.
 -- Idempotency: (fingerprint, occurrence) is unique. The fingerprint is the MD5 of all
@@ -46,6 +50,35 @@ create table if not exists billing_lines (
     pharmacy_postcode  varchar,
     prescriber_id      varchar,
     primary key (fingerprint, occurrence)
+);
+
+-- BZRA lines (SPEC §14): lines whose ATC (the export's `atc` column, else the product
+-- reference by CNK) is under N05BA, N05CD or N05CF, and clonazepam (N03AE01) lines, kept apart.
+-- The same row checks and idempotency as billing_lines; the fingerprint covers the ATC too.
+create table if not exists bzra_lines (
+    fingerprint        uhugeint not null,
+    occurrence         integer  not null,
+    load_id            integer  not null,
+    line_number        bigint   not null,
+    patient_id         varchar  not null,
+    pharmacy_id        varchar  not null,
+    delivery_date      date     not null,
+    cnk                varchar  not null,
+    atc                varchar  not null,  -- upper case, e.g. N05BA01
+    quantity           integer  not null,  -- packs, -3..3 without 0 (negative: correction)
+    primary key (fingerprint, occurrence)
+);
+
+-- The product reference (`benzo-monitor reference load`): CNK -> ATC of medicines, used for
+-- the lines of exports without an `atc` column. Loading a file replaces the rows of its CNKs.
+create table if not exists product_reference (
+    cnk            varchar primary key,  -- 7 digits
+    atc            varchar not null,     -- upper case
+    substance      varchar,
+    strength_mg    decimal(10, 3),
+    units_per_pack integer,
+    file_name      varchar not null,
+    loaded_at      timestamp not null
 );
 
 -- Rows that failed a row check, kept with their raw values and the reason.
