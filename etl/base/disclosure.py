@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from etl.base.registry import Metric
 
@@ -145,29 +146,39 @@ class Disclosure:
         Complementary: a line with exactly one masked cell (a part, or its total masked by
         another line) gets the smallest non-zero part not yet masked masked too, "x" (ties:
         the first in the line); with no such part, its total. Repeated until every line has
-        none or at least two masked cells.
+        none or at least two masked cells. Where lines share cells (the 10/20/30-capsule split
+        by scheme and by capsules), a masked cell may still follow from several lines at once
+        (solved exactly): the smallest non-zero part of a line through it is masked too, and
+        so on until no masked cell can be worked out. Lines that share no cell (every table
+        SPEC §9 names) never need this step.
         """
         if not self.enabled:
             return dict(cells)
         shown = {key: self.count(value) for key, value in cells.items()}
-        changed = True
-        while changed:
-            changed = False
-            for line in lines:
-                masked = [k for k in (*line.parts, line.total) if is_masked(shown[k])]
-                if len(masked) != 1:
-                    continue
-                candidates = [
-                    k for k in line.parts if not is_masked(shown[k]) and (cells[k] or 0) > 0
-                ]
-                if candidates:
-                    pick = min(candidates, key=lambda k: (cells[k], line.parts.index(k)))
-                elif not is_masked(shown[line.total]) and (cells[line.total] or 0) > 0:
-                    pick = line.total
-                else:
-                    continue
-                shown[pick] = COMPLEMENTARY_MASK
-                changed = True
+        while True:
+            changed = True
+            while changed:
+                changed = False
+                for line in lines:
+                    masked = [k for k in (*line.parts, line.total) if is_masked(shown[k])]
+                    if len(masked) == 1 and _mask_another(line.parts, line.total, cells, shown):
+                        changed = True
+            # Lines that share cells (a table with totals both ways) can still give a masked
+            # cell by combining them; mask one more cell beside it until none is given.
+            fixed = _recoverable(shown, lines)
+            if not fixed:
+                break
+            masked_now = {k for k, v in shown.items() if is_masked(v)}
+            for near in (fixed, masked_now):  # beside the cell given, else beside any mask
+                around = [ln for ln in lines if near & {*ln.parts, ln.total}]
+                parts = tuple(dict.fromkeys(k for ln in around for k in ln.parts))
+                totals = tuple(dict.fromkeys(ln.total for ln in around))
+                if _mask_another(parts, None, cells, shown) or _mask_another(
+                    totals, None, cells, shown
+                ):
+                    break
+            else:
+                break  # every cell of these lines is masked or 0: nothing more to mask
         for key in stocks:
             if shown[key] is not None and not is_masked(shown[key]):
                 shown[key] = round_to_5(shown[key])
@@ -185,8 +196,9 @@ class Disclosure:
         exact figures, the 10/20/30 split under SPLIT_KEY) after the whole policy.
 
         Lines: each count in `counts` across 5, 7, 10 -> total; the split by capsules across
-        5, 7, 10 -> total; in every block, 10 + 20 + 30 capsules -> reduction steps. The
-        unassigned block is outside `total`. Stocks (STOCK_METRICS) rounded; each fee in
+        5, 7, 10 -> total; in every block, 10 + 20 + 30 capsules -> reduction steps, and
+        repeat -> patients initiated when the cumulative is 0 (no first programme: the two are
+        equal). The unassigned block is outside `total`. Stocks (STOCK_METRICS) rounded; each fee in
         `amounts` null when one of the block's FEE_COUNTS is masked."""
         cells: dict[tuple, int | None] = {}
         for block, figures in blocks.items():
@@ -203,6 +215,16 @@ class Disclosure:
             if (block, "reduction_steps_delivered") in cells:
                 lines.append(
                     Line(tuple((block, c) for c in CAPSULES), (block, "reduction_steps_delivered"))
+                )
+        for block in blocks:
+            # patients initiated = repeat + first programmes, and first programmes are at
+            # most the cumulative: with a cumulative of exactly 0 (shown 0), repeat = patients
+            # initiated, a line of one part.
+            if cells.get((block, "patients_initiated_cumulative")) == 0 and all(
+                (block, k) in cells for k in ("patients_initiated", "patients_initiated_repeat")
+            ):
+                lines.append(
+                    Line(((block, "patients_initiated_repeat"),), (block, "patients_initiated"))
                 )
         stocks = [k for k in cells if k[1] in STOCK_METRICS]
         shown = self.table(cells, lines, stocks)
@@ -252,6 +274,59 @@ class Disclosure:
             "stock_rounding": STOCK_ROUNDING,
         }
         return {"disclosure": note}
+
+
+def _mask_another(
+    parts: Sequence[Hashable], total: Hashable | None, cells: Mapping, shown: dict
+) -> bool:
+    """Mask (shown["x"]) the smallest non-zero part not yet masked (ties: the first), else
+    `total` when it is non-zero and shown; whether a cell was masked."""
+    candidates = [k for k in parts if not is_masked(shown[k]) and (cells[k] or 0) > 0]
+    if candidates:
+        pick = min(candidates, key=lambda k: (cells[k], parts.index(k)))
+    elif total is not None and not is_masked(shown[total]) and (cells[total] or 0) > 0:
+        pick = total
+    else:
+        return False
+    shown[pick] = COMPLEMENTARY_MASK
+    return True
+
+
+def _recoverable(shown: Mapping, lines: Sequence[Line]) -> set:
+    """The masked cells that the lines (parts = total), with every cell shown exactly
+    substituted, determine: a cell's unit vector is in the span of the lines' equations
+    (Gaussian elimination over the rationals, the tables being small)."""
+    unknowns = [k for k, v in shown.items() if is_masked(v)]
+    index = {k: i for i, k in enumerate(unknowns)}
+    basis: list[list[Fraction]] = []
+    for line in lines:
+        row = [Fraction(0)] * len(unknowns)
+        for key, sign in [*((p, 1) for p in line.parts), (line.total, -1)]:
+            if key in index:
+                row[index[key]] += sign
+        _add_to_basis(basis, row)
+    fixed = set()
+    for key, i in index.items():
+        unit = [Fraction(0)] * len(unknowns)
+        unit[i] = Fraction(1)
+        if not _add_to_basis(list(basis), unit):
+            fixed.add(key)
+    return fixed
+
+
+def _add_to_basis(basis: list[list[Fraction]], row: list[Fraction]) -> bool:
+    """Reduce `row` by `basis` (rows with distinct leading positions); add it when something
+    is left; whether it was independent of the basis."""
+    row = list(row)
+    for b in basis:
+        lead = next(i for i, x in enumerate(b) if x != 0)
+        if row[lead] != 0:
+            factor = row[lead] / b[lead]
+            row = [x - factor * y for x, y in zip(row, b, strict=True)]
+    if any(x != 0 for x in row):
+        basis.append(row)
+        return True
+    return False
 
 
 def csv_note(doc: Mapping) -> list[str]:
