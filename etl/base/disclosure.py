@@ -294,39 +294,34 @@ def _mask_another(
 
 def _recoverable(shown: Mapping, lines: Sequence[Line]) -> set:
     """The masked cells that the lines (parts = total), with every cell shown exactly
-    substituted, determine: a cell's unit vector is in the span of the lines' equations
-    (Gaussian elimination over the rationals, the tables being small)."""
+    substituted, determine. The equations in reduced row echelon form (exact, over the
+    rationals): a cell is determined when a row of it is that cell alone."""
     unknowns = [k for k, v in shown.items() if is_masked(v)]
     index = {k: i for i, k in enumerate(unknowns)}
-    basis: list[list[Fraction]] = []
+    basis: dict[int, dict[int, Fraction]] = {}  # pivot -> row; a pivot is in no other row
     for line in lines:
-        row = [Fraction(0)] * len(unknowns)
+        row: dict[int, Fraction] = {}
         for key, sign in [*((p, 1) for p in line.parts), (line.total, -1)]:
             if key in index:
-                row[index[key]] += sign
-        _add_to_basis(basis, row)
-    fixed = set()
-    for key, i in index.items():
-        unit = [Fraction(0)] * len(unknowns)
-        unit[i] = Fraction(1)
-        if not _add_to_basis(list(basis), unit):
-            fixed.add(key)
-    return fixed
-
-
-def _add_to_basis(basis: list[list[Fraction]], row: list[Fraction]) -> bool:
-    """Reduce `row` by `basis` (rows with distinct leading positions); add it when something
-    is left; whether it was independent of the basis."""
-    row = list(row)
-    for b in basis:
-        lead = next(i for i, x in enumerate(b) if x != 0)
-        if row[lead] != 0:
-            factor = row[lead] / b[lead]
-            row = [x - factor * y for x, y in zip(row, b, strict=True)]
-    if any(x != 0 for x in row):
-        basis.append(row)
-        return True
-    return False
+                row[index[key]] = row.get(index[key], Fraction(0)) + sign
+        for pivot, b in basis.items():
+            if row.get(pivot):
+                factor = row[pivot] / b[pivot]
+                for i, c in b.items():
+                    row[i] = row.get(i, Fraction(0)) - factor * c
+        row = {i: c for i, c in row.items() if c != 0}
+        if not row:
+            continue
+        pivot = min(row)
+        for other in basis.values():  # keep the form reduced: clear the pivot elsewhere
+            if other.get(pivot):
+                factor = other[pivot] / row[pivot]
+                for i, c in row.items():
+                    other[i] = other.get(i, Fraction(0)) - factor * c
+                for i in [i for i, c in other.items() if c == 0]:
+                    del other[i]
+        basis[pivot] = row
+    return {unknowns[pivot] for pivot, row in basis.items() if len(row) == 1}
 
 
 def csv_note(doc: Mapping) -> list[str]:
