@@ -29,7 +29,7 @@ from typing import Protocol
 import duckdb
 
 from etl.base.codes import FEE_CODES
-from etl.base.disclosure import Disclosure
+from etl.base.disclosure import Disclosure, csv_note, csv_note_header
 from etl.base.i18n import EMPTY, fmt_date, fmt_int, t
 from etl.base.registry import Metric, load_registry
 from etl.base.warehouse import dict_rows
@@ -47,6 +47,9 @@ UNASSIGNED_KEYS = (
 # SPEC §10: the compliance counts include R16-R18 (SPEC §14), which need BZRA deliveries; when
 # the warehouse holds none, their counts are null ("not observable"), never 0.
 NOT_OBSERVABLE_RULES = ("R16", "R17", "R18")
+# SPEC §9: the disclosure rules each document applies (the state of play: all of them).
+COHORT_RULES = ("primary", "complementary")
+COMPLIANCE_RULES = ("primary",)
 
 
 def holds_bzra_deliveries(reader: Reader) -> bool:
@@ -147,23 +150,27 @@ def state_of_play(
             "select * from {mart_state_of_play} where month = ? order by scheme_order", [month]
         )
     (unassigned,) = reader.rows("select * from {mart_unassigned_by_month} where month = ?", [month])
-    schemes = {}
+    exact = {}
     for row in rows:
-        figures = {m.id: disclosure.metric(m, row) for m in contract}
-        figures[SPLIT_KEY] = {str(m.capsules): disclosure.metric(m, row) for m in split}
-        schemes[row["scheme"]] = figures
-    unassigned_figures = {
-        key: disclosure.metric(registry.metric(key), unassigned) for key in UNASSIGNED_KEYS
-    }
-    unassigned_figures[SPLIT_KEY] = {
-        str(m.capsules): disclosure.metric(m, unassigned) for m in split
-    }
+        figures = {m.id: row[m.column] for m in contract}
+        figures[SPLIT_KEY] = {str(m.capsules): row[m.column] for m in split}
+        exact[row["scheme"]] = figures
+    exact["unassigned"] = {key: unassigned[registry.metric(key).column] for key in UNASSIGNED_KEYS}
+    exact["unassigned"][SPLIT_KEY] = {str(m.capsules): unassigned[m.column] for m in split}
+    # SPEC §9: the whole policy at once (the schemes' totals, the split, stocks and fees).
+    shown = disclosure.state_of_play(
+        exact,
+        counts=[m.id for m in contract if m.disclosure == "count"],
+        amounts=[m.id for m in contract if m.disclosure == "amount"],
+    )
+    unassigned_figures = shown.pop("unassigned")
     return {
         "month": month,
         "as_of": rows[0]["as_of_date"].isoformat(),
         "provisional": bool(rows[0]["is_provisional"]),
-        "schemes": schemes,
+        "schemes": shown,
         "unassigned": unassigned_figures,
+        **disclosure.header(),
     }
 
 
@@ -199,22 +206,36 @@ def billing_delay(reader: Reader) -> list[dict]:
 def report_csv_rows(doc: dict) -> tuple[list[str], list[list]]:
     """One row per scheme (5, 7, 10, total) and one for unassigned events; the §6 metrics and
     the 10/20/30-capsule split as columns (empty where a figure does not apply); the flag
-    `provisional` written true or false, as in the JSON."""
+    `provisional` written true or false, as in the JSON; when the document was suppressed, a
+    last column `disclosure` (SPEC §9: the threshold and the rules applied, the same on every
+    row, e.g. `threshold=5;primary;complementary;rounded_stocks;fees`)."""
     registry = load_registry()
     contract = [m.id for m in registry.group(CONTRACT_GROUP)]
     split = registry.group(SPLIT_GROUP)
-    header = ["month", "as_of", "provisional", "scheme", *contract, *(m.id for m in split)]
+    header = [
+        "month",
+        "as_of",
+        "provisional",
+        "scheme",
+        *contract,
+        *(m.id for m in split),
+        *csv_note_header(doc),
+    ]
+    note = csv_note(doc)
     amounts = {m.id for m in registry.group(CONTRACT_GROUP) if m.disclosure == "amount"}
     provisional = "true" if doc["provisional"] else "false"
     rows = []
     for scheme, figures in [*doc["schemes"].items(), ("unassigned", doc["unassigned"])]:
         cells = [
-            f"{figures[key]:.2f}" if key in amounts and key in figures else figures.get(key)
+            f"{figures[key]:.2f}"
+            if key in amounts and figures.get(key) is not None
+            else figures.get(key)
             for key in contract
         ]
         rows.append(
             [doc["month"], doc["as_of"], provisional, scheme, *cells]
             + [figures[SPLIT_KEY][str(m.capsules)] for m in split]
+            + note
         )
     return header, rows
 
@@ -224,26 +245,39 @@ def report_csv_rows(doc: dict) -> tuple[list[str], list[list]]:
 
 def cohorts(reader: Reader, disclosure: Disclosure) -> dict:
     """SPEC §7: the JSON document of `benzo-monitor cohorts`, {"as_of", "cohorts": [...]}
-    sorted by initiation month, then scheme 5, 7, 10."""
+    (and "disclosure" when suppressed) sorted by initiation month, then scheme 5, 7, 10. Each row goes through
+    disclosure control as a whole (programmes = completed + stopped + in progress, SPEC §9)."""
     metrics = load_registry().group("cohorts")
+    rates = [m for m in metrics if m.disclosure == "rate"]
     rows = reader.rows("select * from {mart_cohorts} order by start_month_date, scheme")
-    return {
-        "as_of": as_of_date(reader).isoformat(),
-        "cohorts": [
+    cohort_docs = []
+    for row in rows:
+        shown = disclosure.cohort(row, rates)
+        cohort_docs.append(
             {
                 "initiation_month": row["initiation_month"],
                 "scheme": str(row["scheme"]),
-                **{m.id: disclosure.metric(m, row) for m in metrics},
+                **{
+                    m.id: shown[m.id] if m.id in shown else disclosure.metric(m, row)
+                    for m in metrics
+                },
             }
-            for row in rows
-        ],
+        )
+    return {
+        "as_of": as_of_date(reader).isoformat(),
+        "cohorts": cohort_docs,
+        **disclosure.header(COHORT_RULES),
     }
 
 
 def cohorts_csv_rows(doc: dict) -> tuple[list[str], list[list]]:
-    """One row per cohort (initiation month x scheme), after an as_of column."""
+    """One row per cohort (initiation month x scheme), after an as_of column; last, the
+    `disclosure` column when suppressed (SPEC §9, as in `report_csv_rows`)."""
     keys = ["initiation_month", "scheme", *(m.id for m in load_registry().group("cohorts"))]
-    return ["as_of", *keys], [[doc["as_of"], *(c[k] for k in keys)] for c in doc["cohorts"]]
+    note = csv_note(doc)
+    return ["as_of", *keys, *csv_note_header(doc)], [
+        [doc["as_of"], *(c[k] for k in keys), *note] for c in doc["cohorts"]
+    ]
 
 
 def cohort_rows(reader: Reader) -> list[dict]:
@@ -367,6 +401,7 @@ def compliance(reader: Reader, disclosure: Disclosure) -> dict:
             **dict.fromkeys(not_observable),
         },
         "findings": [finding_record(row, severity) for row in compliance_findings(reader)],
+        **disclosure.header(COMPLIANCE_RULES),
     }
 
 

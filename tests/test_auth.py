@@ -361,8 +361,11 @@ def test_downloads_give_the_reviewer_the_publication_variant(site):
             if re.fullmatch(r"[1-4]", a):
                 assert r == "<5"
                 small += 1
-            else:
-                assert r == a
+            elif r != a:
+                # SPEC §9 v2: a complementary "x", an empty fee beside a masked count, or a
+                # stock rounded to the nearest 5.
+                rounded = r.isdigit() and a.isdigit() and int(r) % 5 == 0
+                assert r in ("x", "") or (rounded and abs(int(r) - int(a)) <= 2), (a, r)
     assert small >= 1
     assert "<5" not in {c for row in exact for c in row}
     # The workbook and the report pack: no pseudonym; the pack says suppression is applied.

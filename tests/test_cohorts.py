@@ -128,13 +128,14 @@ def test_disclosure_control_by_default(db):
     # Threshold 5: counts 1..4 become "<5", 0 stays 0; a rate whose denominator is below 5
     # is null. 2025-01/5: 4 programmes, 1 completed, 3 stopped; its rates have denominators
     # 4 (closed) and 3 (with a reduction): null. 2025-03/10: 6 programmes, 6 closed and 6
-    # with a reduction: its rates are shown, even the follow-up rate with numerator 1.
+    # with a reduction: completion 0/6 and stabilisation 0/6 are shown; the follow-up rate
+    # 1/6 is null (SPEC §9 v2: a numerator from 1 to 4; v1 showed 0.1667).
     doc = cli_json(db, "cohorts", "--as-of", "2025-06-30")
     rows = {(c["initiation_month"], c["scheme"]): c for c in doc["cohorts"]}
     p = rows[("2025-01", "5")]
     assert [p[k] for k in KEYS[2:]] == ["<5", "<5", "<5", 0, None, None, None]
     t = rows[("2025-03", "10")]
-    assert [t[k] for k in KEYS[2:]] == [6, 0, 6, 0, 0.0, 0.0, 0.1667]
+    assert [t[k] for k in KEYS[2:]] == [6, 0, 6, 0, 0.0, 0.0, None]
 
 
 def test_cohorts_mart_denominators(db):

@@ -351,7 +351,8 @@ def test_all_rules_present_with_zero_findings(tmp_path):
     db = build(tmp_path, [line("A", "2025-03-03", INIT5)])
     doc = cli_json(db, "compliance")
     rules = {**{f"R{n:02d}": 0 for n in range(1, 16)}, **dict.fromkeys(NOT_OBSERVABLE)}
-    assert doc == {"as_of": "2025-03-03", "rules": rules, "findings": []}
+    disclosure = {"applied": True, "threshold": 5, "rules": ["primary"], "stock_rounding": 5}
+    assert doc == {"as_of": "2025-03-03", "rules": rules, "findings": [], "disclosure": disclosure}
 
 
 def test_compliance_csv(db, tmp_path):

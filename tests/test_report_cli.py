@@ -75,31 +75,64 @@ def test_report_json_shape_and_types(db):
 
 
 def test_report_suppresses_small_counts_by_default(db):
+    """SPEC §9 v2 on June 2025 (as-of 06-30), worked by hand from the fixture.
+
+    Exact (5, 7, 10 -> total): patients 2, 1, 7 -> 10; reduction steps 4, 1, 7 -> 12 (scheme 5:
+    20 capsules; 7 and 10: 10 capsules); follow-ups 0, 1, 0 -> 1; cumulative and active 2, 1,
+    7 -> 10; unassigned: 1 reduction step (10 capsules).
+    1. primary: 2, 1, 4, 1 and the follow-ups' 1s are "<5".
+    2. complementary: patients and reduction steps have two masked schemes: nothing more. The
+       10-capsule split across schemes (0, "<5", 7 -> 8) has one masked part: the 7 of scheme
+       10 becomes "x"; the capsules of the total column (8, "<5", 0 -> 12) have one: the 8
+       becomes "x"; scheme 10's column ("x", 0, 0 -> 7) then has one, and no non-zero part
+       left: its reduction steps (7) become "x" (else 10-capsule steps of scheme 10 = 7).
+    3. stocks: 7 -> 5 (nearest 5), 10 -> 10.
+    4. fees: scheme 10's reduction steps are masked -> null; the total's follow-ups ("<5")
+       -> null; the unassigned reduction steps ("<5") -> null (v1 showed 15.71 = one step).
+    """
     doc = cli_json(db, "report", "--month", "2025-06")
-    ten, five, seven = (doc["schemes"][s] for s in ("10", "5", "7"))
-    # 7 patients and 7 steps are shown; 0 stays 0; fees are never suppressed.
-    assert (ten["patients_initiated"], ten["reduction_steps_delivered"]) == (7, 7)
-    assert ten["stabilisation_steps_delivered"] == 0
-    assert ten["fees_estimated_eur"] == 272.65
-    # 2 patients, 4 steps, 1 follow-up: "<5".
-    assert five["patients_initiated"] == "<5"
-    assert five["reduction_steps_delivered"] == "<5"
-    assert seven["follow_up_interviews"] == "<5"
+    ten, five, seven, total = (doc["schemes"][s] for s in ("10", "5", "7", "total"))
+    assert (five["patients_initiated"], seven["patients_initiated"]) == ("<5", "<5")
+    assert (ten["patients_initiated"], total["patients_initiated"]) == (7, 10)
+    assert [b["reduction_steps_delivered"] for b in (five, seven, ten, total)] == [
+        "<5",
+        "<5",
+        "x",
+        12,
+    ]
     assert five["reduction_steps_by_capsules"] == {"10": 0, "20": "<5", "30": 0}
+    assert seven["reduction_steps_by_capsules"] == {"10": "<5", "20": 0, "30": 0}
+    assert ten["reduction_steps_by_capsules"] == {"10": "x", "20": 0, "30": 0}
+    assert total["reduction_steps_by_capsules"] == {"10": "x", "20": "<5", "30": 0}
+    assert (seven["follow_up_interviews"], total["follow_up_interviews"]) == ("<5", "<5")
+    assert ten["stabilisation_steps_delivered"] == 0
+    assert (ten["patients_initiated_cumulative"], total["patients_initiated_cumulative"]) == (5, 10)
+    assert (ten["active_programmes_end_of_month"], total["active_programmes_end_of_month"]) == (
+        5,
+        10,
+    )
+    for block in (five, seven, ten, total, doc["unassigned"]):
+        assert block["fees_estimated_eur"] is None
     assert doc["unassigned"]["reduction_steps_delivered"] == "<5"
-    assert doc["unassigned"]["fees_estimated_eur"] == 15.71
-    # Total: 10 patients, 12 steps.
-    assert doc["schemes"]["total"]["patients_initiated"] == 10
+    assert doc["disclosure"] == {
+        "applied": True,
+        "threshold": 5,
+        "rules": ["primary", "complementary", "rounded_stocks", "fees"],
+        "stock_rounding": 5,
+    }
 
 
 def test_suppression_threshold_is_configuration(db, tmp_path):
+    """Threshold 3: 1 and 2 become "<3"; reduction steps 4, "<3", 7 -> 12 have one masked
+    scheme, so the smallest other non-zero, scheme 5's 4, becomes "x"."""
     config = tmp_path / "t.toml"
     config.write_text("[reporting]\nsuppression_threshold = 3\n", encoding="utf-8")
     doc = cli_json(db, "--config", str(config), "report", "--month", "2025-06")
-    # Threshold 3: 1 and 2 become "<3"; 4 is shown.
     assert doc["schemes"]["5"]["patients_initiated"] == "<3"
-    assert doc["schemes"]["5"]["reduction_steps_delivered"] == 4
+    assert doc["schemes"]["7"]["reduction_steps_delivered"] == "<3"
+    assert doc["schemes"]["5"]["reduction_steps_delivered"] == "x"
     assert doc["schemes"]["7"]["follow_up_interviews"] == "<3"
+    assert doc["disclosure"]["threshold"] == 3
 
 
 def test_no_suppress_gives_exact_figures(db):
@@ -115,15 +148,17 @@ def test_report_csv(db):
     assert lines[0] == ",".join(
         ["month", "as_of", "provisional", "scheme", *METRIC_KEYS]
         + ["reduction_steps_10_capsules", "reduction_steps_20_capsules"]
-        + ["reduction_steps_30_capsules"]
+        + ["reduction_steps_30_capsules", "disclosure"]
     )
     assert [row.split(",")[3] for row in lines[1:]] == ["5", "7", "10", "total", "unassigned"]
-    # 10 steps: 7 patients initiated (0 repeat), 7 initiations, 7 cumulative, 7 active, 7
-    # steps; fees 272.65, none flagged.
-    assert lines[3] == "2025-06,2025-06-30,true,10,7,0,7,7,7,7,0,0,0,0,272.65,0.00,7,0,0"
+    # SPEC §9 (see test_report_suppresses_small_counts_by_default): 10 steps: 7 patients
+    # initiated (0 repeat), 7 initiations, cumulative and active 7 rounded to 5, steps "x",
+    # so the fees are empty; the last column says which disclosure rules were applied.
+    note = "threshold=5;primary;complementary;rounded_stocks;fees"
+    assert lines[3] == f"2025-06,2025-06-30,true,10,7,0,7,5,5,x,0,0,0,0,,,x,0,0,{note}"
     # The unassigned row: only steps, follow-ups and the estimated fees apply; suppressed
-    # counts as "<5".
-    assert lines[5] == "2025-06,2025-06-30,true,unassigned,,,,,,<5,0,0,,,15.71,,<5,0,0"
+    # counts as "<5", the fees of a masked step empty.
+    assert lines[5] == f"2025-06,2025-06-30,true,unassigned,,,,,,<5,0,0,,,,,<5,0,0,{note}"
 
 
 def test_output_file(db, tmp_path):

@@ -332,9 +332,13 @@ def test_html_has_the_cover_and_every_section_in_french_and_dutch(revised):
         text = html.unescape(document)
         for phrase in phrases:
             assert phrase.lower() in text.lower(), (lang, phrase)
-    # Numbers written the language's way: 23,24 € of fees per interview in French.
-    assert "46,48\u00a0€" in html.unescape(pack_render.to_html(built, "fr"))
-    assert "€\u00a046,48" in html.unescape(pack_render.to_html(built, "nl"))
+    # Numbers written the language's way: 23,24 € of fees per interview in French. In the
+    # exact pack: in the suppressed one, SPEC §9 v2 leaves the fees of 2 interviews empty
+    # (their count is masked, the fee would give it back).
+    exact = _build(revised, "2025-07")
+    assert "46,48\u00a0€" in html.unescape(pack_render.to_html(exact, "fr"))
+    assert "€\u00a046,48" in html.unescape(pack_render.to_html(exact, "nl"))
+    assert "46,48\u00a0€" not in html.unescape(pack_render.to_html(built, "fr"))
 
 
 @pytest.mark.skipif(

@@ -29,6 +29,7 @@ from dashboard.ui import (
 )
 from etl import figures
 from etl.base.codes import BY_CNK
+from etl.base.disclosure import Line
 from etl.base.i18n import fmt_int, t
 from etl.base.registry import load_registry
 from etl.exports import csv_text
@@ -54,6 +55,7 @@ def layout(rule: str | None = None, **params):
     counts = figures.compliance_counts(data)
     per_month = figures.compliance_per_month(data)
     disclosure = state.disclosure(wh.config.suppression_threshold)
+    shown = protect(counts, per_month, rules, disclosure)
     threshold = wh.config.suppression_threshold
     title = t("compliance", lang)
     if rule:
@@ -81,7 +83,7 @@ def layout(rule: str | None = None, **params):
                     html.Div(
                         [
                             html.H3(t("compliance_summary_title", lang)),
-                            _summary(rules, counts, rule, state, disclosure),
+                            _summary(rules, shown, rule, state),
                             html.P(
                                 t("compliance_warning_note", lang),
                                 className="as-of-stamp",
@@ -95,7 +97,7 @@ def layout(rule: str | None = None, **params):
                             html.H3(t("compliance_trend_title", lang)),
                             dcc.Graph(
                                 id="compliance-trend",
-                                figure=_trend(per_month, rules, rule, disclosure, lang),
+                                figure=_trend(per_month, rules, rule, shown, lang),
                                 config={"displaylogo": False},
                             ),
                         ],
@@ -112,7 +114,7 @@ def layout(rule: str | None = None, **params):
             html.Div(
                 [
                     html.H3(t("compliance_per_month_title", lang)),
-                    _per_month_grid(per_month, rules, disclosure, lang),
+                    _per_month_grid(per_month, rules, shown, lang),
                 ],
                 className="section",
             ),
@@ -120,7 +122,41 @@ def layout(rule: str | None = None, **params):
     )
 
 
-def _summary(rules, counts: dict, chosen: str | None, state, disclosure):
+def protect(counts: dict, per_month: list[dict], rules, disclosure) -> dict:
+    """The page's counts as published (SPEC §9, etl.base.disclosure), keyed (month, rule id,
+    severity or "total") and (None, rule id) for the whole period.
+
+    Lines of the complementary rule: in each month, the rules of a severity add up to it and
+    the two severities to the month's total; each rule's months add up to its count; each
+    severity's months and rules add up to the period's figure (not shown: a shared total)."""
+    by_month: dict = {}
+    for row in per_month:
+        if row["is_per_rule"]:
+            key = row["rule_id"]
+        elif row["is_per_severity"]:
+            key = row["severity"]
+        else:
+            key = "total"
+        by_month[(row["month"], key)] = row["n_findings"]
+    months = sorted({m for m, _ in by_month})
+    keys = [*(r.id for r in rules), "error", "warning", "total"]
+    cells = {(m, k): by_month.get((m, k), 0) for m in months for k in keys}
+    cells.update({(None, r.id): counts.get(r.id, 0) for r in rules})
+    for severity in ("error", "warning"):
+        cells[(None, severity)] = sum(cells[(m, severity)] for m in months)
+    cells[(None, "total")] = sum(counts.values())
+    lines = []
+    for m in [*months, None]:
+        for severity in ("error", "warning"):
+            ids = tuple((m, r.id) for r in rules if r.severity == severity)
+            lines.append(Line(ids, (m, severity)))
+        lines.append(Line(((m, "error"), (m, "warning")), (m, "total")))
+    for key in keys:
+        lines.append(Line(tuple((m, key) for m in months), (None, key)))
+    return disclosure.table(cells, lines)
+
+
+def _summary(rules, shown: dict, chosen: str | None, state):
     lang = state.lang
     header = html.Tr(
         [
@@ -143,7 +179,7 @@ def _summary(rules, counts: dict, chosen: str | None, state, disclosure):
                     html.Th(rule.label(lang), scope="row"),
                     html.Th(t(f"compliance_severity_{rule.severity}", lang), scope="row"),
                     html.Td(
-                        fmt_int(disclosure.count(counts.get(rule.id, 0)), lang),
+                        fmt_int(shown[(None, rule.id)], lang),
                         id=f"compliance-count-{rule.id}",
                     ),
                 ],
@@ -155,27 +191,20 @@ def _summary(rules, counts: dict, chosen: str | None, state, disclosure):
     )
 
 
-def _trend(per_month: list[dict], rules, chosen: str | None, disclosure, lang: str) -> go.Figure:
+def _trend(per_month: list[dict], rules, chosen: str | None, shown: dict, lang: str) -> go.Figure:
     fig = go.Figure()
     months = [r["month"] for r in per_month if not r["is_per_rule"] and not r["is_per_severity"]]
     x = [m + "-01" for m in months]
     if chosen:
         rule = next(r for r in rules if r.id == chosen)
-        by = {r["month"]: r["n_findings"] for r in per_month if r["rule_id"] == chosen}
-        series = [(f"{rule.id} — {rule.label(lang)}", SEVERITY_COLOURS[rule.severity], by)]
+        series = [(f"{rule.id} — {rule.label(lang)}", SEVERITY_COLOURS[rule.severity], chosen)]
     else:
-        series = []
-        for severity in ("error", "warning"):
-            by = {
-                r["month"]: r["n_findings"]
-                for r in per_month
-                if r["is_per_severity"] and r["severity"] == severity
-            }
-            series.append(
-                (t(f"compliance_severity_{severity}", lang), SEVERITY_COLOURS[severity], by)
-            )
-    for name, colour, by in series:
-        values = [disclosure.count(by.get(m, 0)) for m in months]
+        series = [
+            (t(f"compliance_severity_{s}", lang), SEVERITY_COLOURS[s], s)
+            for s in ("error", "warning")
+        ]
+    for name, colour, key in series:
+        values = [shown[(m, key)] for m in months]
         fig.add_bar(
             x=x,
             # A suppressed count is not plotted; its hover says "<5".
@@ -194,17 +223,12 @@ def _trend(per_month: list[dict], rules, chosen: str | None, disclosure, lang: s
     return figure_layout(fig, lang, height=380)
 
 
-def _per_month_grid(per_month: list[dict], rules, disclosure, lang: str):
-    table: dict[str, dict] = {}
-    for row in per_month:
-        if row["is_per_severity"]:
-            continue
-        line = table.setdefault(row["month"], {"month": row["month"]})
-        key = row["rule_id"] if row["is_per_rule"] else "total"
-        line[key] = disclosure.count(row["n_findings"])
-    for line in table.values():
-        for rule in rules:
-            line.setdefault(rule.id, 0)
+def _per_month_grid(per_month: list[dict], rules, shown: dict, lang: str):
+    months = {row["month"] for row in per_month}
+    table = {
+        m: {"month": m, **{k: shown[(m, k)] for k in [*(r.id for r in rules), "total"]}}
+        for m in months
+    }
     rows = sorted(table.values(), key=lambda r: r["month"], reverse=True)
     columns = [{"field": "month", "headerName": t("month", lang)}]
     columns += [{"field": r.id, "headerName": r.id, "kind": "int"} for r in rules]
@@ -309,10 +333,8 @@ def findings_csv(search: str) -> tuple[str, str]:
     if state.publication:
         disclosure = state.disclosure(wh.config.suppression_threshold)
         counts = figures.compliance_counts(data)
-        rows = [
-            (as_of, r.id, r.label(lang), severity[r.id], disclosure.count(counts.get(r.id, 0)))
-            for r in rules
-        ]
+        shown = protect(counts, figures.compliance_per_month(data), rules, disclosure)
+        rows = [(as_of, r.id, r.label(lang), severity[r.id], shown[(None, r.id)]) for r in rules]
         header = [
             t("as_of", lang),
             t("compliance_rule", lang),

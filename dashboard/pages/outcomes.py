@@ -182,7 +182,8 @@ def _cohort_chart(cohorts: list[dict], column: str, disclosure, registry, lang: 
         rows = [r for r in cohorts if str(r["scheme"]) == scheme]
         if not rows:
             continue
-        values = [disclosure.rate(r[column], r[metric.denominator_column]) for r in rows]
+        shown = [_shown_cohort(r, disclosure, registry) for r in rows]
+        values = [c[column] for c in shown]
         fig.add_scatter(
             x=[r["start_month_date"] for r in rows],
             y=values,
@@ -199,10 +200,10 @@ def _cohort_chart(cohorts: list[dict], column: str, disclosure, registry, lang: 
                 [
                     fmt_month(r["initiation_month"], lang),
                     fmt_rate(v, lang),
-                    fmt_int(disclosure.count(r["programmes"]), lang),
-                    fmt_rate(disclosure.rate(r["in_progress_share"], r["programmes"]), lang),
+                    fmt_int(c["programmes"], lang),
+                    fmt_rate(c["in_progress_share"], lang),
                 ]
-                for r, v in zip(rows, values, strict=True)
+                for r, v, c in zip(rows, values, shown, strict=True)
             ],
             hovertemplate=(
                 "%{customdata[0]}: <b>%{customdata[1]}</b><br>"
@@ -221,20 +222,35 @@ def _cohort_chart(cohorts: list[dict], column: str, disclosure, registry, lang: 
     return figure_layout(fig, lang, height=340)
 
 
+def _shown_cohort(r: dict, disclosure, registry) -> dict:
+    """A cohort row as published (SPEC §9: the row as a whole, etl.base.disclosure), with the
+    share in progress: null by rule 1 (in progress / programmes), or when in progress is
+    masked (the share times the programmes would give it back)."""
+    metrics = registry.group("cohorts")
+    shown = disclosure.cohort(r, [m for m in metrics if m.disclosure == "rate"])
+    share = disclosure.rate(r["in_progress_share"], r["programmes"], r["in_progress"])
+    if disclosure.enabled and isinstance(shown["in_progress"], str):
+        share = None
+    return {
+        **{m.column: shown.get(m.id, disclosure.metric(m, r)) for m in metrics},
+        "in_progress_share": share,
+    }
+
+
 def _cohort_grid(cohorts: list[dict], disclosure, registry, lang: str):
     metrics = registry.group("cohorts")
     rows = []
     for r in reversed(cohorts):  # the latest cohorts first
-        row = {
-            "row_id": r["row_id"],
-            "initiation_month": r["initiation_month"],
-            "scheme": scheme_label(str(r["scheme"]), lang),
-            "in_progress_share": disclosure.rate(r["in_progress_share"], r["programmes"]),
-            "is_mostly_in_progress": bool(r["is_mostly_in_progress"]),
-        }
-        for metric in metrics:
-            row[metric.column] = disclosure.metric(metric, r)
-        rows.append(row)
+        shown = _shown_cohort(r, disclosure, registry)
+        rows.append(
+            {
+                "row_id": r["row_id"],
+                "initiation_month": r["initiation_month"],
+                "scheme": scheme_label(str(r["scheme"]), lang),
+                "is_mostly_in_progress": bool(r["is_mostly_in_progress"]),
+                **shown,
+            }
+        )
     columns = [
         {"field": "initiation_month", "headerName": t("outcomes_start_month", lang)},
         {"field": "scheme", "headerName": t("scheme", lang)},

@@ -34,6 +34,7 @@ from dashboard.ui import (
     view_state,
 )
 from etl import figures, outcomes
+from etl.base.disclosure import Line
 from etl.base.i18n import fmt_date, fmt_int, fmt_number, fmt_rate, t
 from etl.base.registry import load_registry
 
@@ -47,6 +48,8 @@ COUNT_COLUMNS = (
     "n_completed",
     "n_stopped",
 )
+OUTCOME_COLUMNS = ("n_in_progress", "n_completed", "n_stopped")  # adding up to n_programmes
+SCHEMES_AND_TOTAL = (*SCHEMES, "total")
 # The registered metric whose label heads each count column.
 COUNT_METRICS = {
     "n_patients_initiated": "patients_initiated_cumulative",
@@ -75,6 +78,7 @@ def layout(
     scheme = scheme if scheme in SCHEMES else None
     threshold = wh.config.suppression_threshold
     disclosure = state.disclosure(threshold)
+    regions, provinces, profile = protect(regions, provinces, profile, disclosure)
     shown = (scheme,) if scheme else SCHEMES
     table_scheme = scheme or "total"
     return html.Div(
@@ -210,10 +214,10 @@ def _bars(fig: go.Figure, rows: list[dict], labels: list[str], column: str, show
             if rate_of:
                 # Hover: the rate and the patients it counts ("— (<5)" when suppressed).
                 value = _rate(row, rate_of, column, disclosure)
-                count = fmt_int(disclosure.count(row[rate_of]), lang)
+                count = fmt_int(row[rate_of], lang)
                 text = f"{fmt_number(value, lang, 2)} ({count})"
             else:
-                value = disclosure.count(row[column])
+                value = row[column]
                 text = fmt_int(value, lang)
             values.append(value if isinstance(value, int | float) else None)
             texts.append(text)
@@ -240,7 +244,7 @@ def _bars(fig: go.Figure, rows: list[dict], labels: list[str], column: str, show
 def _rate(row: dict, count_column: str, rate_column: str, disclosure):
     """A rate per 100,000, hidden with its count when the count is suppressed (a rate on a
     known population would give the count back)."""
-    if isinstance(disclosure.count(row[count_column]), str):
+    if isinstance(row[count_column], str):
         return None
     return row[rate_column]
 
@@ -290,7 +294,89 @@ def _profile_chart(profile: list[dict], dimension: str, shown, disclosure, lang:
 
 
 def _counts(row: dict, disclosure) -> dict:
-    return {c: disclosure.count(row[c]) for c in COUNT_COLUMNS}
+    return {c: row[c] for c in COUNT_COLUMNS}  # already through `protect`
+
+
+def protect(
+    regions: list[dict], provinces: list[dict], profile: list[dict], disclosure
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """The three marts' rows with their counts as published (SPEC §9, etl.base.disclosure).
+
+    Lines of the complementary rule: in each row, programmes = in progress + completed +
+    stopped; per category and count, schemes 5 + 7 + 10 = total; per scheme and count, the
+    categories of each group (regions, provinces, age bands, sexes, insurers: each includes
+    `unknown`) add up to the national figure, which any complete group gives away, so it is a
+    shared total; and the provinces of a region add up to the region."""
+    groups = {
+        "region": [(r["region_code"], r) for r in regions],
+        "province": [(r["province_code"], r) for r in provinces],
+    }
+    for r in profile:
+        groups.setdefault(r["dimension"], []).append((r["category"], r))
+    cells, lines = {}, []
+    for group, rows in groups.items():
+        for category, r in rows:
+            for c in COUNT_COLUMNS:
+                cells[(group, category, r["scheme"], c)] = r[c]
+                cells.setdefault(("national", None, r["scheme"], c), 0)
+        categories = list(dict.fromkeys(category for category, _ in rows))
+        schemes = list(dict.fromkeys(r["scheme"] for _, r in rows))
+        for category in categories:
+            for scheme in schemes:
+                lines.append(
+                    Line(
+                        tuple((group, category, scheme, c) for c in OUTCOME_COLUMNS),
+                        (group, category, scheme, "n_programmes"),
+                    )
+                )
+            for c in COUNT_COLUMNS:
+                lines.append(
+                    Line(
+                        tuple((group, category, s, c) for s in SCHEMES),
+                        (group, category, "total", c),
+                    )
+                )
+        for scheme in schemes:
+            for c in COUNT_COLUMNS:
+                lines.append(
+                    Line(
+                        tuple((group, k, scheme, c) for k in categories),
+                        ("national", None, scheme, c),
+                    )
+                )
+    for key in [k for k in cells if k[0] == "national"]:  # the regions' sum
+        cells[key] = sum(r[key[3]] for _, r in groups["region"] if r["scheme"] == key[2])
+    by_region: dict[str, list[str]] = {}
+    for code, r in groups["province"]:
+        if code not in by_region.setdefault(r["region_code"], []):
+            by_region[r["region_code"]].append(code)
+    for region, codes in by_region.items():
+        for scheme in SCHEMES_AND_TOTAL:
+            for c in COUNT_COLUMNS:
+                lines.append(
+                    Line(
+                        tuple(("province", k, scheme, c) for k in codes),
+                        ("region", region, scheme, c),
+                    )
+                )
+    lines = [ln for ln in lines if all(k in cells for k in (*ln.parts, ln.total))]
+    shown = disclosure.table(cells, lines)
+
+    def published(group: str, rows: list[dict], key: str) -> list[dict]:
+        return [
+            {**r, **{c: shown[(group, r[key], r["scheme"], c)] for c in COUNT_COLUMNS}}
+            for r in rows
+        ]
+
+    profile_shown = [
+        {**r, **{c: shown[(r["dimension"], r["category"], r["scheme"], c)] for c in COUNT_COLUMNS}}
+        for r in profile
+    ]
+    return (
+        published("region", regions, "region_code"),
+        published("province", provinces, "province_code"),
+        profile_shown,
+    )
 
 
 def _count_columns(lang: str) -> list[dict]:

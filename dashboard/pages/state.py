@@ -29,6 +29,7 @@ from dashboard.ui import (
     view_state,
 )
 from etl import figures
+from etl.base.disclosure import Line
 from etl.base.i18n import fmt_eur, fmt_int, fmt_month, t
 from etl.base.registry import load_registry
 from etl.exports import csv_text, xlsx_table
@@ -59,6 +60,8 @@ def layout(month: str | None = None, **params):
     before = {r["scheme"]: r for r in every if r["month"] == previous}
     disclosure = state.disclosure(wh.config.suppression_threshold)
     doc = _document(data, every, month, disclosure)
+    # The cards show the document's figures (SPEC §9 applied to the month as a whole).
+    before_doc = _document(data, every, previous, disclosure) if before else None
     first = rows["total"]
     title = f"{t('state_of_play', lang)} — {fmt_month(month, lang)}"
     badge = (
@@ -84,7 +87,7 @@ def layout(month: str | None = None, **params):
                 ],
                 className="controls-row",
             ),
-            _cards(rows, before, disclosure, lang),
+            _cards(doc, before_doc, lang),
             html.Div(
                 [
                     html.H3(t("state_trend_title", lang)),
@@ -136,16 +139,17 @@ def _previous_month(month: str) -> str:
     return (first - dt.timedelta(days=1)).strftime("%Y-%m")
 
 
-def _cards(rows: dict, before: dict, disclosure, lang: str):
+def _cards(doc: dict, before: dict | None, lang: str):
+    """Per scheme and the total, the card metrics of the month's state-of-play document and
+    their change since the previous month's (when both are shown as numbers)."""
     registry = load_registry()
     cards = []
     for scheme in SCHEMES_AND_TOTAL:
         items = []
         for metric_id in CARD_METRICS:
             metric = registry.metric(metric_id)
-            value = disclosure.count(rows[scheme][metric.column])
-            prior = before.get(scheme, {}).get(metric.column)
-            prior = disclosure.count(prior) if prior is not None else None
+            value = doc["schemes"][scheme][metric_id]
+            prior = before["schemes"][scheme][metric_id] if before else None
             delta = ""
             if isinstance(value, int) and isinstance(prior, int):
                 change = value - prior
@@ -170,8 +174,16 @@ def _trend(every: list[dict], disclosure, config, lang: str) -> go.Figure:
     fig = go.Figure()
     months = sorted({r["month"] for r in every})
     by = {(r["month"], r["scheme"]): r for r in every}
+    # SPEC §9: each month's schemes with their total (the table's total column), one line.
+    line = Line(tuple(SCHEMES), "total")
+    shown = {
+        m: disclosure.table(
+            {s: by[(m, s)]["patients_initiated"] for s in (*SCHEMES, "total")}, [line]
+        )
+        for m in months
+    }
     for scheme in SCHEMES:
-        values = [disclosure.count(by[(m, scheme)]["patients_initiated"]) for m in months]
+        values = [shown[m][scheme] for m in months]
         fig.add_bar(
             x=[m + "-01" for m in months],
             y=[v if isinstance(v, int) else None for v in values],

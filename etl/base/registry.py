@@ -46,6 +46,7 @@ class Metric:
     numerator: str | None = None
     denominator: str | None = None
     denominator_column: str | None = None  # the mart column holding the denominator (rates)
+    numerator_column: str | None = None  # the mart column holding the numerator (rates, §9)
     higher_is_better: bool | None = None  # None: a volume, neither good nor bad
     capsules: int | None = None  # reduction_split metrics: the capsule count they count
     source: str = ""
@@ -176,6 +177,7 @@ def read_metric(path: Path) -> Metric:
         numerator=data.get("numerator"),
         denominator=data.get("denominator"),
         denominator_column=data.get("denominator_column"),
+        numerator_column=data.get("numerator_column"),
         higher_is_better=data.get("higher_is_better"),
         capsules=data.get("capsules"),
         source=data.get("source", ""),

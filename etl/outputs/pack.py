@@ -38,7 +38,7 @@ import duckdb
 from etl import figures
 from etl.base import audit, warehouse
 from etl.base.config import SCALAR_FIELDS, Config, KeyLetterValue, load_config
-from etl.base.disclosure import Disclosure, amount
+from etl.base.disclosure import Disclosure, Line, amount, is_masked
 from etl.base.errors import UserError
 from etl.base.i18n import LANGUAGES
 from etl.base.registry import load_registry
@@ -297,10 +297,19 @@ def _trend_table(
     """Patients initiated per month and scheme, from the pilot's start to the month."""
     first = config.programme_start.replace(day=1)
     rows = [row for row in state_rows if row["month_start_date"] >= first]
-    by_month: dict[str, dict] = {}
+    exact: dict[str, dict] = {}
     for row in rows:
-        entry = by_month.setdefault(row["month"], {"provisional": row["is_provisional"]})
-        entry[row["scheme"]] = disclosure.count(row["patients_initiated"])
+        entry = exact.setdefault(row["month"], {"provisional": row["is_provisional"]})
+        entry[row["scheme"]] = row["patients_initiated"]
+    # SPEC §9: each month's schemes with their total, a line of the complementary rule.
+    line = Line(tuple(s for s in TREND_SCHEMES if s != "total"), "total")
+    by_month = {
+        m: {
+            "provisional": v["provisional"],
+            **disclosure.table({s: v[s] for s in TREND_SCHEMES}, [line]),
+        }
+        for m, v in exact.items()
+    }
     table = Table(
         "trend",
         [Column("month", "month", "month"), Column("status", "flag", "status")]
@@ -425,18 +434,42 @@ def _cohorts_table(reader: figures.Reader, month: str, disclosure: Disclosure, r
 
 
 def _fees_table(reader: figures.Reader, month: str, disclosure: Disclosure) -> Table:
-    """SPEC §2: events and estimated fees per CNK in the month, and their total."""
-    table_rows = [
-        [
-            r["cnk"] or "total",
-            r["cnk"] or "total",
-            disclosure.count(r["n_events"]),
-            disclosure.count(r["n_unassigned_events"]),
-            amount(r["fees_estimated_eur"]),
-            amount(r["amount_billed_eur"]),
-        ]
-        for r in figures.fees_by_cnk(reader, month, month)
+    """SPEC §2: events and estimated fees per CNK in the month, and their total. SPEC §9: the
+    CNKs' events (and unassigned events) with their total are lines of the complementary rule;
+    a fee is empty where its events are masked (fee / unit fee would give the count), the
+    total's where any CNK's are."""
+    rows = figures.fees_by_cnk(reader, month, month)
+    keys = [r["cnk"] or "total" for r in rows]
+    cells = {}
+    for key, r in zip(keys, rows, strict=True):
+        cells[(key, "n_events")] = r["n_events"]
+        cells[(key, "n_unassigned_events")] = r["n_unassigned_events"]
+    parts = [k for k in keys if k != "total"]
+    lines = [
+        Line(tuple((k, column) for k in parts), ("total", column))
+        for column in ("n_events", "n_unassigned_events")
+        if "total" in keys
     ]
+    shown = disclosure.table(cells, lines)
+    # The total's fees sum every CNK's events at different unit fees: with two CNKs masked,
+    # their counts and the total fee would be two equations. Empty when any count is masked.
+    any_masked = any(is_masked(v) for v in shown.values())
+    table_rows = []
+    for key, r in zip(keys, rows, strict=True):
+        events, unassigned = shown[(key, "n_events")], shown[(key, "n_unassigned_events")]
+        hidden = disclosure.enabled and (
+            is_masked(events) or is_masked(unassigned) or (key == "total" and any_masked)
+        )
+        table_rows.append(
+            [
+                key,
+                key,
+                events,
+                unassigned,
+                None if hidden else amount(r["fees_estimated_eur"]),
+                None if hidden else amount(r["amount_billed_eur"]),
+            ]
+        )
     return Table(
         "fees",
         [

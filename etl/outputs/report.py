@@ -10,8 +10,9 @@ JSON and CSV layouts (documented in docs/methodology.md, "Exports"):
 - report: {"month", "as_of", "provisional", "schemes": {"5", "7", "10", "total"}, "unassigned"}
 - cohorts: {"as_of", "cohorts": [...]} sorted by initiation month, then scheme 5, 7, 10
 - compliance: {"as_of", "rules": {"R01".."R18"}, "findings": [...]}
-A suppressed count is the string "<5" (with the configured threshold); a suppressed rate is
-null; amounts (fees) are never suppressed.
+Disclosure control (SPEC §9, etl.base.disclosure): a suppressed count is the string "<5" (with
+the configured threshold) or "x" (complementary); a suppressed rate or fee is null; a suppressed
+document ends with a "disclosure" key (a CSV with a `disclosure` column) naming the rules.
 """
 
 from __future__ import annotations
