@@ -326,6 +326,18 @@ def compliance_counts(reader: Reader) -> dict[str, int]:
     return {row["rule_id"]: row["n_findings"] for row in rows}
 
 
+def compliance_rule_counts(reader: Reader) -> dict[str, int | None]:
+    """Flagged events per rule of the registry, in its order: 0 where none, and null ("not
+    observable", never 0) for R16-R18 when the warehouse holds no BZRA delivery (SPEC §10,
+    §14). What the `compliance` JSON and the pack count."""
+    counts = compliance_counts(reader)
+    not_observable = () if holds_bzra_deliveries(reader) else NOT_OBSERVABLE_RULES
+    return {
+        rule.id: None if rule.id in not_observable else counts.get(rule.id, 0)
+        for rule in load_registry().rules
+    }
+
+
 def compliance_findings(
     reader: Reader, rule: str | None = None, limit: int | None = None
 ) -> list[dict]:
@@ -391,15 +403,10 @@ def compliance(reader: Reader, disclosure: Disclosure) -> dict:
     """
     rules = load_registry().rules
     severity = {rule.id: rule.severity for rule in rules}
-    counts = compliance_counts(reader)
-    # SPEC §10/§14: R16-R18 null when the warehouse holds no BZRA delivery.
-    not_observable = () if holds_bzra_deliveries(reader) else NOT_OBSERVABLE_RULES
+    counts = compliance_rule_counts(reader)
     return {
         "as_of": as_of_date(reader).isoformat(),
-        "rules": {
-            **{rule.id: disclosure.count(counts.get(rule.id, 0)) for rule in rules},
-            **dict.fromkeys(not_observable),
-        },
+        "rules": {rule_id: disclosure.count(count) for rule_id, count in counts.items()},
         "findings": [finding_record(row, severity) for row in compliance_findings(reader)],
         **disclosure.header(COMPLIANCE_RULES),
     }

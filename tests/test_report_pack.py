@@ -184,13 +184,12 @@ def test_workbook_cells_equal_the_json_report(revised, tmp_path):
             by_id["reduction_steps_delivered"][5] == doc["unassigned"]["reduction_steps_delivered"]
         )
         compliance = {row[0]: row[3] for row in _table(book["Compliance"])[1:]}
-        # The JSON also has R16-R18 (SPEC §14), null while no BZRA delivery is loaded; the
-        # pack lists the rules the monitor computes.
+        # R16-R18 (SPEC §14) are null, not 0, in both while no BZRA delivery is loaded.
         assert {rule: rules[rule] for rule in ("R16", "R17", "R18")} == dict.fromkeys(
             ("R16", "R17", "R18")
         )
-        assert compliance == {rule: n for rule, n in rules.items() if rule in compliance}
-        assert list(compliance) == [f"R{n:02d}" for n in range(1, 16)]
+        assert compliance == rules
+        assert list(compliance) == [f"R{n:02d}" for n in range(1, 19)]
     # Exact figures, by hand: July 2025 has G (10 steps) and H (5 steps); 2 x 23.24 = 46.48.
     assert by_id["patients_initiated"][1:5] == [1, 0, 1, 2]
     assert by_id["fees_estimated_eur"][4] == 46.48

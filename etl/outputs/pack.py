@@ -486,7 +486,7 @@ def _fees_table(reader: figures.Reader, month: str, disclosure: Disclosure) -> T
 
 def _compliance_table(reader: figures.Reader, disclosure: Disclosure, registry) -> Table:
     """SPEC §8: flagged events per rule (counts only, no identifiers)."""
-    counts = figures.compliance_counts(reader)
+    counts = figures.compliance_rule_counts(reader)
     return Table(
         "compliance",
         [
@@ -495,7 +495,7 @@ def _compliance_table(reader: figures.Reader, disclosure: Disclosure, registry) 
             Column("severity", "severity", "compliance_col_severity"),
             Column("flagged_events", "count", "flagged_events"),
         ],
-        [[r.id, r.id, r.severity, disclosure.count(counts.get(r.id, 0))] for r in registry.rules],
+        [[r.id, r.id, r.severity, disclosure.count(counts[r.id])] for r in registry.rules],
     )
 
 
