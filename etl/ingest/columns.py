@@ -46,6 +46,10 @@ class MappingError(ValueError):
     """A mapping file that cannot be used."""
 
 
+class AmbiguousColumns(ValueError):
+    """Two or more of a file's headers match one canonical column; the message names them."""
+
+
 def header_key(header: str) -> str:
     """Normalise a header for matching: no case, accents, spaces, `_`, `-` or `.`."""
     text = unicodedata.normalize("NFKD", str(header))
@@ -104,13 +108,38 @@ def read_mapping(path: str | Path) -> dict[str, str]:
 
 
 def match_headers(headers: list[str], mapping: dict[str, str] | None = None) -> dict[str, str]:
-    """canonical name -> the file's header that supplies it (first match wins)."""
+    """canonical name -> the file's header that supplies it.
+
+    A header named in the mapping file wins over headers matching by alias (that is how a
+    mapping settles a choice). Two headers left for one canonical column (`Patient` and
+    `Patient_pseudonym`) raise `AmbiguousColumns` naming them: taking the first would load
+    names as pseudonyms, or an empty column, without a word (issue 19).
+    """
     table = alias_table(mapping)
-    found: dict[str, str] = {}
+    mapped = {header_key(header) for header in (mapping or {})}
+    candidates: dict[str, list[str]] = {}
     for header in headers:
         canonical = table.get(header_key(header))
-        if canonical and canonical not in found:
-            found[canonical] = header
+        if canonical:
+            candidates.setdefault(canonical, []).append(header)
+    found: dict[str, str] = {}
+    clashes = []
+    for canonical, names in candidates.items():
+        chosen = [name for name in names if header_key(name) in mapped] or names
+        if len(chosen) > 1:
+            shown = " and ".join(repr(name if len(name) <= 60 else name[:57] + "...")
+                                 for name in chosen[:5])  # fmt: skip
+            more = f" (and {len(chosen) - 5} more)" if len(chosen) > 5 else ""
+            clashes.append(f"{canonical}: {shown}{more}")
+        found[canonical] = chosen[0]
+    if clashes:
+        example = clashes[0].split(": ", 1)
+        raise AmbiguousColumns(
+            "more than one header matches the same column - "
+            + "; ".join(clashes)
+            + ". Name the header to use in a mapping file (--mapping FILE), e.g. "
+            + f'"{candidates[example[0]][-1]}" = "{example[0]}", or remove the other column.'
+        )
     return found
 
 

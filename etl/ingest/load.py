@@ -33,6 +33,7 @@ from etl.base.config import Config
 from etl.ingest.columns import (
     CANONICAL,
     REQUIRED,
+    AmbiguousColumns,
     describe_aliases,
     match_headers,
     read_mapping,
@@ -229,7 +230,10 @@ class Loader:
     # -- the steps -------------------------------------------------------------------------
 
     def _columns(self, source: Source) -> dict[str, str]:
-        matched = match_headers(source.headers, self.mapping)
+        try:
+            matched = match_headers(source.headers, self.mapping)
+        except AmbiguousColumns as exc:
+            raise FileRefused(f"{source.path}: {exc}") from exc
         missing = [name for name in REQUIRED if name not in matched]
         if missing:
             # At most 30 headers of at most 60 characters: a message, not a dump of the file.
