@@ -21,9 +21,10 @@ paused. Per run:
 - over the 20 runs at least one writer was refused (the delays did reach the lock).
 
 At the end the refused second files are loaded in one more process, and the ledger must
-equal the lines: each of the 41 files (the base and 2 per run) once in `loads`, each run's
-files with their 3 programme lines (the hand-made rows below: 3 programme lines and 1 other
-medicine per file), so 41 x 3 = 123 rows in `billing_lines` and sum(rows_new) = 123.
+equal the lines: each of the 42 files (the base, the timed one and 2 per run) once in `loads`,
+each with its 3 programme lines (the hand-made rows below: 3 programme lines and 1 other
+medicine per file, distinct patients), so 42 x 3 = 126 rows in `billing_lines` and
+sum(rows_new) = 126.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl.ingest.read import NotRegularFile, open_regular
+
 
 @dataclass(frozen=True)
 class Column:
@@ -37,6 +39,9 @@ COLUMNS: tuple[Column, ...] = (
            ("postcode", "code_postal", "postal_code", "postcode_apotheek")),
     Column("prescriber_id", False, ("prescriber", "prescripteur", "voorschrijver")),
 )  # fmt: skip
+
+# A mapping file names a few headers: anything bigger is not one (and is not read whole).
+MAX_MAPPING_BYTES = 1 << 20
 
 CANONICAL = tuple(c.name for c in COLUMNS)
 REQUIRED = tuple(c.name for c in COLUMNS if c.required)
@@ -77,9 +82,16 @@ def read_mapping(path: str | Path) -> dict[str, str]:
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open_regular(path) as fh:
+            raw = fh.read(MAX_MAPPING_BYTES + 1)
+    except NotRegularFile as exc:
+        raise MappingError(f"mapping file {path}: {exc}") from exc
     except OSError as exc:
         raise MappingError(f"mapping file {path} cannot be read: {exc.strerror}") from exc
+    if len(raw) > MAX_MAPPING_BYTES:
+        raise MappingError(
+            f"mapping file {path} is larger than 1 MiB; a mapping names a few headers"
+        )
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(raw.decode("utf-8-sig"))

@@ -14,6 +14,7 @@ A refused file raises `FileRefused` before step 6, so the warehouse is left as i
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import getpass
 import hashlib
 import json
@@ -39,6 +40,7 @@ from etl.ingest.columns import (
     read_mapping,
 )
 from etl.ingest.read import (
+    ExpansionLimits,
     FileRefused,
     Source,
     as_windows_1252,
@@ -216,8 +218,10 @@ class Loader:
         mapping: dict[str, str] | None = None,
         mapping_name: str | None = None,
         workdir: Path | None = None,
+        limits: ExpansionLimits | None = None,
     ):
         self.con = con
+        self.limits = limits or ExpansionLimits()
         self.workdir = workdir or Path(tempfile.gettempdir()) / "benzo-monitor"
         self._temp_files: list[Path] = []
         remove_orphans(self.workdir)  # temporary files of loads that were killed
@@ -382,7 +386,7 @@ class Loader:
         clock = time.perf_counter()
         digest: dict[str, str] = {}
         hasher = threading.Thread(target=lambda: digest.update(sha=sha256_of(path)), daemon=True)
-        source = open_source(self.con, path, self.workdir)
+        source = open_source(self.con, path, self.workdir, self.limits)
         self._temp_files.extend(source.temp_files)
         hasher.start()
         try:
@@ -523,11 +527,17 @@ class Loader:
             )
             con.execute("commit")
         except BaseException:
-            con.execute("rollback")
+            try:
+                con.execute("rollback")
+            except duckdb.Error:
+                pass  # a commit that failed (a full disk) has ended the transaction itself
             raise
         finally:
             for name in ("load_kept", "load_rows", "load_valid", "load_rejects"):
-                con.execute(f"drop table if exists {name}")
+                try:
+                    con.execute(f"drop table if exists {name}")
+                except duckdb.Error:
+                    pass  # temp tables go with the connection anyway (after a failed commit)
         return summary
 
 
@@ -539,6 +549,33 @@ def _user() -> str | None:
 
 
 # --- command-line entry points ------------------------------------------------------------
+
+
+class DiskFull(Exception):
+    """The disk filled up during a load; the message says what changed (usually nothing)."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Is `exc` (or an exception it was raised from) a full disk or an exceeded quota?"""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(exc, duckdb.Error) and "no space left on device" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _disk_full(exc: BaseException, what: str, loaded: list[str]) -> DiskFull:
+    before = (
+        f" The file(s) loaded before it in this command stay loaded: {', '.join(loaded)}."
+        if loaded
+        else ""
+    )
+    return DiskFull(
+        f"{what} ({first_line(exc)}).{before} Free some space (the warehouse's disk and the "
+        "temporary folder, TMPDIR) and run the load again."
+    )
 
 
 @dataclass
@@ -561,16 +598,46 @@ def load_paths(
     exists), a snapshot is published for readers when at least one file loaded (etl/base/publish.py).
     """
     mapping = read_mapping(mapping_path) if mapping_path else None
-    loader = Loader(con, mapping, str(mapping_path) if mapping_path else None)
+    limits = (
+        ExpansionLimits(config.max_expanded_bytes, config.max_expanded_lines) if config else None
+    )
+    loader = Loader(con, mapping, str(mapping_path) if mapping_path else None, limits=limits)
     outcomes = []
+    loaded: list[str] = []
     for path in paths:
         progress = progress_factory(path) if progress_factory else None
         try:
             outcomes.append(FileOutcome(path, summary=loader.load_file(Path(path), progress)))
         except FileRefused as exc:
             outcomes.append(FileOutcome(path, refused=str(exc)))
-        audit.record_load(con, outcomes[-1])  # etl/base/audit.py: who loaded which file, when
+        except Exception as exc:
+            if is_disk_full(exc):  # the transaction was rolled back: the warehouse is as it was
+                name = Path(path).name
+                raise _disk_full(
+                    exc, f"disk full — nothing changed: {name} was not loaded", loaded
+                ) from exc
+            raise
+        if outcomes[-1].summary:
+            loaded.append(outcomes[-1].summary.file_name)
+        try:
+            audit.record_load(con, outcomes[-1])  # etl/base/audit.py: who loaded which file, when
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise _disk_full(
+                    exc, "disk full — the audit file could not record the load", loaded
+                ) from exc
+            raise
     if config is not None and any(o.summary for o in outcomes):
         if publish.snapshot_dir(publish.database_path(con)).exists():
-            publish.publish(con, config)
+            try:
+                publish.publish(con, config)
+            except Exception as exc:
+                if is_disk_full(exc):
+                    raise _disk_full(
+                        exc,
+                        "disk full — the dashboard's snapshot could not be published (the "
+                        "dashboard shows the previous one)",
+                        loaded,
+                    ) from exc
+                raise
     return outcomes
