@@ -137,3 +137,19 @@ def test_a_windows_1252_copy_needs_checked_disk_space(folder):
         assert "Traceback" not in text
     finally:
         subprocess.run(["umount", str(tiny)], check=False)
+
+
+def test_a_bomb_of_zeros_is_refused_from_its_sample_without_expanding_it(folder):
+    """64 MiB of zero bytes in 64 KB of gzip, default caps (8 GiB): the first 1 MiB (the sample)
+    is not text (every other byte zero: the loader's message is the one for UTF-16, as for any
+    such sample), so the file is refused before the expansion check reads the rest."""
+    bomb = folder / "zeros.csv.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as fh:
+        for _ in range(64):
+            fh.write(bytes(1 << 20))
+    db = folder / "warehouse.duckdb"
+    config = _config(folder, 8 << 30, 100_000_000)
+    _, _, startup, _ = _run(db, config, folder / "missing.csv")
+    status, text, seconds, _ = _run(db, config, bomb)
+    assert status == 1 and "UTF-16 text is not supported" in " ".join(text.split()), text
+    assert seconds - startup < 2.0

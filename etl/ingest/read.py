@@ -92,17 +92,17 @@ def open_source(
         raise FileRefused(f"{path}: the file is empty")
     if head.startswith(b"PK\x03\x04"):
         return _open_xlsx(con, path)  # read by fastexcel, which takes the name as it is
-    expanded = None
-    if head.startswith(b"\x1f\x8b"):
-        expanded = check_expansion(path, limits or ExpansionLimits())
     temp_files: list[Path] = []
     try:
         read_path = duckdb_path(path, workdir, temp_files)
         if head.startswith(b"PAR1"):
             source = _open_parquet(con, path, read_path)
         else:
-            source = _open_delimited(path, gzipped=head.startswith(b"\x1f\x8b"))
-            source.csv_params["expanded_bytes"] = expanded
+            gzipped = head.startswith(b"\x1f\x8b")
+            source = _open_delimited(path, gzipped)  # reads a 1 MiB sample only
+            if gzipped:  # after the sample's checks: a bomb of zeros is refused as binary at once
+                expanded = check_expansion(path, limits or ExpansionLimits())
+                source.csv_params["expanded_bytes"] = expanded
             if read_path != path:
                 source.csv_params["read_path"] = read_path
                 source.relation = csv_relation(source)
