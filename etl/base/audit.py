@@ -141,7 +141,11 @@ def record(db_path: str | os.PathLike | None, event: str, *, user: str | None = 
 
 
 def _sha256(path: Path) -> str | None:
+    # Only a regular file is hashed: reading a refused FIFO waits forever for a writer and
+    # /dev/zero never ends, with the warehouse locked meanwhile (issue 19).
     try:
+        if not path.is_file():
+            return None
         digest = hashlib.sha256()
         with path.open("rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):

@@ -57,6 +57,10 @@ class Config:
     annual_budget_eur: float = 878000.0
     nowcast_history_months: int = 12
     source: tuple[str, ...] = field(default=())
+    # [loading] limits of etl/base/config.toml. Not in SCALAR_FIELDS: they bound what a load
+    # reads and change no figure (nor the snapshots' configuration fingerprint).
+    max_expanded_bytes: int = 8 << 30
+    max_expanded_lines: int = 100_000_000
 
     def as_rows(self) -> list[tuple[str, str]]:
         """(name, value) pairs for documents that show the configuration in force."""
@@ -115,6 +119,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         sources.append(str(user))
     prog, rep, fees = data.get("programme", {}), data.get("reporting", {}), data.get("fees", {})
     actuarial = data.get("actuarial", {})
+    load = data.get("loading", {})
     kvs = fees.get("key_letter_values") or []
     if not kvs:
         raise ConfigError("fees.key_letter_values needs at least one row (valid_from, value)")
@@ -153,7 +158,15 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
             actuarial["nowcast_history_months"], "nowcast_history_months", int
         ),
         source=tuple(sources),
+        max_expanded_bytes=_as_number(
+            load.get("max_expanded_bytes", 8 << 30), "max_expanded_bytes", int
+        ),
+        max_expanded_lines=_as_number(
+            load.get("max_expanded_lines", 100_000_000), "max_expanded_lines", int
+        ),
     )
+    if cfg.max_expanded_bytes < 1 or cfg.max_expanded_lines < 1:
+        raise ConfigError("max_expanded_bytes and max_expanded_lines must be at least 1")
     if cfg.suppression_threshold < 1:
         raise ConfigError("suppression_threshold must be at least 1")
     if cfg.nowcast_history_months < 2:

@@ -4,8 +4,14 @@ DuckDB lets one process write a database file, and no other process may open it 
 So readers never open the warehouse itself. After each load, the writer publishes a snapshot:
 
 1. `CHECKPOINT`, so the warehouse file alone holds every committed row (no WAL);
-2. a byte copy of the file to `<warehouse>.snapshots/<name>.duckdb.<pid>.tmp`, taken while the
-   writer still holds the lock (nobody can change it halfway);
+2. a copy of the database to `<warehouse>.snapshots/<name>.duckdb.<pid>.tmp`, made by DuckDB
+   itself (`ATTACH` the new file, `COPY FROM DATABASE`) while the writer holds the lock, so
+   nobody can change it halfway. Not a byte copy: on Linux DuckDB's lock is a POSIX record
+   lock (`fcntl`), and closing ANY descriptor a process has on a file drops every such lock
+   the process holds on it. `shutil.copyfile` opened and closed the warehouse, after which a
+   second `load` could open it for writing while this one was still publishing (issue 19:
+   data loss). Through DuckDB the warehouse is read on the descriptor DuckDB keeps open;
+   tests/test_publish_race.py starts real second writers during publication;
 3. in the copy, the marts computed for the default as-of date and the configuration in force,
    stored as tables in the schema `published` (pages read them in milliseconds; the views stay
    in the copy for any other as-of date);
@@ -22,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,8 +114,8 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
     (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
     name = f"{time.time_ns()}-{max_load_id or 0}.duckdb"
     tmp = folder / f"{name}.{os.getpid()}.tmp"  # the pid: see _prune
-    shutil.copyfile(source, tmp)
     try:
+        copy_database(con, tmp)
         snap = duckdb.connect(str(tmp))
         try:
             snap.execute("set enable_progress_bar = false")
@@ -139,6 +144,28 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
     _write_pointer(folder, name)
     _prune(folder, keep={name})
     return folder / name
+
+
+def copy_database(con: duckdb.DuckDBPyConnection, target: Path) -> None:
+    """Copy the main database of `con` (tables, views, macros, sequences) to the new file
+    `target`, through DuckDB: the warehouse file is never opened a second time (see step 2)."""
+    (source,) = con.execute("select current_database()").fetchone()
+    alias = "publish_copy"
+    con.execute(f"attach {sql_string(str(target))} as {alias}")
+    try:
+        con.execute(f"copy from database {sql_identifier(source)} to {alias}")
+    finally:
+        con.execute(f"detach {alias}")
+
+
+def sql_string(text: str) -> str:
+    """`text` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    """`name` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _write_pointer(folder: Path, name: str) -> None:

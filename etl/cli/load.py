@@ -14,7 +14,9 @@ from etl.base.errors import UserError
 from etl.base.warehouse import WarehouseError, connect
 from etl.cli.terminal import emit, read_only
 from etl.ingest.columns import MappingError
-from etl.ingest.load import REASONS, load_paths
+from etl.ingest.load import REASONS, DiskFull, load_paths
+
+DISK_FULL_STATUS = 3  # README, exit statuses: a full disk (nothing changed; free space, load again)
 
 
 def run_load(args, config) -> int:
@@ -46,6 +48,8 @@ def run_load(args, config) -> int:
             outcomes = load_paths(con, args.files, args.mapping, factory, config)
     except MappingError as exc:
         raise UserError(escape(str(exc))) from exc
+    except DiskFull as exc:
+        raise UserError(escape(str(exc)), status=DISK_FULL_STATUS) from exc
     finally:
         con.close()
 

@@ -8,6 +8,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl.ingest.read import NotRegularFile, open_regular
+
 
 @dataclass(frozen=True)
 class Column:
@@ -39,12 +41,19 @@ COLUMNS: tuple[Column, ...] = (
     Column("atc", False, ("code_atc", "atc_code", "atc7")),  # SPEC §14: BZRA lines
 )  # fmt: skip
 
+# A mapping file names a few headers: anything bigger is not one (and is not read whole).
+MAX_MAPPING_BYTES = 1 << 20
+
 CANONICAL = tuple(c.name for c in COLUMNS)
 REQUIRED = tuple(c.name for c in COLUMNS if c.required)
 
 
 class MappingError(ValueError):
     """A mapping file that cannot be used."""
+
+
+class AmbiguousColumns(ValueError):
+    """Two or more of a file's headers match one canonical column; the message names them."""
 
 
 def header_key(header: str) -> str:
@@ -74,9 +83,16 @@ def read_mapping(path: str | Path) -> dict[str, str]:
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open_regular(path) as fh:
+            raw = fh.read(MAX_MAPPING_BYTES + 1)
+    except NotRegularFile as exc:
+        raise MappingError(f"mapping file {path}: {exc}") from exc
     except OSError as exc:
         raise MappingError(f"mapping file {path} cannot be read: {exc.strerror}") from exc
+    if len(raw) > MAX_MAPPING_BYTES:
+        raise MappingError(
+            f"mapping file {path} is larger than 1 MiB; a mapping names a few headers"
+        )
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(raw.decode("utf-8-sig"))
@@ -105,13 +121,38 @@ def read_mapping(path: str | Path) -> dict[str, str]:
 
 
 def match_headers(headers: list[str], mapping: dict[str, str] | None = None) -> dict[str, str]:
-    """canonical name -> the file's header that supplies it (first match wins)."""
+    """canonical name -> the file's header that supplies it.
+
+    A header named in the mapping file wins over headers matching by alias (that is how a
+    mapping settles a choice). Two headers left for one canonical column (`Patient` and
+    `Patient_pseudonym`) raise `AmbiguousColumns` naming them: taking the first would load
+    names as pseudonyms, or an empty column, without a word (issue 19).
+    """
     table = alias_table(mapping)
-    found: dict[str, str] = {}
+    mapped = {header_key(header) for header in (mapping or {})}
+    candidates: dict[str, list[str]] = {}
     for header in headers:
         canonical = table.get(header_key(header))
-        if canonical and canonical not in found:
-            found[canonical] = header
+        if canonical:
+            candidates.setdefault(canonical, []).append(header)
+    found: dict[str, str] = {}
+    clashes = []
+    for canonical, names in candidates.items():
+        chosen = [name for name in names if header_key(name) in mapped] or names
+        if len(chosen) > 1:
+            shown = " and ".join(repr(name if len(name) <= 60 else name[:57] + "...")
+                                 for name in chosen[:5])  # fmt: skip
+            more = f" (and {len(chosen) - 5} more)" if len(chosen) > 5 else ""
+            clashes.append(f"{canonical}: {shown}{more}")
+        found[canonical] = chosen[0]
+    if clashes:
+        example = clashes[0].split(": ", 1)
+        raise AmbiguousColumns(
+            "more than one header matches the same column - "
+            + "; ".join(clashes)
+            + ". Name the header to use in a mapping file (--mapping FILE), e.g. "
+            + f'"{candidates[example[0]][-1]}" = "{example[0]}", or remove the other column.'
+        )
     return found
 
 

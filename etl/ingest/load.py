@@ -18,6 +18,7 @@ A refused file raises `FileRefused` before step 6, so the warehouse is left as i
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import getpass
 import hashlib
 import json
@@ -37,11 +38,13 @@ from etl.base.config import Config
 from etl.ingest.columns import (
     CANONICAL,
     REQUIRED,
+    AmbiguousColumns,
     describe_aliases,
     match_headers,
     read_mapping,
 )
 from etl.ingest.read import (
+    ExpansionLimits,
     FileRefused,
     Source,
     as_windows_1252,
@@ -284,8 +287,10 @@ class Loader:
         mapping: dict[str, str] | None = None,
         mapping_name: str | None = None,
         workdir: Path | None = None,
+        limits: ExpansionLimits | None = None,
     ):
         self.con = con
+        self.limits = limits or ExpansionLimits()
         self.workdir = workdir or Path(tempfile.gettempdir()) / "benzo-monitor"
         self._temp_files: list[Path] = []
         remove_orphans(self.workdir)  # temporary files of loads that were killed
@@ -306,7 +311,10 @@ class Loader:
         return [row[0] for row in rows]
 
     def _columns(self, source: Source) -> dict[str, str]:
-        matched = match_headers(source.headers, self.mapping)
+        try:
+            matched = match_headers(source.headers, self.mapping)
+        except AmbiguousColumns as exc:
+            raise FileRefused(f"{source.path}: {exc}") from exc
         missing = [name for name in REQUIRED if name not in matched]
         if missing:
             # At most 30 headers of at most 60 characters: a message, not a dump of the file.
@@ -462,7 +470,7 @@ class Loader:
         clock = time.perf_counter()
         digest: dict[str, str] = {}
         hasher = threading.Thread(target=lambda: digest.update(sha=sha256_of(path)), daemon=True)
-        source = open_source(self.con, path, self.workdir)
+        source = open_source(self.con, path, self.workdir, self.limits)
         self._temp_files.extend(source.temp_files)
         hasher.start()
         try:
@@ -622,11 +630,17 @@ class Loader:
             )
             con.execute("commit")
         except BaseException:
-            con.execute("rollback")
+            try:
+                con.execute("rollback")
+            except duckdb.Error:
+                pass  # a commit that failed (a full disk) has ended the transaction itself
             raise
         finally:
             for name in ("load_kept", "load_rows", "load_valid", "load_rejects"):
-                con.execute(f"drop table if exists {name}")
+                try:
+                    con.execute(f"drop table if exists {name}")
+                except duckdb.Error:
+                    pass  # temp tables go with the connection anyway (after a failed commit)
         return summary
 
 
@@ -638,6 +652,33 @@ def _user() -> str | None:
 
 
 # --- command-line entry points ------------------------------------------------------------
+
+
+class DiskFull(Exception):
+    """The disk filled up during a load; the message says what changed (usually nothing)."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Is `exc` (or an exception it was raised from) a full disk or an exceeded quota?"""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(exc, duckdb.Error) and "no space left on device" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _disk_full(exc: BaseException, what: str, loaded: list[str]) -> DiskFull:
+    before = (
+        f" The file(s) loaded before it in this command stay loaded: {', '.join(loaded)}."
+        if loaded
+        else ""
+    )
+    return DiskFull(
+        f"{what} ({first_line(exc)}).{before} Free some space (the warehouse's disk and the "
+        "temporary folder, TMPDIR) and run the load again."
+    )
 
 
 @dataclass
@@ -660,16 +701,46 @@ def load_paths(
     exists), a snapshot is published for readers when at least one file loaded (etl/base/publish.py).
     """
     mapping = read_mapping(mapping_path) if mapping_path else None
-    loader = Loader(con, mapping, str(mapping_path) if mapping_path else None)
+    limits = (
+        ExpansionLimits(config.max_expanded_bytes, config.max_expanded_lines) if config else None
+    )
+    loader = Loader(con, mapping, str(mapping_path) if mapping_path else None, limits=limits)
     outcomes = []
+    loaded: list[str] = []
     for path in paths:
         progress = progress_factory(path) if progress_factory else None
         try:
             outcomes.append(FileOutcome(path, summary=loader.load_file(Path(path), progress)))
         except FileRefused as exc:
             outcomes.append(FileOutcome(path, refused=str(exc)))
-        audit.record_load(con, outcomes[-1])  # etl/base/audit.py: who loaded which file, when
+        except Exception as exc:
+            if is_disk_full(exc):  # the transaction was rolled back: the warehouse is as it was
+                name = Path(path).name
+                raise _disk_full(
+                    exc, f"disk full — nothing changed: {name} was not loaded", loaded
+                ) from exc
+            raise
+        if outcomes[-1].summary:
+            loaded.append(outcomes[-1].summary.file_name)
+        try:
+            audit.record_load(con, outcomes[-1])  # etl/base/audit.py: who loaded which file, when
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise _disk_full(
+                    exc, "disk full — the audit file could not record the load", loaded
+                ) from exc
+            raise
     if config is not None and any(o.summary for o in outcomes):
         if publish.snapshot_dir(publish.database_path(con)).exists():
-            publish.publish(con, config)
+            try:
+                publish.publish(con, config)
+            except Exception as exc:
+                if is_disk_full(exc):
+                    raise _disk_full(
+                        exc,
+                        "disk full — the dashboard's snapshot could not be published (the "
+                        "dashboard shows the previous one)",
+                        loaded,
+                    ) from exc
+                raise
     return outcomes

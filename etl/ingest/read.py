@@ -15,6 +15,7 @@ import io
 import os
 import re
 import shutil
+import stat
 import tempfile
 import zipfile
 import zlib
@@ -67,18 +68,24 @@ def sql_literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
-def open_source(con: duckdb.DuckDBPyConnection, path: Path, workdir: Path | None = None) -> Source:
+def open_source(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    workdir: Path | None = None,
+    limits: ExpansionLimits | None = None,
+) -> Source:
     """Detect what `path` is and prepare its scan; refuse files that cannot be read.
 
-    The caller deletes `source.temp_files` once the load is over (see `duckdb_path`).
+    A gzip file is first checked against `limits` (see `check_expansion`). The caller deletes
+    `source.temp_files` once the load is over (see `duckdb_path`).
     """
     if not path.exists():
         raise FileRefused(f"{path}: no such file")
-    if not path.is_file():
-        raise FileRefused(f"{path}: not a file")
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(8)
+    except NotRegularFile as exc:
+        raise FileRefused(f"{path}: {exc}") from exc
     except OSError as exc:
         raise FileRefused(f"{path}: cannot be read ({exc.strerror})") from exc
     if not head:
@@ -91,7 +98,11 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, workdir: Path | None
         if head.startswith(b"PAR1"):
             source = _open_parquet(con, path, read_path)
         else:
-            source = _open_delimited(path, gzipped=head.startswith(b"\x1f\x8b"))
+            gzipped = head.startswith(b"\x1f\x8b")
+            source = _open_delimited(path, gzipped)  # reads a 1 MiB sample only
+            if gzipped:  # after the sample's checks: a bomb of zeros is refused as binary at once
+                expanded = check_expansion(path, limits or ExpansionLimits())
+                source.csv_params["expanded_bytes"] = expanded
             if read_path != path:
                 source.csv_params["read_path"] = read_path
                 source.relation = csv_relation(source)
@@ -101,6 +112,67 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, workdir: Path | None
         raise
     source.temp_files = temp_files
     return source
+
+
+class NotRegularFile(OSError):
+    """The path is a FIFO, a device, a socket or a folder: never read as an export."""
+
+
+def open_regular(path: Path):
+    """Open `path` for reading in binary, refusing anything that is not a regular file.
+
+    The file is opened without blocking and checked on the open descriptor: opening a FIFO
+    normally waits for a writer, and reading /dev/zero never ends (issue 19). Raises
+    `NotRegularFile` (an OSError) with a plain message, or the OSError of the open.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(
+                "not a regular file (a folder, a pipe or a device): nothing was read"
+            )
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+@dataclass(frozen=True)
+class ExpansionLimits:
+    """How far a compressed export may expand ([loading] of etl/base/config.toml)."""
+
+    max_bytes: int = 8 << 30
+    max_lines: int = 100_000_000
+
+
+def check_expansion(path: Path, limits: ExpansionLimits) -> int:
+    """Decompress the gzip file `path` once, a block at a time, and return its expanded size;
+    refuse it as soon as it expands beyond `limits` (bytes or line breaks).
+
+    The readers after this stream the file too, but nothing else stops a small file that
+    expands without end (a "gzip bomb": 6 MB to 2.2 GB and more). Memory stays at one block.
+    """
+    total = lines = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(BLOCK_BYTES), b""):
+                total += len(block)
+                lines += block.count(b"\n")
+                if total > limits.max_bytes or lines > limits.max_lines:
+                    what = (
+                        f"more than {limits.max_bytes:,} bytes"
+                        if total > limits.max_bytes
+                        else f"more than {limits.max_lines:,} lines"
+                    )
+                    raise FileRefused(
+                        f"{path}: the compressed file expands to {what} (the limit of "
+                        "[loading] in the configuration); nothing was loaded"
+                    )
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FileRefused(f"{path}: not a readable gzip file ({exc})") from exc
+    return total
 
 
 # Characters that make DuckDB read a file name as a glob pattern.
@@ -367,26 +439,31 @@ def as_windows_1252(source: Source, workdir: Path) -> Source:
     return new
 
 
+# Earlier versions put the copy in memory (/dev/shm): nothing bounded it, and a compressed
+# export could fill the machine's RAM. The folder is still swept for their orphans.
 MEMORY_WORKDIR = Path("/dev/shm/benzo-monitor")
 
 
 def copy_folder(source: Source, workdir: Path) -> Path:
-    """Where the temporary copy of a Windows-1252 file goes: in memory when there is room.
+    """Where the temporary copy of a Windows-1252 file goes: the work folder on disk (TMPDIR),
+    once its free space is checked.
 
-    A copy on disk costs more than the scan that reads it on a small machine (1.4 GB written
-    at about 200 MB/s here); the memory file system takes it at memory speed. It is used when
-    its free space exceeds the copy (the file, or ten times a gzip file) by 1 GiB.
+    The copy is UTF-8: at most twice the text (each byte 0x80-0xFF becomes two), the text being
+    the file or, for a gzip file, its expanded size (`check_expansion`). Refused with a plain
+    message when the folder has less free space than that.
     """
-    size = source.path.stat().st_size * (10 if source.csv_params.get("gzipped") else 1)
-    try:
-        stats = os.statvfs(MEMORY_WORKDIR.parent)
-        if stats.f_bavail * stats.f_frsize > size + (1 << 30):
-            MEMORY_WORKDIR.mkdir(mode=0o700, exist_ok=True)
-            if os.access(MEMORY_WORKDIR, os.W_OK):
-                return MEMORY_WORKDIR
-    except OSError:
-        pass  # no memory file system here
+    params = source.csv_params
+    text = params.get("expanded_bytes") or source.path.stat().st_size
+    needed = 2 * text
     workdir.mkdir(parents=True, exist_ok=True)
+    stats = os.statvfs(workdir)
+    free = stats.f_bavail * stats.f_frsize
+    if free < needed:
+        raise FileRefused(
+            f"{source.path}: not enough free disk space for its temporary copy in {workdir} "
+            f"(needs up to {needed / 2**20:,.0f} MiB, {free / 2**20:,.0f} MiB free); free some "
+            "space or set TMPDIR to a larger disk. Nothing was loaded"
+        )
     return workdir
 
 
