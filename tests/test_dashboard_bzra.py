@@ -21,8 +21,10 @@ year 2025, every programme scheme 5, as-of 2026-06-30):
 from __future__ import annotations
 
 import importlib
+import io
 import json
 
+import openpyxl
 import pytest
 from plotly.utils import PlotlyJSONEncoder
 
@@ -158,3 +160,61 @@ def test_outcomes_after_programme_publication(with_bzra):
     assert completed == ["<5", "<5", "—"]
     closed = [_text(page, f"outcomes-bzra-closed-5-90-{p}") for p in ("observable", "free", "rate")]
     assert closed == ["10", "x", "—"]
+
+
+# --- the report pack: the same table (SPEC §14) ---------------------------------------------
+
+
+def _pack(db, suppress: bool = False):
+    from etl.base import warehouse
+    from etl.base.config import load_config
+    from etl.base.disclosure import Disclosure
+    from etl.outputs import pack
+
+    con = warehouse.connect(db, read_only=True)
+    try:
+        return pack.build_pack(con, "2026-06", Disclosure(5, enabled=suppress), load_config())
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def bzra_db(tmp_path_factory):
+    return build_with_bzra(tmp_path_factory.mktemp("bzra-pack"), LINES, BZRA_LINES)
+
+
+def test_pack_bzra_free_table_by_hand(bzra_db):
+    """Scheme 5 (every programme of the warehouse): the module docstring's figures."""
+    from etl.outputs import pack_render
+
+    built = _pack(bzra_db)
+    table = built.tables["bzra_free"]
+    rows = {(r[0], r[1], r[2]): r[3:] for r in table.rows}
+    assert rows[(5, "completed", 90)] == [3, 2, 0.6667]
+    assert rows[(5, "completed", 180)] == [3, 1, 0.3333]
+    assert rows[(5, "closed", 90)] == [10, 8, 0.8]
+    assert rows[(5, "closed", 365)] == [10, 7, 0.7]
+    assert {k[0] for k in rows} == {5}  # no closed programme of scheme 7 or 10
+    assert table.note == "pack_bzra_note"
+    for lang, phrase in (("fr", "Sans BZRA"), ("nl", "BZRA-vrij"), ("en", "BZRA-free")):
+        document = pack_render.to_html(built, lang)
+        assert 'id="bzra_free"' in document and phrase in document
+    book = openpyxl.load_workbook(io.BytesIO(pack_render.to_xlsx(built, "fr")))
+    sheet = [[c.value for c in row] for row in book["Après le programme"].iter_rows()]
+    assert ["Tous les programmes clôturés (terminés ou arrêtés)", 90, 10, 8] in [
+        row[1:5] for row in sheet
+    ]
+    suppressed = {(r[0], r[1], r[2]): r[3:] for r in _pack(bzra_db, True).tables["bzra_free"].rows}
+    assert suppressed[(5, "closed", 90)] == [10, "x", None]
+    assert suppressed[(5, "completed", 90)] == ["<5", "<5", None]
+
+
+def test_pack_bzra_free_not_observable_without_bzra(tmp_path):
+    """Two completed programmes, no BZRA line: rows with 0 observable and empty (null)
+    BZRA-free and rate, never 0, and the note says "not observable"."""
+    lines = programme("A", "2025-01-06", INIT5, every("2025-01-06", 10, 5, RED10)) + programme(
+        "C", AS_OF, INIT5, []
+    )
+    table = _pack(build(tmp_path, lines)).tables["bzra_free"]
+    assert table.rows and all(r[3:] == [0, None, None] for r in table.rows)
+    assert table.note == "outcomes_bzra_none"
