@@ -29,7 +29,7 @@ from typing import Protocol
 import duckdb
 
 from etl.base.codes import FEE_CODES
-from etl.base.disclosure import Disclosure, csv_note, csv_note_header
+from etl.base.disclosure import Disclosure, Line, csv_note, csv_note_header
 from etl.base.i18n import EMPTY, fmt_date, fmt_int, t
 from etl.base.registry import Metric, load_registry
 from etl.base.warehouse import dict_rows
@@ -313,6 +313,77 @@ def completion_by_days_since_start(reader: Reader) -> list[dict]:
     return reader.rows(
         "select * from {mart_completion_by_days_since_start} order by scheme, days_since_start"
     )
+
+
+# --- after the programme: BZRA-free at N days (SPEC §14) ---------------------------------
+
+BZRA_FREE_DAYS = (90, 180, 365)
+# mart_bzra_free's programmes groups: completed programmes, and all closed ones.
+BZRA_FREE_GROUPS = ("completed", "closed")
+
+
+def bzra_free_years(reader: Reader) -> list[int]:
+    """The start years of the closed programmes mart_bzra_free counts, in order."""
+    rows = reader.rows("select distinct start_year from {mart_bzra_free} order by start_year")
+    return [row["start_year"] for row in rows]
+
+
+def bzra_free(reader: Reader, disclosure: Disclosure, start_year: int | None = None) -> dict:
+    """BZRA-free at 90, 180 and 365 days after the programme (SPEC §14, mart_bzra_free), per
+    scheme and programmes group (completed; all closed), for programmes started in
+    `start_year` (None: every year), as published by `disclosure`.
+
+    Each row: scheme, programmes_group, days, `observable` (the denominator: programmes
+    observable at N days), `bzra_free` (of which BZRA-free) and `bzra_free_rate`; count and
+    rate null when none is observable ("not observable", never 0). Published: the BZRA-free
+    and relapsed programmes add up to the observable ones (a line of SPEC §9.2), the rate by
+    rule 1. `observable` in the document: whether any programme is observable at all."""
+    rows = reader.rows(
+        """
+        select
+            scheme::varchar as scheme,
+            any_value(scheme) as scheme_number,
+            programmes_group,
+            days,
+            sum(observable)::integer as observable,
+            sum(coalesce(bzra_free, 0))::integer as n_bzra_free,
+            round(sum(coalesce(bzra_free, 0)) / nullif(sum(observable), 0), 4)::double as rate
+        from {mart_bzra_free}
+        where ?::integer is null or start_year = ?::integer
+        group by scheme, programmes_group, days
+        order by scheme_number, programmes_group desc, days
+        """,
+        [start_year, start_year],
+    )
+    out = []
+    for row in rows:
+        observable = row["observable"]
+        if not observable:
+            out.append({**_bzra_key(row), "observable": 0, "bzra_free": None,
+                        "bzra_free_rate": None})  # fmt: skip
+            continue
+        free = row["n_bzra_free"]
+        shown = disclosure.table(
+            {"free": free, "relapsed": observable - free, "observable": observable},
+            [Line(("free", "relapsed"), "observable")],
+        )
+        out.append(
+            {
+                **_bzra_key(row),
+                "observable": shown["observable"],
+                "bzra_free": shown["free"],
+                "bzra_free_rate": disclosure.rate(row["rate"], observable, free),
+            }
+        )
+    return {
+        "start_year": start_year,
+        "observable": any(row["observable"] for row in rows),
+        "rows": out,
+    }
+
+
+def _bzra_key(row: dict) -> dict:
+    return {k: row[k] for k in ("scheme", "programmes_group", "days")}
 
 
 # --- compliance (SPEC §8) -----------------------------------------------------------------

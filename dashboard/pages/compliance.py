@@ -52,10 +52,12 @@ def layout(rule: str | None = None, **params):
     rules = load_registry().rules
     rule = rule if rule in {r.id for r in rules} else None
     data = wh.reader(state.as_of)
-    counts = figures.compliance_counts(data)
+    rule_counts = figures.compliance_rule_counts(data)
+    counts = observed_counts(rule_counts)
+    observed = observed_rules(rules, rule_counts)
     per_month = figures.compliance_per_month(data)
     disclosure = state.disclosure(wh.config.suppression_threshold)
-    shown = protect(counts, per_month, rules, disclosure)
+    shown = protect(counts, per_month, observed, disclosure)
     threshold = wh.config.suppression_threshold
     title = t("compliance", lang)
     if rule:
@@ -97,7 +99,9 @@ def layout(rule: str | None = None, **params):
                             html.H3(t("compliance_trend_title", lang)),
                             dcc.Graph(
                                 id="compliance-trend",
-                                figure=_trend(per_month, rules, rule, shown, lang),
+                                figure=_trend(
+                                    per_month, rules, rule if rule in counts else None, shown, lang
+                                ),
                                 config={"displaylogo": False},
                             ),
                         ],
@@ -114,12 +118,23 @@ def layout(rule: str | None = None, **params):
             html.Div(
                 [
                     html.H3(t("compliance_per_month_title", lang)),
-                    _per_month_grid(per_month, rules, shown, lang),
+                    _per_month_grid(per_month, observed, shown, lang),
                 ],
                 className="section",
             ),
         ]
     )
+
+
+def observed_counts(rule_counts: dict) -> dict:
+    """The counts of `figures.compliance_rule_counts` without the rules not observable with
+    the exports loaded (R16-R18 when the warehouse holds no BZRA delivery, SPEC §14)."""
+    return {rule_id: n for rule_id, n in rule_counts.items() if n is not None}
+
+
+def observed_rules(rules, rule_counts: dict) -> list:
+    """The registry's `rules` that are observable (a count, possibly 0, not null)."""
+    return [r for r in rules if rule_counts.get(r.id, 0) is not None]
 
 
 def protect(counts: dict, per_month: list[dict], rules, disclosure) -> dict:
@@ -179,7 +194,9 @@ def _summary(rules, shown: dict, chosen: str | None, state):
                     html.Th(rule.label(lang), scope="row"),
                     html.Th(t(f"compliance_severity_{rule.severity}", lang), scope="row"),
                     html.Td(
-                        fmt_int(shown[(None, rule.id)], lang),
+                        fmt_int(shown[(None, rule.id)], lang)
+                        if (None, rule.id) in shown
+                        else t("not_observable", lang),
                         id=f"compliance-count-{rule.id}",
                     ),
                 ],
@@ -289,6 +306,9 @@ def _findings_section(data, rule: str | None, state, counts: dict, rules):
     return html.Div(
         [
             html.H3(t("compliance_findings_title", lang)),
+            html.P(t("compliance_not_observable_note", lang), id="compliance-not-observable")
+            if rule and rule not in counts
+            else None,
             html.Div(
                 [
                     html.Span(
@@ -332,9 +352,15 @@ def findings_csv(search: str) -> tuple[str, str]:
     severity = {r.id: t(f"compliance_severity_{r.severity}", lang) for r in rules}
     if state.publication:
         disclosure = state.disclosure(wh.config.suppression_threshold)
-        counts = figures.compliance_counts(data)
-        shown = protect(counts, figures.compliance_per_month(data), rules, disclosure)
-        rows = [(as_of, r.id, r.label(lang), severity[r.id], shown[(None, r.id)]) for r in rules]
+        rule_counts = figures.compliance_rule_counts(data)
+        counts = observed_counts(rule_counts)
+        observed = observed_rules(rules, rule_counts)
+        shown = protect(counts, figures.compliance_per_month(data), observed, disclosure)
+        rows = [
+            (as_of, r.id, r.label(lang), severity[r.id],
+             shown.get((None, r.id), t("not_observable", lang)))
+            for r in rules
+        ]  # fmt: skip
         header = [
             t("as_of", lang),
             t("compliance_rule", lang),

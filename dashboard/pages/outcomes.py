@@ -8,7 +8,10 @@ over time since initiation (mart_completion_by_days_since_start). The cohort rat
 rates of SPEC §7 (closed programmes only) and say so; beside them, SPEC §16's cumulative
 incidence of completion and of stop with 95 % bands, programmes in progress counted (censored),
 from mart_outcome_times through etl/outcomes.py, per start year chosen in the URL
-(`start_year=YYYY`, none: all years).
+(`start_year=YYYY`, none: all years). Last, "after the programme" (SPEC §14): BZRA-free at 90,
+180 and 365 days per scheme, for the completed and for all closed programmes, with their
+denominators (the observable programmes), for the same start year (mart_bzra_free), or "not
+observable with the exports loaded".
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from dashboard.ui import (
     view_state,
 )
 from etl import figures, outcomes
-from etl.base.i18n import fmt_int, fmt_month, fmt_number, fmt_rate, t
+from etl.base.i18n import EMPTY, fmt_int, fmt_month, fmt_number, fmt_rate, t
 from etl.base.registry import load_registry
 
 dash.register_page(__name__, path="/outcomes", name="outcomes", order=10)
@@ -168,6 +171,7 @@ def layout(
                 className="section",
             ),
             _incidence_section(data, wh, state, start_year, disclosure),
+            _bzra_free_section(data, state, start_year, disclosure),
         ]
     )
 
@@ -605,6 +609,76 @@ def _incidence_table(curves: list[dict], lang: str):
             )
     return html.Table(
         [html.Thead(header), html.Tbody(body)], id="outcomes-cif-table", className="figures"
+    )
+
+
+# --- 6. after the programme: BZRA-free at 90/180/365 days (SPEC §14) ----------------------
+
+
+def _bzra_free_section(data, state, start_year: str | None, disclosure):
+    """BZRA-free at N days per scheme, for the completed and for all closed programmes, with
+    their denominators (the observable programmes); the start year of the URL when the mart
+    has it (none: every year); "not observable with the exports loaded" when none is."""
+    lang = state.lang
+    year = int(start_year) if start_year and start_year.isdigit() else None
+    year = year if year in figures.bzra_free_years(data) else None
+    doc = figures.bzra_free(data, disclosure, year)
+    year_text = str(year) if year else t("outcomes_cif_all_years", lang)
+    children = [
+        html.H3(t("outcomes_bzra_title", lang)),
+        html.P(
+            f"{t('outcomes_cif_year', lang)}: {year_text}",
+            id="outcomes-bzra-year",
+            className="as-of-stamp",
+        ),
+    ]
+    if not doc["observable"]:
+        children.append(html.P(t("outcomes_bzra_none", lang), id="outcomes-bzra-none"))
+    else:
+        for group in figures.BZRA_FREE_GROUPS:
+            children += [
+                html.H4(t(f"outcomes_bzra_group_{group}", lang)),
+                _bzra_free_table(doc["rows"], group, lang),
+            ]
+    children.append(html.P(t("outcomes_bzra_note", lang), id="outcomes-bzra-note",
+                           className="as-of-stamp"))  # fmt: skip
+    return html.Div(children, className="section", id="outcomes-bzra-section")
+
+
+def _bzra_free_table(rows: list[dict], group: str, lang: str):
+    header = html.Tr(
+        [html.Th(t("scheme", lang))]
+        + [
+            html.Th(t(key, lang, d=days))
+            for days in figures.BZRA_FREE_DAYS
+            for key in ("outcomes_bzra_observable", "outcomes_bzra_free", "outcomes_bzra_rate")
+        ]
+    )
+    by = {(r["scheme"], r["days"]): r for r in rows if r["programmes_group"] == group}
+    body = []
+    for scheme in SCHEMES:
+        cells = []
+        for days in figures.BZRA_FREE_DAYS:
+            r = by.get((scheme, days))
+            prefix = f"outcomes-bzra-{group}-{scheme}-{days}"
+            observable = r["observable"] if r else 0
+            if observable == 0:
+                texts = (fmt_int(observable, lang), t("not_observable", lang), EMPTY)
+            else:
+                texts = (
+                    fmt_int(observable, lang),
+                    fmt_int(r["bzra_free"], lang),
+                    fmt_rate(r["bzra_free_rate"], lang),
+                )
+            cells += [
+                html.Td(text, id=f"{prefix}-{part}")
+                for text, part in zip(texts, ("observable", "free", "rate"), strict=True)
+            ]
+        body.append(html.Tr([html.Th(scheme_label(scheme, lang), scope="row"), *cells]))
+    return html.Table(
+        [html.Thead(header), html.Tbody(body)],
+        id=f"outcomes-bzra-{group}-table",
+        className="figures",
     )
 
 

@@ -259,6 +259,7 @@ def build_pack(
     tables["revisions"] = _revisions_table(reader, disclosure)
     tables["billing_delay"] = _billing_delay_table(reader, disclosure, registry)
     tables["cohorts"] = _cohorts_table(reader, month, disclosure, registry)
+    tables["bzra_free"] = _bzra_free_table(reader, disclosure)
     tables["fees"] = _fees_table(reader, month, disclosure)
     tables["compliance"] = _compliance_table(reader, disclosure, registry)
     tables["configuration"] = _configuration_table(config)
@@ -430,6 +431,37 @@ def _cohorts_table(reader: figures.Reader, month: str, disclosure: Disclosure, r
             for c in doc["cohorts"]
             if c["initiation_month"] <= month
         ],
+    )
+
+
+def _bzra_free_table(reader: figures.Reader, disclosure: Disclosure) -> Table:
+    """SPEC §14, after the programme: BZRA-free at 90, 180 and 365 days per scheme, for the
+    completed and for all closed programmes of every start year, with the observable
+    programmes (the denominator); as the outcomes page shows them (figures.bzra_free). An
+    empty BZRA-free cell: not observable with the exports loaded (the note says so)."""
+    doc = figures.bzra_free(reader, disclosure)
+    return Table(
+        "bzra_free",
+        [
+            Column("scheme", "number", "scheme"),
+            Column("programmes_group", "bzra_group", "pack_bzra_group"),
+            Column("days", "number", "pack_bzra_days"),
+            Column("observable", "count", "pack_bzra_observable"),
+            Column("bzra_free", "count", "pack_bzra_free"),
+            Column("bzra_free_rate", "rate", "pack_bzra_rate"),
+        ],
+        [
+            [
+                int(r["scheme"]),
+                r["programmes_group"],
+                r["days"],
+                r["observable"],
+                r["bzra_free"],
+                r["bzra_free_rate"],
+            ]
+            for r in doc["rows"]
+        ],  # fmt: skip
+        "pack_bzra_note" if doc["observable"] else "outcomes_bzra_none",
     )
 
 

@@ -43,6 +43,7 @@ SECTIONS = (
     "revisions",
     "billing_delay",
     "cohorts",
+    "bzra_free",
     "fees",
     "compliance",
 )
@@ -54,6 +55,7 @@ HEADINGS = {
     "fees": "fees_per_cnk",
     "compliance": "compliance_with_decree",
     "cohorts": "methodology_group_cohorts",
+    "bzra_free": "outcomes_bzra_title",
     "configuration": "methodology_config",
 }
 # The methodology summary, one paragraph a word key.
@@ -139,6 +141,8 @@ def display(value, kind: str, lang: str) -> str:
         return getattr(BY_CNK[value], f"label_{lang}")
     if kind == "severity":
         return t(f"compliance_severity_{value}", lang)
+    if kind == "bzra_group":
+        return t(f"outcomes_bzra_group_{value}", lang)
     if kind == "source":
         source, source_id = value
         return t(f"source_{source}", lang, id=source_id)
