@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import platform
+import sys
+from importlib import metadata
 from pathlib import Path
 
 from etl import __version__
@@ -53,6 +56,36 @@ def command_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentPa
     return found
 
 
+# --version: the engines whose versions a bug report needs (their majors change APIs; the ranges
+# in pyproject.toml and the pins in requirements*.lock). Read from the installed distributions'
+# metadata, so no engine is imported: --version stays as fast as the other commands' start.
+ENGINES = ("duckdb", "polars", "pyarrow", "numpy", "dash", "plotly")
+
+
+def version_text() -> str:
+    """`benzo-monitor X`, then one `name version` line for Python and each engine of ENGINES."""
+    lines = [f"benzo-monitor {__version__}", f"python {platform.python_version()}"]
+    for name in ENGINES:
+        try:
+            lines.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            lines.append(f"{name} not installed")
+    return "\n".join(lines)
+
+
+class VersionAction(argparse.Action):
+    """`--version`: print version_text() and exit 0 (computed only when asked for)."""
+
+    def __init__(
+        self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None
+    ):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        sys.stdout.write(version_text() + "\n")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of `benzo-monitor` and every command (SPEC §10)."""
     parser = argparse.ArgumentParser(
@@ -60,7 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Monitor of the benzodiazepine / Z-drug withdrawal programme "
         "(Royal Decree of 2 July 2025).",
     )
-    parser.add_argument("--version", action="version", version=f"benzo-monitor {__version__}")
+    parser.add_argument(
+        "--version",
+        action=VersionAction,
+        help="show the versions of benzo-monitor, Python and its engines, and exit",
+    )
     add_global_options(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
