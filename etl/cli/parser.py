@@ -30,6 +30,23 @@ def _month(text: str) -> str:
     return text
 
 
+AS_OF_LATEST = "compute as of this date (default: latest delivery date loaded)"
+AS_OF_KNOWN = "the lines known on this date (default: end of the latest billing month loaded)"
+NO_SUPPRESS = "exact figures: no disclosure control (SPEC §9)"
+
+
+def add_document_options(
+    parser: argparse.ArgumentParser, as_of_help: str, suppress_help: str | None = NO_SUPPRESS
+) -> None:
+    """--as-of, --format json|csv, --output and (unless `suppress_help` is None) --no-suppress:
+    the options of a command that prints one document of SPEC §10."""
+    parser.add_argument("--as-of", type=_date, default=None, dest="as_of", help=as_of_help)
+    parser.add_argument("--format", default="json", choices=("json", "csv"))
+    parser.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    if suppress_help is not None:
+        parser.add_argument("--no-suppress", action="store_true", help=suppress_help)
+
+
 def add_global_options(parser: argparse.ArgumentParser, default) -> None:
     """--db and --config, on the main parser (default None) or on a command's (SUPPRESS)."""
     parser.add_argument(
@@ -203,61 +220,20 @@ def build_parser() -> argparse.ArgumentParser:
         "outcomes",
         help="cumulative incidence of completion and stop by days since start (SPEC §16)",
     )
-    p.add_argument(
-        "--as-of",
-        type=_date,
-        default=None,
-        dest="as_of",
-        help="compute as of this date (default: latest delivery date loaded)",
-    )
-    p.add_argument("--format", default="json", choices=("json", "csv"))
-    p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
-    p.add_argument(
-        "--no-suppress", action="store_true", help="exact figures: no disclosure control (SPEC §9)"
-    )
+    add_document_options(p, AS_OF_LATEST)
     p = sub.add_parser("funnel", help="funnel plot: units against the national value (SPEC §16)")
     p.add_argument("--measure", required=True, choices=("completion", "early_delivery"))
     p.add_argument("--by", required=True, choices=("pharmacy", "province", "region"))
-    p.add_argument(
-        "--as-of",
-        type=_date,
-        default=None,
-        dest="as_of",
-        help="compute as of this date (default: latest delivery date loaded)",
-    )
-    p.add_argument("--format", default="json", choices=("json", "csv"))
-    p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
-    p.add_argument(
-        "--no-suppress",
-        action="store_true",
-        help="every unit and exact figures: no disclosure control (SPEC §9)",
+    add_document_options(
+        p, AS_OF_LATEST, "every unit and exact figures: no disclosure control (SPEC §9)"
     )
 
     # --- the actuarial review (SPEC §15) ---
     p = sub.add_parser("nowcast", help="provisional months: nowcast, intervals, backtest (§15)")
-    p.add_argument(
-        "--as-of",
-        type=_date,
-        default=None,
-        dest="as_of",
-        help="the lines known on this date (default: end of the latest billing month loaded)",
-    )
-    p.add_argument("--format", default="json", choices=("json", "csv"))
-    p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
-    p.add_argument(
-        "--no-suppress", action="store_true", help="exact figures: no disclosure control (SPEC §9)"
-    )
+    add_document_options(p, AS_OF_KNOWN)
     p = sub.add_parser("budget", help="the year's fees against the annual budget (SPEC §15)")
     p.add_argument("--year", type=int, default=None, help="the year (default: the as-of year)")
-    p.add_argument(
-        "--as-of",
-        type=_date,
-        default=None,
-        dest="as_of",
-        help="the lines known on this date (default: end of the latest billing month loaded)",
-    )
-    p.add_argument("--format", default="json", choices=("json", "csv"))
-    p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    add_document_options(p, AS_OF_KNOWN, suppress_help=None)
     # --- end of the actuarial review ---
 
     p = sub.add_parser("reports", help="list the report packs issued (the report archive)")
