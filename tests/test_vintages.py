@@ -18,7 +18,7 @@ import datetime as dt
 
 from etl import nowcast
 from etl.base.config import load_config
-from etl.base.warehouse import connect
+from etl.base.warehouse import connect, set_vintage
 from tests.sqlcase import INIT5, INIT7, INIT10, RED30, build, cli_json, d, line, run_cli
 
 LINES = [
@@ -164,3 +164,39 @@ def test_vintage_is_refused_for_a_pack(tmp_path):
     )  # fmt: skip
     assert status == 2
     assert not (tmp_path / "p.xlsx").exists()
+
+
+def test_bzra_lines_are_known_from_their_load_month(tmp_path):
+    """SPEC §15: "a line is known from the last day of its billing month, or, without one, from
+    the last day of the month its file was loaded"; BZRA lines (§14) have no billing month.
+    Two BZRA deliveries to X at PH1: 2025-03-01 in load 2 (started 2025-05-15, known from
+    2025-05-31) and 2025-03-02 in load 1 (started 2025-06-02, known from 2025-06-30).
+    As known on 2025-04-30: none; on 2025-05-31: the first only, so the observed window is
+    2025-03-01..2025-03-01; on 2025-06-30 and with everything loaded: both (window ..03-02)."""
+    db = warehouse(tmp_path)
+    con = connect(db)
+    try:
+        con.executemany(
+            "insert into bzra_lines values (?, 1, ?, 2, 'X', 'PH1', ?::date, '1000001', "
+            "'N05BA01', 1)",
+            [(100, 2, "2025-03-01"), (101, 1, "2025-03-02")],
+        )
+    finally:
+        con.close()
+
+    def seen(vintage):
+        con = connect(db, read_only=True)
+        try:
+            set_vintage(con, d(vintage) if vintage else None)
+            dates = con.execute("select delivery_date from stg_bzra_lines order by 1").fetchall()
+            window = con.execute("select * from mart_bzra_window").fetchall()
+        finally:
+            con.close()
+        return [row[0].isoformat() for row in dates], window
+
+    assert seen("2025-04-30")[0] == []
+    dates, window = seen("2025-05-31")
+    assert dates == ["2025-03-01"]
+    assert [c.isoformat() for c in window[0][:2] if c is not None] == ["2025-03-01", "2025-03-01"]
+    assert seen("2025-06-30")[0] == ["2025-03-01", "2025-03-02"]
+    assert seen(None)[0] == ["2025-03-01", "2025-03-02"]
