@@ -191,17 +191,28 @@ def test_regions_and_provinces_by_hand(tiny, browser):
     assert _counts(browser, grid, "BE-VLG", COUNTS) == (4, 4, 0, 1, 3)
     assert _counts(browser, grid, "BE-WAL", COUNTS) == (1, 1, 1, 0, 0)
     assert _counts(browser, grid, "unknown", COUNTS) == (1, 1, 0, 0, 1)
-    rate = ("patients_initiated_per_100000", "population")
-    assert _counts(browser, grid, "BE-BRU", rate) == (0.08, 1249597)
-    assert _counts(browser, grid, "BE-VLG", rate) == (0.06, 6821770)
-    assert _counts(browser, grid, "BE-WAL", rate) == (0.03, 3692283)
+    # Per 100,000 adults (Statbel, 1 January 2023, 18-64 + 65 and over), summed by hand from
+    # the districts: Brussels 804,889 + 161,548 = 966,437; Flanders: Antwerp 1,525,490,
+    # Limburg 731,139, Flemish Brabant 943,856, West Flanders 1,000,644, East Flanders
+    # 1,259,123 = 5,460,252; Wallonia 2,934,535. 1 x 100,000 / 966,437 = 0.10; 4 x 100,000 /
+    # 5,460,252 = 0.07; 1 x 100,000 / 2,934,535 = 0.03.
+    rate = ("patients_initiated_per_100000_adults", "adult_population")
+    assert _counts(browser, grid, "BE-BRU", rate) == (0.1, 966437)
+    assert _counts(browser, grid, "BE-VLG", rate) == (0.07, 5460252)
+    assert _counts(browser, grid, "BE-WAL", rate) == (0.03, 2934535)
     assert _counts(browser, grid, "unknown", rate) == (None, None)
     patients = ("n_patients_initiated",)
     grid = "regions-province-table"
     for province, expected in (("BE-BRU", 1), ("BE-VAN", 2), ("BE-VOV", 2), ("BE-WLG", 1),
                                ("BE-VLI", 0), ("BE-WHT", 0), ("unknown", 1)):  # fmt: skip
         assert _counts(browser, grid, province, patients) == (expected,), province
-    assert "Brussels-Capital 1,249,597" in text_of(browser, "regions-population-source")
+    # Antwerp 2 x 100,000 / 1,525,490 = 0.13; East Flanders 2 x 100,000 / 1,259,123 = 0.16;
+    # Liège (Liège + Eupen: 622,908 + 202,965 + 47,537 + 16,120 = 889,530) 1 -> 0.11.
+    for province, expected in (("BE-VAN", (0.13, 1525490)), ("BE-VOV", (0.16, 1259123)),
+                               ("BE-WLG", (0.11, 889530)), ("BE-VLI", (0, 731139)),
+                               ("unknown", (None, None))):  # fmt: skip
+        assert _counts(browser, grid, province, rate) == expected, province
+    assert "Brussels-Capital 966,437" in text_of(browser, "regions-population-source")
     assert console_errors(browser) == []
 
 
@@ -270,7 +281,7 @@ def test_publication_view_suppresses_and_shows_no_ids(tiny, browser):
     assert text_of(browser, "regions-publication-note").startswith("Publication view")
     row = _grid_row(browser, "regions-region-table", "BE-VLG")
     assert [row[c] for c in COUNTS] == ["<5", "<5", "0", "<5", "<5"]
-    assert row["patients_initiated_per_100000"] == ""
+    assert row["patients_initiated_per_100000_adults"] == ""
     row = _grid_row(browser, "regions-profile-table", "age_band:45-64")
     assert row["n_patients_initiated"] == "<5"
     # Charts draw no suppressed value (their hover says "<5").
@@ -364,7 +375,7 @@ def test_an_export_without_profile_columns_says_so(tmp_path):
 
 def test_rate_per_100000_for_a_region_above_21475_patients(tmp_path):
     """21,475 × 100,000 no longer fits in a 32-bit integer: 30,000 patients in Brussels (found
-    at ten times national volume) give 30,000 × 100,000 / 1,249,597 = 2,400.77."""
+    at ten times national volume) give 30,000 × 100,000 / 966,437 adults = 3,104.19."""
     rows = [
         [f"pat-{i}", "pha-1", "2025-03-03", INIT10, "1", "1000", "", "", ""] for i in range(30_000)
     ]
@@ -373,7 +384,9 @@ def test_rate_per_100000_for_a_region_above_21475_patients(tmp_path):
     assert cli_main(["--db", str(db), "load", str(export), "--no-progress"]) == 0
     rate = query(
         db,
-        "select n_patients_initiated, patients_initiated_per_100000 "
+        "select n_patients_initiated, patients_initiated_per_100000_adults "
         "from mart_programmes_by_region where region_code = 'BE-BRU' and scheme = 'total'",
     )
-    assert rate == [{"n_patients_initiated": 30_000, "patients_initiated_per_100000": 2400.77}]
+    assert rate == [
+        {"n_patients_initiated": 30_000, "patients_initiated_per_100000_adults": 3104.19}
+    ]

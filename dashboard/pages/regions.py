@@ -254,9 +254,9 @@ def _labelled(rows: list[dict], name) -> list[dict]:
 
 
 def _rate_figure(regions: list[dict], shown, disclosure, lang: str) -> go.Figure:
-    rows = _labelled([r for r in regions if r["population"]], lambda r: _region_name(r, lang))
+    rows = _labelled([r for r in regions if r["adult_population"]], lambda r: _region_name(r, lang))
     labels = list(dict.fromkeys(r["_label"] for r in rows))
-    fig = _bars(go.Figure(), rows, labels, "patients_initiated_per_100000", shown, disclosure,
+    fig = _bars(go.Figure(), rows, labels, "patients_initiated_per_100000_adults", shown, disclosure,
                 lang, rate_of="n_patients_initiated")  # fmt: skip
     return figure_layout(fig, lang, height=330)
 
@@ -391,10 +391,10 @@ def _region_table(regions: list[dict], scheme: str, disclosure, lang: str):
             "row_id": r["region_code"],
             "region": _region_name(r, lang),
             **_counts(r, disclosure),
-            "patients_initiated_per_100000": _rate(
-                r, "n_patients_initiated", "patients_initiated_per_100000", disclosure
+            "patients_initiated_per_100000_adults": _rate(
+                r, "n_patients_initiated", "patients_initiated_per_100000_adults", disclosure
             ),
-            "population": r["population"],
+            "adult_population": r["adult_population"],
         }
         for r in regions
         if r["scheme"] == scheme
@@ -402,10 +402,10 @@ def _region_table(regions: list[dict], scheme: str, disclosure, lang: str):
     columns = [
         {"field": "region", "headerName": t("regions_region", lang)},
         *_count_columns(lang)[:1],
-        {"field": "patients_initiated_per_100000", "headerName": t("regions_per_100000", lang),
+        {"field": "patients_initiated_per_100000_adults", "headerName": t("regions_per_100000", lang),
          "kind": "int"},
         *_count_columns(lang)[1:],
-        {"field": "population", "headerName": t("regions_population", lang), "kind": "int"},
+        {"field": "adult_population", "headerName": t("regions_population", lang), "kind": "int"},
     ]  # fmt: skip
     return _grid("regions-region-table", rows, columns, lang, height=250)
 
@@ -417,6 +417,10 @@ def _province_table(provinces: list[dict], scheme: str, disclosure, lang: str):
             "region": _region_name(r, lang),
             "province": _province_name(r, lang),
             **_counts(r, disclosure),
+            "patients_initiated_per_100000_adults": _rate(
+                r, "n_patients_initiated", "patients_initiated_per_100000_adults", disclosure
+            ),
+            "adult_population": r["adult_population"],
         }
         for r in provinces
         if r["scheme"] == scheme
@@ -424,8 +428,12 @@ def _province_table(provinces: list[dict], scheme: str, disclosure, lang: str):
     columns = [
         {"field": "region", "headerName": t("regions_region", lang)},
         {"field": "province", "headerName": t("regions_province", lang)},
-        *_count_columns(lang),
-    ]
+        *_count_columns(lang)[:1],
+        {"field": "patients_initiated_per_100000_adults",
+         "headerName": t("regions_per_100000", lang), "kind": "int"},
+        *_count_columns(lang)[1:],
+        {"field": "adult_population", "headerName": t("regions_population", lang), "kind": "int"},
+    ]  # fmt: skip
     return _grid("regions-province-table", rows, columns, lang, height=580)
 
 
@@ -462,10 +470,12 @@ def _grid(grid_id: str, rows: list[dict], columns: list[dict], lang: str, *, hei
 
 
 def _population_source(regions: list[dict], lang: str) -> str:
-    rows = [r for r in regions if r["population"] and r["scheme"] == "total"]
+    rows = [r for r in regions if r["adult_population"] and r["scheme"] == "total"]
     if not rows:
         return ""
-    figures = "; ".join(f"{_region_name(r, lang)} {fmt_int(r['population'], lang)}" for r in rows)
+    figures = "; ".join(
+        f"{_region_name(r, lang)} {fmt_int(r['adult_population'], lang)}" for r in rows
+    )
     return t(
         "regions_population_source",
         lang,
