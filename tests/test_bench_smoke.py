@@ -6,14 +6,18 @@ The real runs (10 million lines, national history) are on demand: see docs/perfo
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
-from bench.run import main
+import pytest
+
+from bench.run import main, run_measured_memory
 
 
 def test_a_tiny_benchmark_run_writes_its_figures(tmp_path):
     output, doc = tmp_path / "latest.json", tmp_path / "performance.md"
     args = ["--lines", "2000", "--runs", "1", "--weekly-starts", "3", "--scales", "0.03",
-            "--page-requests", "2", "--output", str(output), "--doc", str(doc),
+            "--page-requests", "2", "--as-of-visits", "2", "--output", str(output), "--doc", str(doc),
             "--workdir", str(tmp_path)]  # fmt: skip
     assert main(args) == 0
     results = json.loads(output.read_text())
@@ -23,6 +27,8 @@ def test_a_tiny_benchmark_run_writes_its_figures(tmp_path):
         assert load["lines"] > 2000
         assert load["load_seconds"]["median"] > 0 and load["floor_seconds"]["median"] > 0
         assert load["peak_rss_bytes"] > 0
+        assert load["peak_rss_plus_shm_bytes"] >= load["peak_rss_bytes"]
+        assert load["load_wall_seconds"]["median"] >= load["load_seconds"]["median"]
     (history,) = results["history"]
     assert history["scale"] == 0.03 and history["programmes"] > 0
     # The history holds every month but the last; the last is loaded on top of it.
@@ -30,8 +36,32 @@ def test_a_tiny_benchmark_run_writes_its_figures(tmp_path):
     assert history["incremental_ratio"] > 0 and history["marts_rebuild_seconds"]["runs"] == 1
     assert history["report_wall_seconds"]["runs"] == 1
     assert set(history["pages"]) == {"/", "/outcomes", "/fees", "/compliance", "/regions",
-                                     "/data", "/methodology"}  # fmt: skip
+                                     "/data", "/methodology", "as_of"}  # fmt: skip
+    visits = history["pages"]["as_of"]
+    # Two new as-of dates, the last days of the two months before the latest month.
+    assert len(visits["dates"]) == 2 and len(set(visits["dates"])) == 2
+    assert all(d.endswith(("-28", "-29", "-30", "-31")) for d in visits["dates"])
+    assert visits["server_rss_after_bytes"] > 0
     assert results["cold"]["wall_seconds"]["median"] > 0
     text = doc.read_text()
     assert "| csv |" in text and "| parquet |" in text and "| `/fees` |" in text
     assert "| 0.03× |" in text and "## Demo cold start" in text
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm on this system")
+def test_peak_memory_counts_what_a_process_puts_on_dev_shm(tmp_path):
+    """A child that writes 64 MiB to a file in /dev/shm and holds it 0.5 s has a small RSS
+    (the bytes go to the file, not its heap), but its peak RSS + shared memory is at least
+    64 MiB more than its RSS: that RAM is what ru_maxrss alone does not show (issue 20)."""
+    name = f"/dev/shm/bench-smoke-{tmp_path.name}"
+    script = (
+        "import time\n"
+        f"f = open({name!r}, 'wb')\n"
+        "chunk = b'x' * 2**20\n"
+        "for _ in range(64): f.write(chunk)\n"
+        "f.flush(); time.sleep(0.5); f.close()\n"
+        f"import os; os.unlink({name!r})\n"
+    )
+    _, memory, _ = run_measured_memory([sys.executable, "-c", script])
+    assert memory["peak_shm_bytes"] >= 64 * 2**20
+    assert memory["peak_rss_plus_shm_bytes"] >= memory["peak_rss_bytes"] + 64 * 2**20 - 2**20
