@@ -65,3 +65,21 @@ def test_peak_memory_counts_what_a_process_puts_on_dev_shm(tmp_path):
     _, memory, _ = run_measured_memory([sys.executable, "-c", script])
     assert memory["peak_shm_bytes"] >= 64 * 2**20
     assert memory["peak_rss_plus_shm_bytes"] >= memory["peak_rss_bytes"] + 64 * 2**20 - 2**20
+
+
+def test_side_by_side_loads_of_two_checkouts(tmp_path):
+    """bench/ab.py on this checkout twice (its .venv, as the README installs it): each load
+    lands in a new warehouse, the first checkout's CPU ratio is 1 by definition, and every
+    series has one value per round."""
+    from bench.ab import compare
+    from etl.synthetic.generate import generate
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".venv" / "bin" / "benzo-monitor").exists():
+        pytest.skip("no .venv in the checkout (the README's install line makes one)")
+    (export,) = generate(tmp_path / "x", weekly_starts=1, split="single").files
+    results = compare({"a": root, "b": root}, [export], runs=2, workdir=tmp_path)
+    by_name = results[str(export)]
+    assert by_name["a"]["cpu_ratio"] == 1.0
+    assert by_name["b"]["cpu"]["min"] > 0 and by_name["b"]["ledger"]["max"] > 0
+    assert by_name["a"]["wall"]["min"] >= by_name["a"]["ledger"]["min"]
