@@ -1,7 +1,7 @@
 """`benzo-monitor nowcast` and `budget`: the actuarial review (SPEC §15).
 
-Both read the figures of every vintage (etl.nowcast.vintage_history: the views once per month
-of data, about a second each on a national warehouse), then print the document of SPEC §10.
+Both read the figures of every vintage (etl.nowcast.vintage_history: every vintage in one pass
+of the views, a few seconds on a national warehouse), then print the document of SPEC §10.
 """
 
 from __future__ import annotations
