@@ -179,6 +179,8 @@ def vintage_history(
     ).fetchone()
     scratch = duckdb.connect()
     try:
+        # a query over 2 s would print DuckDB's progress bar on stdout, inside the JSON
+        scratch.execute("set enable_progress_bar = false")
         scratch.execute("attach ? as home (read_only)", [path])
         tables = scratch.execute(
             "select table_name from duckdb_tables() where database_name = 'home' and "
