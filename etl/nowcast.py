@@ -4,9 +4,11 @@ nowcast of provisional months and the budget. Part of the figures layer, beside 
 **Vintages.** A line is known from the last day of its billing month (or, without one, of the
 month its file was loaded); the views see only the lines known on or before the session
 variable `vintage_date` (etl.base.warehouse.set_vintage, sql/staging/10_stg_billing_lines.sql).
-`vintage_history` reads `mart_vintage_figures` at the vintage ending each month t (as of the
-last day of t): C(m, k) is the figure of delivery month m at the vintage ending month m + k,
-the reporting triangle's cell is C(m, k) - C(m, k - 1) (`triangle_rows`).
+`vintage_history` gives the figures of `mart_vintage_figures` at the vintage ending each month t
+(as of the last day of t) in one pass of the views (sql/vintages/; `vintage_history_reference`,
+the mart read once per vintage, is the slow reference the tests compare it with): C(m, k) is
+the figure of delivery month m at the vintage ending month m + k, the reporting triangle's cell
+is C(m, k) - C(m, k - 1) (`triangle_rows`).
 
 **Nowcast** of a month m provisional at the as-of date V, whose vintage ends month T (lag
 k = T - m): with H the last `nowcast_history_months` delivery months that are final at V (not
@@ -48,8 +50,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+import sql as sql_pkg
 from etl.base.config import Config
-from etl.base.warehouse import dict_rows, set_as_of, set_vintage
+from etl.base.warehouse import apply_settings, dict_rows, set_as_of, set_vintage
 
 METRICS = ("patients_initiated", "reduction_steps_delivered", "fees_estimated_eur")
 SCHEMES = ("5", "7", "10", "total")
@@ -160,9 +163,73 @@ def data_bounds(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
 def vintage_history(
     con: duckdb.DuckDBPyConnection, config: Config, first: int, last: int
 ) -> VintageHistory:
-    """Read mart_vintage_figures at the vintages ending months first..last (each as of its
-    last day). `con` must read the views (not materialised core tables); its vintage and
-    as-of date are reset to the defaults afterwards."""
+    """The figures of mart_vintage_figures at every vintage ending months first..last (each as
+    of its last day), in one pass of the views (sql/vintages/): each patient's lines are
+    copied once per month at which one of them becomes visible (a patient's figures depend on
+    its own lines only), the views compute every copy at once, and the figure at vintage V
+    sums the changes of the copies up to V. Same figures as `vintage_history_reference`
+    (tests/test_nowcast_fast.py), many times faster on a national warehouse.
+
+    Works in an in-memory database of its own, with the warehouse of `con` attached read-only
+    and the settings of `config` (and the max_load_id of `con`); `con` is left as it was."""
+    history = VintageHistory(first, last, config.provisional_days)
+    (path, max_load_id) = con.execute(
+        "select path, getvariable('max_load_id') from duckdb_databases() "
+        "where database_name = current_database()"
+    ).fetchone()
+    scratch = duckdb.connect()
+    try:
+        # a query over 2 s would print DuckDB's progress bar on stdout, inside the JSON
+        scratch.execute("set enable_progress_bar = false")
+        scratch.execute("attach ? as home (read_only)", [path])
+        tables = scratch.execute(
+            "select table_name from duckdb_tables() where database_name = 'home' and "
+            "schema_name = 'main'"
+        ).fetchall()
+        for (table,) in tables:
+            name = '"' + table.replace('"', '""') + '"'
+            if table != "billing_lines":
+                scratch.execute(f"create view {name} as select * from home.main.{name}")
+        scratch.execute("create view home_lines as select * from home.main.billing_lines")
+        scratch.execute("create view home_loads as select * from home.main.loads")
+        apply_settings(scratch, config, max_load_id=max_load_id)
+        scratch.execute("set variable vintage_first = ?::date", [month_end(first).replace(day=1)])
+        scratch.execute("set variable vintage_last = ?::date", [month_end(last).replace(day=1)])
+        scratch.execute(sql_pkg.read_sql("vintages/replicated_lines.sql"))
+        for view in _views_up_to_programmes():
+            scratch.execute(view.read_text(encoding="utf-8"))
+        rows = dict_rows(scratch, sql_pkg.read_sql("vintages/figures_by_vintage.sql"))
+    finally:
+        scratch.close()
+    for row in rows:
+        month, vintage = month_index(row["month"]), month_index(row["vintage"])
+        for metric in METRICS:
+            value = row[metric]
+            value = float(value) if metric == "fees_estimated_eur" else int(value)
+            history.values.setdefault((month, row["scheme"], metric), {})[vintage] = value
+    return history
+
+
+def _views_up_to_programmes() -> list:
+    """The view files the figures of a vintage read: the staging layer and the core layer up
+    to core_programmes (core_schemes, core_programme_events, core_programmes and what they
+    read); the later core views and the marts are not needed (creating them costs seconds)."""
+    return [
+        path
+        for path in sql_pkg.view_files()
+        if path.parent.name == "staging"
+        or (path.parent.name == "core" and path.name <= "60_core_programmes.sql")
+    ]
+
+
+def vintage_history_reference(
+    con: duckdb.DuckDBPyConnection, config: Config, first: int, last: int
+) -> VintageHistory:
+    """The slow reference path of `vintage_history`: mart_vintage_figures read at each
+    vintage ending months first..last (each as of its last day), the views run once per
+    vintage. `con` must read the views (not materialised core tables); its vintage and as-of
+    date are reset to the defaults afterwards. Kept for the tests, which check that
+    `vintage_history` gives exactly the same figures."""
     history = VintageHistory(first, last, config.provisional_days)
     try:
         for vintage in range(first, last + 1):

@@ -18,6 +18,7 @@ from tests.conftest import query
 
 MONTHS = [f"2023-{m:02d}" for m in range(2, 13)] + [f"2024-{m:02d}" for m in range(1, 7)]
 MID_MONTH = dt.date(2024, 5, 15)
+COMPLETE_UNTIL = "2024-03"  # lines are billed up to 3 months late; the exports end in 2024-06
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,12 @@ def test_every_line_is_accounted_for(loaded):
 
 def test_patients_initiated_per_scheme_and_month_equal_the_truth(loaded, cli):
     """SPEC v2 §6: patients with a programme starting in the month (repeat programmes
-    included, and apart), and the cumulative count, one per patient, by first programme."""
+    included, and apart), and the cumulative count, one per patient, by first programme.
+
+    The ground truth holds every programme drawn; the exports end with June 2024 and a line
+    is billed up to 3 months after its delivery month, so the months up to March 2024 are
+    complete (equal to the truth) and April-June 2024 know only part of their starts (at
+    most the truth; June, billed 55 % in its own month, well below it)."""
     db, _, truth = loaded
     initiated, repeat = defaultdict(set), defaultdict(set)
     first: dict[str, tuple[str, str]] = {}
@@ -84,15 +90,30 @@ def test_patients_initiated_per_scheme_and_month_equal_the_truth(loaded, cli):
     assert any(repeat.values())
     for month in months:
         report = _json(cli, "--db", db, "report", "--month", month, "--no-suppress")
+        complete = month <= COMPLETE_UNTIL
         for scheme in ("5", "7", "10"):
             block = report["schemes"][scheme]
-            assert block["patients_initiated"] == len(initiated[(month, scheme)]), (month, scheme)
-            assert block["patients_initiated_repeat"] == len(repeat[(month, scheme)])
-            assert block["patients_initiated_cumulative"] == sum(
-                1 for m, s in first.values() if m <= month and s == scheme
+            found = (
+                block["patients_initiated"],
+                block["patients_initiated_repeat"],
+                block["patients_initiated_cumulative"],
             )
+            expected = (
+                len(initiated[(month, scheme)]),
+                len(repeat[(month, scheme)]),
+                sum(1 for m, s in first.values() if m <= month and s == scheme),
+            )
+            if complete:
+                assert found == expected, (month, scheme)
+            else:
+                assert all(f <= e for f, e in zip(found, expected, strict=True)), (month, scheme)
         total = sum(len(initiated[(month, s)]) for s in ("5", "7", "10"))
-        assert report["schemes"]["total"]["patients_initiated"] == total
+        if complete:
+            assert report["schemes"]["total"]["patients_initiated"] == total
+        else:
+            assert report["schemes"]["total"]["patients_initiated"] <= total
+        if month == MONTHS[-1]:
+            assert report["schemes"]["total"]["patients_initiated"] < 0.8 * total
 
 
 def _same_figures(found: dict, expected: dict, where) -> None:

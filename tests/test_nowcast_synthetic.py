@@ -2,11 +2,11 @@
 at a past vintage, the nowcast of the provisional months is closer to the final figure than the
 figure then known, and the 95 % intervals hold the final value.
 
-The generator bills 55 % of the lines in their delivery month, 35 % one month and 10 % two
-months later (etl/synthetic/calibration.py, LAG_P), and writes one export per billing month.
-As of 2025-03-31 the lines billed up to March are known; February (lag 1) and March (lag 0) are
-provisional; the final figures are those of every export (up to June 2025: both months are
-complete by May)."""
+The generator bills 55 % of the lines in their delivery month, 30 % one month, 10 % two and 5 %
+three months later (etl/synthetic/calibration.py, LAG_P), and writes one export per billing
+month, a line billed after June 2025 in none. As of 2025-03-31 the lines billed up to March are
+known; February (lag 1) and March (lag 0) are provisional; the final figures are those of every
+export (up to June 2025: February is complete by May, March by June)."""
 
 from __future__ import annotations
 

@@ -31,12 +31,13 @@ LINES = [
 ]
 
 
-def warehouse(tmp_path):
-    """The lines above, in load 1 (started 2025-06-02) and load 2 (started 2025-05-15)."""
-    db = build(tmp_path, LINES)
+def warehouse(tmp_path, lines=LINES):
+    """The lines above (or `lines`), in load 1 (started 2025-06-02) and load 2 (started
+    2025-05-15)."""
+    db = build(tmp_path, lines)
     con = connect(db)
     try:
-        for i, row in enumerate(LINES):
+        for i, row in enumerate(lines):
             con.execute(
                 "update billing_lines set billing_month = ? where fingerprint = ?",
                 [row.get("billing_month"), i],

@@ -51,6 +51,8 @@ class Billing:
     n_corrections: int
     n_unmatched: int
     broken: Counter
+    n_birth_corrections: int = 0
+    n_not_yet_billed: int = 0  # initial lines whose billing month falls after the last export
 
 
 def bill(
@@ -68,14 +70,20 @@ def bill(
     `sim.birth_corrections`, and broken lines (one per BROKEN_EVERY lines of the export,
     `other_lines` included, at least MIN_BROKEN).
 
+    A line whose billing month falls after the month of `end` is not billed yet as of the
+    exports' cut: it is left out (never moved into the last month), and so are the
+    corrections that would be billed after that month (SPEC §15: the last months are
+    genuinely incomplete).
+
     `birth_years`: each patient's birth year (the lines carry it); `typed_dates`: the export has
     a real date column, so an unreadable date can only be missing.
     """
     fee = cache(params.fee_cents)  # most lines share a (CNK, day)
     end_month = month_index(end.toordinal())
-    lines = _initial_lines(sim, birth_years, fee, rng, month_index(start.toordinal()), end_month)
+    drawn = _initial_lines(sim, birth_years, fee, rng, month_index(start.toordinal()))
+    births = _birth_corrections(drawn, sim.birth_corrections, end_month)
+    lines = drawn.filter(pl.col("bm") <= end_month)
     cancel, rebill = _corrections(lines, rng, end_month)
-    births = _birth_corrections(lines, sim.birth_corrections, end_month)
     unmatched = _unmatched_corrections(lines, sim.cal, fee, rng, start, end, end_month)
     n_broken = max(
         MIN_BROKEN,
@@ -85,13 +93,18 @@ def bill(
     n_initial = lines.height
     lines = pl.concat([lines, cancel, rebill, births, unmatched, broken])
     lines = lines.with_columns(tie=pl.Series(rng.random(lines.height), dtype=pl.Float64))
-    return Billing(lines, n_initial, cancel.height, unmatched.height, broken_counts)
+    return Billing(
+        lines, n_initial, cancel.height, unmatched.height, broken_counts,
+        n_birth_corrections=births.height // 2, n_not_yet_billed=drawn.height - n_initial,
+    )  # fmt: skip
 
 
 def _initial_lines(
-    sim: Simulation, birth_years: np.ndarray, fee, rng, start_month: int, end_month: int
+    sim: Simulation, birth_years: np.ndarray, fee, rng, start_month: int
 ) -> pl.DataFrame:
-    """One line per event, billed 0, 1 or 2 months after delivery, within [start, end]."""
+    """One line per event, billed 0, 1, 2 or 3 months after delivery (LAG_P; never before the
+    month of `start`); the billing month may fall after the last export month (not billed
+    yet: `bill` leaves such lines out)."""
     rows: dict[str, list] = defaultdict(list)
 
     def add(patient, pharmacy, day, cnk, qty, tag, prescriber, programme):
@@ -111,8 +124,8 @@ def _initial_lines(
         add(patient, pharmacy, day, cnk, qty, tag, prescriber, 0)
     n = len(rows["day"])
     months = np.array([month_index(d) for d in rows["day"]], dtype=np.int64)
-    lag = rng.choice(3, size=n, p=LAG_P)
-    bm = np.minimum(np.maximum(months + lag, start_month), end_month)
+    lag = rng.choice(len(LAG_P), size=n, p=LAG_P)
+    bm = np.maximum(months + lag, start_month)
     cents = [fee(c, d) * q for c, d, q in zip(rows["cnk"], rows["day"], rows["qty"], strict=True)]
     patients = np.array(rows["patient"], dtype=np.int64)
     return pl.DataFrame(
@@ -136,15 +149,19 @@ def _initial_lines(
 
 def _birth_corrections(lines: pl.DataFrame, programmes: list[int], end_month: int) -> pl.DataFrame:
     """The opening initiation line of each programme numbered in `programmes`, cancelled and
-    billed again a month later with the birth year + 1 (its group's largest birth year)."""
+    billed again a month later with the birth year + 1 (its group's largest birth year); none
+    where that month falls after `end_month` (not billed yet).
+
+    `lines`: every initial line drawn, billed or not (the opening line is the programme's
+    first)."""
     first = (
         lines.with_row_index("row")
         .filter(pl.col("programme").is_in(programmes))
         .group_by("programme")
         .agg(pl.col("row").min())
     )
-    orig = lines[sorted(first["row"].to_list())]
-    later = pl.min_horizontal(pl.col("bm") + 1, pl.lit(end_month)).cast(pl.Int32)
+    orig = lines[sorted(first["row"].to_list())].filter(pl.col("bm") + 1 <= end_month)
+    later = (pl.col("bm") + 1).cast(pl.Int32)
     cancel = orig.with_columns(
         quantity=-pl.col("quantity"), cents=-pl.col("cents"), bm=later, tag=pl.lit("cancel")
     )
@@ -153,7 +170,8 @@ def _birth_corrections(lines: pl.DataFrame, programmes: list[int], end_month: in
 
 
 def _corrections(lines: pl.DataFrame, rng, end_month: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Corrections: a cancel line and a re-bill line, both billed in a later month."""
+    """Corrections: a cancel line and a re-bill line, both billed in a later month (1 to 3
+    months later); a correction that would be billed after `end_month` is not made yet."""
     bm = lines["bm"].to_numpy().astype(np.int64)
     candidates = np.flatnonzero((lines["quantity"].to_numpy() == 1) & (bm < end_month))
     n_corr = min(int(rng.binomial(lines.height, CORRECTION_RATE)), len(candidates))
@@ -162,7 +180,9 @@ def _corrections(lines: pl.DataFrame, rng, end_month: int) -> tuple[pl.DataFrame
         if n_corr
         else np.array([], dtype=np.int64)
     )
-    later = np.minimum(bm[picked] + rng.integers(1, 4, n_corr), end_month)
+    later = bm[picked] + rng.integers(1, 4, n_corr)
+    made = later <= end_month
+    picked, later = picked[made], later[made]
     orig = lines[picked]
     cancel = orig.with_columns(
         quantity=pl.lit(-1, pl.Int32), cents=-pl.col("cents"), bm=pl.Series(later, dtype=pl.Int32),
@@ -197,7 +217,9 @@ def _unmatched_corrections(
         if day < start.toordinal() or (patient, pharmacy, day, cnk) in keys:
             continue
         keys.add((patient, pharmacy, day, cnk))
-        ubm = min(month_index(day) + int(rng.integers(1, 3)), end_month)
+        ubm = month_index(day) + int(rng.integers(1, 3))
+        if ubm > end_month:  # not billed yet as of the exports' cut
+            continue
         unmatched.append(
             {"patient": patient, "pharmacy": pharmacy, "day": day, "cnk": cnk, "quantity": -1,
              "cents": -fee(cnk, day), "bm": ubm, "tag": "unmatched",

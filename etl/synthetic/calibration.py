@@ -32,7 +32,10 @@ N_PRESCRIBERS = 12000
 INSURERS = {"100": 0.41, "200": 0.08, "300": 0.27, "400": 0.05, "500": 0.165, "600": 0.02,
             "900": 0.005}  # fmt: skip
 FEMALE_SHARE = 0.64
-LAG_P = (0.55, 0.35, 0.10)  # billing month = delivery month + 0, 1, 2
+# billing month = delivery month + 0, 1, 2, 3: most lines in the delivery month, a share one and
+# two months later, a few three months later; a month is about 55 % known at the end of its
+# delivery month, 85 % a month later, 95 % two months later (docs/methodology.md, §15 notes)
+LAG_P = (0.55, 0.30, 0.10, 0.05)
 BREACH_RATE = 0.005  # share of programmes per scenario (at least 1 when feasible)
 GRACE_EDGE_SHARE = 0.1  # of the repeat programmes, share starting on the first day allowed
 UNKNOWN_PRESCRIBER_P = 0.01  # lines whose prescriber is left empty

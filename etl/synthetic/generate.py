@@ -1,7 +1,8 @@
 """Seeded synthetic billing exports of the withdrawal programme (SPEC §3, calibrated on §13).
 
 `generate()` simulates programmes (initiation, reduction and stabilisation steps, follow-up
-interviews) with the pilot's published mix, bills every delivery with a realistic lag, adds
+interviews) with the pilot's published mix, bills every delivery with a realistic lag (0 to 3
+months; lines billed after the month of `end` are not written: not billed yet), adds
 corrections, the scenarios of the decree's rules (R01-R15 of SPEC v2 §8, boundaries included:
 `simulation.SCENARIOS`), a few broken lines and,
 optionally, millions of lines of other medicines, then writes the export files in a French,
@@ -71,8 +72,14 @@ MANIFEST_NOTES = [
     "Minors and patients exactly 18 are made by birth year at their first start; for a few of "
     "those 18, the opening initiation line is cancelled and billed again with the birth year "
     "+ 1 (a group's largest birth year counts, so R14 flags it).",
-    "billing_month = delivery month + 0/1/2 months, capped at the month of `end` and "
-    "never before the month of `start`.",
+    "billing_month = delivery month + 0/1/2/3 months (55/30/10/5 % of the lines), never "
+    "before the month of `start`. A line whose billing month falls after the month of `end` "
+    "is not billed yet as of the exports' cut and is not written (counts.lines_not_yet_billed; "
+    "corrections that would be billed after that month are not made either): the last months "
+    "are incomplete, as real exports are (SPEC §15).",
+    "ground_truth_programmes.csv describes every simulated programme as drawn, lines not "
+    "billed yet included: the programmes of the last months are there even where their lines "
+    "are not in the exports yet.",
     "broken lines are extra copies of reduction/stabilisation/follow-up lines with one "
     "defect; they are never initiation lines and the loader should reject them all.",
 ]
@@ -458,9 +465,10 @@ def _counts(
         "patients_with_programme": len({p.patient for p in sim.programmes}),
         "patients_under_18": sum(age < 18 for age in sim.age_at_first_start.values()),
         "patients_exactly_18": sum(age == 18 for age in sim.age_at_first_start.values()),
-        "birth_year_corrections": len(sim.birth_corrections),
+        "birth_year_corrections": billing.n_birth_corrections,
         "programme_lines": n_lines,
         "initial_lines": billing.n_initial,
+        "lines_not_yet_billed": billing.n_not_yet_billed,
         "corrections": billing.n_corrections,
         "correction_lines": 2 * billing.n_corrections,
         "unmatched_corrections": billing.n_unmatched,

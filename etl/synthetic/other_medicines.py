@@ -123,11 +123,14 @@ class OtherLines:
         weekday = (ords - 1) % 7
         working = cal.working[ords - cal.base]
         w = np.where(working, np.where(weekday == 5, 0.6, 1.0), 0.04)
-        cell_p = (w[:, None] * np.array(LAG_P)[None, :]).ravel()
-        counts = rng.multinomial(n, cell_p / cell_p.sum()).reshape(len(ords), 3)
         months = np.array([month_index(int(d)) for d in ords])
-        for lag in range(3):
-            bms = np.minimum(months + lag, end_month)
+        n_lags = len(LAG_P)
+        # a (day, lag) whose billing month falls after end_month is not billed yet: no line
+        billed = (months[:, None] + np.arange(n_lags)[None, :]) <= end_month
+        cell_p = (w[:, None] * np.array(LAG_P)[None, :] * billed).ravel()
+        counts = rng.multinomial(n, cell_p / cell_p.sum()).reshape(len(ords), n_lags)
+        for lag in range(n_lags):
+            bms = months + lag
             for bm in np.unique(bms):
                 sel = (bms == bm) & (counts[:, lag] > 0)
                 if not sel.any():
