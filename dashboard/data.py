@@ -33,7 +33,7 @@ from etl.base.publish import (
     materialise_core,
     read_snapshot,
 )
-from etl.base.warehouse import apply_settings, dict_rows
+from etl.base.warehouse import apply_settings, dict_rows, open_duckdb
 from etl.figures import resolve_marts
 
 CACHE_SIZE = 512
@@ -82,7 +82,7 @@ class Warehouse:
                 if self._open is not None and self._open[0] == path:
                     return self._open[1], self._open[2]
                 try:
-                    con = duckdb.connect(str(path), read_only=True)
+                    con = open_duckdb(path, read_only=True)
                 except duckdb.IOException:
                     # Pruned between reading CURRENT and opening it: two newer publications
                     # came in meanwhile; read the pointer again.

@@ -52,7 +52,7 @@ import duckdb
 
 import sql as sql_pkg
 from etl.base.config import Config
-from etl.base.warehouse import apply_settings, dict_rows, set_as_of, set_vintage
+from etl.base.warehouse import apply_settings, dict_rows, open_duckdb, set_as_of, set_vintage
 
 METRICS = ("patients_initiated", "reduction_steps_delivered", "fees_estimated_eur")
 SCHEMES = ("5", "7", "10", "total")
@@ -177,10 +177,8 @@ def vintage_history(
         "select path, getvariable('max_load_id') from duckdb_databases() "
         "where database_name = current_database()"
     ).fetchone()
-    scratch = duckdb.connect()
+    scratch = open_duckdb()
     try:
-        # a query over 2 s would print DuckDB's progress bar on stdout, inside the JSON
-        scratch.execute("set enable_progress_bar = false")
         scratch.execute("attach ? as home (read_only)", [path])
         tables = scratch.execute(
             "select table_name from duckdb_tables() where database_name = 'home' and "

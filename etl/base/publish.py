@@ -35,7 +35,7 @@ from pathlib import Path
 import duckdb
 
 from etl.base.config import Config
-from etl.base.warehouse import apply_settings, connect, schema_fingerprint
+from etl.base.warehouse import apply_settings, connect, open_duckdb, schema_fingerprint
 from sql import SQL_DIR
 
 POINTER = "CURRENT"
@@ -116,9 +116,8 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
     tmp = folder / f"{name}.{os.getpid()}.tmp"  # the pid: see _prune
     try:
         copy_database(con, tmp)
-        snap = duckdb.connect(str(tmp))
+        snap = open_duckdb(tmp)
         try:
-            snap.execute("set enable_progress_bar = false")
             apply_settings(snap, config)
             snap.execute(f"create schema {PUBLISHED_SCHEMA}")
             materialise_core(snap)
@@ -221,7 +220,7 @@ def fresh_snapshot(
     if current is None:
         return None
     try:
-        snap = duckdb.connect(str(current), read_only=True)
+        snap = open_duckdb(current, read_only=True)
         try:
             meta = read_snapshot(snap, current)
             (schema,) = snap.execute(

@@ -63,6 +63,17 @@ def _plain_lock_message(exc: Exception, db_path: Path) -> str:
     return f"the warehouse {db_path} cannot be opened: {first_line(exc)}"
 
 
+def open_duckdb(
+    path: str | os.PathLike = ":memory:", *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the progress bar off: DuckDB prints it on standard output for
+    any query over 2 s, which would land inside a command's JSON (SPEC §10). Every connection
+    of etl/ and dashboard/ is opened here (tests/test_quiet_connections.py)."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
 def connect(
     db_path: str | os.PathLike | None = None,
     *,
@@ -81,7 +92,7 @@ def connect(
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = open_duckdb(path, read_only=read_only)
     except duckdb.Error as exc:
         raise WarehouseError(_plain_lock_message(exc, path)) from exc
     if memory_limit:

@@ -20,8 +20,6 @@ def _history(args, config: Config) -> tuple[nowcast.VintageHistory, dt.date]:
     """The vintages up to --as-of (default: the end of the latest billing month loaded)."""
     con = report.open_warehouse(args.db, config, None)
     try:
-        # a query over 2 s (a loaded machine) would print DuckDB's progress bar into the JSON
-        con.execute("set enable_progress_bar = false")
         bounds = nowcast.data_bounds(con)
         if bounds is None:
             raise UserError("the warehouse holds no billing lines yet")

@@ -103,7 +103,7 @@ def open_for_export(
     snap = publish.fresh_snapshot(publish.database_path(con), config, max_load_id)
     if snap is not None and as_of in (None, snap.as_of_date):
         try:
-            reader = duckdb.connect(str(snap.path), read_only=True)
+            reader = warehouse.open_duckdb(snap.path, read_only=True)
         except duckdb.Error:
             reader = None  # pruned meanwhile: read the views
         if reader is not None:
