@@ -21,6 +21,7 @@ PAGES = {
     ),
     "/outcomes": ("outcomes", "Résultats", "Resultaten", "outcomes"),
     "/fees": ("fees", "Honoraires", "Honoraria", "Fees"),
+    "/actuarial": ("actuarial", "Revue actuarielle", "Actuariële analyse", "Actuarial review"),
     "/compliance": ("compliance", "Conformité", "Naleving", "Compliance"),
     "/regions": ("regions", "Régions", "Gewesten", "Regions"),
     "/data": ("data", "Données", "Gegevens", "Data"),
