@@ -16,6 +16,7 @@ count as known.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import threading
 from collections import OrderedDict
@@ -66,11 +67,13 @@ _lock = threading.Lock()
 def review(wh: Warehouse, as_of: dt.date | None, wait: float | None = None):
     """The review of the current snapshot on `as_of` (None: the end of the latest billing
     month): a Review; None before any data or when no line was known on `as_of`; PENDING
-    while it is still being computed after `wait` seconds (None: wait until it is done).
+    while it is still being computed.
 
     The first request for a snapshot and date starts the computation in a background thread
-    (a national warehouse takes about a minute: one pass of the views per month of data); a
-    page that cannot wait shows what it has and asks again later.
+    (a national warehouse takes about a minute: one pass of the views per month of data) and
+    waits for it up to `wait` seconds (None: until it is done); later requests wait only with
+    `wait` None, so pages stay quick while it runs. One computation runs at a time (each uses
+    every core DuckDB has); a page that cannot wait shows what it has and asks again later.
     """
     snap = wh.snapshot()
     if snap is None:
@@ -78,23 +81,39 @@ def review(wh: Warehouse, as_of: dt.date | None, wait: float | None = None):
     key = (id(wh), snap.path, as_of)
     with _lock:
         job = _jobs.get(key)
-        if job is None:
+        started = job is None
+        if started:
             job = _jobs[key] = _Job()
             threading.Thread(target=_run, args=(job, wh, as_of), daemon=True).start()
             stale = [k for k, j in _jobs.items() if j.done.is_set() and k != key]
             for old in stale[: max(0, len(_jobs) - CACHE_ENTRIES)]:
                 del _jobs[old]
         _jobs.move_to_end(key)
-    if not job.done.wait(wait):
+    if not job.done.wait(wait if started or wait is None else 0):
         return PENDING
     if job.error is not None:
         raise job.error
     return job.result
 
 
+_running = threading.Lock()  # one computation at a time
+EXIT_WAIT = 120  # seconds a process that exits gives a running computation to finish
+
+
+@atexit.register
+def _finish() -> None:
+    """Let a computation under way end before the interpreter stops its thread: DuckDB
+    aborts the process when a query's thread is killed."""
+    with _lock:
+        jobs = list(_jobs.values())
+    for job in jobs:
+        job.done.wait(EXIT_WAIT)
+
+
 def _run(job: _Job, wh: Warehouse, as_of: dt.date | None) -> None:
     try:
-        job.result = wh.with_cursor(lambda cursor: _compute(cursor, wh, as_of))
+        with _running:
+            job.result = wh.with_cursor(lambda cursor: _compute(cursor, wh, as_of))
     except BaseException as exc:  # handed to the page that asks (review())
         job.error = exc
     finally:

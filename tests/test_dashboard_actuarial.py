@@ -37,7 +37,7 @@ Trend chart: the hatched remainder of the total is nowcast - known: April 3.6 - 
 6 - 3 = 3; the 95 % error bars of May reach 94.8 - 6 = 88.8 up and 6 - 0.4 = 5.6 down.
 
 Triangle (cells: known at lag k minus at lag k - 1): January 2, 1, 1, 0, 0; February 1, 2, 1,
-0; March 3, 1, 0; April 2, 1; May 3. Fees: the same times 23.24 (January lag 0: 46.48).
+0; March 3, 1, 0; April 2, 1; May 3. Shown up to lag 3: the last lag that added anything is 2. Fees: the same times 23.24 (January lag 0: 46.48).
 
 Backtest (as of 2025-05-31, final months January-March, each nowcast at the end of month +
 lag from the months final then): lag 0 — at the end of January, February, March no month was
@@ -67,10 +67,10 @@ the backtest only.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
+from plotly.utils import PlotlyJSONEncoder
 
 from tests.browser import console_errors, open_page, text_of, wait_for
 from tests.sqlcase import INIT5, build, cli_json, line
@@ -239,13 +239,14 @@ def test_triangle_heat_map(tiny):
     page = _rendered(tiny, "/actuarial", lang="en")
     heat = _component(page, "actuarial-triangle")["props"]["figure"]["data"][0]
     assert heat["type"] == "heatmap"
-    assert heat["x"] == [0, 1, 2, 3, 4]
+    # Lags up to the last that added anything (2), and one more (3): lag 4 is left out.
+    assert heat["x"] == [0, 1, 2, 3]
     assert heat["z"] == [
-        [2, 1, 1, 0, 0],
-        [1, 2, 1, 0, None],
-        [3, 1, 0, None, None],
-        [2, 1, None, None, None],
-        [3, None, None, None, None],
+        [2, 1, 1, 0],
+        [1, 2, 1, 0],
+        [3, 1, 0, None],
+        [2, 1, None, None],
+        [3, None, None, None],
     ]
     fees = _rendered(tiny, "/actuarial", lang="fr", metric="fees_estimated_eur", scheme="5")
     heat = _component(fees, "actuarial-triangle")["props"]["figure"]["data"][0]
@@ -303,24 +304,18 @@ def test_publication_view_shows_the_backtest_only(tiny, lang):
 # --- in the browser --------------------------------------------------------------------------
 
 
-def _last_final_month(as_of: dt.date, days: int = 60) -> str:
-    """SPEC §6 by hand: the latest month M with as_of >= end of M + days."""
-    month = dt.date(as_of.year, as_of.month, 1)
-    while True:
-        end = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
-        if as_of >= end + dt.timedelta(days=days):
-            return month.strftime("%Y-%m")
-        month = (month - dt.timedelta(days=1)).replace(day=1)
-
-
 def test_pages_in_the_browser(served, browser):
-    """The state page opens on the last month that is not provisional (by hand from the
-    report's as-of date), in fr, nl and en; the actuarial page renders in the three languages
-    once its review is computed; no console error."""
-    report = json.loads(served.cli("report", "--no-suppress").stdout)
-    month = _last_final_month(dt.date.fromisoformat(report["as_of"]))
-    final = json.loads(served.cli("report", "--month", month, "--no-suppress").stdout)
-    assert final["provisional"] is False
+    """The state page opens on the last month that is not provisional, in fr, nl and en: the
+    served warehouse's data end on 2025-06-30 (tests/browser.py), its as-of date; April 2025
+    is final from 2025-04-30 + 60 = 2025-06-29, May not before 2025-07-30: April. The
+    actuarial page renders in the three languages once its review is computed; no console
+    error."""
+    month = "2025-04"
+    june = json.loads(served.cli("report", "--month", "2025-06", "--no-suppress").stdout)
+    assert june["as_of"] == "2025-06-30"
+    for value, provisional in ((month, False), ("2025-05", True)):
+        doc = json.loads(served.cli("report", "--month", value, "--no-suppress").stdout)
+        assert doc["provisional"] is provisional
     for lang in ("fr", "nl", "en"):
         open_page(browser, f"{served.url}/?lang={lang}", "state-cards", timeout=60)
         words, _ = TITLES[lang]
@@ -328,8 +323,7 @@ def test_pages_in_the_browser(served, browser):
         open_page(browser, f"{served.url}/?lang={lang}&month={month}", "state-cards")
         assert title == text_of(browser, "state-title")
         assert title.startswith(words)
-        if lang == "en":
-            assert title.endswith(dt.date.fromisoformat(month + "-01").strftime("%B %Y"))
+        assert title.endswith({"fr": "avril 2025", "nl": "april 2025", "en": "April 2025"}[lang])
         assert console_errors(browser) == []
     for lang, heading in (("fr", "Revue actuarielle"), ("nl", "Actuariële analyse"),
                           ("en", "Actuarial review")):  # fmt: skip
@@ -338,3 +332,27 @@ def test_pages_in_the_browser(served, browser):
         wait_for(browser, "actuarial-budget", timeout=300)
         wait_for(browser, "actuarial-triangle", timeout=30)
         assert console_errors(browser) == []
+
+
+def test_while_the_review_is_computed_the_page_says_so_then_fills_in(tiny, monkeypatch):
+    """A second app on the same warehouse has its own review, not started yet: the actuarial
+    page, not waiting, says it is being computed and polls; once the review is there, the poll
+    gives the page (April's nowcast 3.6, as above)."""
+    from dashboard import actuarial
+    from dashboard.app import create_app
+    from tests.test_dashboard_bzra import _page
+
+    app = create_app(tiny.db)  # (imports the pages again)
+    monkeypatch.setattr(_page("/actuarial"), "PAGE_WAIT", 0)
+    page = _rendered(app, "/actuarial", lang="nl")
+    assert _component(page, "actuarial-pending") is not None
+    assert _component(page, "actuarial-poll") is not None
+    assert actuarial.review(app.server.config["BENZO_WAREHOUSE"], None) is not None
+    with app.server.test_request_context():
+        content = _page("/actuarial").poll(1, "?lang=nl")
+    filled = json.loads(json.dumps(content, cls=PlotlyJSONEncoder))
+    assert _table({"props": {"children": filled}}, "actuarial-nowcast")[0][:3] == [
+        "april 2025",
+        "3",
+        "3,6",
+    ]

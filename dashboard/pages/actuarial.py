@@ -205,7 +205,11 @@ def _triangle(found, metric: str, scheme: str, lang: str) -> go.Figure:
     rows = [r for r in nowcast.triangle_rows(found.history) if r["metric"] == metric]
     rows = [r for r in rows if r["scheme"] == scheme]
     months = sorted({r["month"] for r in rows})
-    lags = list(range(max((r["lag"] for r in rows), default=0) + 1))
+    # Up to the last lag that added anything (the later ones are all 0), the provisional
+    # months' lags at least.
+    busy = [r["lag"] for r in rows if r["cell"]]
+    last = max([*busy, found.vintage() - nowcast.month_index(months[-1])], default=0) + 1
+    lags = list(range(min(last, max((r["lag"] for r in rows), default=0)) + 1))
     cells = {(r["month"], r["lag"]): r["cell"] for r in rows}
     z = [[cells.get((m, k)) for k in lags] for m in months]
     text = [["" if v is None else _value(metric, v, lang) for v in line] for line in z]
@@ -225,7 +229,9 @@ def _triangle(found, metric: str, scheme: str, lang: str) -> go.Figure:
         xaxis={"title": {"text": t("actuarial_lag", lang)}, "dtick": 1, "side": "top"},
         yaxis={"title": {"text": t("actuarial_delivery_month", lang)}, "autorange": "reversed"},
     )
-    return figure_layout(fig, lang, height=max(300, 22 * len(months) + 120))
+    figure_layout(fig, lang, height=max(300, 22 * len(months) + 120))
+    fig.update_layout(margin={"l": 110})
+    return fig
 
 
 def _factors_table(rows: list[dict], lang: str):
@@ -384,6 +390,7 @@ def _budget_chart(doc: dict, lang: str) -> go.Figure:
             x=x + x[::-1],
             y=[p[3] for p in points] + [p[2] for p in points][::-1],
             fill="toself",
+            mode="lines",
             fillcolor=FAN[level],
             line={"width": 0},
             name=t(f"state_interval_{level}", lang),
@@ -420,8 +427,19 @@ def _budget_chart(doc: dict, lang: str) -> go.Figure:
         annotation_text=t("actuarial_budget_envelope", lang),
         annotation_position="top left",
     )
-    fig.update_layout(xaxis={"type": "date", "dtick": "M1", "tickformat": "%Y-%m"})
-    return figure_layout(fig, lang, height=400)
+    figure_layout(fig, lang, height=460)
+    # Five series and the envelope's label: the legend goes under the chart.
+    fig.update_layout(
+        xaxis={
+            "type": "date",
+            "dtick": "M1",
+            "tickformat": "%Y-%m",
+            "range": [f"{doc['year'] - 1}-12-16", f"{doc['year']}-12-16"],
+        },
+        legend={"orientation": "h", "y": -0.12, "yanchor": "top", "x": 0},
+        margin={"t": 30, "b": 110},
+    )
+    return fig
 
 
 # --- callbacks -------------------------------------------------------------------------------

@@ -3,6 +3,11 @@
 Cards per scheme and total with the change on the previous month, the monthly initiations since
 the pilot's start (pilot and structural phase marked, provisional months shaded), the full §6
 table with the unassigned events beside it, and downloads of that table (CSV, Excel).
+
+SPEC §15: without a month in the URL the page opens on the latest month that is not
+provisional. A provisional month is a nowcast band on the chart — the part known solid, the
+expected remainder of the total hatched, its 80 % and 95 % prediction intervals as error bars —
+and its cards say "provisional — expected X (Y–Z)" (etl.nowcast, through dashboard/actuarial.py).
 """
 
 from __future__ import annotations
