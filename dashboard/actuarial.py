@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -97,23 +98,36 @@ def review(wh: Warehouse, as_of: dt.date | None, wait: float | None = None):
 
 
 _running = threading.Lock()  # one computation at a time
-EXIT_WAIT = 120  # seconds a process that exits gives a running computation to finish
+_cursors: list = []  # the cursor of the computation under way
+EXIT_WAIT = 10  # seconds a process that exits gives a computation to stop
 
 
 @atexit.register
 def _finish() -> None:
-    """Let a computation under way end before the interpreter stops its thread: DuckDB
-    aborts the process when a query's thread is killed."""
+    """Stop a computation under way before the interpreter kills its thread (DuckDB aborts
+    the process when a thread is killed inside a query): its queries are interrupted, and
+    the exit does not wait for the whole review (a server's worker must stop quickly)."""
     with _lock:
-        jobs = list(_jobs.values())
+        jobs = [job for job in _jobs.values() if not job.done.is_set()]
+    deadline = time.monotonic() + EXIT_WAIT
     for job in jobs:
-        job.done.wait(EXIT_WAIT)
+        while not job.done.is_set() and time.monotonic() < deadline:
+            for cursor in list(_cursors):
+                cursor.interrupt()
+            job.done.wait(0.05)
 
 
 def _run(job: _Job, wh: Warehouse, as_of: dt.date | None) -> None:
+    def work(cursor):
+        _cursors.append(cursor)
+        try:
+            return _compute(cursor, wh, as_of)
+        finally:
+            _cursors.remove(cursor)
+
     try:
         with _running:
-            job.result = wh.with_cursor(lambda cursor: _compute(cursor, wh, as_of))
+            job.result = wh.with_cursor(work)
     except BaseException as exc:  # handed to the page that asks (review())
         job.error = exc
     finally:

@@ -6,12 +6,14 @@ x lag), the completion factors, the backtest of the nowcast, and the year's cumu
 against the annual budget with the year-end projection's fan (`year`). Every figure comes from
 etl.nowcast through dashboard/actuarial.py, computed once per published snapshot.
 
-Publication view (SPEC §9): the backtest only — median errors and interval coverages over many
-months, not counts of people (as `benzo-monitor nowcast` exports it unchanged). The triangle's
+Publication view (SPEC §9): the nowcasts as `benzo-monitor nowcast` exports them
+(etl.nowcast.disclose_nowcast: a known count from 1 to threshold - 1 masked with its nowcast,
+complementary masking between schemes, fees hidden next to a masked count) and the backtest —
+median errors and interval coverages over many months, not counts of people. The triangle's
 cells are differences between the figures known at two vintages: a cell masked under the
 threshold would come back by subtracting the two (unmasked) figures known, which §9's rules,
 made for one table at one date, do not cover; and §9.4 hides fees with the counts they sum. So
-the triangle, the completion factors, the nowcasts and the budget are for the analysts' view.
+the triangle, the completion factors and the budget are for the analysts' view.
 """
 
 from __future__ import annotations
@@ -83,11 +85,22 @@ def _content(wh, state, found, metric, scheme, year) -> list:
     )
     if state.publication:
         note = html.P(
-            t("actuarial_publication_note", lang),
+            t("actuarial_publication_note", lang, n=wh.config.suppression_threshold - 1),
             id="actuarial-publication-note",
             className="publication-note",
         )
-        return [title, note, backtest]
+        shown = actuarial.nowcasts(found, wh.config.suppression_threshold)
+        return [
+            title,
+            note,
+            _controls(metric, scheme, lang),
+            _section(
+                "actuarial_nowcast_title",
+                lang,
+                _nowcast_table(list(shown.values()), metric, scheme, lang),
+            ),
+            backtest,
+        ]
     years = found.years()
     year = int(year) if year and str(year).isdigit() and int(year) in years else years[0]
     n = found.history_months
@@ -95,7 +108,11 @@ def _content(wh, state, found, metric, scheme, year) -> list:
         title,
         html.P(t("actuarial_method", lang, n=n), id="actuarial-method", className="as-of-stamp"),
         _controls(metric, scheme, lang),
-        _section("actuarial_nowcast_title", lang, _nowcast_table(found, metric, scheme, lang)),
+        _section(
+            "actuarial_nowcast_title",
+            lang,
+            _nowcast_table(found.document["months"], metric, scheme, lang),
+        ),
         _section(
             "actuarial_triangle_title",
             lang,
@@ -147,7 +164,10 @@ def _controls(metric: str, scheme: str, lang: str):
 
 
 def _value(metric: str, value, lang: str) -> str:
-    """A figure of `metric`: euros with cents, counts (nowcasts: one decimal)."""
+    """A figure of `metric`: euros with cents, counts (nowcasts: one decimal); a masked count
+    ("<5", "x") as it is."""
+    if isinstance(value, str):
+        return value
     if metric == FEES:
         return fmt_eur(value, lang)
     if isinstance(value, float) and not value.is_integer():
@@ -172,9 +192,10 @@ def _table(table_id: str, header: list[str], rows: list[list[str]]):
     )
 
 
-def _nowcast_table(found, metric: str, scheme: str, lang: str):
-    """The provisional months: figure known, nowcast, intervals, share known."""
-    rows = [r for r in found.document["months"] if r["metric"] == metric and r["scheme"] == scheme]
+def _nowcast_table(months: list[dict], metric: str, scheme: str, lang: str):
+    """The provisional months (rows of the nowcast document): figure known, nowcast,
+    intervals, share known."""
+    rows = [r for r in months if r["metric"] == metric and r["scheme"] == scheme]
     if not rows:
         return html.P(t("data_months_none", lang), id="actuarial-nowcast-none")
     header = [
