@@ -11,7 +11,8 @@ figures are those of `benzo-monitor nowcast` and `budget`.
 
 The nowcast date: the page's as-of date when the URL gives one, else the end of the latest
 billing month loaded (the default of `benzo-monitor nowcast`), so that the last month's lines
-count as known.
+count as known. A month the vintage does not reach (an as-of date's own month, before its last
+day) has no nowcast: the pages show it shaded and marked provisional, nothing more.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def review(wh: Warehouse, as_of: dt.date | None, wait: float | None = None):
 
 _running = threading.Lock()  # one computation at a time
 _cursors: list = []  # the cursor of the computation under way
+_stopping = threading.Event()  # set when the process exits
 EXIT_WAIT = 10  # seconds a process that exits gives a computation to stop
 
 
@@ -107,14 +109,12 @@ def _finish() -> None:
     """Stop a computation under way before the interpreter kills its thread (DuckDB aborts
     the process when a thread is killed inside a query): its queries are interrupted, and
     the exit does not wait for the whole review (a server's worker must stop quickly)."""
-    with _lock:
-        jobs = [job for job in _jobs.values() if not job.done.is_set()]
+    _stopping.set()  # computations still queued will not start
     deadline = time.monotonic() + EXIT_WAIT
-    for job in jobs:
-        while not job.done.is_set() and time.monotonic() < deadline:
-            for cursor in list(_cursors):
-                cursor.interrupt()
-            job.done.wait(0.05)
+    while _running.locked() and time.monotonic() < deadline:
+        for cursor in list(_cursors):
+            cursor.interrupt()
+        time.sleep(0.05)
 
 
 def _run(job: _Job, wh: Warehouse, as_of: dt.date | None) -> None:
@@ -127,7 +127,8 @@ def _run(job: _Job, wh: Warehouse, as_of: dt.date | None) -> None:
 
     try:
         with _running:
-            job.result = wh.with_cursor(work)
+            if not _stopping.is_set():
+                job.result = wh.with_cursor(work)
     except BaseException as exc:  # handed to the page that asks (review())
         job.error = exc
     finally:
