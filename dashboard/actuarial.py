@@ -101,7 +101,7 @@ def review(wh: Warehouse, as_of: dt.date | None, wait: float | None = None):
 _running = threading.Lock()  # one computation at a time
 _cursors: list = []  # the cursor of the computation under way
 _stopping = threading.Event()  # set when the process exits
-EXIT_WAIT = 10  # seconds a process that exits gives a computation to stop
+EXIT_WAIT = 5  # seconds a process that exits gives a computation to stop (within a server's stop)
 
 
 @atexit.register
