@@ -3,6 +3,11 @@
 Cards per scheme and total with the change on the previous month, the monthly initiations since
 the pilot's start (pilot and structural phase marked, provisional months shaded), the full §6
 table with the unassigned events beside it, and downloads of that table (CSV, Excel).
+
+SPEC §15: without a month in the URL the page opens on the latest month that is not
+provisional. A provisional month is a nowcast band on the chart — the part known solid, the
+expected remainder of the total hatched, its 80 % and 95 % prediction intervals as error bars —
+and its cards say "provisional — expected X (Y–Z)" (etl.nowcast, through dashboard/actuarial.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import dash
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
 
+from dashboard import actuarial
 from dashboard.app import warehouse
 from dashboard.ui import (
     PROVISIONAL_SHADE,
@@ -30,7 +36,7 @@ from dashboard.ui import (
 )
 from etl import figures
 from etl.base.disclosure import Line
-from etl.base.i18n import fmt_eur, fmt_int, fmt_month, t
+from etl.base.i18n import fmt_eur, fmt_int, fmt_month, fmt_number, t
 from etl.base.registry import load_registry
 from etl.exports import csv_text, xlsx_table
 from etl.outputs.pack import render_pack
@@ -59,6 +65,7 @@ def layout(month: str | None = None, **params):
     rows = {r["scheme"]: r for r in every if r["month"] == month}
     before = {r["scheme"]: r for r in every if r["month"] == previous}
     disclosure = state.disclosure(wh.config.suppression_threshold)
+    casts = _nowcasts(wh, state)
     doc = _document(data, every, month, disclosure)
     # The cards show the document's figures (SPEC §9 applied to the month as a whole).
     before_doc = _document(data, every, previous, disclosure) if before else None
@@ -87,13 +94,15 @@ def layout(month: str | None = None, **params):
                 ],
                 className="controls-row",
             ),
-            _cards(doc, before_doc, lang),
+            _cards(
+                doc, before_doc, lang, _expected(casts, month) if first["is_provisional"] else None
+            ),
             html.Div(
                 [
                     html.H3(t("state_trend_title", lang)),
                     dcc.Graph(
                         id="state-trend",
-                        figure=_trend(every, disclosure, wh.config, lang),
+                        figure=_trend(every, disclosure, wh.config, lang, casts),
                         config={"displaylogo": False},
                     ),
                 ],
@@ -139,9 +148,11 @@ def _previous_month(month: str) -> str:
     return (first - dt.timedelta(days=1)).strftime("%Y-%m")
 
 
-def _cards(doc: dict, before: dict | None, lang: str):
+def _cards(doc: dict, before: dict | None, lang: str, expected: dict[str, dict] | None = None):
     """Per scheme and the total, the card metrics of the month's state-of-play document and
-    their change since the previous month's (when both are shown as numbers)."""
+    their change since the previous month's (when both are shown as numbers); for a
+    provisional month (`expected`: its nowcast rows by scheme), where patients initiated are
+    expected to land."""
     registry = load_registry()
     cards = []
     for scheme in SCHEMES_AND_TOTAL:
@@ -159,6 +170,8 @@ def _cards(doc: dict, before: dict | None, lang: str):
                 html.Dd(fmt_int(value, lang), id=f"state-card-{scheme}-{metric_id}"),
                 html.Dd(delta, className="delta", title=t("state_change", lang)),
             ]
+            if expected is not None and metric_id == "patients_initiated":
+                items.append(_expected_card(expected.get(scheme), scheme, lang))
         cards.append(
             html.Div(
                 [html.H4(scheme_label(scheme, lang)), html.Dl(items)],
@@ -170,7 +183,9 @@ def _cards(doc: dict, before: dict | None, lang: str):
     return html.Div(cards, className="cards", id="state-cards")
 
 
-def _trend(every: list[dict], disclosure, config, lang: str) -> go.Figure:
+def _trend(
+    every: list[dict], disclosure, config, lang: str, casts: dict | None = None
+) -> go.Figure:
     fig = go.Figure()
     months = sorted({r["month"] for r in every})
     by = {(r["month"], r["scheme"]): r for r in every}
@@ -200,6 +215,7 @@ def _trend(every: list[dict], disclosure, config, lang: str) -> go.Figure:
         xaxis={"type": "date", "dtick": "M3", "tickformat": "%Y-%m"},
     )
     provisional = [m for m in months if by[(m, "total")]["is_provisional"]]
+    _nowcast_band(fig, provisional, shown, casts or {}, lang)
     if provisional:
         start = dt.date.fromisoformat(provisional[0] + "-01") - dt.timedelta(days=15)
         end = dt.date.fromisoformat(provisional[-1] + "-01") + dt.timedelta(days=15)
@@ -222,15 +238,126 @@ def _trend(every: list[dict], disclosure, config, lang: str) -> go.Figure:
 
 
 def _chosen_month(every: list[dict], month: str | None) -> tuple[list[str], str]:
-    """The mart's months, latest first, and `month` if it is one of them, else the latest."""
+    """The mart's months, latest first, and `month` if it is one of them, else the latest
+    month that is not provisional (SPEC §15: a provisional month is not final; it stays
+    reachable by choosing it), else the latest."""
     months = sorted({r["month"] for r in every}, reverse=True)
-    return months, month if month in months else months[0]
+    if month in months:
+        return months, month
+    final = {r["month"] for r in every if r["scheme"] == "total" and not r["is_provisional"]}
+    return months, next((m for m in months if m in final), months[0])
 
 
 def _document(data, every: list[dict], month: str, disclosure) -> dict:
     """The state of play of `month` (etl.figures: the document of `benzo-monitor report`),
     from the rows of every month already read."""
     return figures.state_of_play(data, month, disclosure, [r for r in every if r["month"] == month])
+
+
+# --- provisional months: the nowcast (SPEC §15, etl.nowcast via dashboard/actuarial.py) ---------
+
+PATIENTS = "patients_initiated"
+# The page does not wait for a nowcast still being computed (the first request of a snapshot
+# starts it): until it is there, provisional months are shaded and marked "provisional".
+NOWCAST_WAIT = 3.0
+EXPECTED_COLOUR = SCHEME_COLOURS["total"]
+
+
+def _nowcasts(wh, state) -> dict[tuple, dict]:
+    """The nowcast rows of the provisional months by (month, metric, scheme), after SPEC §9 in
+    the publication view (as every export: a masked count has no nowcast); none while the
+    nowcast is still being computed."""
+    threshold = wh.config.suppression_threshold if state.publication else None
+    return actuarial.nowcasts(actuarial.review(wh, state.as_of, wait=NOWCAST_WAIT), threshold)
+
+
+def _expected(casts: dict[tuple, dict], month: str) -> dict[str, dict]:
+    """The nowcast rows of patients initiated in `month`, by scheme."""
+    return {
+        s: casts[(month, PATIENTS, s)] for s in SCHEMES_AND_TOTAL if (month, PATIENTS, s) in casts
+    }
+
+
+def _expected_card(row: dict | None, scheme: str, lang: str):
+    """ "provisional — expected X (Y–Z)" (the 95 % interval) under a provisional month's
+    patients initiated, or "provisional" alone for a month without a nowcast."""
+    if row is None or row["nowcast"] is None:
+        text = t("provisional", lang)
+    elif row["lower_95"] is None:
+        text = t("state_expected", lang, x=fmt_number(row["nowcast"], lang, 0))
+    else:
+        text = t(
+            "state_expected_interval",
+            lang,
+            x=fmt_number(row["nowcast"], lang, 0),
+            lower=fmt_number(row["lower_95"], lang, 0),
+            upper=fmt_number(row["upper_95"], lang, 0),
+        )
+    return html.Dd(
+        text,
+        id=f"state-card-{scheme}-expected",
+        className="expected",
+        title=t("state_expected_note", lang),
+    )
+
+
+def _nowcast_band(fig: go.Figure, provisional: list[str], shown: dict, casts: dict, lang: str):
+    """On the stacked bars of the provisional months: the expected remainder of the total
+    (its nowcast minus the schemes shown), hatched, and the 80 % and 95 % prediction
+    intervals of the total as error bars around the nowcast."""
+    band = []
+    for month in provisional:
+        row = casts.get((month, PATIENTS, "total"))
+        if row is None or row["nowcast"] is None:
+            continue
+        known = sum(v for s in SCHEMES if isinstance(v := shown[month][s], int))
+        band.append((month, known, row))
+    if not band:
+        return
+    x = [m + "-01" for m, _, _ in band]
+    expected = [fmt_number(r["nowcast"], lang, 0) for _, _, r in band]
+    fig.add_bar(
+        x=x,
+        y=[max(r["nowcast"] - known, 0) for _, known, r in band],
+        name=t("state_expected_remainder", lang),
+        marker={"color": "rgba(0,0,0,0)", "line": {"color": EXPECTED_COLOUR, "width": 1}},
+        marker_pattern={"shape": "/", "fgcolor": EXPECTED_COLOUR, "solidity": 0.3},
+        customdata=expected,
+        hovertemplate="%{x|%Y-%m}: %{customdata}<extra>"
+        + t("state_expected_total", lang)
+        + "</extra>",
+    )
+    for level, width in ((95, 1.5), (80, 4)):
+        rows = [r for _, _, r in band]
+        if all(r[f"lower_{level}"] is None for r in rows):
+            continue
+        fig.add_scatter(
+            x=x,
+            y=[r["nowcast"] for r in rows],
+            mode="markers",
+            name=t(f"state_interval_{level}", lang),
+            marker={"color": EXPECTED_COLOUR, "size": 5 if level == 80 else 1},
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [_gap(r[f"upper_{level}"], r["nowcast"]) for r in rows],
+                "arrayminus": [_gap(r["nowcast"], r[f"lower_{level}"]) for r in rows],
+                "thickness": width,
+                "width": 0 if level == 80 else 6,
+                "color": EXPECTED_COLOUR,
+            },
+            customdata=[
+                f"{fmt_number(r[f'lower_{level}'], lang, 0)}–{fmt_number(r[f'upper_{level}'], lang, 0)}"
+                for r in rows
+            ],
+            hovertemplate="%{x|%Y-%m}: %{customdata}<extra>"
+            + t(f"state_interval_{level}", lang)
+            + "</extra>",
+        )
+
+
+def _gap(high, low) -> float | None:
+    return None if high is None or low is None else high - low
 
 
 NOT_APPLICABLE = object()  # a metric the unassigned events do not have (e.g. patients)
