@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard.app import warehouse
+from dashboard.locale import graph_config
 from dashboard.ui import (
     PROVISIONAL_SHADE,
     SCHEME_COLOURS,
@@ -94,7 +95,7 @@ def layout(month: str | None = None, **params):
                     dcc.Graph(
                         id="state-trend",
                         figure=_trend(every, disclosure, wh.config, lang),
-                        config={"displaylogo": False},
+                        config=graph_config(lang),
                     ),
                 ],
                 className="section",
