@@ -131,6 +131,10 @@ def test_the_picker_the_toolbar_and_a_grid_speak_the_language(served, browser, l
     and weekday names from Babel: Monday first, "lu ma me je ve sa di" / "ma di wo do vr za
     zo"), a chart's toolbar under the pointer, a grid's open column filter and its paging."""
     open_page(browser, f"{served.url}/?lang={lang}", "state-cards", timeout=60)
+    # Beside the cards, why their figures matter (the registry's `why`), in the language.
+    why = browser.find_element(By.ID, "state-why-programmes_completed").text
+    assert why.startswith({"fr": "Les patients arrivés au dernier palier de diminution",
+                           "nl": "Patiënten die de laatste afbouwstap"}[lang])  # fmt: skip
     chart = browser.find_element(By.CSS_SELECTOR, "#state-trend .js-plotly-plot, .js-plotly-plot")
     ActionChains(browser).move_to_element(chart).perform()
     button = chart.find_element(By.CSS_SELECTOR, ".modebar-btn")
@@ -178,3 +182,71 @@ def test_grid_numbers_use_belgian_separators():
     assert grid_locale_text("nl")["decimalSeparator"] == ","
     assert grid_locale_text("en")["thousandSeparator"] == ","
     assert grid_locale_text("fr")["to"] == "à" and grid_locale_text("nl")["of"] == "van"
+
+
+def test_an_upload_refusal_says_what_a_web_user_can_do(db, tmp_path):
+    """The loader's refusal of a file without the required columns ("... Use --mapping FILE",
+    a command-line option) becomes, on the dashboard, the reason and what to do in the
+    reader's language: rename the columns in a copy, or ask an analyst to load it with a
+    mapping. The file (headers a, b) lacks every required column of SPEC §3."""
+    import importlib
+
+    import dash
+
+    from dashboard.app import create_app
+    from etl.base.config import load_config
+    from etl.base.warehouse import connect
+    from etl.ingest.load import load_paths
+    from tests.conftest import write_delimited
+
+    app = create_app(db)
+    entry = next(p for p in dash.page_registry.values() if p["path"] == "/data")
+    page = importlib.import_module(entry["module"])
+    broken = write_delimited(tmp_path / "broken.csv", ["a", "b"], [["1", "2"]])
+    con = connect(db, config=load_config())
+    try:
+        (outcome,) = load_paths(con, [broken])
+    finally:
+        con.close()
+    assert "Use --mapping FILE" in outcome.refused  # the command line's message, unchanged
+    with app.server.test_request_context():
+        french = page.refusal_message(outcome, "broken.csv", "fr")
+        dutch = page.refusal_message(outcome, "broken.csv", "nl")
+    assert french.startswith(
+        "broken.csv : colonnes obligatoires absentes : patient_id, pharmacy_id, delivery_date, cnk"
+    )
+    assert "En-têtes trouvés : 'a', 'b'." in french
+    assert "Renommez ces colonnes dans une copie de l'export" in french
+    assert dutch.startswith("broken.csv: verplichte kolommen ontbreken: patient_id")
+    assert "Use --mapping FILE" not in french + dutch
+    assert english_words(french) == [] and english_words(dutch) == []
+
+
+@pytest.mark.parametrize("lang", ["fr", "nl"])
+def test_insurers_by_name_and_province_names_not_cut(served, browser, lang):
+    """The insurer chart names the insurers (INAMI-RIZIV's codes 100-900 with their name,
+    from the catalogues) and no province name on the province chart is cut: every tick label
+    lies inside the chart's drawing (the margin grows with the longest name)."""
+    open_page(browser, f"{served.url}/regions?lang={lang}", "regions-province-chart", timeout=60)
+    categories = browser.execute_script(
+        "const p = document.querySelector('#regions-insurer-chart .js-plotly-plot');"
+        "return p.data.flatMap(t => t.x);"
+    )
+    name = {"fr": "100 Mutualités chrétiennes", "nl": "100 Christelijke Mutualiteiten"}[lang]
+    assert name in categories
+    assert "100" not in categories
+    cut = browser.execute_script(
+        """
+        const plot = document.querySelector('#regions-province-chart .js-plotly-plot');
+        const box = plot.getBoundingClientRect();
+        return [...plot.querySelectorAll('.ytick text')]
+          .filter(t => t.getBoundingClientRect().left < box.left - 0.5)
+          .map(t => t.textContent);
+        """
+    )
+    labels = browser.execute_script(
+        "return [...document.querySelectorAll('#regions-province-chart .ytick text')]"
+        ".map(t => t.textContent);"
+    )
+    assert {"fr": "Brabant wallon", "nl": "Waals-Brabant"}[lang] in labels
+    assert cut == []

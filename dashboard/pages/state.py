@@ -89,6 +89,7 @@ def layout(month: str | None = None, **params):
                 className="controls-row",
             ),
             _cards(doc, before_doc, lang),
+            why_these_figures(lang),
             html.Div(
                 [
                     html.H3(t("state_trend_title", lang)),
@@ -169,6 +170,25 @@ def _cards(doc: dict, before: dict | None, lang: str):
             )
         )
     return html.Div(cards, className="cards", id="state-cards")
+
+
+def why_these_figures(lang: str):
+    """Beside the cards, why each of their figures matters, in plain words (the registry's
+    `why` of each card metric, as OpenPrescribing gives a "why it matters" per measure)."""
+    registry = load_registry()
+    items = []
+    for metric_id in CARD_METRICS:
+        metric = registry.metric(metric_id)
+        items += [
+            html.Dt(metric.label(lang)),
+            html.Dd(metric.text("why", lang), id=f"state-why-{metric_id}"),
+        ]
+    return html.Details(
+        [html.Summary(t("state_why_title", lang)), html.Dl(items, className="why")],
+        id="state-why",
+        className="section why",
+        open=True,
+    )
 
 
 def _trend(every: list[dict], disclosure, config, lang: str) -> go.Figure:

@@ -53,7 +53,8 @@ class Metric:
     source: str = ""
     path: Path | None = None
     # The texts in the three languages: definition, numerator, denominator, source (the str
-    # fields above are their English versions, for the English methodology document).
+    # fields above are their English versions, for the English methodology document), and
+    # `why`, why the figure matters, in plain words (OpenPrescribing's "why it matters").
     texts: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def label(self, language: str = "en") -> str:
@@ -61,7 +62,7 @@ class Metric:
         return self.labels[language]
 
     def text(self, name: str, language: str = "en") -> str:
-        """The definition, numerator, denominator or source in `language` ("" when none)."""
+        """The definition, numerator, denominator, source or why in `language` ("" when none)."""
         return texts_in(self.texts, name, language)
 
 
@@ -205,7 +206,7 @@ def _required(data: dict, key: str, path: Path):
 def read_metric(path: Path) -> Metric:
     """One metric file, checked: every label, the definition, a known group and disclosure."""
     data = _read(path)
-    texts = _texts(data, path, ("definition", "numerator", "denominator", "source"))
+    texts = _texts(data, path, ("definition", "numerator", "denominator", "source", "why"))
     metric = Metric(
         id=_required(data, "id", path),
         group=_required(data, "group", path),
