@@ -152,6 +152,11 @@ def test_the_picker_the_toolbar_and_a_grid_speak_the_language(served, browser, l
     english = _english_on(browser, "/ (picker open)")
     labels = {text for kind, _, text in texts if kind == "aria-label"}
     assert {"fr": "Mois suivant", "nl": "Volgende maand"}[lang] in labels
+    # The year box holds the whole year (it cut its last digit).
+    year = browser.find_element(By.CSS_SELECTOR, ".dash-datepicker-controls .dash-input input")
+    assert browser.execute_script("return arguments[0].scrollWidth", year) <= int(
+        year.get_attribute("clientWidth")
+    )
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
     # A grid with paging, its first column's filter open.
     open_page(browser, f"{served.url}/data?lang={lang}", "data-ledger", timeout=60)
