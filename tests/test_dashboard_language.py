@@ -58,7 +58,7 @@ ALSO_FR_NL = set(
     page filter menu total date type rate box plot pan is was in of op over on net want die
     programme programmes patient patients stabilisation initiation lasso zoom axes interview
     interviews active open help use file sort last show april september november december
-    compare value
+    compare
     """.split()
 )
 ENGLISH -= ALSO_FR_NL
