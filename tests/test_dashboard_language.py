@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
@@ -110,13 +111,39 @@ def _english_on(driver, where: str) -> list[str]:
     return found
 
 
+def _open_any_page(driver, url: str, path: str):
+    """Open a page: by its known ready element, or (a page added since) by its heading."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ready = dict(PAGES).get(path)
+    if ready:
+        open_page(driver, url, ready, timeout=60)
+        return
+    driver.get(url)
+    WebDriverWait(driver, 60).until(
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, "#_pages_content h2")
+            and not d.find_elements(By.CSS_SELECTOR, "[data-dash-is-loading='true']")
+        )
+    )
+    time.sleep(1)
+
+
 @pytest.mark.parametrize("lang", ["fr", "nl"])
 def test_no_english_on_any_page(served, browser, lang):
+    """Every page of the navigation (PAGES, and any page added since), in both views, and the
+    page of an unknown address."""
+    open_page(browser, f"{served.url}/?lang={lang}", "state-cards", timeout=60)
+    paths = [
+        urlsplit(a.get_attribute("href")).path
+        for a in browser.find_elements(By.CSS_SELECTOR, "#app-nav a")
+    ]
+    assert set(dict(PAGES)) <= set(paths)
     english: list[str] = []
     for view in ("analyst", "publication"):
         query = f"lang={lang}" + ("&view=publication" if view == "publication" else "")
-        for path, ready in PAGES:
-            open_page(browser, f"{served.url}{path}?{query}", ready, timeout=60)
+        for path in paths:
+            _open_any_page(browser, f"{served.url}{path}?{query}", path)
             english += _english_on(browser, f"{path} ({view})")
     browser.get(f"{served.url}/no-such-page?lang={lang}")
     wait_for(browser, "not-found-title", timeout=30)
