@@ -15,6 +15,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import auth
 from dashboard.data import Warehouse
+from dashboard.locale import locale_data
 from dashboard.ui import parse_date, query_params, search_with, view_state
 from etl.base.config import Config, load_config
 from etl.base.i18n import LANGUAGES, t
@@ -104,6 +105,7 @@ def create_app(
                 className="app-header",
             ),
             html.Main(dash.page_container, className="app-main"),
+            locale_data(),  # the date picker's language (dashboard/locale.py)
         ],
         className="app",
     )
@@ -132,6 +134,7 @@ def create_app(
                 className="active" if page["relative_path"] == pathname else None,
             )
             for page in sorted(dash.page_registry.values(), key=lambda p: p.get("order") or 0)
+            if page["module"].split(".")[-1] != "not_found_404"  # not a page to go to
         ]
         # A reviewer (dashboard/auth/guard.py) is offered the publication view only.
         views = [{"label": t(f"view_{v}", lang), "value": v} for v in auth.allowed_views()]

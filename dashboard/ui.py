@@ -18,6 +18,7 @@ from dash import html
 
 from dashboard.auth import analyst_view_allowed
 from dashboard.i18n import BROWSER_LOCALES, language
+from dashboard.locale import grid_locale_text
 from etl.base.disclosure import Disclosure
 from etl.base.i18n import fmt_date, t
 
@@ -35,13 +36,6 @@ EXTRA_COLOURS = ("#0072B2", "#D55E00", "#F0E442", "#CC79A7", "#000000")
 PROVISIONAL_SHADE = "rgba(120, 120, 120, 0.15)"
 VIEWS = ("analyst", "publication")
 GLOBAL_PARAMS = ("lang", "view", "as_of")
-# ag-grid's own words (its localeText keys), in the catalogue as grid_<key>.
-GRID_TEXTS = (
-    "page", "of", "to", "more", "next", "last", "first", "previous", "pageSizeSelectorLabel",
-    "noRowsToShow", "filterOoo", "equals", "notEqual", "contains", "notContains", "startsWith",
-    "endsWith", "lessThan", "greaterThan", "inRange", "blank", "notBlank", "andCondition",
-    "orCondition", "loadingOoo",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -202,8 +196,7 @@ def grid(
         else:
             spec["filter"] = True
         defs.append(spec)
-    words = {key: t(f"grid_{key}", lang) for key in GRID_TEXTS}
-    options = {"animateRows": False, "localeText": words}
+    options = {"animateRows": False, "localeText": grid_locale_text(lang)}
     if page_size:
         options.update({"pagination": True, "paginationPageSize": page_size})
     return dag.AgGrid(

@@ -252,3 +252,39 @@ def warehouse_copy(folder: Path) -> Path:
     db = Path(folder) / "warehouse.duckdb"
     shutil.copyfile(_BUILT[0], db)
     return db
+
+
+# --- the language of a page (tests/test_dashboard_language.py) --------------------------
+
+# Every text node the reader sees and every attribute read out or shown on hover: [kind, tag,
+# text]. Identifiers (in <code>/<pre>) are left out; hidden nodes too (a closed menu).
+PAGE_TEXTS_JS = r"""
+const out = [];
+const ATTRS = ['title', 'aria-label', 'placeholder', 'alt', 'data-title', 'aria-description',
+               'aria-roledescription', 'aria-valuetext'];
+const skip = (el) => el.closest('code, pre, script, style, noscript, #app-locale');
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+let node;
+while ((node = walker.nextNode())) {
+  const text = node.nodeValue.trim();
+  const el = node.parentElement;
+  if (!text || !el || skip(el)) continue;
+  if (el.checkVisibility && !el.checkVisibility({visibilityProperty: true})) continue;
+  out.push(['text', el.tagName, text]);
+}
+for (const el of document.body.querySelectorAll('*')) {
+  if (skip(el)) continue;
+  for (const name of ATTRS) {
+    const value = el.getAttribute(name);
+    if (value && value.trim()) out.push([name, el.tagName, value.trim()]);
+  }
+}
+out.push(['title', 'TITLE', document.title]);
+return out;
+"""
+
+
+def page_texts(driver) -> list[tuple[str, str, str]]:
+    """(kind, tag, text) of what the page shows or reads out: visible text nodes, and the
+    title, aria-label, placeholder, alt and Plotly's data-title attributes of every element."""
+    return [tuple(item) for item in driver.execute_script(PAGE_TEXTS_JS)]

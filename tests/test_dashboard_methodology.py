@@ -34,6 +34,14 @@ def test_methodology_in_each_language(served, browser, lang):
     for rule in registry.rules:
         assert rule.label(lang) in rules, rule.id
         assert text_of(browser, f"methodology-severity-{rule.id}") == expected[rule.severity]
+        # The definition and the decree's source in the reader's language (issue 18).
+        row = text_of(browser, f"methodology-rule-{rule.id}")
+        assert " ".join(rule.text("definition", lang).split()) in " ".join(row.split()), rule.id
+    # R04's definition as the registry writes it in each language.
+    r04 = {"fr": "Chaque palier de stabilisation après le deuxième du programme.",
+           "nl": "Elke stabilisatiestap na de tweede van het programma.",
+           "en": "Each stabilisation step after the programme's second."}  # fmt: skip
+    assert r04[lang] in text_of(browser, "methodology-rule-R04")
     # The configuration in force (the defaults: etl/base/config.toml).
     setting = {
         name: text_of(browser, f"methodology-setting-{name}-value")
@@ -57,6 +65,12 @@ def test_methodology_in_each_language(served, browser, lang):
     assert expected["P"] in p_table
     assert f"P × {expected['prep']}" in text_of(browser, "methodology-cnk-5521984")
     assert f"P × {expected['interview']}" in text_of(browser, "methodology-cnk-5521950")
-    # The full English document is there, folded.
-    assert browser.find_elements(By.ID, "methodology-document")
+    # The full document (English, docs/methodology.md) is there, folded, in the English view only.
+    assert bool(browser.find_elements(By.ID, "methodology-document")) == (lang == "en")
+    # The release calendar: each provisional month of the served warehouse (data to 30 June
+    # 2025, as of 15 July 2025) is final 60 days after its last day: June -> 29 August 2025.
+    calendar = text_of(browser, "methodology-calendar-section")
+    assert {"fr": "29 août 2025", "nl": "29 augustus 2025", "en": "29 August 2025"}[
+        lang
+    ] in calendar
     assert console_errors(browser) == []

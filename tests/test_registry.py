@@ -107,7 +107,9 @@ def test_a_missing_label_is_refused(tmp_path):
     source = sql_pkg.SQL_DIR / "registry" / "metrics" / "patients_initiated.toml"
     broken = tmp_path / "patients_initiated.toml"
     broken.write_text(
-        re.sub(r"(?m)^nl = .*$", "", source.read_text(encoding="utf-8")), encoding="utf-8"
+        # The first one-line `nl = ` is the label's (the definition's is a multi-line string).
+        re.sub(r'(?m)^nl = "[^"\n]*"$', "", source.read_text(encoding="utf-8"), count=1),
+        encoding="utf-8",
     )
     with pytest.raises(RegistryError, match="label missing in nl"):
         read_metric(broken)
@@ -115,6 +117,30 @@ def test_a_missing_label_is_refused(tmp_path):
     rule.write_text('id = "R01"\norder = 1\nseverity = "error"\n', encoding="utf-8")
     with pytest.raises(RegistryError):
         read_rule(rule)
+
+
+def test_a_definition_needs_the_three_languages(tmp_path):
+    """Issue 18: no English on a French or Dutch screen, so a definition (or a numerator, a
+    denominator) without its Dutch text, or written as one string, is refused."""
+    source = (sql_pkg.SQL_DIR / "registry" / "metrics" / "completion_rate.toml").read_text(
+        encoding="utf-8"
+    )
+    broken = tmp_path / "completion_rate.toml"
+    without_nl = re.sub(r'(?ms)^nl = """.*?"""\n', "", source, count=1)
+    broken.write_text(without_nl, encoding="utf-8")
+    with pytest.raises(RegistryError, match="definition missing in nl"):
+        read_metric(broken)
+    # The denominator as one (English) string at the top, its table renamed away.
+    one_string = source.replace(
+        'id = "completion_rate"\n', 'id = "completion_rate"\ndenominator = "x"\n'
+    )
+    broken.write_text(one_string.replace("\n[denominator]\n", "\n[unused]\n"), encoding="utf-8")
+    with pytest.raises(RegistryError, match="denominator needs a table with en, fr and nl"):
+        read_metric(broken)
+    metric = read_metric(sql_pkg.SQL_DIR / "registry" / "metrics" / "completion_rate.toml")
+    assert metric.text("numerator", "fr") == "programmes terminés"
+    assert metric.text("denominator", "nl") == "afgeronde + stopgezette programma's"
+    assert metric.numerator == "completed programmes"  # the English field, for the document
 
 
 def test_a_unit_that_does_not_fit_the_disclosure_is_refused(tmp_path):

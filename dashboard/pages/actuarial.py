@@ -24,6 +24,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import actuarial
 from dashboard.app import warehouse
+from dashboard.locale import graph_config
 from dashboard.ui import (
     EXTRA_COLOURS,
     SCHEME_COLOURS,
@@ -119,7 +120,7 @@ def _content(wh, state, found, metric, scheme, year) -> list:
             dcc.Graph(
                 id="actuarial-triangle",
                 figure=_triangle(found, metric, scheme, lang),
-                config={"displaylogo": False},
+                config=graph_config(lang),
             ),
             html.P(t("actuarial_triangle_note", lang), className="as-of-stamp"),
         ),
@@ -352,7 +353,7 @@ def _budget_section(wh, found, year: int, years: list[int], lang: str):
             dcc.Graph(
                 id="actuarial-budget",
                 figure=_budget_chart(doc, lang),
-                config={"displaylogo": False},
+                config=graph_config(lang),
             ),
             html.P(t("actuarial_budget_method", lang), className="as-of-stamp"),
         ],

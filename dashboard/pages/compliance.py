@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard.app import warehouse
+from dashboard.locale import graph_config
 from dashboard.ui import (
     EXTRA_COLOURS,
     empty_page,
@@ -102,7 +103,7 @@ def layout(rule: str | None = None, **params):
                                 figure=_trend(
                                     per_month, rules, rule if rule in counts else None, shown, lang
                                 ),
-                                config={"displaylogo": False},
+                                config=graph_config(lang),
                             ),
                         ],
                         className="section",

@@ -101,6 +101,24 @@ def _ledger(state):
     return table
 
 
+# The loader's detail of these reasons is "<what is wrong, in English>: <the value read>"
+# (sql/load/normalise_lines.sql); the page shows the value, the meaning column says what is
+# wrong in the reader's language. The other reasons' details quote no value of the file.
+VALUE_REASONS = (
+    "missing_required", "date_unreadable", "date_before_2020", "date_after_load_day",
+    "cnk_invalid", "quantity_not_integer", "quantity_out_of_range",
+)  # fmt: skip
+
+
+def reject_example(row: dict) -> str:
+    """The value a reject quotes (a date, a CNK, the missing columns), without the loader's
+    English words; "" for a reason whose detail quotes no value."""
+    detail = row.get("example_detail") or ""
+    if row.get("reason") not in VALUE_REASONS or ": " not in detail:
+        return ""
+    return detail.split(": ", 1)[1]
+
+
 def _reject_rows(state) -> list[dict]:
     wh = warehouse()
     rows = figures.rejects_by_reason(wh.reader(state.as_of))
@@ -114,7 +132,7 @@ def _reject_rows(state) -> list[dict]:
             "n_loads": disclosure.count(r["n_loads"]),
             "last_load_id": r["last_load_id"],
             # The example quotes a raw value: analysts only.
-            "example_detail": None if state.publication else r["example_detail"],
+            "example_detail": None if state.publication else reject_example(r),
         }
         for r in rows
     ]
@@ -315,6 +333,15 @@ def _safe_name(filename: str | None) -> str:
     return name or "upload.csv"
 
 
+def refusal_message(outcome, name: str, lang: str) -> str:
+    """Why an uploaded file was refused, in the reader's language and with what a web user can
+    do about it (the loader's own message is English and speaks of command-line options)."""
+    key = outcome.refused_key
+    if key:
+        return t(f"data_upload_{key}", lang, file=name, **outcome.refused_values)
+    return t("data_upload_refused_other", lang, file=name)
+
+
 def load_upload(contents: str, filename: str | None, lang: str) -> tuple[str, object]:
     """Load an uploaded file through the loader: ("loaded", summary) or (kind, message).
 
@@ -352,8 +379,8 @@ def load_upload(contents: str, filename: str | None, lang: str) -> tuple[str, ob
             finally:
                 con.close()
             if outcome.refused:
-                message = outcome.refused.replace(str(path), name).replace(folder, "")
-                return "refused", message
+                log.info("upload of %s refused: %s", name, outcome.refused)
+                return "refused", refusal_message(outcome, name, lang)
             return "loaded", outcome.summary
     except Exception:  # a plain message for the reader; the details go to the server log
         log.exception("upload of %s failed", name)

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard.app import warehouse
+from dashboard.locale import graph_config
 from dashboard.ui import (
     EXTRA_COLOURS,
     PROVISIONAL_SHADE,
@@ -95,7 +96,7 @@ def layout(period: str | None = None, **params):
                     dcc.Graph(
                         id="fees-chart",
                         figure=_chart(by_month, has_amounts, lang),
-                        config={"displaylogo": False},
+                        config=graph_config(lang),
                     ),
                 ],
                 className="section",

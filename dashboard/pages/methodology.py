@@ -1,9 +1,11 @@
 """Methodology: every metric and compliance rule of the registry, with the configuration in force.
 
 Generated like docs/methodology.md (etl/outputs/methodology.py) from the metric registry (sql/registry/)
-and the configuration the dashboard runs with: labels in the reader's language, definitions as
-the registry writes them (English), the settings and the key-letter value P table. The whole
-English document, rendered for the same configuration, follows for reference.
+and the configuration the dashboard runs with: labels, definitions, ratios and the decree's
+sources in the reader's language (the registry holds them in the three languages), the settings
+with their meaning from the catalogues, the key-letter value P table, and the release calendar
+and revisions policy. The whole document (English, as docs/methodology.md), rendered for the
+same configuration, follows for reference in the English view only.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from dash import dcc, html
 
 from dashboard.app import warehouse
 from dashboard.ui import page_title, publication_note, view_state
+from etl import figures
 from etl.base.codes import FEE_CODES
 from etl.base.config import DEFAULTS_PATH, Config
-from etl.base.i18n import fmt_date, fmt_int, fmt_number, t
+from etl.base.i18n import fmt_date, fmt_int, fmt_month, fmt_number, t
 from etl.base.publish import config_fingerprint
 from etl.base.registry import METRIC_GROUPS, load_registry
 from etl.outputs.methodology import render, setting_meanings
@@ -72,11 +75,12 @@ def _metrics(lang: str):
             continue
         rows = []
         for m in metrics:
-            ratio = f"{m.numerator} / {m.denominator}" if m.numerator and m.denominator else ""
+            numerator, denominator = m.text("numerator", lang), m.text("denominator", lang)
+            ratio = f"{numerator} / {denominator}" if numerator and denominator else ""
             rows.append(
                 [
                     html.Strong(m.label(lang), id=f"methodology-label-{m.id}"),
-                    m.definition,
+                    m.text("definition", lang),
                     ratio,
                     html.Code(", ".join(f"{mart}.{m.column}" for mart in m.marts)),
                 ]
@@ -104,13 +108,13 @@ def _rules(lang: str):
     rows = [
         [
             html.Span([html.Strong(r.id), " ", html.Span(r.label(lang))]),
-            r.definition,
+            r.text("definition", lang),
             html.Span(
                 t(f"methodology_severity_{r.severity}", lang),
                 className=f"severity {r.severity}",
                 id=f"methodology-severity-{r.id}",
             ),
-            r.source,
+            r.text("source", lang),
         ]
         for r in registry.rules
     ]
@@ -142,7 +146,8 @@ def _setting_value(name: str, value, config: Config, lang: str) -> str:
 def _config(config: Config, lang: str):
     rows, ids = [], []
     values = iter(config.key_letter_values)
-    for name, value, meaning in setting_meanings(config):
+    for name, value, _meaning in setting_meanings(config):
+        meaning_key = "key_letter_values" if name.startswith("key_letter_value") else name
         if name.startswith("key_letter_value"):
             kv = next(values)
             label = t(
@@ -156,7 +161,7 @@ def _config(config: Config, lang: str):
             [
                 html.Span([label, html.Br(), html.Code(name)]),
                 html.Span(_setting_value(name, value, config, lang), id=row_id + "-value"),
-                meaning,
+                t(f"setting_meaning_{meaning_key}", lang),
             ]
         )
         ids.append(row_id)
@@ -218,6 +223,44 @@ def _fees(config: Config, lang: str):
     )
 
 
+def _full_document(config: Config):
+    """docs/methodology.md, folded: English only, so offered in the English view only."""
+    return html.Details(
+        [
+            html.Summary(t("methodology_full", "en")),
+            dcc.Markdown(
+                _document(config), id="methodology-document", className="methodology-document"
+            ),
+        ],
+        className="section",
+    )
+
+
+def _calendar(state, config: Config):
+    """The release calendar and revisions policy (SPEC §6 provisional months, §15 vintages):
+    when the state of play is produced, which months are still provisional and from which
+    date each becomes final (figures.provisional_months), how revisions are shown."""
+    lang = state.lang
+    wh = warehouse()
+    rows = figures.provisional_months(wh.reader(state.as_of)) if wh.snapshot() else []
+    children = [
+        html.H3(t("methodology_calendar", lang)),
+        html.P(t("methodology_calendar_release", lang)),
+        html.P(t("methodology_calendar_provisional", lang, days=config.provisional_days)),
+    ]
+    if rows:
+        children.append(
+            _table(
+                [t("month", lang), t("data_col_final_from", lang)],
+                [[fmt_month(r["month"], lang), fmt_date(r["final_from_date"], lang)] for r in rows],
+                table_id="methodology-calendar",
+                row_ids=[f"methodology-calendar-{r['month']}" for r in rows],
+            )
+        )
+    children.append(html.P(t("methodology_calendar_revisions", lang)))
+    return html.Div(children, className="section", id="methodology-calendar-section")
+
+
 def layout(**params):
     state = view_state(params)
     lang = state.lang
@@ -231,21 +274,11 @@ def layout(**params):
             page_title(t("methodology", lang), state, wh.default_as_of(), id_prefix="methodology"),
             publication_note(state, config.suppression_threshold, id_prefix="methodology"),
             html.P(t("methodology_intro", lang, source=sources or "etl/base/config.toml")),
-            html.P(t("methodology_english_note", lang), className="note"),
             _metrics(lang),
             _rules(lang),
+            _calendar(state, config),
             _config(config, lang),
             _fees(config, lang),
-            html.Details(
-                [
-                    html.Summary(t("methodology_full", lang)),
-                    dcc.Markdown(
-                        _document(config),
-                        id="methodology-document",
-                        className="methodology-document",
-                    ),
-                ],
-                className="section",
-            ),
+            _full_document(config) if lang == "en" else None,
         ]
     )

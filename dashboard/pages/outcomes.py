@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard.app import warehouse
+from dashboard.locale import graph_config
 from dashboard.ui import (
     SCHEME_COLOURS,
     SCHEMES,
@@ -99,7 +100,7 @@ def layout(
                     dcc.Graph(
                         id="outcomes-cohort-chart",
                         figure=_cohort_chart(cohorts, RATES[rate], disclosure, registry, lang),
-                        config={"displaylogo": False},
+                        config=graph_config(lang),
                     ),
                     html.P(t("outcomes_mostly_in_progress", lang), className="as-of-stamp"),
                     html.P(
@@ -129,7 +130,7 @@ def layout(
                             dcc.Graph(
                                 id="outcomes-funnel",
                                 figure=_funnel_chart(steps, scheme, disclosure, lang),
-                                config={"displaylogo": False},
+                                config=graph_config(lang),
                             ),
                             _funnel_table(steps, disclosure, lang),
                             html.P(t("outcomes_funnel_note", lang), className="as-of-stamp"),
@@ -143,7 +144,7 @@ def layout(
                             dcc.Graph(
                                 id="outcomes-ttc-chart",
                                 figure=_time_chart(bins, disclosure, lang),
-                                config={"displaylogo": False},
+                                config=graph_config(lang),
                             ),
                             _time_table(summary, disclosure, lang),
                         ],
@@ -164,7 +165,7 @@ def layout(
                     dcc.Graph(
                         id="outcomes-curve",
                         figure=_curve_chart(curve, disclosure, lang),
-                        config={"displaylogo": False},
+                        config=graph_config(lang),
                     ),
                     html.P(t("outcomes_curve_note", lang), className="as-of-stamp"),
                 ],
@@ -504,7 +505,7 @@ def _incidence_section(data, wh, state, start_year: str | None, disclosure):
             dcc.Graph(
                 id="outcomes-cif-chart",
                 figure=_incidence_chart(curves, lang),
-                config={"displaylogo": False},
+                config=graph_config(lang),
             ),
             _incidence_table(curves, lang),
             html.P(t("outcomes_cif_note", lang), id="outcomes-cif-note", className="as-of-stamp"),

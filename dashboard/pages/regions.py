@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard.app import warehouse
+from dashboard.locale import graph_config
 from dashboard.ui import (
     SCHEME_COLOURS,
     SCHEMES,
@@ -109,11 +110,13 @@ def layout(
                                 "regions-rate-chart",
                                 t("regions_rate_chart", lang),
                                 _rate_figure(regions, shown, disclosure, lang),
+                                lang,
                             ),
                             _chart(
                                 "regions-province-chart",
                                 t("regions_province_chart", lang),
                                 _province_figure(provinces, shown, disclosure, lang),
+                                lang,
                             ),
                         ],
                         style=_COLUMNS,
@@ -159,10 +162,10 @@ _COLUMNS = {
 }
 
 
-def _chart(chart_id: str, title: str, figure: go.Figure):
+def _chart(chart_id: str, title: str, figure: go.Figure, lang: str):
     return html.Div(
         [html.H4(title, style={"margin": "0.2rem 0"}),
-         dcc.Graph(id=chart_id, figure=figure, config={"displaylogo": False})]
+         dcc.Graph(id=chart_id, figure=figure, config=graph_config(lang))]
     )  # fmt: skip
 
 
@@ -188,6 +191,9 @@ def _category_name(dimension: str, category: str, lang: str, *, short: bool = Fa
     if dimension == "sex":
         return t(f"regions_sex_{category}", lang)
     if dimension == "insurer" and not short:
+        # INAMI-RIZIV's insurer (organisme assureur) codes: 100 Christian, 200 neutral,
+        # 300 socialist, 400 liberal, 500 independent (Libres) mutualities, 600 CAAMI-HZIV,
+        # 900 HR Rail (INAMI, "Les organismes assureurs"); the names are in the catalogues.
         key = f"regions_insurer_{category}"
         try:
             return f"{category} {t(key, lang)}"
@@ -268,7 +274,9 @@ def _province_figure(provinces: list[dict], shown, disclosure, lang: str) -> go.
                 horizontal=True)  # fmt: skip
     fig.update_yaxes(autorange="reversed")
     fig = figure_layout(fig, lang, height=330)
-    fig.update_layout(margin={"l": 170})
+    # The margin grows with the longest province name ("Brabant wallon", "West-Vlaanderen"):
+    # no name is cut, whatever the language or the width.
+    fig.update_yaxes(automargin=True)
     return fig
 
 
@@ -280,13 +288,16 @@ def _profile_chart(profile: list[dict], dimension: str, shown, disclosure, lang:
             [title, html.P(t(f"regions_missing_{dimension}", lang), className="empty",
                            id=f"regions-missing-{dimension}")]
         )  # fmt: skip
-    rows = _labelled(rows, lambda r: _category_name(dimension, r["category"], lang, short=True))
+    # Insurers by name (issue 18: a reader does not know the codes), the code kept in front.
+    short = dimension != "insurer"
+    rows = _labelled(rows, lambda r: _category_name(dimension, r["category"], lang, short=short))
     labels = list(dict.fromkeys(r["_label"] for r in rows))
     fig = _bars(go.Figure(), rows, labels, "n_patients_initiated", shown, disclosure, lang)
-    fig = figure_layout(fig, lang, height=300)
+    fig = figure_layout(fig, lang, height=300 if short else 380)
+    fig.update_xaxes(automargin=True)  # long names: the chart makes room rather than cut them
     return html.Div(
         [title, dcc.Graph(id=f"regions-{dimension}-chart", figure=fig,
-                          config={"displaylogo": False})]
+                          config=graph_config(lang))]
     )  # fmt: skip
 
 
@@ -551,7 +562,7 @@ def _funnel_section(data, state, measure, by, disclosure, regions: list[dict]):
             dcc.Graph(
                 id="regions-funnel-chart",
                 figure=_funnel_figure(doc, lang),
-                config={"displaylogo": False},
+                config=graph_config(lang),
             ),
             *notes,
             html.P(t("regions_funnel_note", lang), id="regions-funnel-note",

@@ -20,6 +20,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import actuarial
 from dashboard.app import warehouse
+from dashboard.locale import graph_config
 from dashboard.ui import (
     PROVISIONAL_SHADE,
     SCHEME_COLOURS,
@@ -97,13 +98,14 @@ def layout(month: str | None = None, **params):
             _cards(
                 doc, before_doc, lang, _expected(casts, month) if first["is_provisional"] else None
             ),
+            why_these_figures(lang),
             html.Div(
                 [
                     html.H3(t("state_trend_title", lang)),
                     dcc.Graph(
                         id="state-trend",
                         figure=_trend(every, disclosure, wh.config, lang, casts),
-                        config={"displaylogo": False},
+                        config=graph_config(lang),
                     ),
                 ],
                 className="section",
@@ -181,6 +183,25 @@ def _cards(doc: dict, before: dict | None, lang: str, expected: dict[str, dict] 
             )
         )
     return html.Div(cards, className="cards", id="state-cards")
+
+
+def why_these_figures(lang: str):
+    """Beside the cards, why each of their figures matters, in plain words (the registry's
+    `why` of each card metric, as OpenPrescribing gives a "why it matters" per measure)."""
+    registry = load_registry()
+    items = []
+    for metric_id in CARD_METRICS:
+        metric = registry.metric(metric_id)
+        items += [
+            html.Dt(metric.label(lang)),
+            html.Dd(metric.text("why", lang), id=f"state-why-{metric_id}"),
+        ]
+    return html.Details(
+        [html.Summary(t("state_why_title", lang)), html.Dl(items, className="why")],
+        id="state-why",
+        className="section why",
+        open=True,
+    )
 
 
 def _trend(

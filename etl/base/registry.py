@@ -1,6 +1,7 @@
 """The registry of metrics and compliance rules: one TOML file each under sql/registry/.
 
-Every label (French, Dutch, English), definition, numerator and denominator, direction and
+Every label, definition, numerator and denominator (each in French, Dutch and English), the
+decree's source (in the three languages where it is more than a section number), direction and
 severity shown anywhere — the methodology document, the export headers, the dashboard — comes
 from these files, as OpenPrescribing's measure definitions do. The SQL that computes an entry
 is named in it: a mart column, or for a rule its CTE in sql/marts/mart_compliance_findings.sql.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -51,10 +52,18 @@ class Metric:
     capsules: int | None = None  # reduction_split metrics: the capsule count they count
     source: str = ""
     path: Path | None = None
+    # The texts in the three languages: definition, numerator, denominator, source (the str
+    # fields above are their English versions, for the English methodology document), and
+    # `why`, why the figure matters, in plain words (OpenPrescribing's "why it matters").
+    texts: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def label(self, language: str = "en") -> str:
         """The label in `language` (en, fr or nl)."""
         return self.labels[language]
+
+    def text(self, name: str, language: str = "en") -> str:
+        """The definition, numerator, denominator, source or why in `language` ("" when none)."""
+        return texts_in(self.texts, name, language)
 
 
 @dataclass(frozen=True)
@@ -70,10 +79,15 @@ class Rule:
     sql_cte: str  # the CTE of sql_file that flags the events
     source: str = ""
     path: Path | None = None
+    texts: dict[str, dict[str, str]] = field(default_factory=dict)  # as Metric.texts
 
     def label(self, language: str = "en") -> str:
         """The label in `language` (en, fr or nl)."""
         return self.labels[language]
+
+    def text(self, name: str, language: str = "en") -> str:
+        """The definition or source in `language` ("" when none)."""
+        return texts_in(self.texts, name, language)
 
     def sql(self) -> str:
         """The SQL of the rule: its CTE, preceded by the helper CTEs named with its prefix.
@@ -154,6 +168,34 @@ def _labels(data: dict, path: Path) -> dict[str, str]:
     return {lang: labels[lang].strip() for lang in LANGUAGES}
 
 
+def texts_in(texts: dict[str, dict[str, str]], name: str, language: str) -> str:
+    """Text `name` of a registry entry in `language` ("" when the entry has none)."""
+    return texts.get(name, {}).get(language, "")
+
+
+def _translated(data: dict, key: str, path: Path, *, required: bool) -> dict[str, str]:
+    """A text in the three languages: a table en/fr/nl, or (for a source that is only section
+    numbers, the same in every language) one string. {} when absent and not required."""
+    value = data.get(key)
+    if value is None or value == "":
+        if required:
+            raise RegistryError(f"{path}: {key} is required")
+        return {}
+    if isinstance(value, str):
+        if key != "source":
+            raise RegistryError(f"{path}: {key} needs a table with en, fr and nl")
+        return {lang: value.strip() for lang in LANGUAGES}
+    missing = [lang for lang in LANGUAGES if not str(value.get(lang, "")).strip()]
+    if missing:
+        raise RegistryError(f"{path}: {key} missing in {', '.join(missing)}")
+    return {lang: value[lang].strip() for lang in LANGUAGES}
+
+
+def _texts(data: dict, path: Path, names: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    texts = {name: _translated(data, name, path, required=name == "definition") for name in names}
+    return {name: value for name, value in texts.items() if value}
+
+
 def _required(data: dict, key: str, path: Path):
     value = data.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -164,24 +206,26 @@ def _required(data: dict, key: str, path: Path):
 def read_metric(path: Path) -> Metric:
     """One metric file, checked: every label, the definition, a known group and disclosure."""
     data = _read(path)
+    texts = _texts(data, path, ("definition", "numerator", "denominator", "source", "why"))
     metric = Metric(
         id=_required(data, "id", path),
         group=_required(data, "group", path),
         order=_required(data, "order", path),
         labels=_labels(data, path),
-        definition=_required(data, "definition", path),
+        definition=texts_in(texts, "definition", "en"),
         unit=_required(data, "unit", path),
         disclosure=_required(data, "disclosure", path),
         marts=tuple(_required(data, "marts", path)),
         column=data.get("column") or data["id"],
-        numerator=data.get("numerator"),
-        denominator=data.get("denominator"),
+        numerator=texts_in(texts, "numerator", "en") or None,
+        denominator=texts_in(texts, "denominator", "en") or None,
         denominator_column=data.get("denominator_column"),
         numerator_column=data.get("numerator_column"),
         higher_is_better=data.get("higher_is_better"),
         capsules=data.get("capsules"),
-        source=data.get("source", ""),
+        source=texts_in(texts, "source", "en"),
         path=path,
+        texts=texts,
     )
     if metric.id != path.stem:
         raise RegistryError(f"{path}: id {metric.id!r} differs from the file name")
@@ -204,16 +248,18 @@ def read_metric(path: Path) -> Metric:
 def read_rule(path: Path) -> Rule:
     """One rule file, checked: every label, the definition, the severity and its SQL."""
     data = _read(path)
+    texts = _texts(data, path, ("definition", "source"))
     rule = Rule(
         id=_required(data, "id", path),
         order=_required(data, "order", path),
         severity=_required(data, "severity", path),
         labels=_labels(data, path),
-        definition=_required(data, "definition", path),
+        definition=texts_in(texts, "definition", "en"),
         sql_file=_required(data, "sql_file", path),
         sql_cte=_required(data, "sql_cte", path),
-        source=data.get("source", ""),
+        source=texts_in(texts, "source", "en"),
         path=path,
+        texts=texts,
     )
     if rule.id != path.stem:
         raise RegistryError(f"{path}: id {rule.id!r} differs from the file name")

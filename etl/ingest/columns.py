@@ -53,7 +53,12 @@ class MappingError(ValueError):
 
 
 class AmbiguousColumns(ValueError):
-    """Two or more of a file's headers match one canonical column; the message names them."""
+    """Two or more of a file's headers match one canonical column; the message names them,
+    `columns` lists them without words ("patient_id: 'Patient' and 'patient id'")."""
+
+    def __init__(self, message: str, columns: str = ""):
+        super().__init__(message)
+        self.columns = columns
 
 
 def header_key(header: str) -> str:
@@ -151,7 +156,8 @@ def match_headers(headers: list[str], mapping: dict[str, str] | None = None) -> 
             "more than one header matches the same column - "
             + "; ".join(clashes)
             + ". Name the header to use in a mapping file (--mapping FILE), e.g. "
-            + f'"{candidates[example[0]][-1]}" = "{example[0]}", or remove the other column.'
+            + f'"{candidates[example[0]][-1]}" = "{example[0]}", or remove the other column.',
+            columns="; ".join(clashes),
         )
     return found
 

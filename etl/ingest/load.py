@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -314,7 +314,9 @@ class Loader:
         try:
             matched = match_headers(source.headers, self.mapping)
         except AmbiguousColumns as exc:
-            raise FileRefused(f"{source.path}: {exc}") from exc
+            raise FileRefused(
+                f"{source.path}: {exc}", key="refused_ambiguous", columns=exc.columns
+            ) from exc
         missing = [name for name in REQUIRED if name not in matched]
         if missing:
             # At most 30 headers of at most 60 characters: a message, not a dump of the file.
@@ -327,7 +329,11 @@ class Loader:
                 f"Headers found: {found}.\n"
                 "Headers accepted (case, accents, spaces, '_', '-' and '.' ignored):\n"
                 f"{describe_aliases(tuple(missing))}\n"
-                "Use --mapping FILE to name other headers."
+                "Use --mapping FILE to name other headers.",
+                key="refused_missing_columns",
+                missing=", ".join(missing),
+                found=found,
+                accepted=describe_aliases(tuple(missing)),
             )
         index = {}
         for canonical, header in matched.items():
@@ -686,6 +692,9 @@ class FileOutcome:
     path: Path
     summary: LoadSummary | None = None
     refused: str | None = None
+    # Why, for readers in other languages: the catalogue key and its values (FileRefused).
+    refused_key: str | None = None
+    refused_values: dict[str, str] = field(default_factory=dict)
 
 
 def load_paths(
@@ -712,7 +721,9 @@ def load_paths(
         try:
             outcomes.append(FileOutcome(path, summary=loader.load_file(Path(path), progress)))
         except FileRefused as exc:
-            outcomes.append(FileOutcome(path, refused=str(exc)))
+            outcomes.append(
+                FileOutcome(path, refused=str(exc), refused_key=exc.key, refused_values=exc.values)
+            )
         except Exception as exc:
             if is_disk_full(exc):  # the transaction was rolled back: the warehouse is as it was
                 name = Path(path).name

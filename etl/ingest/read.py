@@ -33,7 +33,14 @@ DELIMITER_NAMES = {";": ";", ",": ",", "\t": "tab", "|": "|"}
 
 
 class FileRefused(Exception):
-    """The file loads nothing; the message says why in plain words."""
+    """The file loads nothing; the message says why in plain words (English, for the command
+    line). `key` names the reason for readers in other languages (the dashboard's upload says
+    it with the catalogue word data_upload_<key>, filled with `values`); None: no such word."""
+
+    def __init__(self, message: str, *, key: str | None = None, **values: str):
+        super().__init__(message)
+        self.key = key
+        self.values = values
 
 
 @dataclass
@@ -89,7 +96,7 @@ def open_source(
     except OSError as exc:
         raise FileRefused(f"{path}: cannot be read ({exc.strerror})") from exc
     if not head:
-        raise FileRefused(f"{path}: the file is empty")
+        raise FileRefused(f"{path}: the file is empty", key="refused_empty")
     if head.startswith(b"PK\x03\x04"):
         return _open_xlsx(con, path)  # read by fastexcel, which takes the name as it is
     temp_files: list[Path] = []
@@ -277,14 +284,20 @@ def detect_delimiter(header_line: str) -> str:
 def _open_delimited(path: Path, gzipped: bool) -> Source:
     sample = _read_sample(path, gzipped)
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise FileRefused(f"{path}: UTF-16 text is not supported; save the export as UTF-8")
+        raise FileRefused(
+            f"{path}: UTF-16 text is not supported; save the export as UTF-8", key="refused_utf16"
+        )
     if b"\x00" in sample[:4096]:
         head = sample[:256]
         if max(head[0::2].count(0), head[1::2].count(0)) >= 0.9 * (len(head) // 2):
             # Every other byte zero: text in UTF-16 without a byte order mark.
-            raise FileRefused(f"{path}: UTF-16 text is not supported; save the export as UTF-8")
+            raise FileRefused(
+                f"{path}: UTF-16 text is not supported; save the export as UTF-8",
+                key="refused_utf16",
+            )
         raise FileRefused(
-            f"{path}: not a text export (binary content); expected CSV, Parquet or XLSX"
+            f"{path}: not a text export (binary content); expected CSV, Parquet or XLSX",
+            key="refused_binary",
         )
     encoding = detect_encoding(sample)
     text = sample.decode("utf-8-sig" if encoding == "utf-8" else "cp1252", errors="replace")
@@ -295,7 +308,7 @@ def _open_delimited(path: Path, gzipped: bool) -> Source:
     while leading < len(lines) and not lines[leading].strip():
         leading += 1
     if leading == len(lines):
-        raise FileRefused(f"{path}: the file is empty")
+        raise FileRefused(f"{path}: the file is empty", key="refused_empty")
     header_line = lines[leading]
     delimiter = detect_delimiter(header_line)
     start = 0
@@ -310,7 +323,9 @@ def _open_delimited(path: Path, gzipped: bool) -> Source:
     header_breaks = len(LINE_BREAK.findall(text, start, start + end))
     headers = [h.strip() for h in headers]
     if not any(line.strip() for line in lines[leading + 1 :]) and len(sample) < SAMPLE_BYTES:
-        raise FileRefused(f"{path}: the file has a header row but no data rows")
+        raise FileRefused(
+            f"{path}: the file has a header row but no data rows", key="refused_no_rows"
+        )
     source = Source(
         path=path,
         file_format="csv.gz" if gzipped else "csv",
@@ -514,7 +529,7 @@ def _open_parquet(
     except duckdb.Error as exc:
         raise FileRefused(f"{path}: not a readable Parquet file ({first_line(exc)})") from exc
     if not rows or not rows[0]:
-        raise FileRefused(f"{path}: the Parquet file has no rows")
+        raise FileRefused(f"{path}: the Parquet file has no rows", key="refused_no_rows")
     return Source(
         path=path,
         file_format="parquet",
@@ -541,7 +556,9 @@ def _open_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
     except Exception as exc:  # fastexcel raises its own error types for corrupt workbooks
         raise FileRefused(f"{path}: not a readable Excel workbook ({first_line(exc)})") from exc
     if frame.height == 0:
-        raise FileRefused(f"{path}: the first sheet has a header row but no data rows")
+        raise FileRefused(
+            f"{path}: the first sheet has a header row but no data rows", key="refused_no_rows"
+        )
     con.register("load_xlsx_source", frame.to_arrow())
     headers, exprs = _typed_columns(con, "load_xlsx_source")
     return Source(
