@@ -642,7 +642,10 @@ def _actuarial_tables(
     one decimal, euros to the cent) and the budget of
     the month's year (fees per billing and per delivery month, the year-end projection)."""
     history = None
-    bounds = nowcast.data_bounds(con)
+    try:
+        bounds = nowcast.data_bounds(con)
+    except (AttributeError, TypeError):  # lines without a known billing month (no load row)
+        bounds = None
     if bounds is not None:
         first, last = bounds
         upto = min(nowcast.vintage_month(as_of), last)
