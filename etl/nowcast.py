@@ -148,14 +148,16 @@ class VintageHistory:
 
 
 def data_bounds(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
-    """(first delivery month, last known billing month) of every line loaded; None if none."""
+    """(first delivery month, last known billing month) of every line loaded; None if none, or
+    if no line has a month it is known from (lines without a billing month and without a
+    recorded load: a warehouse written by hand)."""
     set_vintage(con, None)
     (row,) = dict_rows(
         con,
         "select strftime(min(delivery_date), '%Y-%m') as first_month, "
         "max(known_billing_month) as last_month from stg_billing_lines",
     )
-    if row["first_month"] is None:
+    if row["first_month"] is None or row["last_month"] is None:
         return None
     return month_index(row["first_month"]), month_index(row["last_month"])
 

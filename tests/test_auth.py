@@ -13,17 +13,21 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import duckdb
+import pypdf
 import pytest
 import requests
 
 from bench.served import find_component, free_port, page_body, start_server_env
 from etl.cli import main as cli_main
+from etl.outputs.pack_render import CHROMIUM_NAMES
 from tests.browser import gunicorn_command, start_gunicorn_env, stop_process, warehouse_copy
 
 ANALYST = ("ana", "analyst-secret-1")
@@ -311,15 +315,23 @@ def test_pages_show_the_reviewer_the_publication_view_only(site):
         assert (find_component(data, "data-upload") is not None) == present
 
 
+PACK_OUTPUT = "..state-pack-download.data...state-pack-message.children.."
+
+
 def _download(session, url, output, trigger, search):
     dep_inputs = {
         "state-download.data": ["state-download-csv-button", "state-download-xlsx-button"],
-        "state-pack-download.data": ["state-pack-xlsx-button", "state-pack-html-button"],
+        "state-pack-download.data": [
+            "state-pack-xlsx-button",
+            "state-pack-html-button",
+            "state-pack-pdf-button",
+        ],
         "compliance-download.data": ["compliance-export-button"],
     }[output]
+    key = PACK_OUTPUT if output == "state-pack-download.data" else output  # with its message
     body = {
-        "output": output,
-        "outputs": _outputs(output),
+        "output": key,
+        "outputs": _outputs(key),
         "inputs": [
             {"id": i, "property": "n_clicks", "value": 1 if i == trigger else None}
             for i in dep_inputs
@@ -341,6 +353,7 @@ def _xlsx_text(data: bytes) -> str:
         return " ".join(book.read(n).decode(errors="replace") for n in book.namelist())
 
 
+@pytest.mark.timeout(900)  # five report packs, each reading every vintage (SPEC §15)
 def test_downloads_give_the_reviewer_the_publication_variant(site):
     url, ids = site["url"], site["ids"]
     analyst = sign_in(url, *ANALYST)
@@ -380,6 +393,19 @@ def test_downloads_give_the_reviewer_the_publication_variant(site):
     assert not leaked(text, ids)
     own = _download(analyst, url, "state-pack-download.data", "state-pack-html-button", search)
     assert "not applied: exact figures" in own.decode()
+    # The PDF pack (issue 18) follows the view too: its footer says which one, on every page.
+    if any(shutil.which(n) for n in CHROMIUM_NAMES):
+        for session, words in ((reviewer, "publication view"), (analyst, "exact figures")):
+            pdf = _download(
+                session, url, "state-pack-download.data", "state-pack-pdf-button", search
+            )
+            reader = pypdf.PdfReader(io.BytesIO(pdf))  # NFKC: Chromium writes ligatures
+            texts = [
+                " ".join(unicodedata.normalize("NFKC", p.extract_text()).split())
+                for p in reader.pages
+            ]
+            assert all(words in text for text in texts), [text[-150:] for text in texts]
+            assert not leaked(" ".join(texts), ids)
     # Compliance: the analyst's export lists findings with pseudonyms, the reviewer's only the
     # suppressed counts per rule.
     findings = _download(

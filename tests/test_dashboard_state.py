@@ -79,14 +79,44 @@ def test_excel_download_opens(served, browser):
     ]
 
 
+@pytest.mark.timeout(400)
 def test_the_report_pack_of_the_month_downloads(served, browser):
     open_page(browser, f"{served.url}/?lang=nl&month=2025-03", "state-cards")
     target = browser.downloads / "report-2025-03-nl.xlsx"
     target.unlink(missing_ok=True)
     browser.find_element("id", "state-pack-xlsx-button").click()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 150  # the pack reads every vintage for its nowcast (SPEC §15)
     while time.monotonic() < deadline and not target.exists():
         time.sleep(0.2)
     book = openpyxl.load_workbook(target)
     assert {"Voorblad", "Stand van zaken", "Herzieningen"} <= set(book.sheetnames)
+    assert console_errors(browser) == []
+
+
+@pytest.mark.timeout(400)
+def test_the_pdf_pack_downloads_beside_excel_and_html(served, browser):
+    """Issue 18: a PDF button beside Excel and HTML; the PDF's pages end with the footer of
+    the view (the analyst's exact figures here) and the page number."""
+    import io
+    import unicodedata
+
+    import pypdf
+
+    open_page(browser, f"{served.url}/?lang=fr&month=2025-03", "state-cards")
+    buttons = browser.find_elements("css selector", ".downloads button[id^=state-pack-]")
+    assert [b.text for b in buttons] == ["Excel", "HTML", "PDF"]
+    target = browser.downloads / "report-2025-03-fr.pdf"
+    target.unlink(missing_ok=True)
+    browser.find_element("id", "state-pack-pdf-button").click()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (target.exists() and target.stat().st_size):
+        time.sleep(0.5)
+    pages = pypdf.PdfReader(io.BytesIO(target.read_bytes())).pages
+    # NFKC: Chromium writes "ff" as a ligature.
+    texts = [" ".join(unicodedata.normalize("NFKC", p.extract_text()).split()) for p in pages]
+    assert all(
+        text.endswith(f"chiffres exacts, à usage interne uniquement {n} / {len(texts)}")
+        for n, text in enumerate(texts, start=1)
+    ), [t[-120:] for t in texts]
+    assert "Chiffres clés — mars 2025" in texts[0]
     assert console_errors(browser) == []

@@ -260,7 +260,9 @@ def dashboard(hostile):
 
 
 def _download(client, output: str, inputs, search: str, changed: str | None = None):
-    body = callback_body(output, inputs, [("url", "search", search)], changed)
+    # The pack's callback also answers a message (no Chromium for the PDF): both outputs.
+    outputs = [output, "state-pack-message.children"] if output.startswith("state-pack") else output
+    body = callback_body(outputs, inputs, [("url", "search", search)], changed)
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     return download_of(response.get_json(), output)
@@ -315,6 +317,7 @@ def test_dashboard_pack_downloads_have_no_formula(dashboard):
     inputs = [
         ("state-pack-xlsx-button", "n_clicks", 1),
         ("state-pack-html-button", "n_clicks", None),
+        ("state-pack-pdf-button", "n_clicks", None),
     ]
     search = "?lang=en&month=2025-03&view=analyst"
     name, data = _download(dashboard, "state-pack-download.data", inputs, search)

@@ -15,6 +15,7 @@ import pytest
 
 from etl import nowcast
 from etl.base.config import load_config
+from etl.base.warehouse import connect
 from tests.sqlcase import cli_json, d, run_cli
 from tests.test_vintages import warehouse
 
@@ -334,3 +335,17 @@ def test_nowcast_complementary_suppression():
     assert [rows[("2025-04", PI, s)]["observed"] for s in starts] == ["<5", "x", 9, 17]
     assert rows[("2025-04", PI, "7")]["nowcast"] is None
     assert [rows[("2025-04", FEES, s)]["observed"] for s in starts] == [None, None, 90.0, 170.0]
+
+
+def test_data_bounds_without_a_known_month(tmp_path):
+    """Lines with no billing month and no load row (a warehouse written by hand) have no month
+    they are known from (SPEC §15): no bounds, None, instead of an AttributeError."""
+    from tests.sqlcase import INIT5, build, line
+
+    db = build(tmp_path, [line("A", "2025-03-10", INIT5)])
+    con = connect(db, read_only=True)
+    try:
+        assert con.execute("select count(*) from loads").fetchone()[0] == 0
+        assert nowcast.data_bounds(con) is None
+    finally:
+        con.close()

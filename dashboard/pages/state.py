@@ -37,6 +37,7 @@ from dashboard.ui import (
 )
 from etl import figures
 from etl.base.disclosure import Line
+from etl.base.errors import UserError
 from etl.base.i18n import fmt_eur, fmt_int, fmt_month, fmt_number, t
 from etl.base.registry import load_registry
 from etl.exports import csv_text, xlsx_table
@@ -134,9 +135,11 @@ def layout(month: str | None = None, **params):
                         [
                             html.Button("Excel", id="state-pack-xlsx-button"),
                             html.Button("HTML", id="state-pack-html-button"),
+                            html.Button("PDF", id="state-pack-pdf-button"),
                         ],
                         className="downloads",
                     ),
+                    html.P(id="state-pack-message", className="as-of-stamp", role="status"),
                     dcc.Download(id="state-pack-download"),
                 ],
                 className="section",
@@ -458,26 +461,40 @@ def download(_csv, _xlsx, search):
     return dcc.send_bytes(xlsx_table(month, header, body), f"state-of-play-{month}.xlsx")
 
 
+PACK_BUTTONS = {
+    "state-pack-xlsx-button": "xlsx",
+    "state-pack-html-button": "html",
+    "state-pack-pdf-button": "pdf",
+}
+
+
 @callback(
     Output("state-pack-download", "data"),
+    Output("state-pack-message", "children"),
     Input("state-pack-xlsx-button", "n_clicks"),
     Input("state-pack-html-button", "n_clicks"),
+    Input("state-pack-pdf-button", "n_clicks"),
     State("url", "search"),
     prevent_initial_call=True,
 )
-def download_pack(_xlsx, _html, search):
-    """The report pack (etl/outputs/pack.py) of the URL's month, language, view and as-of date."""
+def download_pack(_xlsx, _html, _pdf, search):
+    """The report pack (etl/outputs/pack.py) of the URL's month, language, view and as-of date,
+    as Excel, HTML or PDF (printed by Chromium; without it, a plain message and no file). The
+    publication view gets the pack under disclosure control (SPEC §9)."""
     params = query_params(search)
     state = view_state(params)
     wh = warehouse()
     _, month = _chosen_month(
         figures.state_of_play_rows(wh.reader(state.as_of)), params.get("month")
     )
-    fmt = "html" if dash.ctx.triggered_id == "state-pack-html-button" else "xlsx"
+    fmt = PACK_BUTTONS.get(dash.ctx.triggered_id, "xlsx")
     disclosure = state.disclosure(wh.config.suppression_threshold)
-    data = wh.with_cursor(
-        lambda cursor: render_pack(
-            cursor, month, state.lang, fmt, disclosure, as_of=state.as_of, config=wh.config
+    try:
+        data = wh.with_cursor(
+            lambda cursor: render_pack(
+                cursor, month, state.lang, fmt, disclosure, as_of=state.as_of, config=wh.config
+            )
         )
-    )
-    return dcc.send_bytes(data, f"report-{month}-{state.lang}.{fmt}")
+    except UserError:  # no Chromium for the PDF
+        return dash.no_update, t("pack_pdf_no_chromium", state.lang)
+    return dcc.send_bytes(data, f"report-{month}-{state.lang}.{fmt}"), ""

@@ -29,13 +29,16 @@ import datetime as dt
 import decimal
 import getpass
 import hashlib
+import html
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from etl import figures
+from etl import figures, nowcast, outcomes
 from etl.base import audit, warehouse
 from etl.base.config import SCALAR_FIELDS, Config, KeyLetterValue, load_config
 from etl.base.disclosure import Disclosure, Line, amount, is_masked
@@ -144,6 +147,19 @@ def _plain(value):
 METHODOLOGY_REVISION = 2
 
 
+# The revision of the pack's contents. 2 (issue 16, 18): the tables of the nowcast and the
+# budget (SPEC §15) and those the charts are drawn from (cumulative incidence, SPEC §16; fees
+# by month). A pack archived without it was issued under revision 1, without those tables: it
+# is built again without them, so its content hash still matches.
+PACK_REVISION = 2
+REVISION_2_TABLES = ("nowcast", "budget", "budget_projection", "outcome_curves", "fees_by_month")
+
+
+def pack_revision(row: dict) -> int:
+    """The revision of the contents of an archived pack (a report_archive row)."""
+    return json.loads(row["config"]).get("pack_revision", 1)
+
+
 def methodology_revision(row: dict) -> int:
     """The revision of the rules an archived pack (a report_archive row) was issued under."""
     return json.loads(row["config"]).get("methodology_revision", 1)
@@ -154,6 +170,7 @@ def config_to_dict(config: Config) -> dict:
     of the rules in force."""
     data = {name: _plain(getattr(config, name)) for name in SCALAR_FIELDS}
     data["methodology_revision"] = METHODOLOGY_REVISION
+    data["pack_revision"] = PACK_REVISION
     data["key_letter_values"] = [
         {"valid_from": kv.valid_from.isoformat(), "value": kv.value}
         for kv in config.key_letter_values
@@ -203,6 +220,7 @@ def build_pack(
     as_of: dt.date | None = None,
     max_load_id: int | None = None,
     report_id: int | None = None,
+    revision: int = PACK_REVISION,
 ) -> Pack:
     """The pack's tables for `month` ('YYYY-MM'), computed on `con`.
 
@@ -263,6 +281,13 @@ def build_pack(
     tables["fees"] = _fees_table(reader, month, disclosure)
     tables["compliance"] = _compliance_table(reader, disclosure, registry)
     tables["configuration"] = _configuration_table(config)
+    if revision >= 2:
+        tables["outcome_curves"] = _outcome_curves_table(reader, disclosure)
+        tables["fees_by_month"] = _fees_by_month_table(
+            reader, config, month, state_rows, disclosure
+        )
+        # Last: reading the vintages resets the connection's as-of date.
+        tables.update(_actuarial_tables(con, config, month, as_of_date, disclosure))
     return Pack(
         month=month,
         as_of=as_of_date,
@@ -531,10 +556,279 @@ def _compliance_table(reader: figures.Reader, disclosure: Disclosure, registry) 
     )
 
 
+def _outcome_curves_table(reader: figures.Reader, disclosure: Disclosure) -> Table:
+    """SPEC §16: the cumulative incidence of completion and of stop per scheme (all start
+    years) at 90-360 days, as `benzo-monitor outcomes` gives it (the outcomes chart)."""
+    curves = outcomes.outcome_curves(outcomes.outcome_times(reader), disclosure, by_year=False)
+    return Table(
+        "outcome_curves",
+        [
+            Column("scheme", "number", "scheme"),
+            Column("day", "number", "pack_col_day"),
+            Column("event", "text", "pack_col_event"),
+            Column("cumulative_incidence", "rate", "pack_col_cumulative_incidence"),
+            Column("lower_95", "rate", "pack_col_lower_95"),
+            Column("upper_95", "rate", "pack_col_upper_95"),
+            Column("programmes", "count", "pack_col_programmes"),
+        ],
+        [
+            [
+                int(c["scheme"]),
+                c["day"],
+                c["event"],
+                c["cumulative_incidence"],
+                c["lower_95"],
+                c["upper_95"],
+                c["programmes"],
+            ]
+            for c in curves
+        ],  # fmt: skip
+    )
+
+
+FEE_COUNTS = (
+    "initiations_billed",
+    "reduction_steps_delivered",
+    "stabilisation_steps_delivered",
+    "follow_up_interviews",
+)
+
+
+def _fees_by_month_table(
+    reader: figures.Reader, config: Config, month: str, state_rows: list[dict], disclosure
+) -> Table:
+    """SPEC §2: estimated fees per month (every kind of service) from the pilot's start to the
+    month, as the fees page shows them (the fees chart). SPEC §9, as the fees table: a month's
+    fees are empty when one of its counts of events (scheme total) is from 1 to threshold - 1."""
+    first = config.programme_start.strftime("%Y-%m")
+    small = {
+        r["month"]
+        for r in state_rows
+        if disclosure.enabled
+        and r["scheme"] == "total"
+        and any(disclosure.small(r[c]) for c in FEE_COUNTS)
+    }
+    rows = [r for r in figures.fees_by_month(reader, first, month) if r["kind"] is None]
+    return Table(
+        "fees_by_month",
+        [
+            Column("month", "month", "month"),
+            Column("status", "flag", "status"),
+            Column("fees_estimated_eur", "amount", "fees_estimated_eur"),
+        ],
+        [
+            [
+                r["month"],
+                bool(r["is_provisional"]),
+                None if r["month"] in small else amount(r["fees_estimated_eur"]),
+            ]
+            for r in rows
+        ],
+    )
+
+
+NOWCAST_COLUMNS = ("observed", "nowcast", "lower_80", "upper_80", "lower_95", "upper_95")
+
+
+def _actuarial_tables(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    month: str,
+    as_of: dt.date,
+    disclosure: Disclosure,
+) -> dict[str, Table]:
+    """SPEC §15 on the pack's as-of date, from etl.nowcast: the provisional months (figure
+    known, nowcast, 80 % and 95 % intervals, as `benzo-monitor nowcast` gives them: counts to
+    one decimal, euros to the cent) and the budget of
+    the month's year (fees per billing and per delivery month, the year-end projection)."""
+    history = None
+    bounds = nowcast.data_bounds(con)
+    if bounds is not None:
+        first, last = bounds
+        upto = min(nowcast.vintage_month(as_of), last)
+        if upto >= first:
+            history = _vintages(con, config, first, upto)
+    casts: list[dict] = []
+    budget: dict | None = None
+    if history is not None:
+        doc = nowcast.nowcast_document(history, as_of, config)
+        if disclosure.enabled:
+            doc = nowcast.disclose_nowcast(doc, disclosure.threshold)
+        casts = doc["months"]
+        budget = nowcast.budget_document(history, int(month[:4]), as_of, config)
+    months = _budget_table(budget, history, disclosure)
+    return {
+        "nowcast": _nowcast_table(casts, config),
+        "budget": months,
+        "budget_projection": _projection_table(budget, months),
+    }
+
+
+# The vintages read for a pack, kept per (database file, its state, loads seen, configuration,
+# months): reading them is the costly part of the pack (a view query per month of data), and
+# the dashboard asks for the same month's pack in several formats and languages.
+_VINTAGES: OrderedDict[tuple, nowcast.VintageHistory] = OrderedDict()
+_VINTAGES_LOCK = threading.Lock()
+VINTAGES_KEPT = 4
+
+
+def _vintages(
+    con: duckdb.DuckDBPyConnection, config: Config, first: int, upto: int
+) -> nowcast.VintageHistory:
+    """etl.nowcast.vintage_history(con, config, first, upto), kept for the next pack of the
+    same warehouse state (a published snapshot never changes; a load changes the file and
+    its max_load_id)."""
+    (path,) = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()
+    try:
+        stat = Path(path).stat()
+        state = (stat.st_mtime_ns, stat.st_size)
+    except (OSError, TypeError):
+        state = None
+    (max_load_id,) = con.execute("select getvariable('max_load_id')").fetchone()
+    fingerprint = json.dumps(config_to_dict(config), sort_keys=True)
+    key = (path, state, max_load_id, fingerprint, first, upto)
+    if state is not None:
+        with _VINTAGES_LOCK:
+            if key in _VINTAGES:
+                _VINTAGES.move_to_end(key)
+                return _VINTAGES[key]
+    history = nowcast.vintage_history(con, config, first, upto)
+    if state is not None:
+        with _VINTAGES_LOCK:
+            _VINTAGES[key] = history
+            while len(_VINTAGES) > VINTAGES_KEPT:
+                _VINTAGES.popitem(last=False)
+    return history
+
+
+def _nowcast_table(casts: list[dict], config: Config) -> Table:
+    return Table(
+        "nowcast",
+        [
+            Column("metric", "label", "indicator"),
+            Column("month", "month", "month"),
+            Column("scheme", "scheme_name", "scheme"),
+            Column("observed", "metric", "pack_col_observed"),
+            *(Column(key, "estimate", f"pack_col_{key}") for key in NOWCAST_COLUMNS[1:]),
+            Column("share_known", "rate", "pack_col_share_known"),
+        ],
+        [
+            [
+                r["metric"],
+                r["month"],
+                r["scheme"],
+                *(r[key] for key in NOWCAST_COLUMNS),
+                r["share_known"],
+            ]
+            for metric in nowcast.METRICS
+            for r in casts
+            if r["metric"] == metric
+        ],
+        "pack_nowcast_method",
+    )
+
+
+BUDGET_COLUMNS = (
+    "fees_billed_eur",
+    "fees_billed_cumulative_eur",
+    "fees_known_eur",
+    "fees_nowcast_eur",
+    "lower_95",
+    "upper_95",
+)
+
+
+def _budget_table(budget: dict | None, history, disclosure: Disclosure) -> Table:
+    """The budget's months under SPEC §9 (fees / unit fee would give a small count back):
+    - a delivery month's fees (known, nowcast) are empty when its patients initiated or
+      reduction steps (scheme total, as known) are from 1 to threshold - 1, as the nowcast
+      hides them;
+    - a billing month's fees are empty when the patients initiated and reduction steps its
+      lines added (the sum over delivery months of the changes of those figures at its
+      vintage) are from 1 to threshold - 1; the cumulative fees from the first such month of
+      the year on are empty too (two cumulative figures would give the month back)."""
+    rows, hidden_before = [], False
+    for r in budget["months"] if budget else []:
+        cells = [r[key] for key in BUDGET_COLUMNS]
+        index = nowcast.month_index(r["month"])
+        if disclosure.enabled and history.first <= index <= history.last:
+            small = any(
+                disclosure.small(history.at(index, "total", metric, history.last))
+                for metric in nowcast.COUNT_METRICS
+            )
+            if small:
+                cells[2:] = [None] * 4
+            if disclosure.small(_events_billed(history, index)):
+                hidden_before = True
+                cells[0] = None
+            if hidden_before:
+                cells[1] = None
+        rows.append([r["month"], r["provisional"], *cells])
+    return Table(
+        "budget",
+        [
+            Column("month", "month", "month"),
+            Column("status", "flag", "status"),
+            *(Column(key, "amount", f"pack_col_{key}") for key in BUDGET_COLUMNS),
+        ],
+        rows,
+        "pack_budget_method",
+    )
+
+
+def _events_billed(history, month: int) -> int:
+    """The patients initiated and reduction steps (scheme total) that the lines billed in
+    `month` added: sum over delivery months of |C(m, month) - C(m, month - 1)|."""
+    return int(
+        sum(
+            abs(history.at(m, "total", metric, month) - history.at(m, "total", metric, month - 1))
+            for metric in nowcast.COUNT_METRICS
+            for m in range(history.first, month + 1)
+        )
+    )
+
+
+def _projection_table(budget: dict | None, months: Table) -> Table:
+    """The budget in a few lines: the envelope, billed to date (the last cumulative figure of
+    the months table: empty when disclosure control empties it), the year-end projection."""
+    rows = []
+    if budget:
+        known = [r for r in budget["months"] if r["fees_billed_cumulative_eur"] is not None]
+        to_date = months.rows[len(known) - 1][3] if known else None
+        envelope = budget["annual_budget_eur"]
+        p = budget["projection"]
+        share = round(to_date / envelope, 4) if to_date is not None and envelope else None
+        rows = [
+            ["annual_budget_eur", envelope, "amount"],
+            ["billed_to_date", to_date, "amount"],
+            ["billed_share", share, "rate"],
+            ["year_end", p["fees_year_end_eur"], "amount"],
+            ["lower_80", p["lower_80"], "amount"],
+            ["upper_80", p["upper_80"], "amount"],
+            ["lower_95", p["lower_95"], "amount"],
+            ["upper_95", p["upper_95"], "amount"],
+            ["year_end_share", p["share_of_budget"], "rate"],
+            ["run_rate", p["run_rate_eur"], "amount"],
+            ["months_remaining", p["months_remaining"], "number"],
+        ]
+    return Table(
+        "budget_projection",
+        [
+            Column("item", "word", "pack_col_item"),
+            Column("value", "row_kind", "methodology_col_value"),
+            Column("kind", "hidden", "pack_col_item"),
+        ],
+        [[f"pack_budget_{key}", value, kind] for key, value, kind in rows],
+    )
+
+
 # Settings the pack's figures do not use (the actuarial review: `nowcast`, `budget`). Left out
 # of its configuration table, so a pack archived before they existed reproduces with the
 # same content hash.
-NOT_IN_PACK = ("annual_budget_eur", "nowcast_history_months")
+NOT_IN_PACK = ("annual_budget_eur", "nowcast_history_months")  # the nowcast and budget
+# tables (revision 2) carry their effect: the configuration table stays as it was.
 
 
 def _configuration_table(config: Config) -> Table:
@@ -572,10 +866,11 @@ def render(pack: Pack, lang: str, fmt: str) -> bytes:
     """The pack as a file in `fmt` (xlsx, html or pdf), in `lang` (fr, nl or en)."""
     if fmt == "xlsx":
         return pack_render.to_xlsx(pack, lang)
-    html = pack_render.to_html(pack, lang)
     if fmt == "html":
-        return html.encode("utf-8")
-    return pack_render.to_pdf(html)
+        return pack_render.to_html(pack, lang).encode("utf-8")
+    executable = pack_render.find_chromium()
+    document = pack_render.to_html(pack, lang, executable=executable)
+    return pack_render.to_pdf(document, footer=html.escape(pack_render.footer_text(pack, lang)))
 
 
 def render_pack(
@@ -723,6 +1018,7 @@ def reproduce_pack(
             as_of=row["as_of_date"],
             max_load_id=row["max_load_id"],
             report_id=row["report_id"],
+            revision=pack_revision(row),
         )
     finally:
         con.close()

@@ -5,19 +5,31 @@
   workbook and its cells are written by etl.exports (`workbook`, `write_cell`: text with
   write_string), so an export value such as "=1+1", "+32", "-x" or "@SUM" (a file name, say)
   stays text.
-- html: one self-contained file (inline CSS, no external resource) that prints on A4, each
-  section on a new page, table headers repeated and rows never split.
-- pdf: that HTML printed by headless Chromium.
+- html: one self-contained document an actuary reads (issue 18), printing on A4: a first page
+  with the month's key figures, three key messages worked out from the figures and the trend
+  chart; then the state of play, the nowcast and budget (SPEC §15), the tables with their
+  charts (static SVG from Plotly via kaleido, etl.outputs.pack_charts; without Chromium a
+  plain note stands in their place), the methodology, and the export files with the content
+  hash in an annex. Each section on a new page, table headers repeated, rows never split.
+- pdf: that HTML printed by headless Chromium, with a footer on every page: the as-of date,
+  the disclosure status and the page number (n / N).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import fcntl
 import html
 import io
+import json
+import os
+import select
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from etl.base.codes import BY_CNK
@@ -35,6 +47,7 @@ from etl.base.i18n import (
 )
 from etl.base.registry import load_registry
 from etl.exports import workbook, write_cell
+from etl.outputs import pack_charts
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 SECTIONS = (
@@ -47,7 +60,9 @@ SECTIONS = (
     "fees",
     "compliance",
 )
-NUMERIC_KINDS = ("count", "revision", "number", "amount", "rate")
+NUMERIC_KINDS = ("count", "revision", "number", "amount", "rate", "estimate")
+# Sheets of pack revision 2 (SPEC §15), before the configuration.
+ACTUARIAL_SHEETS = ("nowcast", "budget")
 # A section's heading is the word whose key is its table id, but for these: "fees" and
 # "compliance" are the dashboard's (shorter) page names, and two headings are the
 # methodology page's words.
@@ -57,6 +72,9 @@ HEADINGS = {
     "cohorts": "methodology_group_cohorts",
     "bzra_free": "outcomes_bzra_title",
     "configuration": "methodology_config",
+    "nowcast": "pack_nowcast_title",
+    "budget": "pack_budget_title",
+    "annex": "pack_annex",
 }
 # The methodology summary, one paragraph a word key.
 SUMMARY = (
@@ -100,6 +118,11 @@ def cell_kind(column, row: list) -> str:
     if column.kind == "metric":
         metric = load_registry().metric(row[0])
         return "amount" if metric.disclosure == "amount" else "count"
+    if column.kind == "estimate":  # a nowcast: euros, or people and steps to one decimal
+        metric = load_registry().metric(row[0])
+        return "amount" if metric.disclosure == "amount" else "estimate"
+    if column.kind == "row_kind":  # a table of items whose last column says each one's kind
+        return row[-1]
     return column.kind
 
 
@@ -121,6 +144,8 @@ def display(value, kind: str, lang: str) -> str:
         return fmt_int(value, lang)
     if kind == "revision":
         return ("+" if value > 0 else "") + fmt_int(value, lang)
+    if kind == "estimate":
+        return fmt_number(value, lang, decimals=1)
     if kind == "amount":
         return fmt_eur(value, lang)
     if kind == "rate":
@@ -148,6 +173,10 @@ def display(value, kind: str, lang: str) -> str:
         return t(f"source_{source}", lang, id=source_id)
     if kind == "setting_value":
         return _setting_text(value, lang)
+    if kind == "scheme_name":
+        return t("scheme_total" if value == "total" else f"step_scheme_{value}", lang)
+    if kind == "word":
+        return t(value, lang)
     return str(value)
 
 
@@ -250,6 +279,7 @@ def to_xlsx(pack, lang: str) -> bytes:
         "number": book.add_format({"num_format": "0"}),
         "amount": book.add_format({"num_format": "#,##0.00"}),
         "rate": book.add_format({"num_format": "0.0%"}),
+        "estimate": book.add_format({"num_format": "#,##0.0"}),
         "setting": book.add_format({"num_format": "General"}),
         "date": book.add_format({"num_format": "yyyy-mm-dd"}),
         "datetime": book.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
@@ -269,13 +299,17 @@ def to_xlsx(pack, lang: str) -> bytes:
         row += 1
     row += 1
     write_cell(sheet, row, 0, t("contents", lang), fmt["bold"])
-    for key in ("loads", *SECTIONS, "configuration", "methodology"):
+    sheets = [k for k in ("loads", *SECTIONS, *ACTUARIAL_SHEETS, "configuration") if _has(pack, k)]
+    for key in (*sheets, "methodology"):
         row += 1
         write_cell(sheet, row, 0, _sheet_name(key, lang))
         write_cell(sheet, row, 1, _heading(key, lang))
 
-    for key in ("loads", *SECTIONS, "configuration"):
-        _xlsx_table(book, fmt, pack.tables[key], key, lang)
+    for key in sheets:
+        if key == "budget":
+            _xlsx_budget(book, fmt, pack, lang)
+        else:
+            _xlsx_table(book, fmt, pack.tables[key], key, lang)
 
     sheet = book.add_worksheet(_sheet_name("methodology", lang))
     sheet.set_column(0, 0, 120)
@@ -286,29 +320,46 @@ def to_xlsx(pack, lang: str) -> bytes:
     return out.getvalue()
 
 
-def _xlsx_table(book, fmt: dict, table, key: str, lang: str) -> None:
-    sheet = book.add_worksheet(_sheet_name(key, lang))
+def _has(pack, key: str) -> bool:
+    """Whether the pack has the table `key` (a pack of revision 1 has no nowcast or budget)."""
+    return key in pack.tables
+
+
+def _xlsx_budget(book, fmt: dict, pack, lang: str) -> None:
+    """The budget sheet: the envelope and the projection, then the months of the year."""
+    sheet = _xlsx_table(book, fmt, pack.tables["budget_projection"], "budget", lang)
+    start = len(pack.tables["budget_projection"].rows) + 3
+    _xlsx_table(book, fmt, pack.tables["budget"], "budget", lang, sheet=sheet, start=start)
+
+
+def _xlsx_table(book, fmt: dict, table, key: str, lang: str, sheet=None, start: int = 0):
+    """One table on a sheet of its own (or on `sheet` from row `start`): the sheet."""
+    if sheet is None:
+        sheet = book.add_worksheet(_sheet_name(key, lang))
     shown = _visible(table, "xlsx")
     extra = ["meaning"] if key == "configuration" else []
     for out_col, i in enumerate(shown):
         column = table.columns[i]
-        write_cell(sheet, 0, out_col, _title(column.title, lang), fmt["header"])
-        wide = column.kind in ("label", "fee_code", "text", "source") or column.key == "file_sha256"
+        write_cell(sheet, start, out_col, _title(column.title, lang), fmt["header"])
+        wide = column.kind in ("label", "fee_code", "text", "source", "word")
+        wide = wide or column.key == "file_sha256"
         sheet.set_column(out_col, out_col, 44 if wide else 14)
     for j, name in enumerate(extra):
-        write_cell(sheet, 0, len(shown) + j, t(name, lang), fmt["header"])
+        write_cell(sheet, start, len(shown) + j, t(name, lang), fmt["header"])
         sheet.set_column(len(shown) + j, len(shown) + j, 90)
-    sheet.set_row(0, 45)
-    sheet.freeze_panes(1, 0)
-    for r, row in enumerate(table.rows, start=1):
+    sheet.set_row(start, 45)
+    if start == 0:
+        sheet.freeze_panes(1, 0)
+    for r, row in enumerate(table.rows, start=start + 1):
         for out_col, i in enumerate(shown):
             _xlsx_cell(sheet, fmt, r, out_col, row[i], cell_kind(table.columns[i], row), lang)
         if key == "configuration":
             write_cell(sheet, r, len(shown), _setting_meaning(row[0], lang), fmt["wrap"])
     if table.note:
-        write_cell(sheet, len(table.rows) + 2, 0, t(table.note, lang))
+        write_cell(sheet, start + len(table.rows) + 2, 0, t(table.note, lang))
     elif not table.rows:
-        write_cell(sheet, 2, 0, t("empty", lang))
+        write_cell(sheet, start + 2, 0, t("empty", lang))
+    return sheet
 
 
 def _xlsx_cell(sheet, fmt: dict, r: int, c: int, value, kind: str, lang: str) -> None:
@@ -366,12 +417,190 @@ td.file { white-space: nowrap; }
 ol.contents { margin: 0 0 12pt 14pt; padding: 0; }
 """
 
-COMPACT = ("revisions", "loads", "cohorts", "trend")
+CSS += """
+section.first { break-before: auto; page-break-before: auto; }
+table.key { width: auto; min-width: 60%; font-size: 10pt; margin-bottom: 6pt; }
+table.key td.num { font-size: 12pt; font-weight: bold; }
+ul.messages { margin: 4pt 0 8pt 14pt; padding: 0; font-size: 10pt; }
+ul.messages li { margin-bottom: 3pt; }
+p.status { font-size: 9pt; color: #333; }
+figure { margin: 4pt 0 8pt; break-inside: avoid; page-break-inside: avoid; }
+figure img { width: 100%; height: auto; display: block; }
+figcaption { font-size: 8pt; color: #555; }
+"""
+
+COMPACT = ("revisions", "loads", "cohorts", "trend", "nowcast", "budget")
+# Each section's tables (by table id), and the chart shown above them.
+SECTION_CHARTS = {"cohorts": "outcomes", "fees": "fees"}
 
 
-def to_html(pack, lang: str) -> str:
-    """The pack as one self-contained HTML document that prints cleanly on A4."""
+def _status_text(pack, lang: str) -> str:
+    return t("status_provisional" if pack.is_provisional else "status_final", lang)
+
+
+def disclosure_text(pack, lang: str) -> str:
+    """The pack's disclosure status in a few words (first page, footer)."""
+    if pack.suppressed:
+        return t("pack_footer_suppressed", lang, m=pack.threshold - 1)
+    return t("pack_footer_exact", lang)
+
+
+def footer_text(pack, lang: str) -> str:
+    """The footer of every PDF page (before the page number)."""
+    return t(
+        "pack_footer",
+        lang,
+        month=fmt_month(pack.month, lang),
+        as_of=fmt_date(pack.as_of, lang),
+        disclosure=disclosure_text(pack, lang),
+    )
+
+
+def _state_value(pack, metric: str, scheme: str):
+    table = pack.tables["state_of_play"]
+    keys = [c.key for c in table.columns]
+    for row in table.rows:
+        if row[0] == metric:
+            return row[keys.index(scheme)]
+    return None
+
+
+def _expected(pack) -> dict[str, list]:
+    """The nowcast rows of the pack's month's patients initiated, by scheme."""
+    casts = pack.tables.get("nowcast")
+    if casts is None:
+        return {}
+    return {r[2]: r for r in casts.rows if r[0] == "patients_initiated" and r[1] == pack.month}
+
+
+def key_figures(pack, lang: str) -> list[list[str]]:
+    """The first page's table (texts): a header row (the schemes and the total), the patients
+    initiated in the month, and, for a provisional month with a nowcast, the expected figure
+    and its 95 % interval."""
+    schemes = ("5", "7", "10", "total")
+    head = [""] + [t("scheme_total" if s == "total" else f"step_scheme_{s}", lang) for s in schemes]
+    label = load_registry().metric("patients_initiated").label(lang)
+    rows = [head, [label] + [display(_state_value(pack, "patients_initiated", s), "count", lang)
+                             for s in schemes]]  # fmt: skip
+    expected = _expected(pack)
+    if pack.is_provisional and any(_is_number(r[4]) for r in expected.values()):
+        rows.append(
+            [t("pack_expected", lang)]
+            + [display(expected[s][4], "estimate", lang) if s in expected else "" for s in schemes]
+        )
+        intervals = [_interval(expected.get(s), lang) for s in schemes]
+        if any(intervals):
+            rows.append([t("pack_interval_95", lang), *intervals])
+    return rows
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _interval(row, lang: str) -> str:
+    if row is None or not _is_number(row[7]) or not _is_number(row[8]):
+        return ""
+    return f"{fmt_number(row[7], lang)}–{fmt_number(row[8], lang)}"
+
+
+def _month_before(month: str, months: int) -> str:
+    year, mon = int(month[:4]), int(month[5:7])
+    index = year * 12 + mon - 1 - months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _comparison(now, trend: dict, other_month: str, lang: str) -> str:
+    other = trend.get(other_month)
+    if not isinstance(now, int) or not isinstance(other, int):
+        return t("pack_msg_not_compared", lang, month=fmt_month(other_month, lang))
+    diff = now - other
+    signed = ("+" if diff > 0 else "±" if diff == 0 else "−") + fmt_int(abs(diff), lang)
+    return t(
+        "pack_msg_compared",
+        lang,
+        diff=signed,
+        month=fmt_month(other_month, lang),
+        n=fmt_int(other, lang),
+    )
+
+
+def key_messages(pack, lang: str) -> list[str]:
+    """Three sentences worked out from the pack's figures: the month's patients initiated
+    against the month before and the same month a year earlier (the trend table's totals); the
+    programmes completed, stopped and active (the state of play); the compliance rules that
+    flag events (the compliance table). Masked counts are written as masked, never compared."""
+    trend_table = pack.tables["trend"]
+    total = [c.key for c in trend_table.columns].index("total")
+    trend = {row[0]: row[total] for row in trend_table.rows}
+    now = _state_value(pack, "patients_initiated", "total")
+    month = fmt_month(pack.month, lang)
+    first = t(
+        "pack_msg_trend",
+        lang,
+        month=month,
+        n=display(now, "count", lang),
+        status=t("provisional" if pack.is_provisional else "final", lang),
+        previous=_comparison(now, trend, _month_before(pack.month, 1), lang),
+        year=_comparison(now, trend, _month_before(pack.month, 12), lang),
+    )
+    second = t(
+        "pack_msg_outcomes",
+        lang,
+        month=month,
+        completed=display(_state_value(pack, "programmes_completed", "total"), "count", lang),
+        stopped=display(_state_value(pack, "programmes_stopped", "total"), "count", lang),
+        active=display(
+            _state_value(pack, "active_programmes_end_of_month", "total"), "count", lang
+        ),
+    )
+    rules = pack.tables["compliance"].rows
+    flagging = [r for r in rules if isinstance(r[3], str) or (r[3] or 0) > 0]
+    if not flagging:
+        third = t("pack_msg_compliance_none", lang, n_rules=len(rules))
+    else:
+        counted = [r for r in flagging if isinstance(r[3], int)]
+        top = max(counted, key=lambda r: r[3]) if counted else flagging[0]
+        third = t(
+            "pack_msg_compliance",
+            lang,
+            flagging=len(flagging),
+            n_rules=len(rules),
+            rule=f"{top[0]} ({_label(top[1], lang)})",
+            n=display(top[3], "count", lang),
+        )
+    return [first, second, third]
+
+
+def _chart(images: dict | None, name: str, lang: str) -> str:
+    """A chart as an image with its text alternative; a plain note without Chromium."""
     e = html.escape
+    if images is None:
+        return f'<p class="note">{e(t("pack_chart_no_chromium", lang))}</p>'
+    if name not in images:
+        return ""
+    alt = t(f"pack_chart_{name}", lang)
+    note = t(f"pack_chart_{name}_note", lang)
+    return (
+        f'<figure><img src="{images[name]}" alt="{e(alt)}">'
+        f"<figcaption>{e(note)}</figcaption></figure>"
+    )
+
+
+def _images(pack, lang: str, executable: str | None) -> dict | None:
+    """The chart images, or None when no Chromium can draw them (the HTML says so)."""
+    try:
+        return pack_charts.chart_images(pack, lang, executable or find_chromium())
+    except UserError:
+        return None
+
+
+def to_html(pack, lang: str, *, executable: str | None = None) -> str:
+    """The pack as one self-contained HTML document that prints cleanly on A4: the first page
+    (key figures, key messages, trend chart), the sections, the annex. Charts are drawn by the
+    Chromium at `executable` (None: find_chromium; none installed: a note in their place)."""
+    e = html.escape
+    images = _images(pack, lang, executable)
     title = f"{t('title', lang)} — {fmt_month(pack.month, lang)}"
     parts = [
         "<!DOCTYPE html>",
@@ -380,44 +609,91 @@ def to_html(pack, lang: str) -> str:
         f"<title>{e(title)}</title>",
         f"<style>{CSS}</style>",
         "</head><body>",
-        '<section class="cover" id="cover">',
+        '<section class="first" id="summary">',
         f"<h1>{e(t('title', lang))}</h1>",
         f'<p class="subtitle">{e(t("subtitle", lang))} — {e(fmt_month(pack.month, lang))}</p>',
-        '<dl class="fields">',
+        f"<h3>{e(t('pack_key_figures', lang))} — {e(fmt_month(pack.month, lang))}</h3>",
+        '<table class="key">',
     ]
-    for name, value in _cover_fields(pack, lang):
-        css = ' class="hash"' if value == pack.content_sha256 else ""
-        parts.append(f"<dt>{e(name)}</dt><dd{css}>{e(value)}</dd>")
-    parts.append("</dl>")
-    parts.append(f'<h3>{e(t("contents", lang))}</h3><ol class="contents">')
-    for key in (*SECTIONS, "methodology"):
-        parts.append(f'<li><a href="#{key}">{e(_heading(key, lang))}</a></li>')
-    parts.append("</ol>")
-    parts.append(f"<h3>{e(t('loads', lang))}</h3>")
-    parts.append(_html_table(pack.tables["loads"], lang, "loads"))
+    figures_rows = key_figures(pack, lang)
+    parts.append(
+        "<thead><tr>"
+        + "".join(f'<th class="num">{e(c)}</th>' for c in figures_rows[0])
+        + "</tr></thead><tbody>"
+    )
+    for row in figures_rows[1:]:
+        parts.append(
+            f"<tr><th>{e(row[0])}</th>"
+            + "".join(f'<td class="num">{e(c)}</td>' for c in row[1:])
+            + "</tr>"
+        )
+    parts.append("</tbody></table>")
+    parts.append(
+        f'<p class="status">{e(t("as_of_date", lang))}: {e(fmt_date(pack.as_of, lang))}. '
+        f"{e(_status_text(pack, lang))} {e(t('disclosure', lang))}: "
+        f"{e(disclosure_text(pack, lang))}.</p>"
+    )
+    parts.append(f'<h3>{e(t("pack_key_messages", lang))}</h3><ul class="messages">')
+    parts += [f"<li>{e(m)}</li>" for m in key_messages(pack, lang)]
+    parts.append("</ul>")
+    parts.append(_chart(images, "trend", lang))
     parts.append("</section>")
-    for key in SECTIONS:
+
+    sections = [k for k in SECTIONS if k in pack.tables]
+    if "nowcast" in pack.tables:
+        sections.insert(1, "nowcast")
+    for key in sections:
         heading = _heading(key, lang)
         if key == "state_of_play":
             heading += f" — {fmt_month(pack.month, lang)}"
         parts.append(f'<section id="{key}"><h2>{e(heading)}</h2>')
         if key == "state_of_play":
+            parts.append(f'<h3>{e(t("contents", lang))}</h3><ol class="contents">')
+            for item in (*sections, "methodology", "annex"):
+                parts.append(f'<li><a href="#{item}">{e(_heading(item, lang))}</a></li>')
+            parts.append("</ol>")
             parts.append(
                 f"<p>{e(t('as_of_date', lang))}: {e(fmt_date(pack.as_of, lang))}. "
-                f"{e(t('status_provisional' if pack.is_provisional else 'status_final', lang))}</p>"
+                f"{e(_status_text(pack, lang))}</p>"
             )
-        if key == "revisions":
+        if key == "nowcast":
+            parts.append(_html_table(pack.tables["nowcast"], lang, "nowcast"))
+            parts.append(f"<h3>{e(t('pack_budget_title', lang))}</h3>")
+            parts.append(_chart(images, "budget", lang))
+            parts.append(_html_table(pack.tables["budget_projection"], lang, "budget_projection"))
+            parts.append(_html_table(pack.tables["budget"], lang, "budget"))
+        elif key == "revisions":
             # Sixteen columns do not fit an A4 page: the total first, then the schemes.
             parts += [_html_table(part, lang, key) for part in _split_revisions(pack.tables[key])]
         else:
+            if key in SECTION_CHARTS and SECTION_CHARTS[key] in _chart_tables(pack):
+                parts.append(_chart(images, SECTION_CHARTS[key], lang))
             parts.append(_html_table(pack.tables[key], lang, key))
         parts.append("</section>")
     parts.append(f'<section id="methodology"><h2>{e(t("methodology", lang))}</h2>')
     parts += [f"<p>{e(p)}</p>" for p in _methodology(pack, lang)]
     parts.append(f"<h3>{e(_heading('configuration', lang))}</h3>")
     parts.append(_html_table(pack.tables["configuration"], lang, "configuration"))
+    parts.append("</section>")
+    parts.append(f'<section id="annex"><h2>{e(_heading("annex", lang))}</h2><dl class="fields">')
+    for name, value in _cover_fields(pack, lang):
+        css = ' class="hash"' if value == pack.content_sha256 else ""
+        parts.append(f"<dt>{e(name)}</dt><dd{css}>{e(value)}</dd>")
+    parts.append("</dl>")
+    parts.append(f"<h3>{e(t('loads', lang))}</h3>")
+    parts.append(_html_table(pack.tables["loads"], lang, "loads"))
     parts.append("</section></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _chart_tables(pack) -> set[str]:
+    """The charts a pack can draw: outcomes and fees only from pack revision 2."""
+    names = {"trend"}
+    if "outcome_curves" in pack.tables:
+        names.add("outcomes")
+    if "fees_by_month" in pack.tables:
+        names.add("fees")
+    return names
 
 
 def _split_revisions(table) -> list:
@@ -511,38 +787,175 @@ def find_chromium() -> str:
     )
 
 
-def to_pdf(document: str, timeout: int = 120) -> bytes:
-    """The HTML `document` printed to PDF (A4, as its CSS says) by headless Chromium."""
+def to_pdf(document: str, footer: str = "", timeout: int = 120) -> bytes:
+    """The HTML `document` printed to PDF (A4, as its CSS says) by headless Chromium, with
+    `footer` (HTML) and the page number "n / N" at the foot of every page.
+
+    CSS @page margin boxes are not printed by Chromium: the footer is the header/footer
+    template of the DevTools command Page.printToPDF, sent over --remote-debugging-pipe (the
+    browser reads commands on its descriptor 3 and answers on 4), with no dependency beyond
+    Chromium itself.
+    """
     executable = find_chromium()
     with tempfile.TemporaryDirectory(prefix="benzo-pack-") as tmp:
         folder = Path(tmp)
         source = folder / "pack.html"
-        target = folder / "pack.pdf"
         source.write_text(document, encoding="utf-8")
+        with _DevTools(executable, folder / "profile", timeout) as browser:
+            session = browser.open_page(source.as_uri())
+            result = browser.send(
+                "Page.printToPDF",
+                {
+                    "displayHeaderFooter": True,
+                    "headerTemplate": "<span></span>",
+                    "footerTemplate": _footer_template(footer),
+                    "printBackground": True,
+                    "preferCSSPageSize": True,
+                },
+                session,
+            )
+        return base64.b64decode(result["data"])
+
+
+def _footer_template(footer: str) -> str:
+    """Chromium's footer template: its own small page, styles inline; the classes pageNumber
+    and totalPages are filled in by Chromium on each page."""
+    return (
+        "<div style=\"font-family: 'DejaVu Sans', Arial, sans-serif; font-size: 7pt; "
+        "color: #555; width: 100%; margin: 0 12mm; display: flex; "
+        'justify-content: space-between;">'
+        f"<span>{footer}</span>"
+        '<span><span class="pageNumber"></span> / <span class="totalPages"></span></span>'
+        "</div>"
+    )
+
+
+_MOVE_FDS = (
+    "import os, sys; r, w = int(sys.argv[1]), int(sys.argv[2]); os.dup2(r, 3); os.dup2(w, 4); "
+    "os.close(r); os.close(w); os.execv(sys.argv[3], sys.argv[3:])"
+)
+
+
+def _above_four(fd: int) -> int:
+    """A copy of descriptor `fd` numbered 10 or more; `fd` is closed."""
+    copy = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return copy
+
+
+class _DevTools:
+    """A headless Chromium driven over --remote-debugging-pipe (JSON messages ended by NUL)."""
+
+    def __init__(self, executable: str, profile: Path, timeout: int):
+        self.executable = executable
+        self.profile = profile
+        self.timeout = timeout
+        self.next_id = 0
+        self.buffer = b""
+        self.events: list[dict] = []
+
+    def __enter__(self):
+        to_browser_r, self.to_browser = os.pipe()
+        self.from_browser, from_browser_w = os.pipe()
+        # The browser's ends above 4, so that moving them to 3 and 4 overwrites nothing.
+        to_browser_r, from_browser_w = (_above_four(fd) for fd in (to_browser_r, from_browser_w))
         command = [
-            executable,
+            self.executable,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
             "--disable-dev-shm-usage",
             "--no-first-run",
             "--disable-extensions",
-            "--no-pdf-header-footer",
-            "--print-to-pdf-no-header",
-            f"--user-data-dir={folder / 'profile'}",
-            f"--print-to-pdf={target}",
-            source.as_uri(),
+            "--remote-debugging-pipe",
+            f"--user-data-dir={self.profile}",
+            "about:blank",
         ]
+        # The pipe must be the browser's descriptors 3 and 4: a small Python moves them there
+        # and executes the browser (no preexec_fn, which is unsafe in the dashboard's threads).
         try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout, check=False
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _MOVE_FDS, str(to_browser_r), str(from_browser_w), *command],
+                pass_fds=(to_browser_r, from_browser_w),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
-        except subprocess.TimeoutExpired as exc:
-            raise UserError(f"Chromium did not print the PDF within {timeout} s") from exc
-        if not target.exists() or target.stat().st_size == 0:
-            detail = (done.stderr or done.stdout or "").strip().splitlines()
-            raise UserError(
-                "Chromium could not print the PDF"
-                + (f": {detail[-1]}" if detail else f" (exit status {done.returncode})")
-            )
-        return target.read_bytes()
+        finally:
+            os.close(to_browser_r)
+            os.close(from_browser_w)
+        self.deadline = time.monotonic() + self.timeout
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.process.poll() is None:
+                self._write({"id": -1, "method": "Browser.close"})
+                self.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
+        finally:
+            os.close(self.to_browser)
+            os.close(self.from_browser)
+            if self.process.stderr:
+                self.process.stderr.close()
+
+    def _write(self, message: dict) -> None:
+        os.write(self.to_browser, json.dumps(message).encode("utf-8") + b"\0")
+
+    def _read(self) -> dict:
+        while b"\0" not in self.buffer:
+            left = self.deadline - time.monotonic()
+            ready, _, _ = select.select([self.from_browser], [], [], max(left, 0))
+            if not ready:
+                raise UserError(f"Chromium did not print the PDF within {self.timeout} s")
+            chunk = os.read(self.from_browser, 1 << 20)
+            if not chunk:
+                raise UserError(f"Chromium could not print the PDF: {self._stderr()}")
+            self.buffer += chunk
+        message, self.buffer = self.buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def _stderr(self) -> str:
+        try:
+            self.process.wait(timeout=5)
+            lines = (self.process.stderr.read() or b"").decode("utf-8", "replace").splitlines()
+        except (OSError, subprocess.TimeoutExpired):
+            lines = []
+        return lines[-1] if lines else f"exit status {self.process.returncode}"
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+        """Send one command and wait for its answer (events met meanwhile are kept)."""
+        self.next_id += 1
+        message = {"id": self.next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        self._write(message)
+        while True:
+            answer = self._read()
+            if answer.get("id") == self.next_id:
+                if "error" in answer:
+                    raise UserError(f"Chromium could not print the PDF: {answer['error']}")
+                return answer.get("result", {})
+            self.events.append(answer)
+
+    def wait_event(self, method: str, session: str) -> None:
+        """Wait for the event `method` of `session`."""
+        while True:
+            for i, event in enumerate(self.events):
+                if event.get("method") == method and event.get("sessionId") == session:
+                    del self.events[i]
+                    return
+            self.events.append(self._read())
+
+    def open_page(self, url: str) -> str:
+        """A new page showing `url`, loaded: its session id."""
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
+        self.send("Page.enable", {}, session)
+        self.send("Page.navigate", {"url": url}, session)
+        self.wait_event("Page.loadEventFired", session)
+        return session
