@@ -147,6 +147,12 @@ def test_load_then_unload_gives_back_the_same_bytes(tmp_path):
     cli_ok(db, "load", "--no-progress", second_file(tmp_path))
     assert ledger(db) == [(1, 4, 4, 0, 0, 0, 0), (3, 6, 3, 1, 1, 1, 1)]
     assert figures(db) == loaded
+    con = duckdb.connect(str(db), read_only=True)
+    try:  # its rejected row is stored again too (line 7), under the new load
+        rejects = con.execute("select load_id, line_number, reason from rejects").fetchall()
+    finally:
+        con.close()
+    assert rejects == [(3, 7, "quantity_zero")]
 
 
 def test_unknown_and_already_unloaded_ids_are_refused_plainly(tmp_path, capsys):
