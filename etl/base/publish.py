@@ -35,7 +35,7 @@ from pathlib import Path
 import duckdb
 
 from etl.base.config import Config
-from etl.base.warehouse import apply_settings, connect, schema_fingerprint
+from etl.base.warehouse import WarehouseError, apply_settings, connect, schema_fingerprint
 from sql import SQL_DIR
 
 POINTER = "CURRENT"
@@ -271,25 +271,19 @@ def snapshot_behind(db_path: str | os.PathLike) -> bool | None:
         return None  # pruned meanwhile
     if changed <= written:
         return False
-    try:
-        warehouse = duckdb.connect(str(db_path), read_only=True)
-    except duckdb.Error:
-        return None
-    try:
-        held = ledger_ids(warehouse)
-    except duckdb.Error:
-        return None
-    finally:
-        warehouse.close()
-    try:
-        snap = duckdb.connect(str(current), read_only=True)
+    ids = []
+    for path in (db_path, current):  # (connect: read-only, no schema change, no progress bar)
         try:
-            published = ledger_ids(snap)
+            con = connect(path, read_only=True)
+        except (WarehouseError, duckdb.Error):
+            return None  # a writer holds the warehouse, or the snapshot was pruned meanwhile
+        try:
+            ids.append(ledger_ids(con))
+        except duckdb.Error:
+            return None
         finally:
-            snap.close()
-    except duckdb.Error:
-        return None
-    return held != published
+            con.close()
+    return ids[0] != ids[1]
 
 
 def ensure_published(db_path: str | os.PathLike, config: Config) -> Path | None:
