@@ -35,7 +35,7 @@ from pathlib import Path
 import duckdb
 
 from etl.base.config import Config
-from etl.base.warehouse import WarehouseError, apply_settings, connect, schema_fingerprint
+from etl.base.warehouse import apply_settings, connect, schema_fingerprint
 from sql import SQL_DIR
 
 POINTER = "CURRENT"
@@ -275,7 +275,7 @@ def snapshot_behind(db_path: str | os.PathLike) -> bool | None:
     for path in (db_path, current):  # (connect: read-only, no schema change, no progress bar)
         try:
             con = connect(path, read_only=True)
-        except (WarehouseError, duckdb.Error):
+        except (RuntimeError, duckdb.Error):  # (WarehouseError is a RuntimeError)
             return None  # a writer holds the warehouse, or the snapshot was pruned meanwhile
         try:
             ids.append(ledger_ids(con))
