@@ -16,6 +16,7 @@ from dash import Input, Output, State, dcc, html
 from dashboard import auth
 from dashboard.data import Warehouse
 from dashboard.locale import locale_data
+from dashboard.staleness import stale_banner
 from dashboard.ui import parse_date, query_params, search_with, view_state
 from etl.base.config import Config, load_config
 from etl.base.i18n import LANGUAGES, t
@@ -104,6 +105,7 @@ def create_app(
                 ],
                 className="app-header",
             ),
+            html.Div(id="app-stale"),  # dashboard/staleness.py (issue 19, item 9)
             html.Main(dash.page_container, className="app-main"),
             locale_data(),  # the date picker's language (dashboard/locale.py)
         ],
@@ -149,6 +151,11 @@ def create_app(
             t("as_of_default", lang),
             auth.user_badge(lang),
         )
+
+    @app.callback(Output("app-stale", "children"), Input("url", "search"), Input("url", "pathname"))
+    def stale(search, pathname):
+        # A banner while the warehouse is newer than the snapshot shown (issue 19, item 9).
+        return stale_banner(warehouse(), view_state(query_params(search)).lang)
 
     @app.callback(
         Output("url", "search"),

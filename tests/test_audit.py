@@ -151,6 +151,20 @@ def test_a_dashboard_session_is_audited_without_pseudonyms(tmp_path):
         body["inputs"][0]["value"] = "data:text/csv;base64," + base64.b64encode(export).decode()
         body["state"][0]["value"] = "march-extra.csv"
         answer = callback(analyst, url, body)
+        assert answer.status_code == 200 and "data-upload-preview" in answer.text
+        # The preview (a dry run) loaded nothing; the confirm button loads the file.
+        confirm = next(
+            d for d in server_callbacks(analyst, url)
+            if d["inputs"][0]["id"] == "data-upload-confirm"
+        )  # fmt: skip
+        sent = body_of(confirm)
+        sent["inputs"][0]["value"] = 1
+        states = {(s["id"], s["property"]): s for s in sent["state"]}
+        states[("data-upload", "contents")]["value"] = body["inputs"][0]["value"]
+        states[("data-upload", "filename")]["value"] = "march-extra.csv"
+        pending = answer.json()["response"]["data-upload-pending"]["data"]
+        states[("data-upload-pending", "data")]["value"] = pending
+        answer = callback(analyst, url, sent)
         assert answer.status_code == 200 and "data-upload-summary" in answer.text
         # Browsing the findings (pseudonyms on screen) and downloading them, then packs.
         for path in ("/compliance", "/data", "/regions"):

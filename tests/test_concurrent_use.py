@@ -270,7 +270,8 @@ class Loop:
 def _upload_body(path: Path) -> dict:
     contents = "data:text/csv;base64," + base64.b64encode(path.read_bytes()).decode()
     return callback_body(
-        ["data-upload-result.children", "data-ledger.rowData", "data-rejects.rowData"],
+        # The upload's first callback: its preview, a dry run that needs the warehouse too.
+        ["data-upload-result.children", "data-upload-actions.style", "data-upload-pending.data"],
         [("data-upload", "contents", contents)],
         [("data-upload", "filename", path.name), ("url", "search", "?lang=en")],
     )

@@ -88,11 +88,19 @@ __all__ = [
     "current_user",
     "hash_password",
     "install",
+    "max_request_bytes",
     "read_users",
     "security",
     "user_badge",
     "users_path",
 ]
+
+
+def max_request_bytes(warehouse) -> int:
+    """The largest request the server reads: an upload of the configured size as base64, plus
+    1 MiB (`warehouse`: the app's dashboard.data.Warehouse; None: the default 200 MB)."""
+    max_mb = warehouse.config.max_upload_mb if warehouse is not None else 200
+    return max_mb * (1 << 20) * 4 // 3 + (1 << 20)
 
 
 def install(dash_app, sec: Security) -> None:
@@ -109,8 +117,9 @@ def install(dash_app, sec: Security) -> None:
         SESSION_COOKIE_SECURE=sec.production,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(seconds=sec.session_seconds),
         SESSION_REFRESH_EACH_REQUEST=False,
-        # The largest upload (dashboard/pages/data.py, 200 MB) as base64 in a callback's JSON.
-        MAX_CONTENT_LENGTH=300 * 1024 * 1024,
+        # The largest upload (dashboard/pages/data.py, [loading] max_upload_mb of the
+        # configuration) as base64 (4/3 of its size) in a callback's JSON, with room to spare.
+        MAX_CONTENT_LENGTH=max_request_bytes(server.config.get("BENZO_WAREHOUSE")),
     )
     if sec.proxies:
         server.wsgi_app = ProxyFix(

@@ -40,7 +40,7 @@ PROXY_HEADERS = ("X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-IP"
 PUBLIC_PATHS = frozenset({"/login", "/logout", "/assets/style.css", "/_favicon.ico"})
 STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/_favicon.ico")
 # Callbacks with one of these components among their inputs are for analysts only.
-ANALYST_ONLY_INPUTS = frozenset({"data-upload"})
+ANALYST_ONLY_INPUTS = frozenset({"data-upload", "data-upload-confirm"})  # (the preview, the load)
 
 
 # --- the current request -------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
 import re
 import tempfile
@@ -35,7 +36,9 @@ from etl.base.i18n import fmt_date, fmt_int, fmt_month, fmt_rate, t
 dash.register_page(__name__, path="/data", name="data", order=90)
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_MB = 200
+MAX_NAME_BYTES = 255  # the longest file name most file systems accept (issue 19, item 9)
+HIDDEN = {"display": "none"}
+SHOWN = {"display": "flex", "gap": "0.6rem", "marginTop": "0.6rem"}
 UPLOAD_FORMATS = (".csv", ".txt", ".csv.gz", ".txt.gz", ".gz", ".parquet", ".xlsx")
 # One upload at a time in this process (DuckDB hands a second connection of the same process
 # the same database, so the file lock would not stop a second concurrent load).
@@ -273,23 +276,46 @@ def _upload(state):
     if state.publication:
         children.append(html.P(t("data_upload_hidden", lang), id="data-upload-hidden"))
         return html.Div(children, className="section")
+    max_mb = warehouse().config.max_upload_mb
     children += [
-        html.P(t("data_upload_help", lang, mb=MAX_UPLOAD_MB), className="note"),
-        dcc.Upload(
-            id="data-upload",
-            children=html.Div(t("data_upload_prompt", lang)),
-            max_size=MAX_UPLOAD_MB * 1024 * 1024,
-            multiple=False,
-            style={
-                "border": "2px dashed #888",
-                "borderRadius": "6px",
-                "padding": "1.2rem",
-                "textAlign": "center",
-                "cursor": "pointer",
-                "maxWidth": "40rem",
-            },
+        html.P(t("data_upload_help", lang, mb=max_mb), className="note"),
+        html.Div(
+            dcc.Upload(
+                id="data-upload",
+                children=html.Div(t("data_upload_prompt", lang)),
+                max_size=max_mb * 1024 * 1024,
+                multiple=False,
+                style={
+                    "border": "2px dashed #888",
+                    "borderRadius": "6px",
+                    "padding": "1.2rem",
+                    "textAlign": "center",
+                    "cursor": "pointer",
+                    "maxWidth": "40rem",
+                },
+            ),
+            id="data-upload-box",
+            **{"data-max-bytes": str(max_mb * 1024 * 1024)},
         ),
+        # dcc.Upload ignores a file above max_size without a word: assets/upload_size.js
+        # shows this message instead (the browser never sends such a file).
+        html.P(
+            t("data_upload_too_big", lang, mb=max_mb),
+            id="data-upload-too-big",
+            className="upload-error",
+            hidden=True,
+        ),
+        dcc.Store(id="data-upload-pending"),
         dcc.Loading(html.Div(id="data-upload-result", style={"marginTop": "0.8rem"})),
+        html.Div(
+            [
+                html.Button(t("data_upload_confirm", lang), id="data-upload-confirm", n_clicks=0),
+                html.Button(t("data_upload_cancel", lang), id="data-upload-cancel", n_clicks=0),
+            ],
+            id="data-upload-actions",
+            className="upload-actions",
+            style=HIDDEN,
+        ),
     ]
     return html.Div(children, className="section")
 
@@ -323,7 +349,7 @@ def layout(**params):
     )
 
 
-# --- the upload ---------------------------------------------------------------------------
+# --- the upload: a preview (a dry run of the loader), then a confirmed load -----------------
 
 
 def _safe_name(filename: str | None) -> str:
@@ -342,28 +368,44 @@ def refusal_message(outcome, name: str, lang: str) -> str:
     return t("data_upload_refused_other", lang, file=name)
 
 
-def load_upload(contents: str, filename: str | None, lang: str) -> tuple[str, object]:
-    """Load an uploaded file through the loader: ("loaded", summary) or (kind, message).
+def _received(contents: str, filename: str | None, lang: str) -> tuple[str, object]:
+    """The upload's ("ok", (name, bytes)), or (kind, plain message) when it cannot be taken.
 
-    kind is "refused", "too_big", "busy", "unreadable" or "failed"; the message is plain text.
+    kind is "too_big", "name_too_long" or "unreadable".
     """
-    from etl.base.publish import current_snapshot_path, publish
-    from etl.base.warehouse import WarehouseError, connect
-    from etl.ingest.load import load_paths
-
+    max_mb = warehouse().config.max_upload_mb
     header, _, payload = (contents or "").partition(",")
     if not payload or ";base64" not in header:
         return "unreadable", t("data_upload_unreadable", lang)
-    if len(payload) * 3 // 4 > MAX_UPLOAD_MB * 1024 * 1024:
-        return "too_big", t("data_upload_too_big", lang, mb=MAX_UPLOAD_MB)
+    if len(payload) * 3 // 4 > max_mb * 1024 * 1024:
+        return "too_big", t("data_upload_too_big", lang, mb=max_mb)
+    name = _safe_name(filename)
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        return "name_too_long", t(
+            "data_upload_name_too_long", lang, n=fmt_int(size, lang), max=MAX_NAME_BYTES
+        )
     try:
         data = base64.b64decode(payload, validate=False)
     except (binascii.Error, ValueError):
         return "unreadable", t("data_upload_unreadable", lang)
+    return "ok", (name, data)
+
+
+def _through_loader(contents: str, filename: str | None, lang: str, dry_run: bool):
+    """The upload through the loader: ("loaded", summary) or (kind, message); with `dry_run`,
+    a preview (etl.ingest.load.preview_path) that changes nothing."""
+    from etl.base.publish import current_snapshot_path, publish
+    from etl.base.warehouse import WarehouseError, connect
+    from etl.ingest.load import load_paths, preview_path
+
+    kind, received = _received(contents, filename, lang)
+    if kind != "ok":
+        return kind, received
+    name, data = received
     if not _UPLOAD_LOCK.acquire(blocking=False):
         return "busy", t("data_upload_busy", lang)
     wh = warehouse()
-    name = _safe_name(filename)
     try:
         with tempfile.TemporaryDirectory(prefix="benzo-upload-") as folder:
             path = Path(folder) / name
@@ -373,9 +415,12 @@ def load_upload(contents: str, filename: str | None, lang: str) -> tuple[str, ob
             except WarehouseError:
                 return "busy", t("data_upload_busy", lang)
             try:
-                (outcome,) = load_paths(con, [path], config=wh.config)
-                if outcome.summary and current_snapshot_path(wh.db_path) is None:
-                    publish(con, wh.config)  # the first data: the dashboard reads snapshots
+                if dry_run:
+                    outcome = preview_path(con, path, wh.config)
+                else:
+                    (outcome,) = load_paths(con, [path], config=wh.config)
+                    if outcome.summary and current_snapshot_path(wh.db_path) is None:
+                        publish(con, wh.config)  # the first data: the dashboard reads snapshots
             finally:
                 con.close()
             if outcome.refused:
@@ -389,15 +434,37 @@ def load_upload(contents: str, filename: str | None, lang: str) -> tuple[str, ob
         _UPLOAD_LOCK.release()
 
 
-def _summary(summary, lang: str):
-    header = html.Tr([html.Th(t("data_col_load_id", lang))] + [
-        html.Th(t(key, lang)) for _, key in SUMMARY_FIELDS
-    ])  # fmt: skip
-    cells = [html.Td(str(summary.load_id), id="data-upload-load_id")]
+def load_upload(contents: str, filename: str | None, lang: str) -> tuple[str, object]:
+    """Load an uploaded file through the loader: ("loaded", summary) or (kind, message).
+
+    kind is "refused", "too_big", "name_too_long", "busy", "unreadable" or "failed"; the
+    message is plain text.
+    """
+    return _through_loader(contents, filename, lang, dry_run=False)
+
+
+def preview_upload(contents: str, filename: str | None, lang: str) -> tuple[str, object]:
+    """What loading the uploaded file would bring, the warehouse unchanged: ("loaded", the
+    summary of a dry run of the same loader) or (kind, message) as `load_upload`."""
+    return _through_loader(contents, filename, lang, dry_run=True)
+
+
+def _summary_table(summary, lang: str, with_id: bool):
+    header = [html.Th(t("data_col_load_id", lang))] if with_id else []
+    header += [html.Th(t(key, lang)) for _, key in SUMMARY_FIELDS]
+    cells = [html.Td(str(summary.load_id), id="data-upload-load_id")] if with_id else []
     for field, _ in SUMMARY_FIELDS:
         value = getattr(summary, field)
         shown = value if isinstance(value, str) else fmt_int(value, lang)
         cells.append(html.Td(shown, id=f"data-upload-{field}"))
+    return html.Table(
+        [html.Thead(html.Tr(header)), html.Tbody(html.Tr(cells))],
+        id="data-upload-summary" if with_id else "data-upload-preview",
+        className="figures",
+    )
+
+
+def _summary(summary, lang: str):
     notes = [html.P(t("data_upload_loaded", lang), id="data-upload-message")]
     if summary.previously_loaded_as is not None:
         notes.append(html.P(t("data_upload_again", lang, n=summary.previously_loaded_as)))
@@ -412,37 +479,121 @@ def _summary(summary, lang: str):
                 )
             )  # fmt: skip
         )
-    return html.Div(
-        [
-            html.Table(
-                [html.Thead(header), html.Tbody(html.Tr(cells))],
-                id="data-upload-summary",
-                className="figures",
-            ),
-            *notes,
+    return html.Div([_summary_table(summary, lang, with_id=True), *notes])
+
+
+def _preview(summary, lang: str):
+    """The dry run's counts, the rejected rows by reason, and what to do next."""
+    children = [
+        html.P(t("data_upload_preview", lang), id="data-upload-preview-message"),
+        _summary_table(summary, lang, with_id=False),
+    ]
+    if summary.previously_loaded_as is not None:
+        children.append(html.P(t("data_upload_again", lang, n=summary.previously_loaded_as)))
+    if summary.rejects_by_reason:
+        rows = [
+            html.Tr(
+                [
+                    html.Td(t(f"data_reason_{reason}", lang) if reason in REASONS else reason),
+                    html.Td(fmt_int(n, lang), id=f"data-upload-reason-{reason}"),
+                ]
+            )
+            for reason, n in summary.rejects_by_reason.items()
         ]
-    )
+        children.append(
+            html.Table(
+                [
+                    html.Thead(
+                        html.Tr(
+                            [
+                                html.Th(t("data_col_meaning", lang)),
+                                html.Th(t("data_col_n_rejects", lang)),
+                            ]
+                        )
+                    ),
+                    html.Tbody(rows),
+                ],
+                id="data-upload-reasons",
+                className="figures",
+            )
+        )
+    return html.Div(children)
+
+
+def _error(kind: str, result: str, lang: str):
+    children = [html.Strong(t("data_upload_refused", lang)) if kind == "refused" else None,
+                html.Span(" " + result if kind == "refused" else result)]  # fmt: skip
+    return html.P(children, id="data-upload-error", className="upload-error",
+                  style={"color": "#B00020", "whiteSpace": "pre-line"})  # fmt: skip
+
+
+def _digest(contents: str | None) -> str:
+    return hashlib.sha256((contents or "").encode()).hexdigest()
 
 
 @callback(
     Output("data-upload-result", "children"),
-    Output("data-ledger", "rowData"),
-    Output("data-rejects", "rowData"),
+    Output("data-upload-actions", "style"),
+    Output("data-upload-pending", "data"),
     Input("data-upload", "contents"),
     State("data-upload", "filename"),
     State("url", "search"),
     prevent_initial_call=True,
 )
 def upload(contents, filename, search):
+    """A file chosen: the preview (a dry run of the loader), and the confirm/cancel buttons."""
     state = view_state(query_params(search))
     lang = state.lang
     if not contents or state.publication:
         return dash.no_update, dash.no_update, dash.no_update
+    kind, result = preview_upload(contents, filename, lang)
+    if kind != "loaded":
+        return _error(kind, result, lang), HIDDEN, None
+    return _preview(result, lang), SHOWN, {"digest": _digest(contents)}
+
+
+@callback(
+    Output("data-upload-result", "children", allow_duplicate=True),
+    Output("data-ledger", "rowData"),
+    Output("data-rejects", "rowData"),
+    Output("data-upload-actions", "style", allow_duplicate=True),
+    Output("data-upload-pending", "data", allow_duplicate=True),
+    Output("data-upload", "contents"),
+    Input("data-upload-confirm", "n_clicks"),
+    State("data-upload", "contents"),
+    State("data-upload", "filename"),
+    State("data-upload-pending", "data"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def confirm(clicks, contents, filename, pending, search):
+    """Confirmed: the previewed file is loaded (the same bytes, checked by their digest)."""
+    state = view_state(query_params(search))
+    lang = state.lang
+    if not clicks or not contents or not pending or state.publication:
+        return (dash.no_update,) * 6
+    if pending.get("digest") != _digest(contents):
+        message = _error("failed", t("data_upload_changed", lang), lang)
+        return message, dash.no_update, dash.no_update, HIDDEN, None, None
     kind, result = load_upload(contents, filename, lang)
     if kind != "loaded":
-        children = [html.Strong(t("data_upload_refused", lang)) if kind == "refused" else None,
-                    html.Span(" " + result if kind == "refused" else result)]  # fmt: skip
-        message = html.P(children, id="data-upload-error", className="upload-error",
-                         style={"color": "#B00020", "whiteSpace": "pre-line"})  # fmt: skip
-        return message, dash.no_update, dash.no_update
-    return _summary(result, lang), _ledger_rows(state), _reject_rows(state)
+        return _error(kind, result, lang), dash.no_update, dash.no_update, HIDDEN, None, None
+    return _summary(result, lang), _ledger_rows(state), _reject_rows(state), HIDDEN, None, None
+
+
+@callback(
+    Output("data-upload-result", "children", allow_duplicate=True),
+    Output("data-upload-actions", "style", allow_duplicate=True),
+    Output("data-upload-pending", "data", allow_duplicate=True),
+    Output("data-upload", "contents", allow_duplicate=True),
+    Input("data-upload-cancel", "n_clicks"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def cancel(clicks, search):
+    """Cancelled: nothing is loaded; the preview goes."""
+    if not clicks:
+        return (dash.no_update,) * 4
+    lang = view_state(query_params(search)).lang
+    message = html.P(t("data_upload_cancelled", lang), id="data-upload-cancelled")
+    return message, HIDDEN, None, None

@@ -39,6 +39,8 @@ EVENTS = (
     "user_added",
     "user_removed",
     "password_changed",
+    "unload",  # benzo-monitor unload (etl/ingest/unload.py)
+    "unload_refused",
 )
 # Everything a line may say besides time, event and user (see the module docstring).
 DETAIL_KEYS = frozenset(
@@ -46,7 +48,7 @@ DETAIL_KEYS = frozenset(
         "file", "sha256", "bytes", "format", "rows_read", "rows_new", "rows_present",
         "rows_skipped", "rows_rejected", "load_id", "seconds", "reason", "report_id", "month",
         "as_of", "lang", "suppressed", "content_sha256", "role", "ip", "method", "path",
-        "status", "component", "view", "name",
+        "status", "component", "view", "name", "rows_bzra",
     }
 )  # fmt: skip
 MAX_TEXT = 200

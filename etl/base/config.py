@@ -61,6 +61,7 @@ class Config:
     # reads and change no figure (nor the snapshots' configuration fingerprint).
     max_expanded_bytes: int = 8 << 30
     max_expanded_lines: int = 100_000_000
+    max_upload_mb: int = 200  # the dashboard's upload (issue 19, item 9)
 
     def as_rows(self) -> list[tuple[str, str]]:
         """(name, value) pairs for documents that show the configuration in force."""
@@ -164,7 +165,10 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         max_expanded_lines=_as_number(
             load.get("max_expanded_lines", 100_000_000), "max_expanded_lines", int
         ),
+        max_upload_mb=_as_number(load.get("max_upload_mb", 200), "max_upload_mb", int),
     )
+    if cfg.max_upload_mb < 1:
+        raise ConfigError("max_upload_mb must be at least 1")
     if cfg.max_expanded_bytes < 1 or cfg.max_expanded_lines < 1:
         raise ConfigError("max_expanded_bytes and max_expanded_lines must be at least 1")
     if cfg.suppression_threshold < 1:

@@ -212,10 +212,15 @@ def read_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> Snapshot:
 
 
 def fresh_snapshot(
-    db_path: str | os.PathLike, config: Config, max_load_id: int | None
+    db_path: str | os.PathLike,
+    config: Config,
+    max_load_id: int | None,
+    load_ids: list[int] | None = None,
 ) -> Snapshot | None:
     """The current snapshot if it is up to date: the warehouse's loads (its latest load id is
-    `max_load_id`), the same sql/ and the same configuration. None otherwise."""
+    `max_load_id`; with `load_ids`, its ledger holds exactly these loads — an unloaded load
+    other than the latest leaves the latest id as it was), the same sql/ and the same
+    configuration. None otherwise."""
     current = current_snapshot_path(db_path)
     if current is None:
         return None
@@ -226,6 +231,7 @@ def fresh_snapshot(
             (schema,) = snap.execute(
                 "select value from main.warehouse_meta where key = 'schema_fingerprint'"
             ).fetchone()
+            seen = ledger_ids(snap) if load_ids is not None else None
         finally:
             snap.close()
     except duckdb.Error:
@@ -234,8 +240,49 @@ def fresh_snapshot(
         schema == schema_fingerprint()
         and meta.config_fingerprint == config_fingerprint(config)
         and meta.max_load_id == max_load_id
+        and (load_ids is None or seen == list(load_ids))
     )
     return meta if fresh else None
+
+
+def ledger_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """The load ids of the ledger (`main.loads`) on `con`, a warehouse or a snapshot, in order."""
+    return [i for (i,) in con.execute("select load_id from main.loads order by load_id").fetchall()]
+
+
+def snapshot_behind(db_path: str | os.PathLike) -> bool | None:
+    """Does the warehouse hold other loads than its current snapshot (a load or an unload
+    committed, then killed before it published)? None when it cannot tell: no snapshot, or the
+    warehouse cannot be opened now (a writer holds it: its own publication follows).
+
+    Opens the warehouse read-only for a moment, and only when a file of the warehouse (or its
+    write-ahead log) was changed after the snapshot was written: a publication checkpoints the
+    warehouse before copying it, so after it the snapshot is the newest file.
+    """
+    db_path = Path(db_path)
+    current = current_snapshot_path(db_path)
+    if current is None or not db_path.exists():
+        return None
+    try:
+        written = current.stat().st_mtime_ns
+        changed = max(p.stat().st_mtime_ns for p in (db_path, Path(f"{db_path}.wal")) if p.exists())
+    except FileNotFoundError:
+        return None  # pruned meanwhile
+    if changed <= written:
+        return False
+    ids = []
+    for path in (db_path, current):  # (connect: read-only, no schema change, no progress bar)
+        try:
+            con = connect(path, read_only=True)
+        except (RuntimeError, duckdb.Error):  # (WarehouseError is a RuntimeError)
+            return None  # a writer holds the warehouse, or the snapshot was pruned meanwhile
+        try:
+            ids.append(ledger_ids(con))
+        except duckdb.Error:
+            return None
+        finally:
+            con.close()
+    return ids[0] != ids[1]
 
 
 def ensure_published(db_path: str | os.PathLike, config: Config) -> Path | None:
@@ -250,7 +297,7 @@ def ensure_published(db_path: str | os.PathLike, config: Config) -> Path | None:
     con = connect(db_path, config=config)
     try:
         (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
-        fresh = fresh_snapshot(db_path, config, max_load_id)
+        fresh = fresh_snapshot(db_path, config, max_load_id, ledger_ids(con))
         return fresh.path if fresh else publish(con, config)
     finally:
         con.close()

@@ -3,7 +3,7 @@
 `main` parses the arguments (etl/cli/parser.py) and runs the command's function from the
 module of its group: load.py (load, loads, rejects), figures.py (report, cohorts, compliance,
 reports, publish), synthetic.py (generate), audit.py (audit), actuarial.py (nowcast, budget),
-reference.py (reference load|list) and serve.py (serve, demo, users:
+reference.py (reference load|list), unload.py (unload) and serve.py (serve, demo, users:
 the only module that imports the dashboard). Errors a user can act on (etl.base.errors.UserError,
 a bad configuration) become one plain message and an exit status, never a traceback.
 """
@@ -41,6 +41,7 @@ COMMANDS = {
     "serve": ("serve", "run_serve"),
     "users": ("serve", "run_users"),
     "reference": ("reference", "run_reference"),  # SPEC §14
+    "unload": ("unload", "run_unload"),  # issue 18: remove one load
 }
 
 

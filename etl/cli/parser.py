@@ -126,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("loads", help="list the load ledger")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
+    # --- issue 18: remove one load ---------------------------------------------------------
+    p = sub.add_parser(
+        "unload", help="remove one load (its lines, rejects and ledger row), in one transaction"
+    )
+    p.add_argument(
+        "load_id", type=int, metavar="LOAD_ID", help="the load's id (benzo-monitor loads)"
+    )
+    # --- end of issue 18 block ---------------------------------------------------------------
+
     p = sub.add_parser("rejects", help="list rejected rows with their reasons")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--load", type=int, dest="load_id", help="only this load id")

@@ -93,6 +93,9 @@ class LoadSummary:
     previously_loaded_as: int | None = None
     rows_bzra: int = 0  # BZRA lines accepted (new + already present), SPEC §14
     rows_clonazepam: int = 0  # clonazepam lines (N03AE01), kept apart, not counted
+    # The file's rejected rows by reason code (REASONS): they add up to rows_rejected.
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False  # a preview: counted as a load would, then rolled back (load_id 0)
 
 
 def sha256_of(path: Path) -> str:
@@ -470,8 +473,15 @@ class Loader:
 
     # -- the whole file --------------------------------------------------------------------
 
-    def load_file(self, path: Path, progress: ProgressCallback | None = None) -> LoadSummary:
-        """Load one file; raise FileRefused (warehouse unchanged) when it cannot be accepted."""
+    def load_file(
+        self, path: Path, progress: ProgressCallback | None = None, dry_run: bool = False
+    ) -> LoadSummary:
+        """Load one file; raise FileRefused (warehouse unchanged) when it cannot be accepted.
+
+        `dry_run`: every step of a load, the writing transaction included, then a rollback
+        instead of the commit: the summary says what the load would bring (the dashboard's
+        upload preview), the warehouse is left as it was. Its load_id is 0 (no id is drawn).
+        """
         started = dt.datetime.now()
         clock = time.perf_counter()
         digest: dict[str, str] = {}
@@ -494,8 +504,9 @@ class Loader:
             self._normalise(source, columns, shifts)
             hasher.join()
             return self._commit(
-                path, source, digest["sha"], started, clock, n_rows, n_skipped, csv_rejects
-            )
+                path, source, digest["sha"], started, clock, n_rows, n_skipped, csv_rejects,
+                dry_run,
+            )  # fmt: skip
         finally:
             for temp in self._temp_files:
                 temp.unlink(missing_ok=True)
@@ -528,7 +539,9 @@ class Loader:
         self._temp_files.extend(new.temp_files)
         return new
 
-    def _commit(self, path, source, sha, started, clock, n_rows, n_skipped, csv_rejects):
+    def _commit(
+        self, path, source, sha, started, clock, n_rows, n_skipped, csv_rejects, dry_run=False
+    ):
         con = self.con
         n_valid, n_present, n_rejected, min_date, max_date, n_bzra, n_clonazepam = con.execute(
             """
@@ -551,7 +564,7 @@ class Loader:
             "select min(load_id) from loads where file_sha256 = ?", [sha]
         ).fetchone()[0]
         finished = dt.datetime.now()
-        load_id = con.execute("select nextval('load_id_seq')").fetchone()[0]
+        load_id = 0 if dry_run else con.execute("select nextval('load_id_seq')").fetchone()[0]
         summary = LoadSummary(
             load_id=load_id,
             file_name=path.name,
@@ -634,7 +647,13 @@ class Loader:
                 """,
                 [load_id, path.name, sha, sha],
             )
-            con.execute("commit")
+            summary.rejects_by_reason = dict(
+                con.execute(
+                    "select reason, count(*) from load_rejects group by reason order by reason"
+                ).fetchall()
+            )
+            summary.dry_run = dry_run
+            con.execute("rollback" if dry_run else "commit")
         except BaseException:
             try:
                 con.execute("rollback")
@@ -755,3 +774,19 @@ def load_paths(
                     ) from exc
                 raise
     return outcomes
+
+
+def preview_path(
+    con: duckdb.DuckDBPyConnection, path: Path, config: Config | None = None
+) -> FileOutcome:
+    """What loading `path` would bring, without changing the warehouse: the loader's own
+    steps and writing transaction, rolled back (`Loader.load_file(dry_run=True)`), so the
+    counts are those the load gives. Not audited and not published: nothing changed."""
+    limits = (
+        ExpansionLimits(config.max_expanded_bytes, config.max_expanded_lines) if config else None
+    )
+    loader = Loader(con, limits=limits)
+    try:
+        return FileOutcome(path, summary=loader.load_file(Path(path), dry_run=True))
+    except FileRefused as exc:
+        return FileOutcome(path, refused=str(exc))

@@ -100,7 +100,9 @@ def open_for_export(
         publish.materialise_core(con)
         return con
     (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
-    snap = publish.fresh_snapshot(publish.database_path(con), config, max_load_id)
+    snap = publish.fresh_snapshot(
+        publish.database_path(con), config, max_load_id, publish.ledger_ids(con)
+    )
     if snap is not None and as_of in (None, snap.as_of_date):
         try:
             reader = warehouse.open_duckdb(snap.path, read_only=True)

@@ -29,6 +29,21 @@ create table if not exists loads (
 alter table loads add column if not exists rows_bzra bigint;        -- BZRA lines accepted (new + present)
 alter table loads add column if not exists rows_clonazepam bigint;  -- clonazepam lines (kept apart)
 
+-- Loads removed by `benzo-monitor unload` (etl/ingest/unload.py): the load's ledger row and its
+-- lines and rejects are deleted; this row keeps what was removed, and tells an id unloaded
+-- already from one that never existed.
+create table if not exists unloads (
+    load_id          integer primary key,
+    file_name        varchar not null,
+    file_sha256      varchar not null,
+    loaded_at        timestamp,          -- the load's finished_at
+    billing_lines    bigint not null,    -- programme lines removed
+    bzra_lines       bigint not null,    -- BZRA and clonazepam lines removed
+    rejects          bigint not null,    -- rejected rows removed
+    unloaded_at      timestamp not null,
+    unloaded_by      varchar
+);
+
 -- Programme billing lines (one of the 8 fee codes), normalised to canonical values.
 -- Idempotency: (fingerprint, occurrence) is unique. The fingerprint is the MD5 of all
 -- canonical values; the occurrence numbers identical rows within one file.
