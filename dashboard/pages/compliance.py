@@ -17,10 +17,13 @@ from dash import Input, Output, State, callback, dcc, html
 from dashboard.app import warehouse
 from dashboard.ui import (
     EXTRA_COLOURS,
+    chart,
     empty_page,
     figure_layout,
+    graph_config,
     grid,
     json_safe,
+    mark_suppressed,
     page_title,
     publication_note,
     query_params,
@@ -97,12 +100,19 @@ def layout(rule: str | None = None, **params):
                     html.Div(
                         [
                             html.H3(t("compliance_trend_title", lang)),
-                            dcc.Graph(
-                                id="compliance-trend",
-                                figure=_trend(
-                                    per_month, rules, rule if rule in counts else None, shown, lang
+                            chart(
+                                dcc.Graph(
+                                    id="compliance-trend",
+                                    figure=_trend(
+                                        per_month,
+                                        rules,
+                                        rule if rule in counts else None,
+                                        shown,
+                                        lang,
+                                    ),
+                                    config=graph_config(lang),
                                 ),
-                                config={"displaylogo": False},
+                                t("a11y_chart_compliance_trend", lang),
                             ),
                         ],
                         className="section",
@@ -220,8 +230,10 @@ def _trend(per_month: list[dict], rules, chosen: str | None, shown: dict, lang: 
             (t(f"compliance_severity_{s}", lang), SEVERITY_COLOURS[s], s)
             for s in ("error", "warning")
         ]
+    marked = {}
     for name, colour, key in series:
         values = [shown[(m, key)] for m in months]
+        marked[name] = values
         fig.add_bar(
             x=x,
             # A suppressed count is not plotted; its hover says "<5".
@@ -236,7 +248,9 @@ def _trend(per_month: list[dict], rules, chosen: str | None, shown: dict, lang: 
         showlegend=True,
         legend={"traceorder": "normal"},
         xaxis={"type": "date", "tickformat": "%Y-%m", "dtick": "M3" if len(months) > 14 else "M1"},
+        yaxis={"title": t("compliance_col_count", lang)},
     )  # fmt: skip
+    mark_suppressed(fig, x, marked, lang)
     return figure_layout(fig, lang, height=380)
 
 

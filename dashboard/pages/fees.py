@@ -20,8 +20,10 @@ from dashboard.app import warehouse
 from dashboard.ui import (
     EXTRA_COLOURS,
     PROVISIONAL_SHADE,
+    chart,
     empty_page,
     figure_layout,
+    graph_config,
     grid,
     json_safe,
     page_title,
@@ -92,10 +94,13 @@ def layout(period: str | None = None, **params):
             html.Div(
                 [
                     html.H3(t("fees_chart_title", lang)),
-                    dcc.Graph(
-                        id="fees-chart",
-                        figure=_chart(by_month, has_amounts, lang),
-                        config={"displaylogo": False},
+                    chart(
+                        dcc.Graph(
+                            id="fees-chart",
+                            figure=_chart(by_month, has_amounts, lang),
+                            config=graph_config(lang),
+                        ),
+                        t("a11y_chart_fees", lang),
                     ),
                 ],
                 className="section",

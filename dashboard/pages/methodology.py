@@ -14,7 +14,7 @@ import dash
 from dash import dcc, html
 
 from dashboard.app import warehouse
-from dashboard.ui import page_title, publication_note, view_state
+from dashboard.ui import nested_headings, page_title, publication_note, view_state
 from etl.base.codes import FEE_CODES
 from etl.base.config import DEFAULTS_PATH, Config
 from etl.base.i18n import fmt_date, fmt_int, fmt_number, t
@@ -240,7 +240,7 @@ def layout(**params):
                 [
                     html.Summary(t("methodology_full", lang)),
                     dcc.Markdown(
-                        _document(config),
+                        nested_headings(_document(config)),
                         id="methodology-document",
                         className="methodology-document",
                     ),

@@ -23,8 +23,10 @@ from dashboard.app import warehouse
 from dashboard.ui import (
     SCHEME_COLOURS,
     SCHEMES,
+    chart,
     empty_page,
     figure_layout,
+    graph_config,
     grid,
     page_title,
     publication_note,
@@ -109,11 +111,13 @@ def layout(
                                 "regions-rate-chart",
                                 t("regions_rate_chart", lang),
                                 _rate_figure(regions, shown, disclosure, lang),
+                                lang,
                             ),
                             _chart(
                                 "regions-province-chart",
                                 t("regions_province_chart", lang),
                                 _province_figure(provinces, shown, disclosure, lang),
+                                lang,
                             ),
                         ],
                         style=_COLUMNS,
@@ -154,15 +158,16 @@ def layout(
 
 _COLUMNS = {
     "display": "grid",
-    "gridTemplateColumns": "repeat(auto-fit, minmax(380px, 1fr))",
+    "gridTemplateColumns": "repeat(auto-fit, minmax(min(380px, 100%), 1fr))",
     "gap": "0.8rem",
 }
 
 
-def _chart(chart_id: str, title: str, figure: go.Figure):
+def _chart(chart_id: str, title: str, figure: go.Figure, lang: str):
     return html.Div(
         [html.H4(title, style={"margin": "0.2rem 0"}),
-         dcc.Graph(id=chart_id, figure=figure, config={"displaylogo": False})]
+         chart(dcc.Graph(id=chart_id, figure=figure, config=graph_config(lang)),
+               t(f"a11y_chart_{chart_id.replace('-', '_')}", lang))]
     )  # fmt: skip
 
 
@@ -235,7 +240,9 @@ def _bars(fig: go.Figure, rows: list[dict], labels: list[str], column: str, show
         )
     fig.update_layout(barmode="stack", showlegend=True)
     # Counts and rates are never negative (an axis with every value suppressed stays at 0-1).
-    (fig.update_xaxes if horizontal else fig.update_yaxes)(rangemode="nonnegative")
+    (fig.update_xaxes if horizontal else fig.update_yaxes)(
+        rangemode="nonnegative", title=t(f"a11y_axis_{column}", lang)
+    )
     # Categories (insurer codes such as 100, 200 included) are labels, not a numeric scale.
     (fig.update_yaxes if horizontal else fig.update_xaxes)(type="category")
     return fig
@@ -285,8 +292,9 @@ def _profile_chart(profile: list[dict], dimension: str, shown, disclosure, lang:
     fig = _bars(go.Figure(), rows, labels, "n_patients_initiated", shown, disclosure, lang)
     fig = figure_layout(fig, lang, height=300)
     return html.Div(
-        [title, dcc.Graph(id=f"regions-{dimension}-chart", figure=fig,
-                          config={"displaylogo": False})]
+        [title, chart(dcc.Graph(id=f"regions-{dimension}-chart", figure=fig,
+                                config=graph_config(lang)),
+                      t("a11y_chart_regions_profile", lang))]
     )  # fmt: skip
 
 
@@ -538,10 +546,13 @@ def _funnel_section(data, state, measure, by, disclosure, regions: list[dict]):
                 ],
                 className="controls-row",
             ),
-            dcc.Graph(
-                id="regions-funnel-chart",
-                figure=_funnel_figure(doc, lang),
-                config={"displaylogo": False},
+            chart(
+                dcc.Graph(
+                    id="regions-funnel-chart",
+                    figure=_funnel_figure(doc, lang),
+                    config=graph_config(lang),
+                ),
+                t("a11y_chart_regions_funnel", lang),
             ),
             *notes,
             html.P(t("regions_funnel_note", lang), id="regions-funnel-note",
