@@ -236,3 +236,154 @@ def test_the_state_table_scrolls_to_its_last_column_on_a_phone(served, browser, 
         assert reach == [True, True]
     finally:
         browser.set_window_size(1366, 900)
+
+
+# --- without a browser: the shared helpers of dashboard/ui.py and the app shell -------------
+
+
+def _luminance(colour: str) -> float:
+    """WCAG 2 relative luminance of "#RRGGBB"."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(a: str, b: str) -> float:
+    light, dark = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_scheme_colours_stay_apart_in_greyscale_and_the_stabilisation_colour_shows():
+    """By hand (WCAG 2: channel c/255, linear ((c + 0.055) / 1.055)^2.4, L = 0.2126 R +
+    0.7152 G + 0.0722 B):
+    5 steps #F5C000: R 0.9608 -> 0.9131, G 0.7529 -> 0.5271, B 0: L = 0.194 + 0.377 = 0.571;
+    7 steps #008A64: G 0.5412 -> 0.2542, B 0.3922 -> 0.1275: L = 0.182 + 0.009 = 0.191;
+    10 steps #003A66: G 0.2275 -> 0.0423, B 0.4 -> 0.1329: L = 0.030 + 0.010 = 0.040.
+    Contrast (L1 + 0.05) / (L2 + 0.05): 5/7 = 0.621 / 0.241 = 2.58, 7/10 = 0.241 / 0.090 = 2.68
+    (the old orange #E69F00, L 0.416, and sky blue #56B4E9, L 0.405: 0.466 / 0.455 = 1.02, one
+    grey). Stabilisation #9A7D00: R 0.6039 -> 0.3231,
+    G 0.4902 -> 0.2051, L = 0.0687 + 0.1467 = 0.215; on white 1.05 / 0.265 = 3.96 >= 3 (the
+    old yellow #F0E442: 1.32)."""
+    from dashboard.ui import EXTRA_COLOURS, SCHEME_COLOURS
+
+    stabilisation = EXTRA_COLOURS[2]  # dashboard/pages/fees.py's KIND_COLOURS
+
+    shown = [round(_luminance(SCHEME_COLOURS[s]), 3) for s in ("5", "7", "10")]
+    assert shown == [0.571, 0.191, 0.040]
+    assert round(_contrast(SCHEME_COLOURS["5"], SCHEME_COLOURS["7"]), 2) == 2.58
+    assert round(_contrast(SCHEME_COLOURS["7"], SCHEME_COLOURS["10"]), 2) == 2.68
+    assert round(_contrast(stabilisation, "#FFFFFF"), 2) == 3.96
+    assert round(_contrast("#E69F00", "#56B4E9"), 2) == 1.02
+
+
+def test_markdown_headings_go_one_level_down_outside_code():
+    from dashboard.ui import nested_headings
+
+    text = "# Methodology\n\nIntro\n```\n# a comment\n```\n## Sources\n"
+    assert nested_headings(text) == "## Methodology\n\nIntro\n```\n# a comment\n```\n### Sources\n"
+
+
+@pytest.fixture
+def small_app(cli, db, tmp_path):
+    """The smoke test's warehouse: March 2025, patients initiated 1 (5 steps), 0 (7 steps),
+    2 (10 steps) (tests/test_dashboard_smoke.py)."""
+    from dashboard.app import create_app
+    from tests.conftest import CANONICAL_HEADER, write_delimited
+
+    rows = [
+        ["P1", "PH1", "03/03/2025", "5521950", "1", "23,24"],
+        ["P2", "PH1", "04/03/2025", "5521976", "1", "23,24"],
+        ["P3", "PH2", "05/03/2025", "5521976", "1", "23,24"],
+        ["P1", "PH1", "03/03/2025", "5521984", "1", "15,71"],
+    ]
+    export = write_delimited(tmp_path / "a.csv", CANONICAL_HEADER, rows)
+    assert cli("--db", db, "load", export)[0] == 0
+    return create_app(db)
+
+
+def _components(component):
+    yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if hasattr(child, "to_plotly_json"):
+            yield from _components(child)
+
+
+def _state_page(app, **params):
+    import importlib
+
+    import dash
+
+    entry = next(p for p in dash.page_registry.values() if p["path"] == "/")
+    state = importlib.import_module(entry["module"])
+    with app.server.test_request_context():
+        return state.layout(lang=params.pop("lang", "fr"), month="2025-03", **params)
+
+
+@pytest.mark.parametrize(
+    "lang,ticks",
+    [
+        ("fr", ["avr. 23", "juil. 23", "oct. 23", "janv. 24", "avr. 24", "juil. 24", "oct. 24",
+                "janv. 25"]),
+        ("en", ["Apr 23", "Jul 23", "Oct 23", "Jan 24", "Apr 24", "Jul 24", "Oct 24", "Jan 25"]),
+    ],
+)  # fmt: skip
+def test_the_state_chart_is_captioned_titled_and_ticked_in_words(small_app, lang, ticks):
+    """The chart runs from the pilot's start (programme_start, February 2023) to March 2025,
+    ticked every 3 months (dtick M3) on the quarters' first months: April 2023 to January
+    2025, 8 ticks, in words (Babel's short month, "avr. 23" / "Apr 23", not "2023-04"). The y
+    axis is titled and never shortens 12 000 to "12k"; the toolbar keeps 2 buttons; the chart
+    has its caption from the catalogue."""
+    from dash import dcc, html
+
+    from etl.base.i18n import t
+
+    page = _state_page(small_app, lang=lang)
+    (figure,) = [c for c in _components(page) if isinstance(c, html.Figure)]
+    graph, caption = figure.children
+    assert isinstance(graph, dcc.Graph) and graph.id == "state-trend"
+    assert caption.children == t("a11y_chart_state_trend", lang)
+    assert graph.config["modeBarButtons"] == [["toImage", "resetScale2d"]]
+    layout = graph.figure.layout
+    assert list(layout.xaxis.ticktext) == ticks
+    assert list(layout.xaxis.tickvals)[:2] == ["2023-04-01", "2023-07-01"]
+    assert layout.yaxis.title.text == t("a11y_axis_patients_initiated", lang)
+    assert layout.yaxis.exponentformat == "none" and layout.yaxis.separatethousands
+    assert {tr.marker.line.color for tr in graph.figure.data if tr.type == "bar"} == {"#333333"}
+
+
+@pytest.mark.parametrize("view", ["analyst", "publication"])
+def test_a_masked_value_is_marked_on_the_bars(small_app, view):
+    """March 2025 by hand: 1 (5 steps), 0 (7), 2 (10). The publication view masks 1 and 2 as
+    "<5" (SPEC §9.1) and draws no bar for them: one mark on the month, at the height of what is
+    drawn (0), naming both masked parts. The analyst view draws every bar, with no mark."""
+    page = _state_page(small_app, lang="en", view=view)
+    (graph,) = [c for c in _components(page) if getattr(c, "id", None) == "state-trend"]
+    marks = [tr for tr in graph.figure.data if tr.type == "scatter"]
+    if view == "analyst":
+        assert marks == []
+        return
+    (mark,) = marks
+    assert mark.name == "Masked value (<5 or x)"
+    assert list(mark.x) == ["2025-03-01"] and list(mark.y) == [0]
+    assert list(mark.customdata) == ["5 steps: <5<br>10 steps: <5"]
+
+
+def test_the_page_is_served_in_the_language_of_its_url(small_app):
+    client = small_app.server.test_client()
+    for query, lang in (("?lang=nl", "nl"), ("?lang=en", "en"), ("", "fr"), ("?lang=xx", "fr")):
+        page = client.get("/" + query).get_data(as_text=True)
+        assert f'<html lang="{lang}">' in page, query
+
+
+def test_the_language_links_keep_the_page_and_its_filters(small_app):
+    from dashboard.app import language_links
+
+    with small_app.server.test_request_context():
+        links = language_links("nl", "?lang=nl&month=2025-03&view=publication", "/regions")
+    shown = [(span.lang, span.children.href, span.children.className) for span in links]
+    assert shown == [
+        ("fr", "/regions?lang=fr&month=2025-03&view=publication", None),
+        ("nl", "/regions?lang=nl&month=2025-03&view=publication", "active"),
+        ("en", "/regions?lang=en&month=2025-03&view=publication", None),
+    ]
