@@ -321,6 +321,13 @@ def nested_headings(markdown: str) -> str:
     return "\n".join(out) + ("\n" if markdown.endswith("\n") else "")
 
 
+def bar_pattern(shape: str) -> dict:
+    """A hatching over a bar's colour ("" none, "/", ".", "x", ...): series whose colours are
+    close in greyscale stay apart."""
+    return {"shape": shape, "fillmode": "overlay", "fgcolor": "rgba(255, 255, 255, 0.75)",
+            "size": 7, "solidity": 0.3}  # fmt: skip
+
+
 def mark_suppressed(fig: go.Figure, x: list, series: dict[str, list], lang: str) -> None:
     """In the publication view, a mark where a stacked bar leaves out a masked value (SPEC §9:
     "<5", "x"), instead of a silent gap: one marker on top of the month's stack, its hover naming

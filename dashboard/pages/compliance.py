@@ -17,6 +17,7 @@ from dash import Input, Output, State, callback, dcc, html
 from dashboard.app import warehouse
 from dashboard.ui import (
     EXTRA_COLOURS,
+    bar_pattern,
     chart,
     empty_page,
     figure_layout,
@@ -240,6 +241,8 @@ def _trend(per_month: list[dict], rules, chosen: str | None, shown: dict, lang: 
             y=[v if isinstance(v, int) else None for v in values],
             name=name,
             marker_color=colour,
+            # Errors plain, warnings hatched (the two colours are close in greyscale).
+            marker_pattern=bar_pattern("/" if colour == SEVERITY_COLOURS["warning"] else ""),
             customdata=[fmt_int(v, lang) for v in values],
             hovertemplate="%{x|%Y-%m}: %{customdata}<extra>" + name + "</extra>",
         )
