@@ -598,6 +598,8 @@ def _funnel_figure(doc: dict, lang: str) -> go.Figure:
         marker={
             "size": 9,
             "color": ["#D55E00" if u["outside_998"] else "#009E73" for u in units],
+            # The two colours are one grey: a unit outside the limits is a diamond too.
+            "symbol": ["diamond" if u["outside_998"] else "circle" for u in units],
             "line": {"width": 1, "color": "#333333"},
         },
         customdata=[
