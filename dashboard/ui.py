@@ -328,10 +328,13 @@ def bar_pattern(shape: str) -> dict:
             "size": 7, "solidity": 0.3}  # fmt: skip
 
 
-def mark_suppressed(fig: go.Figure, x: list, series: dict[str, list], lang: str) -> None:
+def mark_suppressed(
+    fig: go.Figure, x: list, series: dict[str, list], lang: str, *, horizontal: bool = False
+) -> None:
     """In the publication view, a mark where a stacked bar leaves out a masked value (SPEC §9:
-    "<5", "x"), instead of a silent gap: one marker on top of the month's stack, its hover naming
-    each masked part. `series`: the values shown, per name, in the order of `x`."""
+    "<5", "x"), instead of a silent gap: one marker at the end of the bar's stack, its hover
+    naming each masked part. `series`: the values drawn (or the mask), per name, in the order of
+    the categories `x` (on the y axis for horizontal bars)."""
     xs, ys, notes = [], [], []
     for i, at in enumerate(x):
         masked = [
@@ -341,6 +344,8 @@ def mark_suppressed(fig: go.Figure, x: list, series: dict[str, list], lang: str)
             xs.append(at)
             ys.append(sum(v[i] for v in series.values() if isinstance(v[i], int | float)))
             notes.append("<br>".join(f"{name}: {value}" for name, value in masked))
+    if horizontal:
+        xs, ys = ys, xs
     if xs:
         fig.add_scatter(
             x=xs, y=ys, mode="markers", name=t("a11y_suppressed", lang), customdata=notes,

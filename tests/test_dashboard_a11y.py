@@ -387,3 +387,21 @@ def test_the_language_links_keep_the_page_and_its_filters(small_app):
         ("nl", "/regions?lang=nl&month=2025-03&view=publication", "active"),
         ("en", "/regions?lang=en&month=2025-03&view=publication", None),
     ]
+
+
+@pytest.mark.parametrize("horizontal", [False, True])
+def test_the_mark_sits_at_the_end_of_what_is_drawn(horizontal):
+    """Two categories stacked from two schemes: A = 3 (5 steps) + "x" (7 steps), B = "<5" +
+    2. By hand: A's mark at 3 naming "7 steps: x", B's at 2 naming "5 steps: <5"; a category
+    with nothing masked gets none. Horizontal bars: the same, axes swapped."""
+    import plotly.graph_objects as go
+
+    from dashboard.ui import mark_suppressed
+
+    fig = go.Figure()
+    series = {"5 steps": [3, "<5", 1], "7 steps": ["x", 2, 0]}
+    mark_suppressed(fig, ["A", "B", "C"], series, "en", horizontal=horizontal)
+    (mark,) = fig.data
+    categories, ends = (mark.y, mark.x) if horizontal else (mark.x, mark.y)
+    assert list(categories) == ["A", "B"] and list(ends) == [3, 2]
+    assert list(mark.customdata) == ["7 steps: x", "5 steps: <5"]

@@ -32,6 +32,7 @@ from dashboard.ui import (
     figure_layout,
     graph_config,
     grid,
+    mark_suppressed,
     page_title,
     publication_note,
     query_params,
@@ -326,6 +327,7 @@ def _funnel_chart(steps: list[dict], scheme: str, disclosure, lang: str) -> go.F
             customdata=[[fmt_int(c, lang), fmt_rate(s, lang)] for c, s in zip(counts, shares, strict=True)],
             hovertemplate="%{x}: <b>%{customdata[0]}</b> (%{customdata[1]})<extra></extra>",
         )  # fmt: skip
+        mark_suppressed(fig, labels, {scheme_label(scheme, lang): counts}, lang)
         top = max((c for c in counts if isinstance(c, int)), default=0)
         fig.update_layout(
             yaxis={

@@ -28,6 +28,7 @@ from dashboard.ui import (
     figure_layout,
     graph_config,
     grid,
+    mark_suppressed,
     page_title,
     publication_note,
     query_params,
@@ -212,6 +213,7 @@ def _bars(fig: go.Figure, rows: list[dict], labels: list[str], column: str, show
           lang: str, *, horizontal: bool = False, rate_of: str | None = None):  # fmt: skip
     """One bar trace per scheme in `shown`; suppressed values are not drawn (hover says so)."""
     by = {(r["_label"], r["scheme"]): r for r in rows}
+    marked = {}  # per scheme: the values drawn, or the mask ("<5", "x") where none is
     for scheme in shown:
         values, texts = [], []
         for label in labels:
@@ -226,6 +228,10 @@ def _bars(fig: go.Figure, rows: list[dict], labels: list[str], column: str, show
                 text = fmt_int(value, lang)
             values.append(value if isinstance(value, int | float) else None)
             texts.append(text)
+        masks = [by[(label, scheme)][rate_of or column] for label in labels]
+        marked[scheme_label(scheme, lang)] = [
+            m if isinstance(m, str) else v for m, v in zip(masks, values, strict=True)
+        ]
         axes = {"y": labels, "x": values, "orientation": "h"} if horizontal else {
             "x": labels, "y": values}  # fmt: skip
         fig.add_bar(
@@ -238,6 +244,7 @@ def _bars(fig: go.Figure, rows: list[dict], labels: list[str], column: str, show
             + scheme_label(scheme, lang)
             + "</extra>",
         )
+    mark_suppressed(fig, labels, marked, lang, horizontal=horizontal)
     fig.update_layout(barmode="stack", showlegend=True)
     # Counts and rates are never negative (an axis with every value suppressed stays at 0-1).
     (fig.update_xaxes if horizontal else fig.update_yaxes)(
