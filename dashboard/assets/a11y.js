@@ -8,7 +8,8 @@
  *   order to the dropdown's own button;
  * - the date picker's wrapper loses the popup attributes a plain <div> may not carry (the
  *   input inside keeps its name);
- * - a file input is named by the visible text of its drop zone.
+ * - a file input is named by the visible text of its drop zone;
+ * - the current page's and language's links say so (aria-current).
  * Each fix is idempotent and runs again whenever Dash re-renders (a MutationObserver).
  */
 (function () {
@@ -78,6 +79,17 @@
     });
   }
 
+  function markCurrent(root) {
+    root.querySelectorAll(".app-nav a, .app-language a").forEach(function (link) {
+      var current = link.classList.contains("active");
+      if (current && link.getAttribute("aria-current") !== "true") {
+        link.setAttribute("aria-current", "true");
+      } else if (!current && link.hasAttribute("aria-current")) {
+        link.removeAttribute("aria-current");
+      }
+    });
+  }
+
   var pending = false;
   function fixAll() {
     pending = false;
@@ -86,6 +98,7 @@
     fixDropdowns(document);
     fixDatePickers(document);
     fixUploads(document);
+    markCurrent(document);
   }
   function schedule() {
     if (!pending) {
