@@ -15,11 +15,12 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import auth
 from dashboard.data import Warehouse
+from dashboard.i18n import language
 from dashboard.locale import locale_data
 from dashboard.staleness import stale_banner
 from dashboard.ui import parse_date, query_params, search_with, view_state
 from etl.base.config import Config, load_config
-from etl.base.i18n import LANGUAGES, t
+from etl.base.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
 PAGES_DIR = Path(__file__).parent / "pages"
 ASSETS_DIR = Path(__file__).parent / "assets"
@@ -62,6 +63,7 @@ def create_app(
     )
     app.server.config["BENZO_WAREHOUSE"] = Warehouse(db_path, config)
     auth.install(app, security)
+    language_on_html(app)
     app.layout = html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
@@ -71,6 +73,9 @@ def create_app(
                     html.Nav(id="app-nav", className="app-nav"),
                     html.Div(
                         [
+                            html.Label(
+                                id="app-view-label", htmlFor="app-view", className="visually-hidden"
+                            ),
                             dcc.RadioItems(
                                 id="app-view",
                                 options=[],
@@ -89,15 +94,7 @@ def create_app(
                                 ],
                                 className="app-as-of",
                             ),
-                            dcc.Dropdown(
-                                id="app-language",
-                                options=[
-                                    {"label": code.upper(), "value": code} for code in LANGUAGES
-                                ],
-                                clearable=False,
-                                searchable=False,
-                                className="app-language",
-                            ),
+                            html.Nav(id="app-language", className="app-language"),
                             html.Div(id="app-user", className="app-user"),
                         ],
                         className="app-controls",
@@ -115,7 +112,9 @@ def create_app(
     @app.callback(
         Output("app-title", "children"),
         Output("app-nav", "children"),
-        Output("app-language", "value"),
+        Output("app-language", "children"),
+        Output("app-language", "aria-label"),
+        Output("app-view-label", "children"),
         Output("app-view", "options"),
         Output("app-view", "value"),
         Output("app-as-of-label", "children"),
@@ -143,7 +142,9 @@ def create_app(
         return (
             t("app_title", lang),
             links,
-            lang,
+            language_links(lang, search, pathname),
+            t("a11y_language", lang),
+            t("a11y_view", lang),
             views,
             state.view,
             t("as_of", lang),
@@ -159,26 +160,52 @@ def create_app(
 
     @app.callback(
         Output("url", "search"),
-        Input("app-language", "value"),
         Input("app-view", "value"),
         Input("app-as-of", "date"),
         State("url", "search"),
         prevent_initial_call=True,
     )
-    def controls_to_url(lang, view, as_of, search):
+    def controls_to_url(view, as_of, search):
         state = view_state(query_params(search))
         as_of_date = parse_date(as_of)
-        if (
-            not lang
-            or not view
-            or (lang, view, as_of_date) == (state.lang, state.view, state.as_of)
-        ):
+        if not view or (view, as_of_date) == (state.view, state.as_of):
             return dash.no_update
         return search_with(
             search,
-            lang=lang,
             view=None if view == "analyst" else view,
             as_of=as_of_date.isoformat() if as_of_date else None,
         )
 
     return app
+
+
+# --- accessibility (issue 18): the page's language, the language links ------------------------
+
+
+def language_on_html(app: dash.Dash) -> None:
+    """Serve the page with the URL's language on <html lang> (screen readers choose their voice
+    from it); assets/a11y.js keeps it in step when the reader navigates inside the app."""
+    base = app.interpolate_index
+
+    def interpolate_index(**kwargs):
+        page = base(**kwargs)
+        lang = language(flask.request.args.get("lang")) if flask.has_request_context() else None
+        return page.replace("<html>", f'<html lang="{lang or DEFAULT_LANGUAGE}">', 1)
+
+    app.interpolate_index = interpolate_index
+
+
+def language_links(lang: str, search: str | None, pathname: str | None) -> list:
+    """One link per language to this page, with its filters, in that language; each named in
+    its own language (a link, not a menu: reachable on a phone, one tab stop each)."""
+    links = []
+    for code in LANGUAGES:
+        link = dcc.Link(
+            code.upper(),
+            href=(pathname or "/") + search_with(search, lang=code),
+            id=f"app-language-{code}",
+            title=t(f"a11y_language_{code}", code),
+            className="active" if code == lang else None,
+        )
+        links.append(html.Span(link, lang=code))
+    return links

@@ -94,10 +94,15 @@ def _months(width: str, lang: str) -> list[str]:
     return [names[i] for i in range(1, 13)]
 
 
+# The only chart toolbar buttons (issue 18: 11 buttons per chart crowded the tab order); no
+# "share to Plotly Cloud" either (it would send the chart off this site).
+MODEBAR_BUTTONS = ("toImage", "resetScale2d")
+
+
 def graph_config(lang: str, **extra) -> dict:
-    """The `config` of a dcc.Graph in `lang`: Plotly's locale (toolbar words from the
-    catalogues, month and day names from Babel), no Plotly logo, no "share to Plotly Cloud"
-    button (it would send the chart off this site); `extra` adds or overrides keys."""
+    """The one `config` of every dcc.Graph, in `lang`: Plotly's locale (toolbar words from the
+    catalogues, month and day names from Babel), no Plotly logo, a toolbar of MODEBAR_BUTTONS
+    only, shown on hover; `extra` adds or overrides keys."""
     lang = language(lang)
     dictionary = {english: t(f"plotly_{key}", lang) for english, key in PLOTLY_TEXTS.items()}
     separators = grid_separators(lang)
@@ -114,7 +119,8 @@ def graph_config(lang: str, **extra) -> dict:
         "displaylogo": False,
         "locale": lang,
         "locales": {lang: {"dictionary": dictionary, "format": fmt}},
-        "modeBarButtonsToRemove": ["sendChartToCloud"],
+        "displayModeBar": "hover",
+        "modeBarButtons": [list(MODEBAR_BUTTONS)],
     }
     config.update(extra)
     return config

@@ -20,19 +20,23 @@ from dashboard.auth import analyst_view_allowed
 from dashboard.i18n import BROWSER_LOCALES, language
 from dashboard.locale import grid_locale_text
 from etl.base.disclosure import Disclosure
-from etl.base.i18n import fmt_date, t
+from etl.base.i18n import fmt_date, fmt_month, t
 
 SCHEMES = ("5", "7", "10")
 SCHEMES_AND_TOTAL = (*SCHEMES, "total")
-# Okabe–Ito palette (colour-blind safe); one colour per scheme on every chart.
+# Okabe–Ito-based palette (colour-blind safe); one colour per scheme on every chart. The schemes
+# go from light to dark so that they stay apart in greyscale too (relative luminance 0.57, 0.19,
+# 0.04: tests/test_dashboard_a11y.py), and each edge of a bar is drawn in dark grey
+# (figure_layout), at least 3:1 against the white background.
 SCHEME_COLOURS = {
-    "5": "#E69F00",  # orange
-    "7": "#56B4E9",  # sky blue
-    "10": "#009E73",  # bluish green
+    "5": "#F5C000",  # amber (Okabe–Ito's orange, lighter)
+    "7": "#008A64",  # bluish green, darker
+    "10": "#003A66",  # blue, darker
     "total": "#444444",
     "unassigned": "#CC79A7",  # reddish purple
 }
-EXTRA_COLOURS = ("#0072B2", "#D55E00", "#F0E442", "#CC79A7", "#000000")
+# Blue, vermillion, ochre (Okabe–Ito's yellow darkened to 3:1 on white), reddish purple, black.
+EXTRA_COLOURS = ("#0072B2", "#D55E00", "#9A7D00", "#CC79A7", "#000000")
 PROVISIONAL_SHADE = "rgba(120, 120, 120, 0.15)"
 VIEWS = ("analyst", "publication")
 GLOBAL_PARAMS = ("lang", "view", "as_of")
@@ -124,7 +128,7 @@ def page_title(title: str, state: ViewState, as_of: dt.date | None, *, id_prefix
     if state.as_of:
         stamp += f" ({t('as_of', state.lang).lower()} {fmt_date(state.as_of, state.lang)})"
     children = [
-        html.H2(title, id=f"{id_prefix}-title", style={"margin": "0 0 0.2rem 0"}),
+        html.H1(title, id=f"{id_prefix}-title", className="page-title"),
         html.P(stamp, id=f"{id_prefix}-as-of", className="as-of-stamp"),
     ]
     return html.Div(children)
@@ -165,6 +169,7 @@ def figure_layout(fig: go.Figure, lang: str, *, height: int = 360) -> go.Figure:
         template=TEMPLATE,
         font={"family": "system-ui, sans-serif", "size": 12},
     )
+    accessible_figure(fig, lang)
     return fig
 
 
@@ -224,3 +229,108 @@ def json_safe(rows: list[dict]) -> list[dict]:
                 clean[key] = value
         out.append(clean)
     return out
+
+
+# --- accessibility (issue 18): charts, headings -----------------------------------------------
+
+# The chart toolbar keeps two buttons (a picture of the chart, back to the whole chart after a
+# zoom): eleven buttons per chart were eleven tab stops of little use.
+BAR_EDGE = {"color": "#333333", "width": 0.6}  # 12.6:1 on white: every bar has a visible edge
+MONTH_TICKS = "%Y-%m"  # the pages' month axes, shown in words by figure_layout
+
+
+def chart(graph, summary: str):
+    """A chart with its text alternative: the graph and a caption saying what it shows (from
+    the catalogues), announced by screen readers and visible to every reader."""
+    return html.Figure(
+        [graph, html.Figcaption(summary, className="chart-summary")], className="chart"
+    )
+
+
+def month_ticks(fig: go.Figure, lang: str) -> None:
+    """Month axes (tickformat MONTH_TICKS) ticked in words ("janv. 25", "jan. 25", "Jan 25"),
+    every month or every 3 months as the axis's dtick says, from the months the traces hold."""
+    months = sorted(
+        {
+            (v.isoformat() if isinstance(v, dt.date) else str(v))[:7]
+            for trace in fig.data
+            for v in (getattr(trace, "x", None) or ())
+            if v is not None and len(str(v)) >= 7
+        }
+    )
+    months = [m for m in months if m[4:5] == "-" and m[:4].isdigit()]
+    if not months:
+        return
+
+    def ticks(axis):
+        if axis.tickformat != MONTH_TICKS:
+            return
+        step = 3 if axis.dtick == "M3" else 1
+        shown = [m for m in months if (int(m[5:7]) - 1) % step == 0] or months[:1]
+        axis.update(
+            tickmode="array",
+            tickvals=[m + "-01" for m in shown],
+            ticktext=[fmt_month(m, lang, short=True) for m in shown],
+            tickformat=None,
+            dtick=None,
+        )
+
+    fig.for_each_xaxis(ticks)
+
+
+def accessible_figure(fig: go.Figure, lang: str) -> None:
+    """What every chart gets from figure_layout: full numbers on the axes with the reader's
+    separators (12 000, not 12k), months in words, an edge on every bar."""
+    fig.update_xaxes(exponentformat="none", separatethousands=True)
+    fig.update_yaxes(exponentformat="none", separatethousands=True)
+    for trace in fig.data:
+        if trace.type == "bar" and trace.marker.line.width is None:
+            trace.marker.line = BAR_EDGE
+    month_ticks(fig, lang)
+
+
+def nested_headings(markdown: str) -> str:
+    """A Markdown document with every heading one level down (# -> ##), to sit under the page's
+    own level-1 heading; code blocks are left as they are."""
+    out, fenced = [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            line = "#" + line
+        out.append(line)
+    return "\n".join(out) + ("\n" if markdown.endswith("\n") else "")
+
+
+def bar_pattern(shape: str) -> dict:
+    """A hatching over a bar's colour ("" none, "/", ".", "x", ...): series whose colours are
+    close in greyscale stay apart."""
+    return {"shape": shape, "fillmode": "overlay", "fgcolor": "rgba(255, 255, 255, 0.75)",
+            "size": 7, "solidity": 0.3}  # fmt: skip
+
+
+def mark_suppressed(
+    fig: go.Figure, x: list, series: dict[str, list], lang: str, *, horizontal: bool = False
+) -> None:
+    """In the publication view, a mark where a stacked bar leaves out a masked value (SPEC §9:
+    "<5", "x"), instead of a silent gap: one marker at the end of the bar's stack, its hover
+    naming each masked part. `series`: the values drawn (or the mask), per name, in the order of
+    the categories `x` (on the y axis for horizontal bars)."""
+    xs, ys, notes = [], [], []
+    for i, at in enumerate(x):
+        masked = [
+            (name, values[i]) for name, values in series.items() if isinstance(values[i], str)
+        ]
+        if masked:
+            xs.append(at)
+            ys.append(sum(v[i] for v in series.values() if isinstance(v[i], int | float)))
+            notes.append("<br>".join(f"{name}: {value}" for name, value in masked))
+    if horizontal:
+        xs, ys = ys, xs
+    if xs:
+        fig.add_scatter(
+            x=xs, y=ys, mode="markers", name=t("a11y_suppressed", lang), customdata=notes,
+            marker={"symbol": "asterisk-open", "size": 10, "color": "#222222",
+                    "line": {"width": 1.5, "color": "#222222"}},
+            hovertemplate="%{customdata}<extra></extra>", cliponaxis=False,
+        )  # fmt: skip

@@ -18,10 +18,13 @@ from dashboard.app import warehouse
 from dashboard.locale import graph_config
 from dashboard.ui import (
     EXTRA_COLOURS,
+    bar_pattern,
+    chart,
     empty_page,
     figure_layout,
     grid,
     json_safe,
+    mark_suppressed,
     page_title,
     publication_note,
     query_params,
@@ -98,12 +101,19 @@ def layout(rule: str | None = None, **params):
                     html.Div(
                         [
                             html.H3(t("compliance_trend_title", lang)),
-                            dcc.Graph(
-                                id="compliance-trend",
-                                figure=_trend(
-                                    per_month, rules, rule if rule in counts else None, shown, lang
+                            chart(
+                                dcc.Graph(
+                                    id="compliance-trend",
+                                    figure=_trend(
+                                        per_month,
+                                        rules,
+                                        rule if rule in counts else None,
+                                        shown,
+                                        lang,
+                                    ),
+                                    config=graph_config(lang),
                                 ),
-                                config=graph_config(lang),
+                                t("a11y_chart_compliance_trend", lang),
                             ),
                         ],
                         className="section",
@@ -221,14 +231,18 @@ def _trend(per_month: list[dict], rules, chosen: str | None, shown: dict, lang: 
             (t(f"compliance_severity_{s}", lang), SEVERITY_COLOURS[s], s)
             for s in ("error", "warning")
         ]
+    marked = {}
     for name, colour, key in series:
         values = [shown[(m, key)] for m in months]
+        marked[name] = values
         fig.add_bar(
             x=x,
             # A suppressed count is not plotted; its hover says "<5".
             y=[v if isinstance(v, int) else None for v in values],
             name=name,
             marker_color=colour,
+            # Errors plain, warnings hatched (the two colours are close in greyscale).
+            marker_pattern=bar_pattern("/" if colour == SEVERITY_COLOURS["warning"] else ""),
             customdata=[fmt_int(v, lang) for v in values],
             hovertemplate="%{x|%Y-%m}: %{customdata}<extra>" + name + "</extra>",
         )
@@ -237,7 +251,9 @@ def _trend(per_month: list[dict], rules, chosen: str | None, shown: dict, lang: 
         showlegend=True,
         legend={"traceorder": "normal"},
         xaxis={"type": "date", "tickformat": "%Y-%m", "dtick": "M3" if len(months) > 14 else "M1"},
+        yaxis={"title": t("compliance_col_count", lang)},
     )  # fmt: skip
+    mark_suppressed(fig, x, marked, lang)
     return figure_layout(fig, lang, height=380)
 
 

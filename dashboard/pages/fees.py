@@ -21,6 +21,8 @@ from dashboard.locale import graph_config
 from dashboard.ui import (
     EXTRA_COLOURS,
     PROVISIONAL_SHADE,
+    bar_pattern,
+    chart,
     empty_page,
     figure_layout,
     grid,
@@ -43,9 +45,11 @@ PERIODS = ("ytd", "12m", "all")
 KIND_COLOURS = {
     "initiation": EXTRA_COLOURS[0],  # blue
     "reduction": EXTRA_COLOURS[1],  # vermillion
-    "stabilisation": EXTRA_COLOURS[2],  # yellow
+    "stabilisation": EXTRA_COLOURS[2],  # ochre
     "follow_up": EXTRA_COLOURS[3],  # reddish purple
 }
+# Vermillion and ochre are one grey: each kind also has its own hatching.
+KIND_PATTERNS = {"initiation": "", "reduction": "/", "stabilisation": ".", "follow_up": "x"}
 BILLED_COLOUR = EXTRA_COLOURS[4]  # black
 
 
@@ -93,10 +97,13 @@ def layout(period: str | None = None, **params):
             html.Div(
                 [
                     html.H3(t("fees_chart_title", lang)),
-                    dcc.Graph(
-                        id="fees-chart",
-                        figure=_chart(by_month, has_amounts, lang),
-                        config=graph_config(lang),
+                    chart(
+                        dcc.Graph(
+                            id="fees-chart",
+                            figure=_chart(by_month, has_amounts, lang),
+                            config=graph_config(lang),
+                        ),
+                        t("a11y_chart_fees", lang),
                     ),
                 ],
                 className="section",
@@ -160,6 +167,7 @@ def _chart(by_month: list[dict], has_amounts: bool, lang: str) -> go.Figure:
             y=[float(v) if v is not None else None for v in values],
             name=name,
             marker_color=KIND_COLOURS[kind],
+            marker_pattern=bar_pattern(KIND_PATTERNS[kind]),
             customdata=[fmt_eur(v, lang) for v in values],
             hovertemplate="%{x|%Y-%m}: %{customdata}<extra>" + name + "</extra>",
         )

@@ -16,7 +16,7 @@ import dash
 from dash import dcc, html
 
 from dashboard.app import warehouse
-from dashboard.ui import page_title, publication_note, view_state
+from dashboard.ui import nested_headings, page_title, publication_note, view_state
 from etl import figures
 from etl.base.codes import FEE_CODES
 from etl.base.config import DEFAULTS_PATH, Config
@@ -229,7 +229,9 @@ def _full_document(config: Config):
         [
             html.Summary(t("methodology_full", "en")),
             dcc.Markdown(
-                _document(config), id="methodology-document", className="methodology-document"
+                nested_headings(_document(config)),
+                id="methodology-document",
+                className="methodology-document",
             ),
         ],
         className="section",

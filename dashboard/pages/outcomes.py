@@ -28,9 +28,11 @@ from dashboard.locale import graph_config
 from dashboard.ui import (
     SCHEME_COLOURS,
     SCHEMES,
+    chart,
     empty_page,
     figure_layout,
     grid,
+    mark_suppressed,
     page_title,
     publication_note,
     query_params,
@@ -97,10 +99,13 @@ def layout(
                         ],
                         className="controls-row",
                     ),
-                    dcc.Graph(
-                        id="outcomes-cohort-chart",
-                        figure=_cohort_chart(cohorts, RATES[rate], disclosure, registry, lang),
-                        config=graph_config(lang),
+                    chart(
+                        dcc.Graph(
+                            id="outcomes-cohort-chart",
+                            figure=_cohort_chart(cohorts, RATES[rate], disclosure, registry, lang),
+                            config=graph_config(lang),
+                        ),
+                        t("a11y_chart_outcomes_cohorts", lang),
                     ),
                     html.P(t("outcomes_mostly_in_progress", lang), className="as-of-stamp"),
                     html.P(
@@ -117,6 +122,7 @@ def layout(
                     html.Div(
                         [
                             html.H3(t("outcomes_funnel_title", lang)),
+                            html.Label(t("scheme", lang), htmlFor="outcomes-scheme"),
                             dcc.RadioItems(
                                 id="outcomes-scheme",
                                 options=[
@@ -127,10 +133,13 @@ def layout(
                                 inputStyle={"marginRight": "0.3rem"},
                                 labelStyle={"marginRight": "1rem"},
                             ),
-                            dcc.Graph(
-                                id="outcomes-funnel",
-                                figure=_funnel_chart(steps, scheme, disclosure, lang),
-                                config=graph_config(lang),
+                            chart(
+                                dcc.Graph(
+                                    id="outcomes-funnel",
+                                    figure=_funnel_chart(steps, scheme, disclosure, lang),
+                                    config=graph_config(lang),
+                                ),
+                                t("a11y_chart_outcomes_funnel", lang),
                             ),
                             _funnel_table(steps, disclosure, lang),
                             html.P(t("outcomes_funnel_note", lang), className="as-of-stamp"),
@@ -141,10 +150,13 @@ def layout(
                     html.Div(
                         [
                             html.H3(t("outcomes_ttc_title", lang)),
-                            dcc.Graph(
-                                id="outcomes-ttc-chart",
-                                figure=_time_chart(bins, disclosure, lang),
-                                config=graph_config(lang),
+                            chart(
+                                dcc.Graph(
+                                    id="outcomes-ttc-chart",
+                                    figure=_time_chart(bins, disclosure, lang),
+                                    config=graph_config(lang),
+                                ),
+                                t("a11y_chart_outcomes_ttc", lang),
                             ),
                             _time_table(summary, disclosure, lang),
                         ],
@@ -162,10 +174,13 @@ def layout(
             html.Div(
                 [
                     html.H3(t("outcomes_curve_title", lang)),
-                    dcc.Graph(
-                        id="outcomes-curve",
-                        figure=_curve_chart(curve, disclosure, lang),
-                        config=graph_config(lang),
+                    chart(
+                        dcc.Graph(
+                            id="outcomes-curve",
+                            figure=_curve_chart(curve, disclosure, lang),
+                            config=graph_config(lang),
+                        ),
+                        t("a11y_chart_outcomes_curve", lang),
                     ),
                     html.P(t("outcomes_curve_note", lang), className="as-of-stamp"),
                 ],
@@ -312,8 +327,15 @@ def _funnel_chart(steps: list[dict], scheme: str, disclosure, lang: str) -> go.F
             customdata=[[fmt_int(c, lang), fmt_rate(s, lang)] for c, s in zip(counts, shares, strict=True)],
             hovertemplate="%{x}: <b>%{customdata[0]}</b> (%{customdata[1]})<extra></extra>",
         )  # fmt: skip
+        mark_suppressed(fig, labels, {scheme_label(scheme, lang): counts}, lang)
         top = max((c for c in counts if isinstance(c, int)), default=0)
-        fig.update_layout(yaxis={"range": [0, top * 1.15 if top else 1]}, showlegend=False)
+        fig.update_layout(
+            yaxis={
+                "range": [0, top * 1.15 if top else 1],
+                "title": t("a11y_axis_programmes", lang),
+            },
+            showlegend=False,
+        )
     return figure_layout(fig, lang, height=320)
 
 
@@ -502,10 +524,13 @@ def _incidence_section(data, wh, state, start_year: str | None, disclosure):
                 ],
                 className="controls-row",
             ),
-            dcc.Graph(
-                id="outcomes-cif-chart",
-                figure=_incidence_chart(curves, lang),
-                config=graph_config(lang),
+            chart(
+                dcc.Graph(
+                    id="outcomes-cif-chart",
+                    figure=_incidence_chart(curves, lang),
+                    config=graph_config(lang),
+                ),
+                t("a11y_chart_outcomes_cif", lang),
             ),
             _incidence_table(curves, lang),
             html.P(t("outcomes_cif_note", lang), id="outcomes-cif-note", className="as-of-stamp"),

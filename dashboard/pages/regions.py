@@ -24,9 +24,11 @@ from dashboard.locale import graph_config
 from dashboard.ui import (
     SCHEME_COLOURS,
     SCHEMES,
+    chart,
     empty_page,
     figure_layout,
     grid,
+    mark_suppressed,
     page_title,
     publication_note,
     query_params,
@@ -157,7 +159,7 @@ def layout(
 
 _COLUMNS = {
     "display": "grid",
-    "gridTemplateColumns": "repeat(auto-fit, minmax(380px, 1fr))",
+    "gridTemplateColumns": "repeat(auto-fit, minmax(min(380px, 100%), 1fr))",
     "gap": "0.8rem",
 }
 
@@ -165,7 +167,8 @@ _COLUMNS = {
 def _chart(chart_id: str, title: str, figure: go.Figure, lang: str):
     return html.Div(
         [html.H4(title, style={"margin": "0.2rem 0"}),
-         dcc.Graph(id=chart_id, figure=figure, config=graph_config(lang))]
+         chart(dcc.Graph(id=chart_id, figure=figure, config=graph_config(lang)),
+               t(f"a11y_chart_{chart_id.replace('-', '_')}", lang))]
     )  # fmt: skip
 
 
@@ -213,6 +216,7 @@ def _bars(fig: go.Figure, rows: list[dict], labels: list[str], column: str, show
           lang: str, *, horizontal: bool = False, rate_of: str | None = None):  # fmt: skip
     """One bar trace per scheme in `shown`; suppressed values are not drawn (hover says so)."""
     by = {(r["_label"], r["scheme"]): r for r in rows}
+    marked = {}  # per scheme: the values drawn, or the mask ("<5", "x") where none is
     for scheme in shown:
         values, texts = [], []
         for label in labels:
@@ -227,6 +231,10 @@ def _bars(fig: go.Figure, rows: list[dict], labels: list[str], column: str, show
                 text = fmt_int(value, lang)
             values.append(value if isinstance(value, int | float) else None)
             texts.append(text)
+        masks = [by[(label, scheme)][rate_of or column] for label in labels]
+        marked[scheme_label(scheme, lang)] = [
+            m if isinstance(m, str) else v for m, v in zip(masks, values, strict=True)
+        ]
         axes = {"y": labels, "x": values, "orientation": "h"} if horizontal else {
             "x": labels, "y": values}  # fmt: skip
         fig.add_bar(
@@ -239,9 +247,12 @@ def _bars(fig: go.Figure, rows: list[dict], labels: list[str], column: str, show
             + scheme_label(scheme, lang)
             + "</extra>",
         )
+    mark_suppressed(fig, labels, marked, lang, horizontal=horizontal)
     fig.update_layout(barmode="stack", showlegend=True)
     # Counts and rates are never negative (an axis with every value suppressed stays at 0-1).
-    (fig.update_xaxes if horizontal else fig.update_yaxes)(rangemode="nonnegative")
+    (fig.update_xaxes if horizontal else fig.update_yaxes)(
+        rangemode="nonnegative", title=t(f"a11y_axis_{column}", lang)
+    )
     # Categories (insurer codes such as 100, 200 included) are labels, not a numeric scale.
     (fig.update_yaxes if horizontal else fig.update_xaxes)(type="category")
     return fig
@@ -296,8 +307,9 @@ def _profile_chart(profile: list[dict], dimension: str, shown, disclosure, lang:
     fig = figure_layout(fig, lang, height=300 if short else 380)
     fig.update_xaxes(automargin=True)  # long names: the chart makes room rather than cut them
     return html.Div(
-        [title, dcc.Graph(id=f"regions-{dimension}-chart", figure=fig,
-                          config=graph_config(lang))]
+        [title, chart(dcc.Graph(id=f"regions-{dimension}-chart", figure=fig,
+                                config=graph_config(lang)),
+                      t("a11y_chart_regions_profile", lang))]
     )  # fmt: skip
 
 
@@ -559,10 +571,13 @@ def _funnel_section(data, state, measure, by, disclosure, regions: list[dict]):
                 ],
                 className="controls-row",
             ),
-            dcc.Graph(
-                id="regions-funnel-chart",
-                figure=_funnel_figure(doc, lang),
-                config=graph_config(lang),
+            chart(
+                dcc.Graph(
+                    id="regions-funnel-chart",
+                    figure=_funnel_figure(doc, lang),
+                    config=graph_config(lang),
+                ),
+                t("a11y_chart_regions_funnel", lang),
             ),
             *notes,
             html.P(t("regions_funnel_note", lang), id="regions-funnel-note",
@@ -608,6 +623,8 @@ def _funnel_figure(doc: dict, lang: str) -> go.Figure:
         marker={
             "size": 9,
             "color": ["#D55E00" if u["outside_998"] else "#009E73" for u in units],
+            # The two colours are one grey: a unit outside the limits is a diamond too.
+            "symbol": ["diamond" if u["outside_998"] else "circle" for u in units],
             "line": {"width": 1, "color": "#333333"},
         },
         customdata=[

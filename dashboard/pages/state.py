@@ -26,8 +26,10 @@ from dashboard.ui import (
     SCHEME_COLOURS,
     SCHEMES,
     SCHEMES_AND_TOTAL,
+    chart,
     empty_page,
     figure_layout,
+    mark_suppressed,
     page_title,
     publication_note,
     query_params,
@@ -103,10 +105,13 @@ def layout(month: str | None = None, **params):
             html.Div(
                 [
                     html.H3(t("state_trend_title", lang)),
-                    dcc.Graph(
-                        id="state-trend",
-                        figure=_trend(every, disclosure, wh.config, lang, casts),
-                        config=graph_config(lang),
+                    chart(
+                        dcc.Graph(
+                            id="state-trend",
+                            figure=_trend(every, disclosure, wh.config, lang, casts),
+                            config=graph_config(lang),
+                        ),
+                        t("a11y_chart_state_trend", lang),
                     ),
                 ],
                 className="section",
@@ -221,8 +226,10 @@ def _trend(
         )
         for m in months
     }
+    marked = {}
     for scheme in SCHEMES:
         values = [shown[m][scheme] for m in months]
+        marked[scheme_label(scheme, lang)] = values
         fig.add_bar(
             x=[m + "-01" for m in months],
             y=[v if isinstance(v, int) else None for v in values],
@@ -233,10 +240,12 @@ def _trend(
             + scheme_label(scheme, lang)
             + "</extra>",
         )
+    mark_suppressed(fig, [m + "-01" for m in months], marked, lang)
     fig.update_layout(
         barmode="stack",
         legend_traceorder="normal",
         xaxis={"type": "date", "dtick": "M3", "tickformat": "%Y-%m"},
+        yaxis={"title": t("a11y_axis_patients_initiated", lang)},
     )
     provisional = [m for m in months if by[(m, "total")]["is_provisional"]]
     _nowcast_band(fig, provisional, shown, casts or {}, lang)
@@ -408,7 +417,10 @@ def _table(doc: dict, lang: str):
         )
         for metric, cells in figures.state_of_play_table(doc, missing=NOT_APPLICABLE)
     ]
-    return html.Table([html.Thead(header), html.Tbody(body)], id="state-table", className="figures")
+    table = html.Table(
+        [html.Thead(header), html.Tbody(body)], id="state-table", className="figures"
+    )
+    return html.Div(table, className="table-scroll")  # sideways on a phone (assets/style.css)
 
 
 def _download_table(search: str) -> tuple[str, list[str], list[list]]:
