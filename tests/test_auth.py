@@ -258,7 +258,8 @@ def test_every_callback_per_role(site):
     deps = server_callbacks(analyst, url)
     # The shell, the URL writers of each page, the pages, 3 downloads and the upload.
     assert len(deps) >= 12
-    outputs = {d["output"] for d in deps}
+    # A callback with several outputs names them "..a.b...c.d..": split them.
+    outputs = {o for d in deps for o in d["output"].strip(".").split("...")}
     assert {"state-download.data", "state-pack-download.data", "compliance-download.data"} <= (
         outputs
     )

@@ -789,4 +789,4 @@ def preview_path(
     try:
         return FileOutcome(path, summary=loader.load_file(Path(path), dry_run=True))
     except FileRefused as exc:
-        return FileOutcome(path, refused=str(exc))
+        return FileOutcome(path, refused=str(exc), refused_key=exc.key, refused_values=exc.values)
