@@ -34,7 +34,7 @@ from etl.base.publish import (
     read_snapshot,
 )
 from etl.base.warehouse import apply_settings, dict_rows
-from etl.figures import resolve_marts
+from etl.figures import first_delivery_date, resolve_marts
 
 CACHE_SIZE = 512
 AS_OF_CURSORS = 4
@@ -105,6 +105,14 @@ class Warehouse:
         """The as-of date the snapshot's marts were computed for (the latest delivery date)."""
         snap = self.snapshot()
         return snap.as_of_date if snap else None
+
+    def date_range(self) -> tuple[dt.date | None, dt.date | None]:
+        """The as-of dates the data can answer for: from the first delivery date loaded to the
+        latest (SPEC §5's default as-of date); (None, None) before any data."""
+        snap = self.snapshot()
+        if snap is None or snap.as_of_date is None:
+            return None, None
+        return first_delivery_date(self.reader()), snap.as_of_date
 
     # --- queries ----------------------------------------------------------------------
 
