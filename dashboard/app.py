@@ -15,7 +15,8 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import auth
 from dashboard.data import Warehouse
-from dashboard.ui import parse_date, query_params, search_with, view_state
+from dashboard.i18n import picker_date_format
+from dashboard.ui import data_range, parse_date, query_params, search_with, view_state
 from etl.base.config import Config, load_config
 from etl.base.i18n import LANGUAGES, t
 
@@ -145,6 +146,26 @@ def create_app(
             state.as_of.isoformat() if state.as_of else None,
             t("as_of_default", lang),
             auth.user_badge(lang),
+        )
+
+    @app.callback(
+        Output("app-as-of", "min_date_allowed"),
+        Output("app-as-of", "max_date_allowed"),
+        Output("app-as-of", "display_format"),
+        Output("app-as-of", "initial_visible_month"),
+        Input("url", "search"),
+    )
+    def as_of_picker(search):
+        """The as-of picker offers the data's dates only (first to latest delivery) and shows
+        them the reader's way (dashboard/i18n.py picker_date_format)."""
+        state = view_state(query_params(search))
+        first, latest = data_range()
+        shown = state.as_of or latest
+        return (
+            first.isoformat() if first else None,
+            latest.isoformat() if latest else None,
+            picker_date_format(state.lang),
+            shown.isoformat() if shown else None,
         )
 
     @app.callback(

@@ -267,3 +267,64 @@ def test_regions_before_any_programme_says_so(late_app):
         page = _page("/regions").layout(lang="en", as_of="2025-03-01")
     text = json.dumps(page.to_plotly_json(), default=lambda c: c.to_plotly_json())
     assert "No patient had started a programme by 1 March 2025." in text
+
+
+# --- the date picker ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "lang,fmt", [("fr", "DD/MM/YYYY"), ("nl", "D/M/YYYY"), ("en", "DD/MM/YYYY")]
+)
+def test_the_picker_shows_dates_the_readers_way(lang, fmt):
+    """CLDR's date in figures with the full year (skeleton yMd): fr-BE dd/MM/y, nl-BE d/M/y,
+    en-GB dd/MM/y — in Moment.js tokens for Dash's picker."""
+    from dashboard.i18n import picker_date_format
+
+    assert picker_date_format(lang) == fmt
+
+
+PICKER = (
+    "app-as-of.min_date_allowed",
+    "app-as-of.max_date_allowed",
+    "app-as-of.display_format",
+    "app-as-of.initial_visible_month",
+)
+
+
+@pytest.mark.parametrize(
+    "search,expected",
+    [
+        ("?lang=nl", ["2025-03-03", "2025-03-05", "D/M/YYYY", "2025-03-05"]),
+        ("?lang=fr&as_of=2025-03-04", ["2025-03-03", "2025-03-05", "DD/MM/YYYY", "2025-03-04"]),
+        ("?lang=en&as_of=9999-12-31", ["2025-03-03", "2025-03-05", "DD/MM/YYYY", "2025-03-05"]),
+    ],
+)
+def test_the_picker_is_bounded_by_the_data(app, search, expected):
+    """The picker offers 3 to 5 March 2025 only (the first and the latest delivery dates)."""
+    client = app.server.test_client()
+    body = callback_body(list(PICKER), [("url", "search", search)])
+    status, _, data = _post(client, body)
+    assert status == 200
+    got = [data["response"]["app-as-of"][o.split(".")[1]] for o in PICKER]
+    assert got == expected
+
+
+# --- in Chromium -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang,shown", [("fr", "04/03/2025"), ("nl", "4/3/2025"),
+                                        ("en", "04/03/2025")])  # fmt: skip
+def test_the_picker_in_the_browser(served, browser, lang, shown):
+    """The served warehouse runs from January 2023 to 30 June 2025: the picker shows
+    ?as_of=2025-03-04 the reader's way, and a date after the data, clamped, as 30 June 2025."""
+    from selenium.webdriver.common.by import By
+
+    from tests.browser import open_page, wait_for
+
+    open_page(browser, f"{served.url}/?lang={lang}&as_of=2025-03-04", "state-cards")
+    field = browser.find_element(By.CSS_SELECTOR, "#app-as-of input, input#app-as-of")
+    assert field.get_attribute("value") == shown
+    open_page(browser, f"{served.url}/?lang=en&as_of=2031-01-01", "state-cards")
+    wait_for(browser, "state-as-of-note")
+    field = browser.find_element(By.CSS_SELECTOR, "#app-as-of input, input#app-as-of")
+    assert field.get_attribute("value") == "30/06/2025"

@@ -125,6 +125,14 @@ def _shell_body(search: str, path: str) -> dict:
     return callback_body(outputs, [("url", "search", search), ("url", "pathname", path)])
 
 
+def _picker_body(search: str) -> dict:
+    outputs = [
+        "app-as-of.min_date_allowed", "app-as-of.max_date_allowed", "app-as-of.display_format",
+        "app-as-of.initial_visible_month",
+    ]  # fmt: skip
+    return callback_body(outputs, [("url", "search", search)])
+
+
 @pytest.mark.parametrize("path", list(PAGES))
 def test_every_page_with_every_parameter_hostile(client, path):
     """All of a page's parameters at once set to each hostile value, then each parameter
@@ -138,6 +146,7 @@ def test_every_page_with_every_parameter_hostile(client, path):
             search = _search({"lang": "en", name: value})
             _check(client, page_body(path, search), (path, name, value[:30]))
             _check(client, _shell_body(search, path), ("shell", path, name, value[:30]))
+            _check(client, _picker_body(search), ("picker", name, value[:30]))
 
 
 @pytest.mark.parametrize("download", list(DOWNLOADS))
