@@ -34,7 +34,7 @@ from etl.base.publish import (
     read_snapshot,
 )
 from etl.base.warehouse import apply_settings, dict_rows
-from etl.figures import first_delivery_date, resolve_marts
+from etl.figures import resolve_marts
 
 CACHE_SIZE = 512
 AS_OF_CURSORS = 4
@@ -109,6 +109,8 @@ class Warehouse:
     def date_range(self) -> tuple[dt.date | None, dt.date | None]:
         """The as-of dates the data can answer for: from the first delivery date loaded to the
         latest (SPEC §5's default as-of date); (None, None) before any data."""
+        from etl.figures import first_delivery_date  # (apart from the imports above: merges)
+
         snap = self.snapshot()
         if snap is None or snap.as_of_date is None:
             return None, None
