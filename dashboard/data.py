@@ -109,7 +109,7 @@ class Warehouse:
     def date_range(self) -> tuple[dt.date | None, dt.date | None]:
         """The as-of dates the data can answer for: from the first delivery date loaded to the
         latest (SPEC §5's default as-of date); (None, None) before any data."""
-        from etl.figures import first_delivery_date  # (apart from the imports above: merges)
+        from etl.figures import first_delivery_date
 
         snap = self.snapshot()
         if snap is None or snap.as_of_date is None:
