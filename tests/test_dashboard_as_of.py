@@ -105,7 +105,7 @@ def test_a_date_before_the_data_shows_the_first_day(app):
     that day only: P1's 5-step initiation, so patients initiated in March 2025 are 1 (5 steps),
     0 (7), 0 (10), 1 in total; the page says the date was moved."""
     with app.server.test_request_context():
-        page = _page("/").layout(lang="en", as_of="2019-01-01")
+        page = _page("/").layout(lang="en", month="2025-03", as_of="2019-01-01")
     shown = [
         _find(page, f"state-card-{s}-patients_initiated").children
         for s in ("5", "7", "10", "total")
@@ -123,7 +123,7 @@ def test_a_date_after_the_data_invents_no_month(app):
     5 March 2025 (the latest delivery), the month picker's latest month is March 2025 and the
     figures are the default ones: 1, 0, 2, 3 patients initiated."""
     with app.server.test_request_context():
-        page = _page("/").layout(lang="en", as_of="2030-01-01")
+        page = _page("/").layout(lang="en", month="2025-03", as_of="2030-01-01")
     months = [o["value"] for o in _find(page, "state-month-picker").options]
     assert months[0] == "2025-03"
     shown = [
@@ -184,7 +184,7 @@ def test_far_future_as_of_is_small_and_no_error(app, path):
 @pytest.mark.parametrize("button", ["state-download-csv-button", "state-download-xlsx-button"])
 def test_downloads_with_any_as_of(app, as_of, button):
     """Downloads with as_of=2019-01-01 were a 500 (IndexError in _chosen_month: no month
-    before the data); clamped, the month is March 2025."""
+    before the data); clamped, March 2025 is there to download."""
     client = app.server.test_client()
     other = (
         "state-download-xlsx-button"
@@ -194,7 +194,7 @@ def test_downloads_with_any_as_of(app, as_of, button):
     body = callback_body(
         "state-download.data",
         [(button, "n_clicks", 1), (other, "n_clicks", None)],
-        [("url", "search", f"?lang=en&as_of={as_of}")],
+        [("url", "search", f"?lang=en&month=2025-03&as_of={as_of}")],
         changed=f"{button}.n_clicks",
     )
     status, size, data = _post(client, body)
@@ -211,7 +211,7 @@ def test_the_pack_with_any_as_of(app, as_of):
     body = callback_body(
         "state-pack-download.data",
         [("state-pack-xlsx-button", "n_clicks", None), ("state-pack-html-button", "n_clicks", 1)],
-        [("url", "search", f"?lang=en&as_of={as_of}")],
+        [("url", "search", f"?lang=en&month=2025-03&as_of={as_of}")],
         changed="state-pack-html-button.n_clicks",
     )
     status, size, data = _post(client, body)
