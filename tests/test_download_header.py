@@ -196,3 +196,23 @@ def test_the_command_line_csv_is_unchanged(db, capsys):
     )
     assert doc["schemes"]["total"]["fees_estimated_eur"] == 85.43
     assert "85.43" in out
+
+
+def test_compliance_csv_has_the_header_block(client):
+    """The compliance export has no month: its header block is the as-of date and the
+    disclosure control (French: semicolons)."""
+    body = callback_body(
+        "compliance-download.data",
+        [("compliance-export-button", "n_clicks", 1)],
+        [("url", "search", "?lang=fr&view=publication")],
+    )
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200
+    name, data = download_of(response.get_json(), "compliance-download.data")
+    assert name == "compliance-counts-2025-03-05.csv"
+    rows = _rows(data.decode("utf-8"), ";")
+    assert rows[0] == ["Date de référence", "5 mars 2025"]
+    assert rows[1][0] == "Contrôle de divulgation"
+    assert rows[1][1].startswith("appliqué")
+    assert rows[2] == []
+    assert rows[3][:2] == ["Situation au", "Règle"]
