@@ -15,10 +15,10 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import auth
 from dashboard.data import Warehouse
-from dashboard.i18n import language
+from dashboard.i18n import language, picker_date_format
 from dashboard.locale import locale_data
 from dashboard.staleness import stale_banner
-from dashboard.ui import parse_date, query_params, search_with, view_state
+from dashboard.ui import data_range, parse_date, query_params, search_with, view_state
 from etl.base.config import Config, load_config
 from etl.base.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
@@ -157,6 +157,26 @@ def create_app(
     def stale(search, pathname):
         # A banner while the warehouse is newer than the snapshot shown (issue 19, item 9).
         return stale_banner(warehouse(), view_state(query_params(search)).lang)
+
+    @app.callback(
+        Output("app-as-of", "min_date_allowed"),
+        Output("app-as-of", "max_date_allowed"),
+        Output("app-as-of", "display_format"),
+        Output("app-as-of", "initial_visible_month"),
+        Input("url", "search"),
+    )
+    def as_of_picker(search):
+        """The as-of picker offers the data's dates only (first to latest delivery) and shows
+        them the reader's way (dashboard/i18n.py picker_date_format)."""
+        state = view_state(query_params(search))
+        first, latest = data_range()
+        shown = state.as_of or latest
+        return (
+            first.isoformat() if first else None,
+            latest.isoformat() if latest else None,
+            picker_date_format(state.lang),
+            shown.isoformat() if shown else None,
+        )
 
     @app.callback(
         Output("url", "search"),

@@ -106,6 +106,16 @@ class Warehouse:
         snap = self.snapshot()
         return snap.as_of_date if snap else None
 
+    def date_range(self) -> tuple[dt.date | None, dt.date | None]:
+        """The as-of dates the data can answer for: from the first delivery date loaded to the
+        latest (SPEC §5's default as-of date); (None, None) before any data."""
+        from etl.figures import first_delivery_date
+
+        snap = self.snapshot()
+        if snap is None or snap.as_of_date is None:
+            return None, None
+        return first_delivery_date(self.reader()), snap.as_of_date
+
     # --- queries ----------------------------------------------------------------------
 
     def rows(self, sql: str, params: list | tuple = (), as_of: dt.date | None = None) -> list[dict]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 import dash_ag_grid as dag
+import flask
 import plotly.graph_objects as go
 from dash import html
 
@@ -20,7 +21,7 @@ from dashboard.auth import analyst_view_allowed
 from dashboard.i18n import BROWSER_LOCALES, language
 from dashboard.locale import grid_locale_text
 from etl.base.disclosure import Disclosure
-from etl.base.i18n import fmt_date, fmt_month, t
+from etl.base.i18n import EMPTY, fmt_date, fmt_month, t
 
 SCHEMES = ("5", "7", "10")
 SCHEMES_AND_TOTAL = (*SCHEMES, "total")
@@ -43,12 +44,25 @@ GLOBAL_PARAMS = ("lang", "view", "as_of")
 
 
 @dataclass(frozen=True)
+class AsOfNotice:
+    """Why the as-of date shown is not the one of the URL: `key` (a catalogue word:
+    as_of_after_data, as_of_before_data, as_of_not_a_date), the value asked (shortened) and
+    the date the figures are shown as of (None: the latest, unknown before any data)."""
+
+    key: str
+    asked: str
+    shown: dt.date | None
+
+
+@dataclass(frozen=True)
 class ViewState:
-    """The view the reader asked for in the URL: language, analyst/publication, as-of date."""
+    """The view the reader asked for in the URL: language, analyst/publication, as-of date
+    (clamped to the data's range: `as_of_notice` says when it was changed)."""
 
     lang: str = "fr"
     view: str = "analyst"
     as_of: dt.date | None = None
+    as_of_notice: AsOfNotice | None = None
 
     @property
     def publication(self) -> bool:
@@ -81,20 +95,74 @@ def parse_date(value: str | None) -> dt.date | None:
         return None
 
 
+# The longest part of a URL value a message repeats (a hostile URL can be very long).
+ASKED_SHOWN = 40
+
+
+def clamp_as_of(
+    value: str | None, first: dt.date | None, latest: dt.date | None
+) -> tuple[dt.date | None, AsOfNotice | None]:
+    """The as-of date to compute for from the URL's `value`, and why it differs, if it does.
+
+    The data answer for dates from `first` (the first delivery date loaded: before it no event
+    exists) to `latest` (the latest delivery, SPEC §5's default as-of date): a date outside is
+    moved to the nearest end. Without a value: None (the default). A value that is not a
+    YYYY-MM-DD date: None and a notice. Before any data (no range) a readable date is kept.
+    """
+    if not value:
+        return None, None
+    asked = value if len(value) <= ASKED_SHOWN else value[:ASKED_SHOWN] + "…"
+    date = parse_date(value)
+    if date is None:
+        return None, AsOfNotice("as_of_not_a_date", asked, latest)
+    if latest is not None and date > latest:
+        return latest, AsOfNotice("as_of_after_data", asked, latest)
+    if first is not None and date < first:
+        return first, AsOfNotice("as_of_before_data", asked, first)
+    return date, None
+
+
+def data_range() -> tuple[dt.date | None, dt.date | None]:
+    """(first delivery date, latest delivery date) of the warehouse the current request's app
+    reads (dashboard/data.py); (None, None) outside an app or before any data."""
+    if not flask.has_app_context():
+        return None, None
+    wh = flask.current_app.config.get("BENZO_WAREHOUSE")
+    return wh.date_range() if wh is not None else (None, None)
+
+
+def as_of_message(state: ViewState) -> str | None:
+    """The plain sentence saying the URL's as-of date was moved or not understood (None when
+    it was used as asked)."""
+    notice = state.as_of_notice
+    if notice is None:
+        return None
+    asked = notice.asked
+    if notice.key != "as_of_not_a_date":
+        asked = fmt_date(parse_date(asked), state.lang)
+    shown = fmt_date(notice.shown, state.lang) if notice.shown else EMPTY
+    return t(notice.key, state.lang, asked=asked, date=shown)
+
+
 def view_state(params: dict) -> ViewState:
     """The ViewState of a page's query parameters (unknown values fall back to defaults).
 
     A reader whose role may not see exact figures (a reviewer: dashboard/auth/guard.py) gets the
-    publication view whatever the URL says.
+    publication view whatever the URL says. The as-of date is clamped to the data's range
+    (`clamp_as_of`): every page, download and the pack read it from here.
     """
     view = params.get("view")
     view = view if view in VIEWS else "analyst"
     if view == "analyst" and not analyst_view_allowed():
         view = "publication"
+    raw = params.get("as_of")
+    first, latest = data_range() if raw else (None, None)
+    as_of, notice = clamp_as_of(raw, first, latest)
     return ViewState(
         lang=language(params.get("lang")),
         view=view,
-        as_of=parse_date(params.get("as_of")),
+        as_of=as_of,
+        as_of_notice=notice,
     )
 
 
@@ -131,6 +199,11 @@ def page_title(title: str, state: ViewState, as_of: dt.date | None, *, id_prefix
         html.H1(title, id=f"{id_prefix}-title", className="page-title"),
         html.P(stamp, id=f"{id_prefix}-as-of", className="as-of-stamp"),
     ]
+    message = as_of_message(state)
+    if message:
+        children.append(
+            html.P(message, id=f"{id_prefix}-as-of-note", className="as-of-note", role="status")
+        )
     return html.Div(children)
 
 
@@ -146,8 +219,28 @@ def publication_note(state: ViewState, threshold: int, *, id_prefix: str):
 
 
 def empty_page(state: ViewState, *, id_prefix: str):
-    """What a page shows before any data is loaded."""
-    return html.P(t("no_data", state.lang), id=f"{id_prefix}-empty", className="empty")
+    """What a page shows when it has nothing to show: before any data is loaded, or at an
+    as-of date before its figures begin (then it says which dates the data cover)."""
+    first, latest = data_range()
+    if latest is None:
+        return html.P(t("no_data", state.lang), id=f"{id_prefix}-empty", className="empty")
+    lang = state.lang
+    text = t(
+        "nothing_as_of",
+        lang,
+        date=fmt_date(state.as_of or latest, lang),
+        first=fmt_date(first, lang),
+        latest=fmt_date(latest, lang),
+    )
+    message = as_of_message(state)
+    return html.Div(
+        [
+            html.P(message, id=f"{id_prefix}-as-of-note", className="as-of-note", role="status")
+            if message
+            else None,
+            html.P(text, id=f"{id_prefix}-empty", className="empty"),
+        ]
+    )
 
 
 # A light template of our own: plotly's named templates are deep-copied into every figure

@@ -676,3 +676,13 @@ def provisional_months(reader: Reader) -> list[dict]:
     return reader.rows(
         "select * from {mart_data_quality_months} where is_provisional order by month desc"
     )
+
+
+# --- the data's date range (h-dates) --------------------------------------------------------
+
+
+def first_delivery_date(reader: Reader) -> dt.date | None:
+    """The earliest delivery date of the billing lines loaded (None before any load): the
+    first as-of date at which any event exists (SPEC §5)."""
+    (row,) = reader.rows("select min(delivery_date) as first_date from billing_lines")
+    return row["first_date"]

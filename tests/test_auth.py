@@ -354,6 +354,11 @@ def _xlsx_text(data: bytes) -> str:
         return " ".join(book.read(n).decode(errors="replace") for n in book.namelist())
 
 
+def _table_of_download(rows: list[list[str]]) -> list[list[str]]:
+    """A dashboard download's table: the rows after its header block's empty line."""
+    return rows[rows.index([]) + 1 :]
+
+
 @pytest.mark.timeout(900)  # five report packs, each reading every vintage (SPEC §15)
 def test_downloads_give_the_reviewer_the_publication_variant(site):
     url, ids = site["url"], site["ids"]
@@ -362,12 +367,13 @@ def test_downloads_give_the_reviewer_the_publication_variant(site):
     search = "?lang=en&view=analyst&month=2025-03"
     # The state of play CSV: the reviewer's has every count from 1 to 4 as "<5" (SPEC §9)
     # where the analyst's has the exact count, and the same figure everywhere else.
-    exact = list(csv.reader(io.StringIO(_download(
+    # (English: commas; the table below the download's header block and its empty line.)
+    exact = _table_of_download(list(csv.reader(io.StringIO(_download(
         analyst, url, "state-download.data", "state-download-csv-button", search
-    ).decode("utf-8-sig")), delimiter=";"))  # fmt: skip
-    shown = list(csv.reader(io.StringIO(_download(
+    ).decode("utf-8-sig")), delimiter=",")))  # fmt: skip
+    shown = _table_of_download(list(csv.reader(io.StringIO(_download(
         reviewer, url, "state-download.data", "state-download-csv-button", search
-    ).decode("utf-8-sig")), delimiter=";"))  # fmt: skip
+    ).decode("utf-8-sig")), delimiter=",")))  # fmt: skip
     assert len(exact) == len(shown) > 5
     small = 0
     for row_exact, row_shown in zip(exact[1:], shown[1:], strict=True):
@@ -412,9 +418,8 @@ def test_downloads_give_the_reviewer_the_publication_variant(site):
     findings = _download(
         analyst, url, "compliance-download.data", "compliance-export-button", "?lang=en"
     )
-    assert findings.decode("utf-8-sig").startswith(
-        "As of;Rule;Severity;Programme (pseudonymised);Patient (pseudonymised)"
-    )
+    table = findings.decode("utf-8-sig").split("\r\n\r\n", 1)[1]
+    assert table.startswith("As of,Rule,Severity,Programme (pseudonymised),Patient (pseudonymised)")
     assert len(leaked(findings.decode(), ids)) > 10
     counts = _download(
         reviewer,
@@ -423,9 +428,11 @@ def test_downloads_give_the_reviewer_the_publication_variant(site):
         "compliance-export-button",
         "?lang=en&view=analyst",
     )
-    header = counts.decode("utf-8-sig").splitlines()[0]
-    assert header == "As of;Rule;Rule of the decree;Severity;Findings"
-    assert len(counts.decode().splitlines()) == 19  # R01 to R18
+    block, table = counts.decode("utf-8-sig").split("\r\n\r\n", 1)
+    assert 'Disclosure control,"applied: counts from 1 to 4' in block
+    header = table.splitlines()[0]
+    assert header == "As of,Rule,Rule of the decree,Severity,Findings"
+    assert len(table.splitlines()) == 19  # R01 to R18
     assert not leaked(counts.decode(), ids)
 
 

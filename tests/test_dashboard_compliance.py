@@ -118,8 +118,12 @@ def _download(browser, name_start: str) -> list[list[str]]:
         found = [p for p in browser.downloads.glob(name_start + "*.csv") if p.stat().st_size > 0]
         if found:
             time.sleep(0.2)  # the browser renames the file once it is complete
+            # English: commas, French and Dutch: semicolons; the table comes after the
+            # download's header block (as-of date, disclosure control) and an empty line.
+            delimiter = "," if "lang=en" in browser.current_url else ";"
             with found[0].open(encoding="utf-8-sig", newline="") as fh:
-                return list(csv.reader(fh, delimiter=";"))
+                rows = list(csv.reader(fh, delimiter=delimiter))
+            return rows[rows.index([]) + 1 :]
         time.sleep(0.2)
     raise AssertionError("no CSV downloaded")
 

@@ -70,10 +70,15 @@ def test_excel_download_opens(served, browser):
     assert target.exists()
     book = openpyxl.load_workbook(target)
     sheet = book["2025-03"]
-    header = [c.value for c in sheet[1]]
+    # The header block (month, as-of date, status, disclosure control), an empty row, the table.
+    assert [sheet.cell(row=r, column=1).value for r in range(1, 6)] == [
+        "Month", "As-of date", "Status", "Disclosure control", None,
+    ]  # fmt: skip
+    assert sheet.cell(row=1, column=2).value == "March 2025"
+    header = [c.value for c in sheet[6]]
     assert header == ["metric", "5 steps", "7 steps", "10 steps", "Total", "Unassigned"]
     report = json.loads(served.cli("report", "--month", "2025-03", "--no-suppress").stdout)
-    rows = {row[0].value: [c.value for c in row[1:]] for row in sheet.iter_rows(min_row=2)}
+    rows = {row[0].value: [c.value for c in row[1:]] for row in sheet.iter_rows(min_row=7)}
     assert rows["Patients who initiated a withdrawal programme"][:4] == [
         report["schemes"][s]["patients_initiated"] for s in ("5", "7", "10", "total")
     ]

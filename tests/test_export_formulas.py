@@ -85,6 +85,11 @@ def _parse_csv(text: str, delimiter: str = ",") -> list[list[str]]:
     return list(csv.reader(io.StringIO(text.removeprefix("\ufeff")), delimiter=delimiter))
 
 
+def _table_of_download(rows: list[list[str]]) -> list[list[str]]:
+    """A dashboard download's table: the rows after its header block's empty line."""
+    return rows[rows.index([]) + 1 :]
+
+
 def _records(rows: list[list[str]]) -> list[dict[str, str]]:
     return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
 
@@ -272,7 +277,7 @@ def test_dashboard_compliance_csv_defuses_formulas(dashboard):
     button = [("compliance-export-button", "n_clicks", 1)]
     name, data = _download(dashboard, "compliance-download.data", button, "?lang=nl")
     assert name.startswith("compliance-findings-")
-    rows = _parse_csv(data.decode("utf-8"), ";")
+    rows = _table_of_download(_parse_csv(data.decode("utf-8"), ";"))
     _check_csv(rows)
     # The headers in the page's language (Dutch).
     keys = ("Regel", "Patiënt (gepseudonimiseerd)", "Apotheek (gepseudonimiseerd)")
@@ -286,7 +291,7 @@ def test_dashboard_compliance_csv_defuses_formulas(dashboard):
     search = "?lang=fr&view=publication"
     name, data = _download(dashboard, "compliance-download.data", button, search)
     assert name.startswith("compliance-counts-")
-    rows = _parse_csv(data.decode("utf-8"), ";")
+    rows = _table_of_download(_parse_csv(data.decode("utf-8"), ";"))
     _check_csv(rows)
     assert {r["Règle"]: r["Constats"] for r in _records(rows)}["R02"] == "<5"
 
@@ -300,15 +305,17 @@ def test_dashboard_state_downloads_keep_numbers(dashboard, lang):
     search = f"?lang={lang}&month=2025-03"
     name, data = _download(dashboard, "state-download.data", inputs, search)
     assert name == "state-of-play-2025-03.csv"
-    rows = _parse_csv(data.decode("utf-8"), ";")
+    rows = _parse_csv(data.decode("utf-8"), "," if lang == "en" else ";")
     _check_csv(rows)
+    rows = _table_of_download(rows)
     # The first metric is patients initiated: 0, 0, 1 for the schemes 5, 7, 10, 1 in total.
     assert rows[1][1:5] == ["0", "0", "1", "1"]
     changed = "state-download-xlsx-button.n_clicks"
     name, data = _download(dashboard, "state-download.data", inputs, search, changed)
     assert name == "state-of-play-2025-03.xlsx"
     book = _check_xlsx(data)
-    first = [c for c in next(book.worksheets[0].iter_rows(min_row=2, max_row=2))]
+    # Below the header block (month, as-of date, status, disclosure), an empty row, the header.
+    first = [c for c in next(book.worksheets[0].iter_rows(min_row=7, max_row=7))]
     assert [c.value for c in first[1:5]] == [0, 0, 1, 1]
     assert {c.data_type for c in first[1:5]} == {"n"}
 

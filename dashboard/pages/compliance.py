@@ -13,6 +13,7 @@ from __future__ import annotations
 import dash
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
+from dash.exceptions import PreventUpdate
 
 from dashboard.app import warehouse
 from dashboard.locale import graph_config
@@ -36,7 +37,7 @@ from etl.base.codes import BY_CNK
 from etl.base.disclosure import Line
 from etl.base.i18n import fmt_int, t
 from etl.base.registry import load_registry
-from etl.exports import csv_text
+from etl.exports import DownloadHeader, download_csv
 
 dash.register_page(__name__, path="/compliance", name="compliance", order=30)
 
@@ -363,9 +364,18 @@ def findings_csv(search: str) -> tuple[str, str]:
     wh = warehouse()
     rules = load_registry().rules
     rule = params.get("rule") if params.get("rule") in {r.id for r in rules} else None
-    as_of = (state.as_of or wh.default_as_of()).isoformat()
+    as_of_date = state.as_of or wh.default_as_of()
+    if as_of_date is None:
+        raise PreventUpdate  # nothing loaded: the page offers no export
+    as_of = as_of_date.isoformat()
     data = wh.reader(state.as_of)
     lang = state.lang
+    block = DownloadHeader(
+        lang=lang,
+        as_of=as_of_date,
+        suppressed=state.publication,
+        threshold=wh.config.suppression_threshold,
+    )
     severity = {r.id: t(f"compliance_severity_{r.severity}", lang) for r in rules}
     if state.publication:
         disclosure = state.disclosure(wh.config.suppression_threshold)
@@ -385,7 +395,7 @@ def findings_csv(search: str) -> tuple[str, str]:
             t("compliance_col_severity", lang),
             t("compliance_col_count", lang),
         ]
-        return csv_text(header, rows, excel=True), f"compliance-counts-{as_of}.csv"
+        return download_csv(block, header, rows), f"compliance-counts-{as_of}.csv"
     header = [
         t("as_of", lang),
         t("compliance_rule", lang),
@@ -414,7 +424,7 @@ def findings_csv(search: str) -> tuple[str, str]:
         for row in figures.compliance_findings(data, rule)
     ]
     suffix = f"-{rule}" if rule else ""
-    return csv_text(header, rows, excel=True), f"compliance-findings-{as_of}{suffix}.csv"
+    return download_csv(block, header, rows), f"compliance-findings-{as_of}{suffix}.csv"
 
 
 @callback(

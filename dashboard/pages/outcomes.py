@@ -489,7 +489,7 @@ def _incidence_section(data, wh, state, start_year: str | None, disclosure):
     lang = state.lang
     times = outcomes.outcome_times(data)
     years = sorted({r["start_year"] for r in times})
-    year = int(start_year) if start_year and start_year.isdigit() else None
+    year = int(start_year) if start_year and start_year.isdecimal() else None
     year = year if year in years else None
     snapshot = wh.snapshot()
     # The estimates are computed once per snapshot, as-of date, start year and view (about
@@ -646,7 +646,7 @@ def _bzra_free_section(data, state, start_year: str | None, disclosure):
     their denominators (the observable programmes); the start year of the URL when the mart
     has it (none: every year); "not observable with the exports loaded" when none is."""
     lang = state.lang
-    year = int(start_year) if start_year and start_year.isdigit() else None
+    year = int(start_year) if start_year and start_year.isdecimal() else None
     year = year if year in figures.bzra_free_years(data) else None
     doc = figures.bzra_free(data, disclosure, year)
     year_text = str(year) if year else t("outcomes_cif_all_years", lang)

@@ -144,7 +144,12 @@ def layout(
                 [
                     html.H3(t("regions_profile_title", lang)),
                     html.Div(
-                        [_profile_chart(profile, d, shown, disclosure, lang) for d in DIMENSIONS],
+                        [
+                            _profile_chart(
+                                profile, d, shown, disclosure, lang, as_of=regions[0]["as_of_date"]
+                            )
+                            for d in DIMENSIONS
+                        ],
                         style=_COLUMNS,
                     ),
                     html.P(t("regions_age_note", lang), className="as-of-stamp"),
@@ -291,10 +296,18 @@ def _province_figure(provinces: list[dict], shown, disclosure, lang: str) -> go.
     return fig
 
 
-def _profile_chart(profile: list[dict], dimension: str, shown, disclosure, lang: str):
+def _profile_chart(
+    profile: list[dict], dimension: str, shown, disclosure, lang: str, *, as_of=None
+):
     rows = [r for r in profile if r["dimension"] == dimension]
     title = html.H4(t(f"regions_dimension_{dimension}", lang), style={"margin": "0.2rem 0"})
-    if not rows or not rows[0]["is_dimension_in_export"]:
+    if all(r["n_patients_initiated"] == 0 for r in rows):
+        # Nobody yet at this as-of date: whether the export has the column cannot be told.
+        return html.Div(
+            [title, html.P(t("regions_no_patients", lang, date=fmt_date(as_of, lang)),
+                           className="empty", id=f"regions-missing-{dimension}")]
+        )  # fmt: skip
+    if not rows[0]["is_dimension_in_export"]:
         return html.Div(
             [title, html.P(t(f"regions_missing_{dimension}", lang), className="empty",
                            id=f"regions-missing-{dimension}")]

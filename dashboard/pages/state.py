@@ -13,10 +13,12 @@ and its cards say "provisional — expected X (Y–Z)" (etl.nowcast, through das
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import dash
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
+from dash.exceptions import PreventUpdate
 
 from dashboard import actuarial
 from dashboard.app import warehouse
@@ -42,7 +44,7 @@ from etl.base.disclosure import Line
 from etl.base.errors import UserError
 from etl.base.i18n import fmt_eur, fmt_int, fmt_month, fmt_number, t
 from etl.base.registry import load_registry
-from etl.exports import csv_text, xlsx_table
+from etl.exports import DownloadHeader, download_csv, download_xlsx
 from etl.outputs.pack import render_pack
 
 dash.register_page(__name__, path="/", name="state_of_play", order=0)
@@ -423,24 +425,43 @@ def _table(doc: dict, lang: str):
     return html.Div(table, className="table-scroll")  # sideways on a phone (assets/style.css)
 
 
-def _download_table(search: str) -> tuple[str, list[str], list[list]]:
-    """The §6 table of the URL's month as raw values: (month, header, rows)."""
+def _download_table(search: str) -> tuple[str, DownloadHeader, list[str], list[list]]:
+    """The §6 table of the URL's month as raw values: (month, header block, header, rows)."""
     params = query_params(search)
     state = view_state(params)
     wh = warehouse()
     data = wh.reader(state.as_of)
     every = figures.state_of_play_rows(data)
+    if not every:
+        raise PreventUpdate  # nothing loaded: the page offers no download
     _, month = _chosen_month(every, params.get("month"))
-    doc = _document(data, every, month, state.disclosure(wh.config.suppression_threshold))
+    disclosure = state.disclosure(wh.config.suppression_threshold)
+    doc = _document(data, every, month, disclosure)
     header = [
         "metric",
         *(scheme_label(s, state.lang) for s in SCHEMES_AND_TOTAL),
         t("unassigned", state.lang),
     ]
     body = [
-        [metric.label(state.lang), *cells] for metric, cells in figures.state_of_play_table(doc)
+        [metric.label(state.lang), *(_amount(metric, v) for v in cells)]
+        for metric, cells in figures.state_of_play_table(doc)
     ]
-    return month, header, body
+    block = DownloadHeader(
+        lang=state.lang,
+        as_of=dt.date.fromisoformat(doc["as_of"]),
+        suppressed=disclosure.enabled,
+        threshold=wh.config.suppression_threshold,
+        month=month,
+        provisional=doc["provisional"],
+    )
+    return month, block, header, body
+
+
+def _amount(metric, value):
+    """A euro amount with its two decimals (0 -> 0.00); any other cell unchanged."""
+    if metric.disclosure == "amount" and isinstance(value, int | float | Decimal):
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    return value
 
 
 @callback(
@@ -463,14 +484,14 @@ def choose_month(month, search):
     prevent_initial_call=True,
 )
 def download(_csv, _xlsx, search):
-    month, header, body = _download_table(search)
+    month, block, header, body = _download_table(search)
     if dash.ctx.triggered_id == "state-download-csv-button":
         return {
-            "content": csv_text(header, body, excel=True),
+            "content": download_csv(block, header, body),
             "filename": f"state-of-play-{month}.csv",
             "type": "text/csv",
         }
-    return dcc.send_bytes(xlsx_table(month, header, body), f"state-of-play-{month}.xlsx")
+    return dcc.send_bytes(download_xlsx(block, month, header, body), f"state-of-play-{month}.xlsx")
 
 
 PACK_BUTTONS = {
@@ -496,9 +517,10 @@ def download_pack(_xlsx, _html, _pdf, search):
     params = query_params(search)
     state = view_state(params)
     wh = warehouse()
-    _, month = _chosen_month(
-        figures.state_of_play_rows(wh.reader(state.as_of)), params.get("month")
-    )
+    every = figures.state_of_play_rows(wh.reader(state.as_of))
+    if not every:
+        raise PreventUpdate  # nothing loaded: the page offers no pack
+    _, month = _chosen_month(every, params.get("month"))
     fmt = PACK_BUTTONS.get(dash.ctx.triggered_id, "xlsx")
     disclosure = state.disclosure(wh.config.suppression_threshold)
     try:
