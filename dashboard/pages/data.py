@@ -362,6 +362,21 @@ def load_upload(contents: str, filename: str | None, lang: str) -> tuple[str, ob
         _UPLOAD_LOCK.release()
 
 
+def nrn_notes(summary, lang: str) -> list:
+    """The warning of issue 19: values like national register numbers, per column."""
+    found = getattr(summary, "nrn_columns", None)
+    if not found:
+        return []
+    columns = ", ".join(f"{column} ({fmt_int(n, lang)})" for column, n in found)
+    return [
+        html.P(
+            t("data_upload_nrn_warning", lang, columns=columns),
+            id="data-upload-nrn-warning",
+            className="warning",
+        )
+    ]
+
+
 def _summary(summary, lang: str):
     header = html.Tr([html.Th(t("data_col_load_id", lang))] + [
         html.Th(t(key, lang)) for _, key in SUMMARY_FIELDS
@@ -374,6 +389,7 @@ def _summary(summary, lang: str):
     notes = [html.P(t("data_upload_loaded", lang), id="data-upload-message")]
     if summary.previously_loaded_as is not None:
         notes.append(html.P(t("data_upload_again", lang, n=summary.previously_loaded_as)))
+    notes += nrn_notes(summary, lang)
     if summary.rows_rejected:
         notes.append(
             html.P(

@@ -9,7 +9,9 @@ One file goes through these steps (SPEC §3):
    N03AE01 too, kept apart) and rows with an invalid CNK, numbered in file order;
 4. `sql/load/normalise_lines.sql` checks and normalises the kept rows (line_kind programme,
    bzra or clonazepam);
-5. the national-register-number check may refuse the whole file;
+5. the national-register-number check may refuse the whole file; national register numbers
+   it does not count (below its threshold, written with `BE` or slashes, in other columns)
+   give warnings in the summary and the ledger;
 6. one transaction adds the ledger row, the new lines (programme lines to billing_lines, BZRA
    and clonazepam lines to bzra_lines) and the rejects.
 A refused file raises `FileRefused` before step 6, so the warehouse is left as it was.
@@ -26,7 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -93,6 +95,9 @@ class LoadSummary:
     previously_loaded_as: int | None = None
     rows_bzra: int = 0  # BZRA lines accepted (new + already present), SPEC §14
     rows_clonazepam: int = 0  # clonazepam lines (N03AE01), kept apart, not counted
+    # Loaded, but worth a look: national register numbers outside the refusal rule (issue 19).
+    warnings: list[str] = field(default_factory=list)
+    nrn_columns: list[tuple[str, int]] = field(default_factory=list)  # (column, distinct numbers)
 
 
 def sha256_of(path: Path) -> str:
@@ -137,9 +142,19 @@ def _run(con: duckdb.DuckDBPyConnection, query: str, progress: ProgressCallback 
     return outcome["result"]
 
 
-def _nrn_expr(value: str) -> str:
-    """SQL: is `value` a Belgian national register number (SPEC §3)?"""
-    digits = f"regexp_replace({value}, '[.\\- ]', '', 'g')"
+def _nrn_digits(value: str, broad: bool = False) -> str:
+    """SQL: `value` with the separators SPEC §3 removes (`.`, `-`, spaces); `broad` also
+    removes slashes and a leading `BE` (ways of writing an NRN the refusal rule does not
+    count, but that still identify someone: issue 19)."""
+    if broad:
+        return f"regexp_replace(upper({value}), '^ *BE|[./\\- ]', '', 'g')"
+    return f"regexp_replace({value}, '[.\\- ]', '', 'g')"
+
+
+def _nrn_expr(value: str, broad: bool = False) -> str:
+    """SQL: is `value` a Belgian national register number (SPEC §3; `broad`: see
+    `_nrn_digits`)?"""
+    digits = _nrn_digits(value, broad)
     first9 = f"substr({digits}, 1, 9)"
     check = f"try_cast(substr({digits}, 10, 2) as integer)"
     return (
@@ -244,13 +259,14 @@ def bzra_keep_sql(cnk: str, atc: str | None, reference_cnks: list[str]) -> str:
 
 
 def _nrn_like(value: str) -> str:
-    """SQL: could the patient `value` be a national register number (11-17 digits, spaces,
-    dots, dashes)? A value starting with a letter cannot."""
+    """SQL: could the patient `value` be a national register number (11 digits among spaces,
+    dots, dashes and slashes, perhaps after `BE`: 11 to 24 characters)? A value starting with
+    another letter cannot."""
     patient = f"trim({value})"
     return (
-        f"(case when {value} glob '[A-Za-z]*' then false "
-        f"else coalesce(length({patient}) between 11 and 17 "
-        f"and regexp_full_match({patient}, '[0-9][0-9 .\\-]*[0-9]'), false) end)"
+        f"(case when {value} glob '[A-Za-z]*' and not {value} glob '[Bb][Ee]*' then false "
+        f"else coalesce(length({patient}) between 11 and 24 "
+        f"and regexp_full_match({patient}, '(?i)(BE)?[ .\\-]*[0-9][0-9 ./\\-]*[0-9]'), false) end)"
     )
 
 
@@ -293,6 +309,7 @@ class Loader:
         self.limits = limits or ExpansionLimits()
         self.workdir = workdir or Path(tempfile.gettempdir()) / "benzo-monitor"
         self._temp_files: list[Path] = []
+        self._nrn_columns: list[tuple[str, int]] = []
         remove_orphans(self.workdir)  # temporary files of loads that were killed
         # DuckDB only measures a query's progress when its progress bar is on (not printed).
         con.execute("set enable_progress_bar = true")
@@ -400,14 +417,23 @@ class Loader:
             out.append((int(line), reason, f"{error_type}: {message}", raw))
         return out
 
-    def _check_pseudonyms(self, source: Source, columns: dict[str, str], n_nrn_like: int):
-        if n_nrn_like < NRN_MIN_COUNT:
-            return
+    def _check_pseudonyms(
+        self, source: Source, columns: dict[str, str], n_nrn_like: int
+    ) -> list[str]:
+        """Refuse the file under SPEC §3's rule (at least 20 % of the distinct patient ids,
+        and at least 5, are national register numbers); below it, or for numbers written in
+        ways the rule does not count (a `BE` prefix, slashes), a warning (issue 19)."""
+        if n_nrn_like == 0:
+            return []
         patient = f"nullif(trim({columns['patient_id']}), '')"
-        n_patients, n_nrn = self.con.execute(
+        n_patients, n_nrn, n_broad, n_variant = self.con.execute(
             f"""
-            select count(distinct patient), count(distinct patient) filter (where is_nrn)
-            from (select {patient} as patient, {_nrn_expr(patient)} as is_nrn
+            select count(distinct patient), count(distinct patient) filter (where is_nrn),
+                   count(distinct digits) filter (where is_broad),
+                   count(distinct digits) filter (where is_broad and not is_nrn)
+            from (select {patient} as patient, {_nrn_expr(patient)} as is_nrn,
+                         {_nrn_expr(patient, broad=True)} as is_broad,
+                         {_nrn_digits(patient, broad=True)} as digits
                   from ({source.scan_sql}))
             """
         ).fetchone()
@@ -417,6 +443,60 @@ class Loader:
                 f"({n_nrn / n_patients:.0%}) are Belgian national register numbers. Exports "
                 "must be pseudonymised before loading; nothing was loaded."
             )
+        if not n_broad:
+            return []
+        variant = (
+            f" - {n_variant} of them written with a BE prefix or slashes, which that rule "
+            "does not count"
+            if n_variant
+            else ""
+        )
+        self._nrn_columns.append((self._label(source, columns, "patient_id"), n_broad))
+        return [
+            f"{self._label(source, columns, 'patient_id')}: {n_broad} of {n_patients} distinct "
+            f"values ({100 * n_broad / n_patients:.0f} %) look like national register numbers "
+            f"(a file is refused from 20 % and 5 values){variant}"
+        ]
+
+    @staticmethod
+    def _label(source: Source, columns: dict[str, str], canonical: str | None, index=None):
+        """How a warning names a column: its canonical name, with the file's header when
+        that differs; a column the load does not use by its header."""
+        if canonical is None:
+            header = source.headers[index]
+            return repr(header if len(header) <= 60 else header[:57] + "...")
+        header = source.headers[int(columns[canonical][1:])]
+        return canonical if header == canonical else f"{canonical} ({header!r})"
+
+    def _nrn_in_other_columns(self, source: Source, columns: dict[str, str]) -> list[str]:
+        """Warnings for national register numbers (as `_nrn_expr(broad=True)` reads them) in
+        any column but patient_id, on the rows the load keeps (the lines it stores and the
+        rows it rejects, whose raw values are stored too): one per column, with the number of
+        distinct numbers (issue 19). Other medicines' rows are not stored, so not searched."""
+        by_index = {int(c[1:]): name for name, c in columns.items()}
+        patient = int(columns["patient_id"][1:])
+        indexes = [i for i in range(len(source.headers)) if i != patient]
+        warnings = []
+        for start in range(0, len(indexes), 400):  # a file of thousands of columns: in parts
+            part = indexes[start : start + 400]
+            counts = self.con.execute(
+                "select "
+                + ", ".join(
+                    f"count(distinct {_nrn_digits(f'c{i}', broad=True)}) filter (where "
+                    f"length(c{i}) between 11 and 24 and {_nrn_expr(f'c{i}', broad=True)})"
+                    for i in part
+                )
+                + " from load_kept"
+            ).fetchone()
+            for i, n in zip(part, counts, strict=True):
+                if n:
+                    label = self._label(source, columns, by_index.get(i), i)
+                    self._nrn_columns.append((label, n))
+                    warnings.append(
+                        f"{label}: {n} distinct value(s) look like national register numbers; "
+                        "check that the export is pseudonymised"
+                    )
+        return warnings
 
     def _normalise(self, source: Source, columns: dict[str, str], shifts: list[int]) -> None:
         """Create temp table load_rows: the kept rows checked and in canonical form."""
@@ -480,16 +560,28 @@ class Loader:
             )
             if n_rows == 0 and not csv_rejects:
                 raise FileRefused(f"{path}: the file has no data rows")
-            self._check_pseudonyms(source, columns, n_nrn_like)
+            self._nrn_columns = []
+            warnings = self._check_pseudonyms(source, columns, n_nrn_like)
+            warnings += self._nrn_in_other_columns(source, columns)
             reject_lines = sorted({line for line, *_ in csv_rejects})
             shifts = [
                 line - source.first_line - i + 2 for i, line in enumerate(reject_lines, start=1)
             ]
             self._normalise(source, columns, shifts)
             hasher.join()
-            return self._commit(
-                path, source, digest["sha"], started, clock, n_rows, n_skipped, csv_rejects
+            summary = self._commit(
+                path,
+                source,
+                digest["sha"],
+                started,
+                clock,
+                n_rows,
+                n_skipped,
+                csv_rejects,
+                warnings,
             )
+            summary.nrn_columns = self._nrn_columns
+            return summary
         finally:
             for temp in self._temp_files:
                 temp.unlink(missing_ok=True)
@@ -522,7 +614,9 @@ class Loader:
         self._temp_files.extend(new.temp_files)
         return new
 
-    def _commit(self, path, source, sha, started, clock, n_rows, n_skipped, csv_rejects):
+    def _commit(
+        self, path, source, sha, started, clock, n_rows, n_skipped, csv_rejects, warnings=()
+    ):
         con = self.con
         n_valid, n_present, n_rejected, min_date, max_date, n_bzra, n_clonazepam = con.execute(
             """
@@ -562,13 +656,14 @@ class Loader:
             previously_loaded_as=previous,
             rows_bzra=n_bzra,
             rows_clonazepam=n_clonazepam,
+            warnings=list(warnings),
         )
         con.execute("begin transaction")
         try:
             con.execute(
                 """
                 insert into loads values
-                (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     load_id, path.name, sha, path.stat().st_size, source.file_format,
@@ -576,6 +671,7 @@ class Loader:
                     summary.rows_read, summary.rows_new, summary.rows_present,
                     summary.rows_skipped, summary.rows_rejected, min_date, max_date, started,
                     finished, summary.seconds, _user(), n_bzra, n_clonazepam,
+                    "; ".join(summary.warnings) or None,
                 ],
             )  # fmt: skip
             con.execute(

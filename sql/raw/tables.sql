@@ -28,6 +28,8 @@ create table if not exists loads (
 -- columns here (null for its earlier loads).
 alter table loads add column if not exists rows_bzra bigint;        -- BZRA lines accepted (new + present)
 alter table loads add column if not exists rows_clonazepam bigint;  -- clonazepam lines (kept apart)
+-- Issue 19: national register numbers the refusal rule does not count (column and count), '; '-separated.
+alter table loads add column if not exists warnings varchar;
 
 -- Programme billing lines (one of the 8 fee codes), normalised to canonical values.
 -- Idempotency: (fingerprint, occurrence) is unique. The fingerprint is the MD5 of all
