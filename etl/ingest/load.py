@@ -24,6 +24,7 @@ import errno
 import getpass
 import hashlib
 import json
+import re
 import tempfile
 import threading
 import time
@@ -46,6 +47,7 @@ from etl.ingest.columns import (
     read_mapping,
 )
 from etl.ingest.read import (
+    MAX_LINE_BYTES,
     ExpansionLimits,
     FileRefused,
     Source,
@@ -71,6 +73,7 @@ REASONS = {
     "quantity_out_of_range": "quantity outside -3..3",
     "malformed_line": "line cannot be split into the header's columns",
     "encoding_error": "line is not valid text in the file's encoding",
+    "line_too_long": "line longer than 4 MiB",
 }
 NRN_SHARE = 0.20
 NRN_MIN_COUNT = 5
@@ -401,17 +404,27 @@ class Loader:
             return []
         rows = self.con.execute(
             """
-            select line, arg_min(error_type, column_idx), arg_min(error_message, column_idx),
-                   arg_min(csv_line, column_idx)
+            select line, arg_min(error_type, coalesce(column_idx, -1)),
+                   arg_min(error_message, coalesce(column_idx, -1)),
+                   arg_min(csv_line, coalesce(column_idx, -1))
             from load_csv_reject_errors group by line order by line
             """
-        ).fetchall()
+        ).fetchall()  # (an error of the whole line, such as its size, has no column_idx)
         out = []
         for line, error_type, message, raw in rows:
             kind = str(error_type).upper()
-            reason = (
-                "encoding_error" if "ENCODING" in kind or "UNICODE" in kind else "malformed_line"
-            )
+            if "ENCODING" in kind or "UNICODE" in kind:
+                reason = "encoding_error"
+            elif "LINE SIZE" in kind:
+                reason = "line_too_long"
+                size = re.search(r"Actual Size:\s*(\d+)", str(message))
+                message = (
+                    f"line of {int(size[1]):,} bytes" if size else "line"
+                ) + f", over the limit of 4 MiB ({MAX_LINE_BYTES:,} bytes)"
+                out.append((int(line), reason, message, raw))
+                continue
+            else:
+                reason = "malformed_line"
             if raw is not None and source.csv_params.get("transcoded"):
                 raw = restore_cp1252(raw)
             out.append((int(line), reason, f"{error_type}: {message}", raw))
@@ -475,27 +488,33 @@ class Loader:
         distinct numbers (issue 19). Other medicines' rows are not stored, so not searched."""
         by_index = {int(c[1:]): name for name, c in columns.items()}
         patient = int(columns["patient_id"][1:])
-        indexes = [i for i in range(len(source.headers)) if i != patient]
+        names = [f"c{i}" for i in range(len(source.headers)) if i != patient]
+        if not names:
+            return []
+        # One long column of (name, value) rather than one aggregate per column: a file of
+        # thousands of columns costs no more than its values. The cheap tests first (length,
+        # first character) leave few values for the exact one.
+        value = "value"
+        rows = self.con.execute(
+            f"""
+            select name, count(distinct {_nrn_digits(value, broad=True)})
+            from (unpivot (select {", ".join(names)} from load_kept)
+                  on {", ".join(names)} into name name value value)
+            where length(value) between 11 and 24
+              and (value glob '[0-9]*' or value glob '[Bb][Ee]*' or value glob ' *')
+              and {_nrn_expr(value, broad=True)}
+            group by name
+            """
+        ).fetchall()
         warnings = []
-        for start in range(0, len(indexes), 400):  # a file of thousands of columns: in parts
-            part = indexes[start : start + 400]
-            counts = self.con.execute(
-                "select "
-                + ", ".join(
-                    f"count(distinct {_nrn_digits(f'c{i}', broad=True)}) filter (where "
-                    f"length(c{i}) between 11 and 24 and {_nrn_expr(f'c{i}', broad=True)})"
-                    for i in part
-                )
-                + " from load_kept"
-            ).fetchone()
-            for i, n in zip(part, counts, strict=True):
-                if n:
-                    label = self._label(source, columns, by_index.get(i), i)
-                    self._nrn_columns.append((label, n))
-                    warnings.append(
-                        f"{label}: {n} distinct value(s) look like national register numbers; "
-                        "check that the export is pseudonymised"
-                    )
+        for name, n in sorted(rows, key=lambda r: int(r[0][1:])):
+            i = int(name[1:])
+            label = self._label(source, columns, by_index.get(i), i)
+            self._nrn_columns.append((label, n))
+            warnings.append(
+                f"{label}: {n} distinct value(s) look like national register numbers; "
+                "check that the export is pseudonymised"
+            )
         return warnings
 
     def _normalise(self, source: Source, columns: dict[str, str], shifts: list[int]) -> None:
@@ -602,11 +621,29 @@ class Loader:
                     continue
                 raise FileRefused(f"{source.path}: cannot be read: {first_line(exc)}") from exc
             csv_rejects = self._csv_rejects(source)
-            if source.encoding == "utf-8" and any(r[1] == "encoding_error" for r in csv_rejects):
+            if (
+                source.encoding == "utf-8"
+                and any(r[1] == "encoding_error" for r in csv_rejects)
+                and not self._kept_non_ascii(source)
+            ):
                 # Not UTF-8 after all (the sample was plain ASCII): read it as Windows-1252.
+                # Unless the kept rows hold UTF-8 text (other than ASCII): then the file mixes
+                # encodings, and re-reading it as Windows-1252 would garble that text (`Pé`
+                # as `PÃ©`); it stays UTF-8 and its other lines are encoding_error rejects.
                 source = self._as_cp1252(source, transcode=False)
                 continue
             return source, counts, csv_rejects
+
+    def _kept_non_ascii(self, source: Source) -> bool:
+        """Does a row the scan kept hold a character beyond ASCII (read as valid UTF-8)?"""
+        if not source.column_names:
+            return False
+        test = " or ".join(
+            f"coalesce(regexp_matches({c}, '[^\\x00-\\x7f]'), false)" for c in source.column_names
+        )
+        return self.con.execute(f"select exists (select 1 from load_kept where {test})").fetchone()[
+            0
+        ]
 
     def _as_cp1252(self, source: Source, transcode: bool) -> Source:
         source.csv_params["needs_transcode"] = transcode
