@@ -167,3 +167,98 @@ def test_nested_parquet_columns_are_refused_with_their_names(cli, db, tmp_path):
     text = " ".join(out.split())
     assert status == 1
     assert "nested" in text and "'adresse'" in text and "'codes'" in text, text
+
+
+# --- Excel ---------------------------------------------------------------------------------------
+
+XLSX_HEADER = ["patient_id", "pharmacy_id", "delivery_date", "cnk"]
+
+
+def test_a_hidden_first_sheet_is_not_loaded(cli, db, tmp_path):
+    """Sheet 1 `brouillon` (hidden) holds H1, H2; sheet 2 `export` (visible, active) holds
+    V1: only V1 loads (before: H1 and H2, from the hidden sheet). A workbook whose active sheet
+    is the hidden one falls back to the first visible sheet: V1 again."""
+    import openpyxl
+
+    for active in (1, 0):
+        book = openpyxl.Workbook()
+        hidden = book.active
+        hidden.title = "brouillon"
+        hidden.append(XLSX_HEADER)
+        hidden.append(["H1", "PH1", "14/03/2025", INIT5])
+        hidden.append(["H2", "PH1", "14/03/2025", INIT5])
+        hidden.sheet_state = "hidden"
+        shown = book.create_sheet("export")
+        shown.append(XLSX_HEADER)
+        shown.append(["V1", "PH1", "14/03/2025", INIT5])
+        book.active = active
+        path = tmp_path / f"hidden{active}.xlsx"
+        book.save(path)
+        one = tmp_path / f"h{active}.duckdb"
+        status, out, _ = cli("--db", one, "load", path)
+        assert status == 0, out
+        assert patients(one) == ["V1"], active
+
+
+def test_formula_cells_without_a_value_are_rejects(cli, db, tmp_path):
+    """openpyxl writes formulas without a computed value (no `<v>`); xlsxwriter writes `0`
+    and asks for a recalculation on opening. Either way the row with the formula (line 3) is
+    a `formula_without_value` reject naming the cell (A3), never a patient '0' or empty; lines
+    2 and 4 load (before: '0', or a missing patient)."""
+    import openpyxl
+    import xlsxwriter
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(XLSX_HEADER)
+    sheet.append(["P1", "PH1", "14/03/2025", INIT5])
+    sheet.append(['=A2&"x"', "PH1", "14/03/2025", INIT5])
+    sheet.append(["P3", "PH1", "14/03/2025", INIT5])
+    first = tmp_path / "openpyxl.xlsx"
+    book.save(first)
+    second = tmp_path / "xlsxwriter.xlsx"
+    workbook = xlsxwriter.Workbook(second)
+    ws = workbook.add_worksheet()
+    ws.write_row(0, 0, XLSX_HEADER)
+    ws.write_row(1, 0, ["P1", "PH1", "14/03/2025", INIT5])
+    ws.write_formula(2, 0, '=A2&"x"')
+    ws.write_row(2, 1, ["PH1", "14/03/2025", INIT5])
+    ws.write_row(3, 0, ["P3", "PH1", "14/03/2025", INIT5])
+    workbook.close()
+    for path in (first, second):
+        one = tmp_path / f"{path.stem}.duckdb"
+        status, out, _ = cli("--db", one, "load", path)
+        assert status == 0, out
+        assert patients(one) == ["P1", "P3"], path.name
+        ((line, reason, detail),) = rejects(one)
+        assert (line, reason) == (3, "formula_without_value") and "A3" in detail, detail
+        assert query(one, "select rows_read, rows_rejected from loads") == [(3, 1)]
+
+
+def test_numeric_ids_beyond_2_53_stay_distinct(cli, db, tmp_path):
+    """Patient ids 9007199254740993 and 9007199254740992 (2^53 + 1 and 2^53) stored as
+    numbers with all their digits in the sheet's XML (as export programs write them; the test
+    writes 111 and 222 with openpyxl, then puts the long numbers in the XML): read as a float
+    both are 9007199254740992 and merge into one patient; taken as written they stay two."""
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(XLSX_HEADER)
+    sheet.append([111, "PH1", "14/03/2025", INIT5])
+    sheet.append([222, "PH1", "14/03/2025", INIT5])
+    made = tmp_path / "made.xlsx"
+    book.save(made)
+    path = tmp_path / "big.xlsx"
+    with zipfile.ZipFile(made) as src, zipfile.ZipFile(path, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<v>111</v>", f"<v>{2**53 + 1}</v>".encode())
+                data = data.replace(b"<v>222</v>", f"<v>{2**53}</v>".encode())
+            dst.writestr(item, data)
+    status, out, _ = cli("--db", db, "load", path)
+    assert status == 0, out
+    assert patients(db) == ["9007199254740993", "9007199254740992"]

@@ -45,7 +45,7 @@ REASONS = (
     "missing_required", "date_unreadable", "date_before_2020", "date_after_load_day",
     "cnk_invalid", "quantity_not_integer", "quantity_zero", "quantity_out_of_range",
     "malformed_line", "encoding_error",
-    "line_too_long",  # issue 19
+    "line_too_long", "formula_without_value",  # issue 19
 )  # fmt: skip
 
 LEDGER_COLUMNS = (

@@ -74,9 +74,17 @@ REASONS = {
     "malformed_line": "line cannot be split into the header's columns",
     "encoding_error": "line is not valid text in the file's encoding",
     "line_too_long": "line longer than 4 MiB",
+    "formula_without_value": "a formula cell without a computed value (xlsx)",
 }
 NRN_SHARE = 0.20
 NRN_MIN_COUNT = 5
+# Columns the load parses into dates, numbers or codes (a value there that is not one is a
+# reject): not searched for national register numbers in other columns (patient_id has its
+# own check). Every other column, text, is.
+NRN_TYPED_COLUMNS = frozenset({
+    "patient_id", "delivery_date", "cnk", "quantity", "amount_eur", "billing_month",
+    "patient_birth_year", "patient_sex",
+})  # fmt: skip
 
 
 @dataclass
@@ -401,7 +409,7 @@ class Loader:
     def _csv_rejects(self, source: Source) -> list[tuple[int, str, str, str]]:
         """(line, reason, detail, raw text) of records DuckDB could not split."""
         if not source.csv_rejects:
-            return []
+            return list(source.extra_rejects)
         rows = self.con.execute(
             """
             select line, arg_min(error_type, coalesce(column_idx, -1)),
@@ -483,29 +491,32 @@ class Loader:
 
     def _nrn_in_other_columns(self, source: Source, columns: dict[str, str]) -> list[str]:
         """Warnings for national register numbers (as `_nrn_expr(broad=True)` reads them) in
-        any column but patient_id, on the rows the load keeps (the lines it stores and the
+        the text columns (all but patient_id and NRN_TYPED_COLUMNS), on the rows the load keeps (the lines it stores and the
         rows it rejects, whose raw values are stored too): one per column, with the number of
         distinct numbers (issue 19). Other medicines' rows are not stored, so not searched."""
         by_index = {int(c[1:]): name for name, c in columns.items()}
-        patient = int(columns["patient_id"][1:])
-        names = [f"c{i}" for i in range(len(source.headers)) if i != patient]
-        if not names:
-            return []
-        # One long column of (name, value) rather than one aggregate per column: a file of
-        # thousands of columns costs no more than its values. The cheap tests first (length,
-        # first character) leave few values for the exact one.
-        value = "value"
-        rows = self.con.execute(
-            f"""
-            select name, count(distinct {_nrn_digits(value, broad=True)})
-            from (unpivot (select {", ".join(names)} from load_kept)
-                  on {", ".join(names)} into name name value value)
-            where length(value) between 11 and 24
-              and (value glob '[0-9]*' or value glob '[Bb][Ee]*' or value glob ' *')
-              and {_nrn_expr(value, broad=True)}
-            group by name
-            """
-        ).fetchall()
+        names = [
+            f"c{i}" for i in range(len(source.headers)) if by_index.get(i) not in NRN_TYPED_COLUMNS
+        ]
+        # Per column, a filtered scan of that column alone (the store is columnar): the cheap
+        # tests (length, first character) leave few values for the exact one. In parts, for
+        # a file of thousands of columns.
+        rows = []
+        for start in range(0, len(names), 200):
+            candidates = " union all ".join(
+                f"select '{c}' as name, {c} as value from load_kept "
+                f"where length({c}) between 11 and 24 "
+                f"and ({c} glob '[0-9]*' or {c} glob '[Bb][Ee]*' or {c} glob ' *')"
+                for c in names[start : start + 200]
+            )
+            rows += self.con.execute(
+                f"""
+                select name, count(distinct {_nrn_digits("value", broad=True)})
+                from ({candidates})
+                where {_nrn_expr("value", broad=True)}
+                group by name
+                """
+            ).fetchall()
         warnings = []
         for name, n in sorted(rows, key=lambda r: int(r[0][1:])):
             i = int(name[1:])

@@ -65,6 +65,9 @@ class Source:
     csv_rejects: bool = False  # the scan stores malformed records in temp reject tables
     csv_params: dict = field(default_factory=dict)
     temp_files: list[Path] = field(default_factory=list)
+    # Records the reader set aside itself (xlsx: formulas without a value): (line, reason,
+    # detail, raw text), like DuckDB's rejects of a delimited file.
+    extra_rejects: list[tuple[int, str, str, str]] = field(default_factory=list)
 
     @property
     def column_names(self) -> list[str]:
@@ -564,15 +567,23 @@ def _open_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         reader = fastexcel.read_excel(str(path))
         if not reader.sheet_names:
             raise FileRefused(f"{path}: the workbook has no sheet")
+        book = workbook_layout(path)
+        name = book.sheet if book and book.sheet in reader.sheet_names else None
+        if book and book.sheet is None:
+            raise FileRefused(f"{path}: every sheet of the workbook is hidden")
         # Every cell as text: typed inference could turn a stray text cell into a null.
-        sheet = reader.load_sheet(0, dtypes="string")
+        sheet = reader.load_sheet(name if name is not None else 0, dtypes="string")
         frame = sheet.to_polars()
     except FileRefused:
         raise
     except Exception as exc:  # fastexcel raises its own error types for corrupt workbooks
         raise FileRefused(f"{path}: not a readable Excel workbook ({first_line(exc)})") from exc
     if frame.height == 0:
-        raise FileRefused(f"{path}: the first sheet has a header row but no data rows")
+        raise FileRefused(f"{path}: the sheet has a header row but no data rows")
+    check_width(path, frame.width)
+    rejects: list[tuple[int, str, str, str]] = []
+    if book and book.member:
+        frame, rejects = _fix_cells(path, book, frame)
     con.register("load_xlsx_source", frame.to_arrow())
     headers, exprs = _typed_columns(con, "load_xlsx_source")
     return Source(
@@ -582,4 +593,133 @@ def _open_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         relation="load_xlsx_source",
         column_exprs=exprs,
         first_line=2,
+        extra_rejects=rejects,
     )
+
+
+@dataclass
+class WorkbookLayout:
+    """What the loader needs from an xlsx's own XML (fastexcel does not say it)."""
+
+    sheet: str | None  # the sheet to load: the active one if visible, else the first visible
+    member: str | None  # its XML file in the zip
+    recalculate: bool  # calcPr fullCalcOnLoad: cached formula values were never computed
+
+
+def workbook_layout(path: Path) -> WorkbookLayout | None:
+    """The sheet an office user sees on opening the workbook (issue 19: a hidden first sheet
+    was loaded instead), its XML file, and whether its formulas' values are to be trusted.
+    None when the workbook's XML cannot be read (fastexcel then takes the first sheet)."""
+    import xml.etree.ElementTree as ET
+
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            book = ET.fromstring(archive.read("xl/workbook.xml"))
+            rels = ET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, OSError, zipfile.BadZipFile, ET.ParseError):
+        return None
+    sheets = [
+        (s.get("name"), s.get("state") or "visible", s.get(rel)) for s in book.iter(f"{main}sheet")
+    ]
+    view = book.find(f"{main}bookViews/{main}workbookView")
+    try:
+        active = int(view.get("activeTab", "0")) if view is not None else 0
+    except ValueError:
+        active = 0
+    visible = [i for i, (_n, state, _r) in enumerate(sheets) if state == "visible"]
+    if not visible:
+        return WorkbookLayout(None, None, False)
+    chosen = active if active in visible else visible[0]
+    name, _state, rid = sheets[chosen]
+    target = next((r.get("Target") for r in rels if r.get("Id") == rid and r.get("Target")), None)
+    member = None
+    if target:
+        member = target.lstrip("/") if target.startswith("/") else "xl/" + target
+    calc = book.find(f"{main}calcPr")
+    recalculate = calc is not None and calc.get("fullCalcOnLoad") in ("1", "true")
+    return WorkbookLayout(name, member, recalculate)
+
+
+FORMULA = re.compile(rb"<f[ >/]")
+LONG_NUMBER = re.compile(rb"<v>-?\d{16,}</v>")
+CELL = re.compile(rb'<c r="([A-Z]+)(\d+)"([^>]*?)(?:/>|>(.*?)</c>)', re.S)
+EXACT_LIMIT = 2**53  # above it, a number read as a float is not the one written
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for ch in letters:
+        number = number * 26 + ch - 64
+    return number
+
+
+def _fix_cells(path: Path, book: WorkbookLayout, frame):
+    """Cells fastexcel cannot read right, found in the sheet's XML (only when it holds a
+    formula or a long number): a formula without a computed value (no `<v>`, or a workbook
+    to be recalculated on opening: its values were written by a program that computes none)
+    makes its row a `formula_without_value` reject, never '0' or empty; a number of 16 digits
+    or more beyond 2^53 is taken as written in the file, as text (read as a float, two ids
+    would become one)."""
+    import polars as pl
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            xml = archive.read(book.member)
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return frame, []
+    if not FORMULA.search(xml) and not LONG_NUMBER.search(xml):
+        return frame, []
+    first_row = first_column = None
+    formulas: dict[int, list[str]] = {}
+    exact: dict[tuple[int, int], str] = {}
+    for match in CELL.finditer(xml):
+        letters, row_text, attributes, inner = match.groups()
+        row, column = int(row_text), _column_number(letters)
+        if first_row is None:
+            first_row = row
+        first_column = column if first_column is None else min(first_column, column)
+        inner = inner or b""
+        if b"<f" in inner:
+            if b"<v" not in inner or book.recalculate:
+                formulas.setdefault(row, []).append(letters.decode() + row_text.decode())
+            continue
+        if b't="' not in attributes or b't="n"' in attributes:
+            number = re.search(rb"<v>(-?\d{16,})</v>", inner)
+            if number and abs(int(number[1])) > EXACT_LIMIT:
+                exact[(row, column)] = number[1].decode()
+    if first_row is None:
+        return frame, []
+    by_column: dict[int, dict[int, str]] = {}
+    for (row, column), text in exact.items():
+        index, position = row - first_row - 1, column - first_column
+        if 0 <= index < frame.height and 0 <= position < frame.width:
+            by_column.setdefault(position, {})[index] = text
+    for position, texts in by_column.items():  # one new column each (not one per cell)
+        name = frame.columns[position]
+        values = frame[name].to_list()
+        for index, text in texts.items():
+            values[index] = text
+        frame = frame.with_columns(pl.Series(name, values, dtype=pl.String))
+    rejects = []
+    drop = []
+    for row, cells in sorted(formulas.items()):
+        index = row - first_row - 1
+        if not 0 <= index < frame.height:
+            continue
+        values = {str(k): v for k, v in frame.row(index, named=True).items()}
+        rejects.append(
+            (
+                index + 2,
+                "formula_without_value",
+                f"formula cell(s) without a computed value: {', '.join(cells[:10])}; open "
+                "and save the workbook in a spreadsheet program, or export values",
+                " | ".join("" if v is None else str(v) for v in values.values()),
+            )
+        )
+        drop.append(index)
+    if drop:
+        keep = pl.Series(range(frame.height)).is_in(drop).not_()
+        frame = frame.filter(keep)
+    return frame, rejects
