@@ -498,25 +498,30 @@ class Loader:
         names = [
             f"c{i}" for i in range(len(source.headers)) if by_index.get(i) not in NRN_TYPED_COLUMNS
         ]
-        # Per column, a filtered scan of that column alone (the store is columnar): the cheap
-        # tests (length, first character) leave few values for the exact one. In parts, for
-        # a file of thousands of columns.
-        rows = []
-        for start in range(0, len(names), 200):
+        if not names:
+            return []
+        cheap = "length({0}) between 11 and 24 and ({0} glob '[0-9]*' or {0} glob '[Bb][Ee]*' or {0} glob ' *')"
+        if len(names) <= 50:
+            # Per column, a filtered scan of that column alone (the store is columnar): the
+            # cheap tests (length, first character) leave few values for the exact one.
             candidates = " union all ".join(
-                f"select '{c}' as name, {c} as value from load_kept "
-                f"where length({c}) between 11 and 24 "
-                f"and ({c} glob '[0-9]*' or {c} glob '[Bb][Ee]*' or {c} glob ' *')"
-                for c in names[start : start + 200]
+                f"select '{c}' as name, {c} as value from load_kept where {cheap.format(c)}"
+                for c in names
             )
-            rows += self.con.execute(
-                f"""
-                select name, count(distinct {_nrn_digits("value", broad=True)})
-                from ({candidates})
-                where {_nrn_expr("value", broad=True)}
-                group by name
-                """
-            ).fetchall()
+        else:  # thousands of columns: one long column of (name, value), planned once
+            candidates = (
+                f"select name, value from (unpivot (select {', '.join(names)} from load_kept) "
+                f"on {', '.join(names)} into name name value value) "
+                f"where {cheap.format('value')}"
+            )
+        rows = self.con.execute(
+            f"""
+            select name, count(distinct {_nrn_digits("value", broad=True)})
+            from ({candidates})
+            where {_nrn_expr("value", broad=True)}
+            group by name
+            """
+        ).fetchall()
         warnings = []
         for name, n in sorted(rows, key=lambda r: int(r[0][1:])):
             i = int(name[1:])
