@@ -642,8 +642,7 @@ def workbook_layout(path: Path) -> WorkbookLayout | None:
     return WorkbookLayout(name, member, recalculate)
 
 
-FORMULA = re.compile(rb"<f[ >/]")
-LONG_NUMBER = re.compile(rb"<v>-?\d{16,}</v>")
+SUSPECT = re.compile(rb"<f[ >/]|<v>-?\d{16,}</v>")  # a formula, or a number of 16+ digits
 CELL = re.compile(rb'<c r="([A-Z]+)(\d+)"([^>]*?)(?:/>|>(.*?)</c>)', re.S)
 EXACT_LIMIT = 2**53  # above it, a number read as a float is not the one written
 
@@ -669,7 +668,7 @@ def _fix_cells(path: Path, book: WorkbookLayout, frame):
             xml = archive.read(book.member)
     except (KeyError, OSError, zipfile.BadZipFile):
         return frame, []
-    if not FORMULA.search(xml) and not LONG_NUMBER.search(xml):
+    if not SUSPECT.search(xml):
         return frame, []
     first_row = first_column = None
     formulas: dict[int, list[str]] = {}
