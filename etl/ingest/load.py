@@ -272,10 +272,10 @@ def bzra_keep_sql(cnk: str, atc: str | None, reference_cnks: list[str]) -> str:
 def _nrn_like(value: str) -> str:
     """SQL: could the patient `value` be a national register number (11 digits among spaces,
     dots, dashes and slashes, perhaps after `BE`: 11 to 24 characters)? A value starting with
-    another letter cannot."""
+    a letter other than B cannot (one GLOB settles nearly every pseudonym)."""
     patient = f"trim({value})"
     return (
-        f"(case when {value} glob '[A-Za-z]*' and not {value} glob '[Bb][Ee]*' then false "
+        f"(case when {value} glob '[AC-Zac-z]*' then false "  # one GLOB: B may start BE
         f"else coalesce(length({patient}) between 11 and 24 "
         f"and regexp_full_match({patient}, '(?i)(BE)?[ .\\-]*[0-9][0-9 ./\\-]*[0-9]'), false) end)"
     )
