@@ -5,7 +5,8 @@ are Belgian national register numbers (NRN: 11 digits once `.`, `-` and spaces a
 check digits 97 - (first 9 digits mod 97), or with "2" before them for births from 2000). That
 rule stays. Everything else that looks like an NRN loads, with a warning in the load summary
 and in the ledger (`loads.warnings`) naming the column and the count: NRNs in another column
-(pharmacy, prescriber, any other column of the file), NRNs written with a `BE` prefix or with
+(pharmacy, prescriber, any other text column of the file: not the ones parsed as dates,
+numbers or codes), NRNs written with a `BE` prefix or with
 slashes, and patient NRNs below the refusal threshold.
 """
 
