@@ -9,7 +9,7 @@ pyproject.toml says so):
   callbacks), the security headers, the audit of refusals, uploads and downloads, and what the
   rest of the app asks about the current request (`current_user`, `analyst_view_allowed`);
 - `settings.py`: the settings from the environment (`configure`, `Security`, the secret key);
-- `throttle.py`: failed sign-ins per user name and per address, revoked sessions, in a state
+- `throttle.py`: failed sign-ins per (user name, address) and for the site, revoked sessions, in a state
   file shared by every worker;
 - `store.py`: the users file (`<db>.users.json`, managed with `benzo-monitor users`), scrypt
   password hashes, name and password checks, `AuthError`.
@@ -28,9 +28,11 @@ In short:
 - **CSRF**: every POST must come from this site (Origin, else Referer) and carry the session's
   token: dash-renderer sends the `_csrf_token` cookie back as the `X-CSRFToken` header; the
   sign-in and sign-out forms carry it as a hidden field.
-- **Throttling**: 5 failed sign-ins for a user name, or 20 from one client address, within 15
-  minutes refuse further attempts (429) until the oldest failure is 15 minutes old; counters
-  are shared by every worker through the same small state file beside the warehouse.
+- **Throttling**: 5 failed sign-ins for one user name from one client address within 15
+  minutes refuse further attempts for that pair (429) until the oldest failure is 15 minutes
+  old; at most 30 failures a minute on the whole site; attempts are counted before the
+  password is checked; counters are shared by every worker through the same small state file
+  beside the warehouse.
 - **Headers** on every response: a Content-Security-Policy that suits Dash (scripts from this
   site plus the hashes of Dash's inline scripts), nosniff, no framing, Referrer-Policy, and
   Cache-Control no-store on everything but static files.

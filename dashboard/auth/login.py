@@ -31,7 +31,7 @@ from dashboard.auth.guard import (
 )
 from dashboard.auth.settings import Security
 from dashboard.auth.store import normalise_name, verify_password
-from dashboard.auth.throttle import MAX_FAILURES_IP, MAX_FAILURES_USER, AuthState
+from dashboard.auth.throttle import AuthState
 from dashboard.i18n import language
 from etl.base.i18n import LANGUAGES, t
 
@@ -137,12 +137,8 @@ def login_view():
         return _login_page(lang, next_path, t("auth_form_expired", lang), 403)
     name = normalise_name(request.form.get("username", ""))[:64]
     password = request.form.get("password", "")
-    ip = client_ip()
-    keys = {
-        AuthState.key("user", name): MAX_FAILURES_USER,
-        AuthState.key("ip", ip): MAX_FAILURES_IP,
-    }
-    wait = sec.state.wait_seconds(keys)
+    limits = AuthState.limits(name, client_ip())
+    wait, stamp = sec.state.reserve(limits)  # counted before the check: see throttle.py
     users = sec.users() or {}
     user = users.get(name)
     if wait > 0:
@@ -153,11 +149,10 @@ def login_view():
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
     if not verify_password(user, password):
-        sec.state.add_failure(list(keys))
         reason = "wrong_password" if user else "unknown_user"
         audit_event("login_failed", user=user.name if user else None, reason=reason)
         return _login_page(lang, next_path, t("auth_wrong", lang), 401)
-    sec.state.clear([AuthState.key("user", name)])
+    sec.state.succeeded(limits, stamp)
     now = time.time()
     session = flask.session
     session.clear()  # a new session (and token) at each sign-in

@@ -1,9 +1,15 @@
 """Sign-in throttling and revoked sessions, shared by every worker through a small state file
 beside the warehouse (`<db>.auth-state.json`).
 
-5 failed sign-ins for a user name, or 20 from one client address, within 15 minutes refuse
-further attempts (429, login.py) until the oldest failure is 15 minutes old. Sign-out records
-the session here so that every worker refuses it (guard.py).
+5 failed sign-ins for one user name from one client address within 15 minutes refuse further
+attempts for that name from that address (429, login.py) until the oldest failure is 15 minutes
+old: the owner's right password still opens from another address, and guesses at many names
+from one address lock no one out (issue 19). On top, at most 30 failed sign-ins a minute on the
+whole site, whatever the names and addresses: beyond it, every attempt waits (at most a minute)
+— this bounds guessing from many addresses without locking anyone out for long. An attempt is
+counted (reserved) under one lock before its password is checked, so simultaneous attempts
+check at most the allowed number; a right password gives its reservation back. Sign-out
+records the session here so that every worker refuses it (guard.py).
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from dashboard.auth.store import file_lock, write_private
 log = logging.getLogger(__name__)
 
 FAILURE_WINDOW = 15 * 60  # seconds
-MAX_FAILURES_USER = 5
-MAX_FAILURES_IP = 20  # higher: colleagues behind one office address share it
+MAX_FAILURES_PAIR = 5  # per (user name, client address) within FAILURE_WINDOW
+SITE_WINDOW = 60  # seconds
+MAX_FAILURES_SITE = 30  # per SITE_WINDOW, every name and address together
+SITE_KEY = "site"
 
 
 def state_path(db_path: str | os.PathLike) -> Path:
@@ -66,16 +74,16 @@ class AuthState:
         self._cache = (key, data)
         return data
 
-    def _change(self, change) -> None:
+    def _change(self, change):
         with self._lock:
             if self._memory is None:
                 try:
                     with file_lock(self.path):
                         self._cache = (None, {})
                         data = json.loads(json.dumps(self._load()))
-                        change(data, time.time())
+                        result = change(data, time.time())
                         write_private(self.path, json.dumps(data))
-                    return
+                    return result
                 except OSError as exc:
                     log.warning(
                         "sign-in state file %s not writable (%s): counters kept per process",
@@ -83,39 +91,59 @@ class AuthState:
                         exc.strerror,
                     )
                     self._memory = {}
-            change(self._memory, time.time())
+            return change(self._memory, time.time())
 
-    def wait_seconds(self, limits: dict[str, int]) -> float:
-        """Seconds until a sign-in may be tried again for these keys (0: now)."""
-        now = time.time()
-        failures = self._load().get("failures", {})
-        wait = 0.0
-        for key, limit in limits.items():
-            recent = sorted(x for x in failures.get(key, []) if now - x < FAILURE_WINDOW)
-            if len(recent) >= limit:
-                wait = max(wait, recent[-limit] + FAILURE_WINDOW - now)
-        return wait
+    @staticmethod
+    def limits(name: str, address: str) -> dict[str, tuple[int, float]]:
+        """The counters a sign-in attempt for `name` from `address` goes through, each with
+        its limit and window in seconds: the (name, address) pair and the whole site."""
+        return {
+            AuthState.key("pair", f"{name}\n{address}"): (MAX_FAILURES_PAIR, FAILURE_WINDOW),
+            SITE_KEY: (MAX_FAILURES_SITE, SITE_WINDOW),
+        }
 
-    def add_failure(self, keys: list[str]) -> None:
+    def reserve(self, limits: dict[str, tuple[int, float]]) -> tuple[float, float]:
+        """Count one attempt against every counter of `limits`, atomically, before its
+        password is checked: (0, the attempt's stamp) when every counter is under its limit,
+        else (seconds to wait, 0) and nothing counted. A right password then gives the
+        reservation back (`succeeded`); a wrong one leaves it as a failure."""
+
         def change(data, now):
             failures = data.setdefault("failures", {})
-            for key in keys:
-                failures[key] = [x for x in failures.get(key, []) if now - x < FAILURE_WINDOW]
-                failures[key].append(now)
+            wait = 0.0
+            for key, (limit, window) in limits.items():
+                recent = sorted(x for x in failures.get(key, []) if now - x < window)
+                if len(recent) >= limit:
+                    wait = max(wait, recent[-limit] + window - now)
+            if wait > 0:
+                return wait, 0.0
+            for key, (_limit, window) in limits.items():
+                failures[key] = [x for x in failures.get(key, []) if now - x < window] + [now]
             for key in [k for k, v in failures.items() if not v or now - max(v) >= FAILURE_WINDOW]:
                 del failures[key]
+            return 0.0, now
+
+        return self._change(change)
+
+    def succeeded(self, limits: dict[str, tuple[int, float]], stamp: float) -> None:
+        """A right password: forget the failures of its (name, address) pair and give the
+        attempt's reservation on the site's counter back."""
+
+        def change(data, _now):
+            failures = data.get("failures", {})
+            for key in limits:
+                if key == SITE_KEY:
+                    stamps = failures.get(key, [])
+                    if stamp in stamps:
+                        stamps.remove(stamp)
+                else:
+                    failures.pop(key, None)
 
         self._change(change)
 
-    def clear(self, keys: list[str]) -> None:
-        def change(data, _now):
-            for key in keys:
-                data.get("failures", {}).pop(key, None)
-
-        if any(k in self._load().get("failures", {}) for k in keys):
-            self._change(change)
-
     def revoke(self, session_id: str, until: float) -> None:
+        """Record that the session `session_id` is signed out (until its natural end)."""
+
         def change(data, now):
             revoked = data.setdefault("revoked", {})
             revoked[session_id] = until
@@ -125,4 +153,5 @@ class AuthState:
         self._change(change)
 
     def revoked(self, session_id: str) -> bool:
+        """Has the session `session_id` been signed out?"""
         return session_id in self._load().get("revoked", {})

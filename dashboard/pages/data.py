@@ -48,6 +48,7 @@ REASONS = (
     "missing_required", "date_unreadable", "date_before_2020", "date_after_load_day",
     "cnk_invalid", "quantity_not_integer", "quantity_zero", "quantity_out_of_range",
     "malformed_line", "encoding_error",
+    "line_too_long", "formula_without_value",  # issue 19
 )  # fmt: skip
 
 LEDGER_COLUMNS = (
@@ -434,6 +435,21 @@ def _through_loader(contents: str, filename: str | None, lang: str, dry_run: boo
         _UPLOAD_LOCK.release()
 
 
+def nrn_notes(summary, lang: str) -> list:
+    """The warning of issue 19: values like national register numbers, per column."""
+    found = getattr(summary, "nrn_columns", None)
+    if not found:
+        return []
+    columns = ", ".join(f"{column} ({fmt_int(n, lang)})" for column, n in found)
+    return [
+        html.P(
+            t("data_upload_nrn_warning", lang, columns=columns),
+            id="data-upload-nrn-warning",
+            className="warning",
+        )
+    ]
+
+
 def load_upload(contents: str, filename: str | None, lang: str) -> tuple[str, object]:
     """Load an uploaded file through the loader: ("loaded", summary) or (kind, message).
 
@@ -468,6 +484,7 @@ def _summary(summary, lang: str):
     notes = [html.P(t("data_upload_loaded", lang), id="data-upload-message")]
     if summary.previously_loaded_as is not None:
         notes.append(html.P(t("data_upload_again", lang, n=summary.previously_loaded_as)))
+    notes += nrn_notes(summary, lang)
     if summary.rows_rejected:
         notes.append(
             html.P(
@@ -490,6 +507,7 @@ def _preview(summary, lang: str):
     ]
     if summary.previously_loaded_as is not None:
         children.append(html.P(t("data_upload_again", lang, n=summary.previously_loaded_as)))
+    children += nrn_notes(summary, lang)
     if summary.rejects_by_reason:
         rows = [
             html.Tr(

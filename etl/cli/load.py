@@ -92,6 +92,12 @@ def run_load(args, config) -> int:
                 f"Z-drugs) kept as deliveries{apart}.",
                 soft_wrap=True,
             )
+        for warning in s.warnings if s else []:  # issue 19: loaded, but worth a look
+            out.print(
+                f"[bold yellow]warning:[/] {escape(s.file_name)}: {escape(warning)}",
+                highlight=False,
+                soft_wrap=True,
+            )
         if s and s.rows_rejected:
             out.print(
                 f"{escape(s.file_name)}: {s.rows_rejected:,} row(s) rejected - "

@@ -9,7 +9,9 @@ One file goes through these steps (SPEC §3):
    N03AE01 too, kept apart) and rows with an invalid CNK, numbered in file order;
 4. `sql/load/normalise_lines.sql` checks and normalises the kept rows (line_kind programme,
    bzra or clonazepam);
-5. the national-register-number check may refuse the whole file;
+5. the national-register-number check may refuse the whole file; national register numbers
+   it does not count (below its threshold, written with `BE` or slashes, in other columns)
+   give warnings in the summary and the ledger;
 6. one transaction adds the ledger row, the new lines (programme lines to billing_lines, BZRA
    and clonazepam lines to bzra_lines) and the rejects.
 A refused file raises `FileRefused` before step 6, so the warehouse is left as it was.
@@ -22,6 +24,7 @@ import errno
 import getpass
 import hashlib
 import json
+import re
 import tempfile
 import threading
 import time
@@ -44,6 +47,7 @@ from etl.ingest.columns import (
     read_mapping,
 )
 from etl.ingest.read import (
+    MAX_LINE_BYTES,
     ExpansionLimits,
     FileRefused,
     Source,
@@ -69,9 +73,18 @@ REASONS = {
     "quantity_out_of_range": "quantity outside -3..3",
     "malformed_line": "line cannot be split into the header's columns",
     "encoding_error": "line is not valid text in the file's encoding",
+    "line_too_long": "line longer than 4 MiB",
+    "formula_without_value": "a formula cell without a computed value (xlsx)",
 }
 NRN_SHARE = 0.20
 NRN_MIN_COUNT = 5
+# Columns the load parses into dates, numbers or codes (a value there that is not one is a
+# reject): not searched for national register numbers in other columns (patient_id has its
+# own check). Every other column, text, is.
+NRN_TYPED_COLUMNS = frozenset({
+    "patient_id", "delivery_date", "cnk", "quantity", "amount_eur", "billing_month",
+    "patient_birth_year", "patient_sex",
+})  # fmt: skip
 
 
 @dataclass
@@ -96,6 +109,9 @@ class LoadSummary:
     # The file's rejected rows by reason code (REASONS): they add up to rows_rejected.
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False  # a preview: counted as a load would, then rolled back (load_id 0)
+    # Loaded, but worth a look: national register numbers outside the refusal rule (issue 19).
+    warnings: list[str] = field(default_factory=list)
+    nrn_columns: list[tuple[str, int]] = field(default_factory=list)  # (column, distinct numbers)
 
 
 def sha256_of(path: Path) -> str:
@@ -140,9 +156,19 @@ def _run(con: duckdb.DuckDBPyConnection, query: str, progress: ProgressCallback 
     return outcome["result"]
 
 
-def _nrn_expr(value: str) -> str:
-    """SQL: is `value` a Belgian national register number (SPEC §3)?"""
-    digits = f"regexp_replace({value}, '[.\\- ]', '', 'g')"
+def _nrn_digits(value: str, broad: bool = False) -> str:
+    """SQL: `value` with the separators SPEC §3 removes (`.`, `-`, spaces); `broad` also
+    removes slashes and a leading `BE` (ways of writing an NRN the refusal rule does not
+    count, but that still identify someone: issue 19)."""
+    if broad:
+        return f"regexp_replace(upper({value}), '^ *BE|[./\\- ]', '', 'g')"
+    return f"regexp_replace({value}, '[.\\- ]', '', 'g')"
+
+
+def _nrn_expr(value: str, broad: bool = False) -> str:
+    """SQL: is `value` a Belgian national register number (SPEC §3; `broad`: see
+    `_nrn_digits`)?"""
+    digits = _nrn_digits(value, broad)
     first9 = f"substr({digits}, 1, 9)"
     check = f"try_cast(substr({digits}, 10, 2) as integer)"
     return (
@@ -247,13 +273,14 @@ def bzra_keep_sql(cnk: str, atc: str | None, reference_cnks: list[str]) -> str:
 
 
 def _nrn_like(value: str) -> str:
-    """SQL: could the patient `value` be a national register number (11-17 digits, spaces,
-    dots, dashes)? A value starting with a letter cannot."""
+    """SQL: could the patient `value` be a national register number (11 digits among spaces,
+    dots, dashes and slashes, perhaps after `BE`: 11 to 24 characters)? A value starting with
+    a letter other than B cannot (one GLOB settles nearly every pseudonym)."""
     patient = f"trim({value})"
     return (
-        f"(case when {value} glob '[A-Za-z]*' then false "
-        f"else coalesce(length({patient}) between 11 and 17 "
-        f"and regexp_full_match({patient}, '[0-9][0-9 .\\-]*[0-9]'), false) end)"
+        f"(case when {value} glob '[AC-Zac-z]*' then false "  # one GLOB: B may start BE
+        f"else coalesce(length({patient}) between 11 and 24 "
+        f"and regexp_full_match({patient}, '(?i)(BE)?[ .\\-]*[0-9][0-9 ./\\-]*[0-9]'), false) end)"
     )
 
 
@@ -296,6 +323,7 @@ class Loader:
         self.limits = limits or ExpansionLimits()
         self.workdir = workdir or Path(tempfile.gettempdir()) / "benzo-monitor"
         self._temp_files: list[Path] = []
+        self._nrn_columns: list[tuple[str, int]] = []
         remove_orphans(self.workdir)  # temporary files of loads that were killed
         # DuckDB only measures a query's progress when its progress bar is on (not printed).
         con.execute("set enable_progress_bar = true")
@@ -390,33 +418,52 @@ class Loader:
     def _csv_rejects(self, source: Source) -> list[tuple[int, str, str, str]]:
         """(line, reason, detail, raw text) of records DuckDB could not split."""
         if not source.csv_rejects:
-            return []
+            return list(source.extra_rejects)
         rows = self.con.execute(
             """
-            select line, arg_min(error_type, column_idx), arg_min(error_message, column_idx),
-                   arg_min(csv_line, column_idx)
+            select line, arg_min(error_type, coalesce(column_idx, -1)),
+                   arg_min(error_message, coalesce(column_idx, -1)),
+                   arg_min(csv_line, coalesce(column_idx, -1))
             from load_csv_reject_errors group by line order by line
             """
-        ).fetchall()
+        ).fetchall()  # (an error of the whole line, such as its size, has no column_idx)
         out = []
         for line, error_type, message, raw in rows:
             kind = str(error_type).upper()
-            reason = (
-                "encoding_error" if "ENCODING" in kind or "UNICODE" in kind else "malformed_line"
-            )
+            if "ENCODING" in kind or "UNICODE" in kind:
+                reason = "encoding_error"
+            elif "LINE SIZE" in kind:
+                reason = "line_too_long"
+                size = re.search(r"Actual Size:\s*(\d+)", str(message))
+                message = (
+                    f"line of {int(size[1]):,} bytes" if size else "line"
+                ) + f", over the limit of 4 MiB ({MAX_LINE_BYTES:,} bytes)"
+                out.append((int(line), reason, message, raw))
+                continue
+            else:
+                reason = "malformed_line"
             if raw is not None and source.csv_params.get("transcoded"):
                 raw = restore_cp1252(raw)
             out.append((int(line), reason, f"{error_type}: {message}", raw))
         return out
 
-    def _check_pseudonyms(self, source: Source, columns: dict[str, str], n_nrn_like: int):
-        if n_nrn_like < NRN_MIN_COUNT:
-            return
+    def _check_pseudonyms(
+        self, source: Source, columns: dict[str, str], n_nrn_like: int
+    ) -> list[str]:
+        """Refuse the file under SPEC §3's rule (at least 20 % of the distinct patient ids,
+        and at least 5, are national register numbers); below it, or for numbers written in
+        ways the rule does not count (a `BE` prefix, slashes), a warning (issue 19)."""
+        if n_nrn_like == 0:
+            return []
         patient = f"nullif(trim({columns['patient_id']}), '')"
-        n_patients, n_nrn = self.con.execute(
+        n_patients, n_nrn, n_broad, n_variant = self.con.execute(
             f"""
-            select count(distinct patient), count(distinct patient) filter (where is_nrn)
-            from (select {patient} as patient, {_nrn_expr(patient)} as is_nrn
+            select count(distinct patient), count(distinct patient) filter (where is_nrn),
+                   count(distinct digits) filter (where is_broad),
+                   count(distinct digits) filter (where is_broad and not is_nrn)
+            from (select {patient} as patient, {_nrn_expr(patient)} as is_nrn,
+                         {_nrn_expr(patient, broad=True)} as is_broad,
+                         {_nrn_digits(patient, broad=True)} as digits
                   from ({source.scan_sql}))
             """
         ).fetchone()
@@ -426,6 +473,74 @@ class Loader:
                 f"({n_nrn / n_patients:.0%}) are Belgian national register numbers. Exports "
                 "must be pseudonymised before loading; nothing was loaded."
             )
+        if not n_broad:
+            return []
+        variant = (
+            f" - {n_variant} of them written with a BE prefix or slashes, which that rule "
+            "does not count"
+            if n_variant
+            else ""
+        )
+        self._nrn_columns.append((self._label(source, columns, "patient_id"), n_broad))
+        return [
+            f"{self._label(source, columns, 'patient_id')}: {n_broad} of {n_patients} distinct "
+            f"values ({100 * n_broad / n_patients:.0f} %) look like national register numbers "
+            f"(a file is refused from 20 % and 5 values){variant}"
+        ]
+
+    @staticmethod
+    def _label(source: Source, columns: dict[str, str], canonical: str | None, index=None):
+        """How a warning names a column: its canonical name, with the file's header when
+        that differs; a column the load does not use by its header."""
+        if canonical is None:
+            header = source.headers[index]
+            return repr(header if len(header) <= 60 else header[:57] + "...")
+        header = source.headers[int(columns[canonical][1:])]
+        return canonical if header == canonical else f"{canonical} ({header!r})"
+
+    def _nrn_in_other_columns(self, source: Source, columns: dict[str, str]) -> list[str]:
+        """Warnings for national register numbers (as `_nrn_expr(broad=True)` reads them) in
+        the text columns (all but patient_id and NRN_TYPED_COLUMNS), on the rows the load keeps (the lines it stores and the
+        rows it rejects, whose raw values are stored too): one per column, with the number of
+        distinct numbers (issue 19). Other medicines' rows are not stored, so not searched."""
+        by_index = {int(c[1:]): name for name, c in columns.items()}
+        names = [
+            f"c{i}" for i in range(len(source.headers)) if by_index.get(i) not in NRN_TYPED_COLUMNS
+        ]
+        if not names:
+            return []
+        cheap = "length({0}) between 11 and 24 and ({0} glob '[0-9]*' or {0} glob '[Bb][Ee]*' or {0} glob ' *')"
+        if len(names) <= 50:
+            # Per column, a filtered scan of that column alone (the store is columnar): the
+            # cheap tests (length, first character) leave few values for the exact one.
+            candidates = " union all ".join(
+                f"select '{c}' as name, {c} as value from load_kept where {cheap.format(c)}"
+                for c in names
+            )
+        else:  # thousands of columns: one long column of (name, value), planned once
+            candidates = (
+                f"select name, value from (unpivot (select {', '.join(names)} from load_kept) "
+                f"on {', '.join(names)} into name name value value) "
+                f"where {cheap.format('value')}"
+            )
+        rows = self.con.execute(
+            f"""
+            select name, count(distinct {_nrn_digits("value", broad=True)})
+            from ({candidates})
+            where {_nrn_expr("value", broad=True)}
+            group by name
+            """
+        ).fetchall()
+        warnings = []
+        for name, n in sorted(rows, key=lambda r: int(r[0][1:])):
+            i = int(name[1:])
+            label = self._label(source, columns, by_index.get(i), i)
+            self._nrn_columns.append((label, n))
+            warnings.append(
+                f"{label}: {n} distinct value(s) look like national register numbers; "
+                "check that the export is pseudonymised"
+            )
+        return warnings
 
     def _normalise(self, source: Source, columns: dict[str, str], shifts: list[int]) -> None:
         """Create temp table load_rows: the kept rows checked and in canonical form."""
@@ -496,17 +611,21 @@ class Loader:
             )
             if n_rows == 0 and not csv_rejects:
                 raise FileRefused(f"{path}: the file has no data rows")
-            self._check_pseudonyms(source, columns, n_nrn_like)
+            self._nrn_columns = []
+            warnings = self._check_pseudonyms(source, columns, n_nrn_like)
+            warnings += self._nrn_in_other_columns(source, columns)
             reject_lines = sorted({line for line, *_ in csv_rejects})
             shifts = [
                 line - source.first_line - i + 2 for i, line in enumerate(reject_lines, start=1)
             ]
             self._normalise(source, columns, shifts)
             hasher.join()
-            return self._commit(
+            summary = self._commit(
                 path, source, digest["sha"], started, clock, n_rows, n_skipped, csv_rejects,
-                dry_run,
+                warnings, dry_run,
             )  # fmt: skip
+            summary.nrn_columns = self._nrn_columns
+            return summary
         finally:
             for temp in self._temp_files:
                 temp.unlink(missing_ok=True)
@@ -527,11 +646,29 @@ class Loader:
                     continue
                 raise FileRefused(f"{source.path}: cannot be read: {first_line(exc)}") from exc
             csv_rejects = self._csv_rejects(source)
-            if source.encoding == "utf-8" and any(r[1] == "encoding_error" for r in csv_rejects):
+            if (
+                source.encoding == "utf-8"
+                and any(r[1] == "encoding_error" for r in csv_rejects)
+                and not self._kept_non_ascii(source)
+            ):
                 # Not UTF-8 after all (the sample was plain ASCII): read it as Windows-1252.
+                # Unless the kept rows hold UTF-8 text (other than ASCII): then the file mixes
+                # encodings, and re-reading it as Windows-1252 would garble that text (`Pé`
+                # as `PÃ©`); it stays UTF-8 and its other lines are encoding_error rejects.
                 source = self._as_cp1252(source, transcode=False)
                 continue
             return source, counts, csv_rejects
+
+    def _kept_non_ascii(self, source: Source) -> bool:
+        """Does a row the scan kept hold a character beyond ASCII (read as valid UTF-8)?"""
+        if not source.column_names:
+            return False
+        test = " or ".join(
+            f"coalesce(regexp_matches({c}, '[^\\x00-\\x7f]'), false)" for c in source.column_names
+        )
+        return self.con.execute(f"select exists (select 1 from load_kept where {test})").fetchone()[
+            0
+        ]
 
     def _as_cp1252(self, source: Source, transcode: bool) -> Source:
         source.csv_params["needs_transcode"] = transcode
@@ -540,7 +677,17 @@ class Loader:
         return new
 
     def _commit(
-        self, path, source, sha, started, clock, n_rows, n_skipped, csv_rejects, dry_run=False
+        self,
+        path,
+        source,
+        sha,
+        started,
+        clock,
+        n_rows,
+        n_skipped,
+        csv_rejects,
+        warnings=(),
+        dry_run=False,
     ):
         con = self.con
         n_valid, n_present, n_rejected, min_date, max_date, n_bzra, n_clonazepam = con.execute(
@@ -581,13 +728,14 @@ class Loader:
             previously_loaded_as=previous,
             rows_bzra=n_bzra,
             rows_clonazepam=n_clonazepam,
+            warnings=list(warnings),
         )
         con.execute("begin transaction")
         try:
             con.execute(
                 """
                 insert into loads values
-                (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     load_id, path.name, sha, path.stat().st_size, source.file_format,
@@ -595,6 +743,7 @@ class Loader:
                     summary.rows_read, summary.rows_new, summary.rows_present,
                     summary.rows_skipped, summary.rows_rejected, min_date, max_date, started,
                     finished, summary.seconds, _user(), n_bzra, n_clonazepam,
+                    "; ".join(summary.warnings) or None,
                 ],
             )  # fmt: skip
             con.execute(

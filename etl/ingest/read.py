@@ -30,6 +30,20 @@ SAMPLE_BYTES = 1 << 20
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 DELIMITERS = (";", ",", "\t", "|")
 DELIMITER_NAMES = {";": ";", ",": ",", "\t": "tab", "|": "|"}
+# A billing export has about 15 columns; DuckDB takes seconds per 10,000 columns and memory
+# without bound beyond (issue 19: 100,000 columns, 86 s and 1.3 GB). Wider files are refused
+# from their header, before DuckDB reads them.
+MAX_COLUMNS = 5_000
+MAX_LINE_BYTES = 4 << 20  # a longer line is a reject (line_too_long)
+
+
+def check_width(path: Path, n_columns: int) -> None:
+    """Refuse a file of more than MAX_COLUMNS columns, with a plain message."""
+    if n_columns > MAX_COLUMNS:
+        raise FileRefused(
+            f"{path}: {n_columns:,} columns; at most {MAX_COLUMNS:,} are accepted (a billing "
+            "export has about 15). Keep the columns the monitor reads; nothing was loaded"
+        )
 
 
 class FileRefused(Exception):
@@ -58,6 +72,9 @@ class Source:
     csv_rejects: bool = False  # the scan stores malformed records in temp reject tables
     csv_params: dict = field(default_factory=dict)
     temp_files: list[Path] = field(default_factory=list)
+    # Records the reader set aside itself (xlsx: formulas without a value): (line, reason,
+    # detail, raw text), like DuckDB's rejects of a delimited file.
+    extra_rejects: list[tuple[int, str, str, str]] = field(default_factory=list)
 
     @property
     def column_names(self) -> list[str]:
@@ -315,13 +332,16 @@ def _open_delimited(path: Path, gzipped: bool) -> Source:
     for match, _ in zip(LINE_BREAK.finditer(text), range(leading), strict=False):
         start = match.end()
     try:  # from the header row's start: a quoted header may hold a line break ("Patient\nNr")
-        reader = csv.reader(io.StringIO(text[start:]), delimiter=delimiter, quotechar='"')
+        reader = csv.reader(
+            io.StringIO(text[start:], newline=""), delimiter=delimiter, quotechar='"'
+        )  # newline="": a CR alone ends a line too (old Mac exports)
         headers = next(reader)
     except csv.Error as exc:  # a header longer than 131,072 characters (a quote left open?)
         raise FileRefused(f"{path}: the header row cannot be read ({exc})") from exc
     end, new_line = _header_record(text[start:], delimiter)
     header_breaks = len(LINE_BREAK.findall(text, start, start + end))
     headers = [h.strip() for h in headers]
+    check_width(path, len(headers))  # (a header longer than the sample: counted from its part)
     if not any(line.strip() for line in lines[leading + 1 :]) and len(sample) < SAMPLE_BYTES:
         raise FileRefused(
             f"{path}: the file has a header row but no data rows", key="refused_no_rows"
@@ -346,7 +366,9 @@ def _open_delimited(path: Path, gzipped: bool) -> Source:
             and any(0x80 <= b <= 0x9F for b in sample),
         },
     )
-    if header_breaks:  # a line break in a quoted header misleads DuckDB's own guess
+    if header_breaks or new_line == "\\r":
+        # A line break in a quoted header misleads DuckDB's own guess; and without
+        # auto-detection DuckDB ends lines at LF only: a file of CR line ends is one line.
         source.csv_params["new_line"] = new_line
     source.relation = csv_relation(source)
     return source
@@ -394,7 +416,7 @@ def csv_relation(source: Source) -> str:
         "rejects_table = 'load_csv_reject_errors'",
         "rejects_scan = 'load_csv_reject_scans'",
         "null_padding = false",
-        "max_line_size = 4194304",
+        f"max_line_size = {MAX_LINE_BYTES}",
     ]
     if params.get("new_line"):
         options.append(f"new_line = {sql_literal(params['new_line'])}")
@@ -528,6 +550,18 @@ def _open_parquet(
         rows = con.execute(f"select num_rows from parquet_file_metadata({name})").fetchone()
     except duckdb.Error as exc:
         raise FileRefused(f"{path}: not a readable Parquet file ({first_line(exc)})") from exc
+    check_width(path, len(headers))
+    nested = [
+        row[0]
+        for row in con.execute(f"describe select * from {relation}").fetchall()
+        if any(word in str(row[1]).upper() for word in ("STRUCT", "MAP", "UNION", "[]"))
+    ]
+    if nested:
+        shown = ", ".join(repr(n if len(n) <= 60 else n[:57] + "...") for n in nested[:30])
+        raise FileRefused(
+            f"{path}: nested columns (struct, list or map) cannot be loaded: {shown}. Export "
+            "them as plain columns, or leave them out; nothing was loaded"
+        )
     if not rows or not rows[0]:
         raise FileRefused(f"{path}: the Parquet file has no rows", key="refused_no_rows")
     return Source(
@@ -548,8 +582,12 @@ def _open_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         reader = fastexcel.read_excel(str(path))
         if not reader.sheet_names:
             raise FileRefused(f"{path}: the workbook has no sheet")
+        book = workbook_layout(path)
+        name = book.sheet if book and book.sheet in reader.sheet_names else None
+        if book and book.sheet is None:
+            raise FileRefused(f"{path}: every sheet of the workbook is hidden")
         # Every cell as text: typed inference could turn a stray text cell into a null.
-        sheet = reader.load_sheet(0, dtypes="string")
+        sheet = reader.load_sheet(name if name is not None else 0, dtypes="string")
         frame = sheet.to_polars()
     except FileRefused:
         raise
@@ -557,8 +595,12 @@ def _open_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         raise FileRefused(f"{path}: not a readable Excel workbook ({first_line(exc)})") from exc
     if frame.height == 0:
         raise FileRefused(
-            f"{path}: the first sheet has a header row but no data rows", key="refused_no_rows"
+            f"{path}: the sheet has a header row but no data rows", key="refused_no_rows"
         )
+    check_width(path, frame.width)
+    rejects: list[tuple[int, str, str, str]] = []
+    if book and book.member:
+        frame, rejects = _fix_cells(path, book, frame)
     con.register("load_xlsx_source", frame.to_arrow())
     headers, exprs = _typed_columns(con, "load_xlsx_source")
     return Source(
@@ -568,4 +610,132 @@ def _open_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         relation="load_xlsx_source",
         column_exprs=exprs,
         first_line=2,
+        extra_rejects=rejects,
     )
+
+
+@dataclass
+class WorkbookLayout:
+    """What the loader needs from an xlsx's own XML (fastexcel does not say it)."""
+
+    sheet: str | None  # the sheet to load: the active one if visible, else the first visible
+    member: str | None  # its XML file in the zip
+    recalculate: bool  # calcPr fullCalcOnLoad: cached formula values were never computed
+
+
+def workbook_layout(path: Path) -> WorkbookLayout | None:
+    """The sheet an office user sees on opening the workbook (issue 19: a hidden first sheet
+    was loaded instead), its XML file, and whether its formulas' values are to be trusted.
+    None when the workbook's XML cannot be read (fastexcel then takes the first sheet)."""
+    import xml.etree.ElementTree as ET
+
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            book = ET.fromstring(archive.read("xl/workbook.xml"))
+            rels = ET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, OSError, zipfile.BadZipFile, ET.ParseError):
+        return None
+    sheets = [
+        (s.get("name"), s.get("state") or "visible", s.get(rel)) for s in book.iter(f"{main}sheet")
+    ]
+    view = book.find(f"{main}bookViews/{main}workbookView")
+    try:
+        active = int(view.get("activeTab", "0")) if view is not None else 0
+    except ValueError:
+        active = 0
+    visible = [i for i, (_n, state, _r) in enumerate(sheets) if state == "visible"]
+    if not visible:
+        return WorkbookLayout(None, None, False)
+    chosen = active if active in visible else visible[0]
+    name, _state, rid = sheets[chosen]
+    target = next((r.get("Target") for r in rels if r.get("Id") == rid and r.get("Target")), None)
+    member = None
+    if target:
+        member = target.lstrip("/") if target.startswith("/") else "xl/" + target
+    calc = book.find(f"{main}calcPr")
+    recalculate = calc is not None and calc.get("fullCalcOnLoad") in ("1", "true")
+    return WorkbookLayout(name, member, recalculate)
+
+
+SUSPECT = re.compile(rb"<f[ >/]|<v>-?\d{16,}</v>")  # a formula, or a number of 16+ digits
+CELL = re.compile(rb'<c r="([A-Z]+)(\d+)"([^>]*?)(?:/>|>(.*?)</c>)', re.S)
+EXACT_LIMIT = 2**53  # above it, a number read as a float is not the one written
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for ch in letters:
+        number = number * 26 + ch - 64
+    return number
+
+
+def _fix_cells(path: Path, book: WorkbookLayout, frame):
+    """Cells fastexcel cannot read right, found in the sheet's XML (only when it holds a
+    formula or a long number): a formula without a computed value (no `<v>`, or a workbook
+    to be recalculated on opening: its values were written by a program that computes none)
+    makes its row a `formula_without_value` reject, never '0' or empty; a number of 16 digits
+    or more beyond 2^53 is taken as written in the file, as text (read as a float, two ids
+    would become one)."""
+    import polars as pl
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            xml = archive.read(book.member)
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return frame, []
+    if not SUSPECT.search(xml):
+        return frame, []
+    first_row = first_column = None
+    formulas: dict[int, list[str]] = {}
+    exact: dict[tuple[int, int], str] = {}
+    for match in CELL.finditer(xml):
+        letters, row_text, attributes, inner = match.groups()
+        row, column = int(row_text), _column_number(letters)
+        if first_row is None:
+            first_row = row
+        first_column = column if first_column is None else min(first_column, column)
+        inner = inner or b""
+        if b"<f" in inner:
+            if b"<v" not in inner or book.recalculate:
+                formulas.setdefault(row, []).append(letters.decode() + row_text.decode())
+            continue
+        if b't="' not in attributes or b't="n"' in attributes:
+            number = re.search(rb"<v>(-?\d{16,})</v>", inner)
+            if number and abs(int(number[1])) > EXACT_LIMIT:
+                exact[(row, column)] = number[1].decode()
+    if first_row is None:
+        return frame, []
+    by_column: dict[int, dict[int, str]] = {}
+    for (row, column), text in exact.items():
+        index, position = row - first_row - 1, column - first_column
+        if 0 <= index < frame.height and 0 <= position < frame.width:
+            by_column.setdefault(position, {})[index] = text
+    for position, texts in by_column.items():  # one new column each (not one per cell)
+        name = frame.columns[position]
+        values = frame[name].to_list()
+        for index, text in texts.items():
+            values[index] = text
+        frame = frame.with_columns(pl.Series(name, values, dtype=pl.String))
+    rejects = []
+    drop = []
+    for row, cells in sorted(formulas.items()):
+        index = row - first_row - 1
+        if not 0 <= index < frame.height:
+            continue
+        values = {str(k): v for k, v in frame.row(index, named=True).items()}
+        rejects.append(
+            (
+                index + 2,
+                "formula_without_value",
+                f"formula cell(s) without a computed value: {', '.join(cells[:10])}; open "
+                "and save the workbook in a spreadsheet program, or export values",
+                " | ".join("" if v is None else str(v) for v in values.values()),
+            )
+        )
+        drop.append(index)
+    if drop:
+        keep = pl.Series(range(frame.height)).is_in(drop).not_()
+        frame = frame.filter(keep)
+    return frame, rejects

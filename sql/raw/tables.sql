@@ -28,6 +28,8 @@ create table if not exists loads (
 -- columns here (null for its earlier loads).
 alter table loads add column if not exists rows_bzra bigint;        -- BZRA lines accepted (new + present)
 alter table loads add column if not exists rows_clonazepam bigint;  -- clonazepam lines (kept apart)
+-- Issue 19: national register numbers the refusal rule does not count (column and count), '; '-separated.
+alter table loads add column if not exists warnings varchar;
 
 -- Loads removed by `benzo-monitor unload` (etl/ingest/unload.py): the load's ledger row and its
 -- lines and rejects are deleted; this row keeps what was removed, and tells an id unloaded
