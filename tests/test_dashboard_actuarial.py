@@ -141,7 +141,10 @@ def _table(page: dict, table_id: str) -> list[list[str]]:
 
 
 def _trace(figure: dict, name: str) -> dict | None:
-    return next((tr for tr in figure["data"] if tr.get("name") == name), None)
+    """The trace named `name` (a long name is broken into legend lines by <br>)."""
+    return next(
+        (tr for tr in figure["data"] if (tr.get("name") or "").replace("<br>", " ") == name), None
+    )
 
 
 # --- the state of play -------------------------------------------------------------------------

@@ -209,8 +209,12 @@ def test_the_pack_with_any_as_of(app, as_of):
     """The pack at as_of=9999-12-31 was 17.5 MB (a month per month up to year 9999)."""
     client = app.server.test_client()
     body = callback_body(
-        "state-pack-download.data",
-        [("state-pack-xlsx-button", "n_clicks", None), ("state-pack-html-button", "n_clicks", 1)],
+        ["state-pack-download.data", "state-pack-message.children"],
+        [
+            ("state-pack-xlsx-button", "n_clicks", None),
+            ("state-pack-html-button", "n_clicks", 1),
+            ("state-pack-pdf-button", "n_clicks", None),
+        ],  # fmt: skip
         [("url", "search", f"?lang=en&month=2025-03&as_of={as_of}")],
         changed="state-pack-html-button.n_clicks",
     )

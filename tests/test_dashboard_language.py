@@ -122,7 +122,7 @@ def _open_any_page(driver, url: str, path: str):
     driver.get(url)
     WebDriverWait(driver, 60).until(
         lambda d: (
-            d.find_elements(By.CSS_SELECTOR, "#_pages_content h2")
+            d.find_elements(By.CSS_SELECTOR, "#_pages_content h1, #_pages_content h2")
             and not d.find_elements(By.CSS_SELECTOR, "[data-dash-is-loading='true']")
         )
     )

@@ -56,7 +56,11 @@ HOSTILE = (
 ALONE = ("9999-12-31", "0001-01-01", "garbage", "²", "x" * 20_000)
 
 
-def _button(output: str, buttons: tuple[str, ...], pressed: str, search: str) -> dict:
+# The pack's download and the message beside its buttons (a PDF without Chromium says so).
+PACK_OUTPUTS = ["state-pack-download.data", "state-pack-message.children"]
+
+
+def _button(output: str | list[str], buttons: tuple[str, ...], pressed: str, search: str) -> dict:
     inputs = [(b, "n_clicks", 1 if b == pressed else None) for b in buttons]
     return callback_body(output, inputs, [("url", "search", search)], changed=f"{pressed}.n_clicks")
 
@@ -75,14 +79,14 @@ DOWNLOADS = {
         s,
     ),
     "pack-xlsx": lambda s: _button(
-        "state-pack-download.data",
-        ("state-pack-xlsx-button", "state-pack-html-button"),
+        PACK_OUTPUTS,
+        ("state-pack-xlsx-button", "state-pack-html-button", "state-pack-pdf-button"),
         "state-pack-xlsx-button",
         s,
     ),
     "pack-html": lambda s: _button(
-        "state-pack-download.data",
-        ("state-pack-xlsx-button", "state-pack-html-button"),
+        PACK_OUTPUTS,
+        ("state-pack-xlsx-button", "state-pack-html-button", "state-pack-pdf-button"),
         "state-pack-html-button",
         s,
     ),
@@ -116,13 +120,17 @@ def _check(client, body: dict, what: str) -> None:
         json.loads(response.data)
 
 
-def _shell_body(search: str, path: str) -> dict:
-    outputs = [
-        "app-title.children", "app-nav.children", "app-language.value", "app-view.options",
-        "app-view.value", "app-as-of-label.children", "app-as-of.date", "app-as-of.placeholder",
-        "app-user.children",
-    ]  # fmt: skip
-    return callback_body(outputs, [("url", "search", search), ("url", "pathname", path)])
+_SHELL_OUTPUTS: list[str] = []
+
+
+def _shell_body(client, search: str, path: str) -> dict:
+    """The shell callback's request, its outputs read from the app itself (they change as the
+    header gains or loses controls)."""
+    if not _SHELL_OUTPUTS:
+        deps = client.get("/_dash-dependencies").get_json()
+        (shell,) = [d["output"] for d in deps if d["output"].startswith("..app-title.children")]
+        _SHELL_OUTPUTS.extend(shell.strip(".").split("..."))
+    return callback_body(_SHELL_OUTPUTS, [("url", "search", search), ("url", "pathname", path)])
 
 
 def _picker_body(search: str) -> dict:
@@ -145,7 +153,7 @@ def test_every_page_with_every_parameter_hostile(client, path):
         for value in ALONE:
             search = _search({"lang": "en", name: value})
             _check(client, page_body(path, search), (path, name, value[:30]))
-            _check(client, _shell_body(search, path), ("shell", path, name, value[:30]))
+            _check(client, _shell_body(client, search, path), ("shell", path, name, value[:30]))
             _check(client, _picker_body(search), ("picker", name, value[:30]))
 
 

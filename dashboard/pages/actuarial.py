@@ -18,6 +18,8 @@ the triangle, the completion factors and the budget are for the analysts' view.
 
 from __future__ import annotations
 
+import textwrap
+
 import dash
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
@@ -52,6 +54,9 @@ FAN = {80: "rgba(213, 94, 0, 0.30)", 95: "rgba(213, 94, 0, 0.14)"}
 
 PAGE_WAIT = 8.0  # seconds the page waits for the review before it shows "being computed"
 POLL_MS = 4000
+
+
+LEGEND_LINE = 36  # characters a legend line holds on a phone's screen
 
 
 def layout(metric: str | None = None, scheme: str | None = None, year: str | None = None, **params):
@@ -149,7 +154,7 @@ def _controls(metric: str, scheme: str, lang: str):
                 options=[{"label": registry.metric(m).label(lang), "value": m} for m in METRICS],
                 value=metric,
                 clearable=False,
-                style={"width": "24rem"},
+                style={"width": "24rem", "maxWidth": "100%"},
             ),
             html.Label(t("scheme", lang), htmlFor="actuarial-scheme"),
             dcc.Dropdown(
@@ -157,7 +162,7 @@ def _controls(metric: str, scheme: str, lang: str):
                 options=[{"label": scheme_label(s, lang), "value": s} for s in SCHEMES_AND_TOTAL],
                 value=scheme,
                 clearable=False,
-                style={"width": "10rem"},
+                style={"width": "10rem", "maxWidth": "100%"},
             ),
         ],
         className="controls-row",
@@ -344,7 +349,7 @@ def _budget_section(wh, found, year: int, years: list[int], lang: str):
                         options=[{"label": str(y), "value": y} for y in years],
                         value=year,
                         clearable=False,
-                        style={"width": "8rem"},
+                        style={"width": "8rem", "maxWidth": "100%"},
                     ),
                 ],
                 className="controls-row",
@@ -450,7 +455,8 @@ def _budget_chart(doc: dict, lang: str) -> go.Figure:
         annotation_position="top left",
     )
     figure_layout(fig, lang, height=460)
-    # Five series and the envelope's label: the legend goes under the chart.
+    # Five series and the envelope's label: the legend goes under the chart, one series a line
+    # (a row of five is wider than a phone's screen).
     fig.update_layout(
         xaxis={
             "type": "date",
@@ -458,9 +464,13 @@ def _budget_chart(doc: dict, lang: str) -> go.Figure:
             "tickformat": "%Y-%m",
             "range": [f"{doc['year'] - 1}-12-16", f"{doc['year']}-12-16"],
         },
-        legend={"orientation": "h", "y": -0.12, "yanchor": "top", "x": 0},
-        margin={"t": 30, "b": 110},
+        legend={"orientation": "v", "y": -0.12, "yanchor": "top", "x": 0},
+        margin={"t": 30, "b": 150},
     )
+    # Plotly does not wrap legend text: a long series name (Dutch) is broken into lines.
+    for trace in fig.data:
+        if trace.name and len(trace.name) > LEGEND_LINE:
+            trace.name = "<br>".join(textwrap.wrap(trace.name, LEGEND_LINE))
     return fig
 
 
