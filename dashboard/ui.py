@@ -21,7 +21,7 @@ from dashboard.auth import analyst_view_allowed
 from dashboard.i18n import BROWSER_LOCALES, language
 from dashboard.locale import grid_locale_text
 from etl.base.disclosure import Disclosure
-from etl.base.i18n import EMPTY, fmt_date, fmt_month, t
+from etl.base.i18n import EMPTY, fmt_date, fmt_int, fmt_month, t
 
 SCHEMES = ("5", "7", "10")
 SCHEMES_AND_TOTAL = (*SCHEMES, "total")
@@ -427,3 +427,18 @@ def mark_suppressed(
                     "line": {"width": 1.5, "color": "#222222"}},
             hovertemplate="%{customdata}<extra></extra>", cliponaxis=False,
         )  # fmt: skip
+
+
+def nrn_notes(summary, lang: str) -> list:
+    """The warning of issue 19: values like national register numbers, per column."""
+    found = getattr(summary, "nrn_columns", None)
+    if not found:
+        return []
+    columns = ", ".join(f"{column} ({fmt_int(n, lang)})" for column, n in found)
+    return [
+        html.P(
+            t("data_upload_nrn_warning", lang, columns=columns),
+            id="data-upload-nrn-warning",
+            className="warning",
+        )
+    ]

@@ -195,3 +195,19 @@ def cli_json(db: Path, *argv: str):
     status, out = run_cli("--db", str(db), *argv)
     assert status == 0, out
     return json.loads(out)
+
+
+def generated_warehouse(folder: Path, *, start: str, end: str, weekly_starts: int, seed: int):
+    """A warehouse holding a generated dataset's monthly exports (`benzo-monitor generate`
+    then `load`), in `folder`: the path of the warehouse."""
+    exports, db = folder / "exports", folder / "w.duckdb"
+    status, _ = run_cli(
+        "generate", "--output", str(exports), "--start", start, "--end", end,
+        "--weekly-starts", str(weekly_starts), "--seed", str(seed),
+    )  # fmt: skip
+    assert status == 0
+    status, _ = run_cli(
+        "--db", str(db), "load", "--no-progress", *map(str, sorted(exports.glob("export_*.csv")))
+    )
+    assert status == 0
+    return db

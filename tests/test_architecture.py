@@ -74,3 +74,14 @@ words = {"en": "Key-letter value P from {date}", "fr": "S√©lectionnez le mois o√
     strings = [text for _, text in _strings(tree) if SQL.search(text)]
     assert len(strings) == 2
     assert [call for _, call in _sql_calls(tree)] == [".mart(...)", "order=...", ".rows(...)"]
+
+
+def test_no_test_imports_a_page_module():
+    """Dash imports the pages itself, by its own module names ("pages.data"); a test importing
+    `dashboard.pages.data` registers the page's path a second time, and every app created
+    afterwards in the same run answers 500 (found in CI: "modules ['dashboard.pages.data',
+    'pages.data'] have duplicate paths"). Helpers a test needs live in dashboard/ui.py."""
+    tests = Path(__file__).resolve().parent
+    pattern = re.compile(r"^\s*(from|import)\s+dashboard\.pages\b", re.M)
+    offenders = sorted(p.name for p in tests.glob("*.py") if pattern.search(p.read_text("utf-8")))
+    assert offenders == []

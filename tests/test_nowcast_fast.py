@@ -18,7 +18,7 @@ import pytest
 from etl import nowcast
 from etl.base.config import load_config
 from etl.base.warehouse import connect
-from tests.sqlcase import INIT5, RED30, line, run_cli
+from tests.sqlcase import INIT5, RED30, generated_warehouse, line
 from tests.test_vintages import LINES, warehouse
 
 
@@ -45,18 +45,13 @@ def _same(fast: nowcast.VintageHistory, slow: nowcast.VintageHistory) -> None:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("nowcast-fast")
-    exports, db = folder / "exports", folder / "w.duckdb"
-    status, _ = run_cli(
-        "generate", "--output", str(exports), "--start", "2024-01-01", "--end", "2024-12-31",
-        "--weekly-starts", "12", "--seed", "3",
-    )  # fmt: skip
-    assert status == 0
-    status, _ = run_cli(
-        "--db", str(db), "load", "--no-progress", *map(str, sorted(exports.glob("export_*.csv")))
+    return generated_warehouse(
+        tmp_path_factory.mktemp("nowcast-fast"),
+        start="2024-01-01",
+        end="2024-12-31",
+        weekly_starts=12,
+        seed=3,
     )
-    assert status == 0
-    return db
 
 
 def test_generated_exports_same_nowcast_and_budget_documents(generated):

@@ -12,23 +12,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sqlcase import cli_json, run_cli
+from tests.sqlcase import cli_json, generated_warehouse
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("nowcast-synthetic")
-    exports, db = folder / "exports", folder / "w.duckdb"
-    status, _ = run_cli(
-        "generate", "--output", str(exports), "--start", "2024-01-01", "--end", "2025-06-30",
-        "--weekly-starts", "40", "--seed", "7",
-    )  # fmt: skip
-    assert status == 0
-    status, _ = run_cli(
-        "--db", str(db), "load", "--no-progress", *map(str, sorted(exports.glob("export_*.csv")))
+    return generated_warehouse(
+        tmp_path_factory.mktemp("nowcast-synthetic"),
+        start="2024-01-01",
+        end="2025-06-30",
+        weekly_starts=40,
+        seed=7,
     )
-    assert status == 0
-    return db
 
 
 @pytest.mark.parametrize("month", ["2025-02", "2025-03"])

@@ -162,7 +162,9 @@ def test_the_upload_summary_names_the_columns_in_the_readers_language(db, tmp_pa
         con.close()
     assert outcome.summary.nrn_columns == [("prescriber_id", 2)]
     create_app(db)
-    from dashboard.pages.data import nrn_notes
+    # From dashboard.ui, not the page module: importing a page by its package name beside the
+    # app's own import of it registers its path twice (Dash refuses the next app's pages).
+    from dashboard.ui import nrn_notes
 
     french = str(nrn_notes(outcome.summary, "fr")[0].children)
     dutch = str(nrn_notes(outcome.summary, "nl")[0].children)

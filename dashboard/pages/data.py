@@ -25,6 +25,7 @@ from dashboard.ui import (
     empty_page,
     grid,
     json_safe,
+    nrn_notes,
     page_title,
     publication_note,
     query_params,
@@ -433,21 +434,6 @@ def _through_loader(contents: str, filename: str | None, lang: str, dry_run: boo
         return "failed", t("data_upload_failed", lang)
     finally:
         _UPLOAD_LOCK.release()
-
-
-def nrn_notes(summary, lang: str) -> list:
-    """The warning of issue 19: values like national register numbers, per column."""
-    found = getattr(summary, "nrn_columns", None)
-    if not found:
-        return []
-    columns = ", ".join(f"{column} ({fmt_int(n, lang)})" for column, n in found)
-    return [
-        html.P(
-            t("data_upload_nrn_warning", lang, columns=columns),
-            id="data-upload-nrn-warning",
-            className="warning",
-        )
-    ]
 
 
 def load_upload(contents: str, filename: str | None, lang: str) -> tuple[str, object]:
