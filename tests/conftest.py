@@ -109,3 +109,18 @@ def browser(tmp_path_factory):
     driver.downloads = downloads
     yield driver
     driver.quit()
+
+
+def four_line_warehouse(folder: Path) -> Path:
+    """A warehouse loaded from one export of four lines, March 2025: P1 (5 steps) initiated on
+    the 3rd with a 10-capsule step the same day, P2 and P3 (10 steps) on the 4th and 5th."""
+    rows = [
+        ["P1", "PH1", "03/03/2025", "5521950", "1", "23,24"],
+        ["P2", "PH1", "04/03/2025", "5521976", "1", "23,24"],
+        ["P3", "PH2", "05/03/2025", "5521976", "1", "23,24"],
+        ["P1", "PH1", "03/03/2025", "5521984", "1", "15,71"],
+    ]
+    db = folder / "warehouse.duckdb"
+    export = write_delimited(folder / "a.csv", CANONICAL_HEADER, rows)
+    assert cli_main(["--db", str(db), "load", str(export)]) == 0
+    return db

@@ -18,7 +18,7 @@ from bench.served import callback_body, find_component, page_body
 from dashboard.app import create_app
 from dashboard.ui import clamp_as_of, view_state
 from etl.cli import main as cli_main
-from tests.conftest import CANONICAL_HEADER, write_delimited
+from tests.conftest import CANONICAL_HEADER, four_line_warehouse, write_delimited
 
 FIRST = dt.date(2025, 3, 3)
 LATEST = dt.date(2025, 3, 5)
@@ -33,15 +33,7 @@ def _page(path: str):
 def app(tmp_path_factory):
     """The dashboard on the four lines (read only by these tests: built once)."""
     folder = tmp_path_factory.mktemp("as_of")
-    rows = [
-        ["P1", "PH1", "03/03/2025", "5521950", "1", "23,24"],
-        ["P2", "PH1", "04/03/2025", "5521976", "1", "23,24"],
-        ["P3", "PH2", "05/03/2025", "5521976", "1", "23,24"],
-        ["P1", "PH1", "03/03/2025", "5521984", "1", "15,71"],
-    ]
-    db = folder / "warehouse.duckdb"
-    export = write_delimited(folder / "a.csv", CANONICAL_HEADER, rows)
-    assert cli_main(["--db", str(db), "load", str(export)]) == 0
+    db = four_line_warehouse(folder)
     return create_app(db)
 
 

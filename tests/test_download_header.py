@@ -29,7 +29,7 @@ from etl.base.registry import load_registry
 from etl.cli import main as cli_main
 from etl.exports import DownloadHeader, download_csv, download_xlsx
 from tests.browser import download_of
-from tests.conftest import CANONICAL_HEADER, write_delimited
+from tests.conftest import four_line_warehouse
 
 FEES = load_registry().metric("fees_estimated_eur")
 PATIENTS = load_registry().metric("patients_initiated")
@@ -38,16 +38,7 @@ PATIENTS = load_registry().metric("patients_initiated")
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     folder = tmp_path_factory.mktemp("downloads")
-    rows = [
-        ["P1", "PH1", "03/03/2025", "5521950", "1", "23,24"],
-        ["P2", "PH1", "04/03/2025", "5521976", "1", "23,24"],
-        ["P3", "PH2", "05/03/2025", "5521976", "1", "23,24"],
-        ["P1", "PH1", "03/03/2025", "5521984", "1", "15,71"],
-    ]
-    db = folder / "warehouse.duckdb"
-    export = write_delimited(folder / "a.csv", CANONICAL_HEADER, rows)
-    assert cli_main(["--db", str(db), "load", str(export)]) == 0
-    return db
+    return four_line_warehouse(folder)
 
 
 @pytest.fixture(scope="module")
