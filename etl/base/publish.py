@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,15 +75,26 @@ def database_path(con: duckdb.DuckDBPyConnection) -> Path:
 
 
 def mart_names(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The marts (views named mart_*) of the connection's main database."""
-    return [
-        name
-        for (name,) in con.execute(
-            "select view_name from duckdb_views() "
+    """The marts (views named mart_*) of the connection's main database, each after the marts
+    it reads (mart_state_of_play reads mart_compliance_findings...), else by name."""
+    views = dict(
+        con.execute(
+            "select view_name, sql from duckdb_views() "
             "where database_name = current_database() and view_name like 'mart\\_%' escape '\\' "
             "order by view_name"
         ).fetchall()
-    ]
+    )
+    reads = {
+        name: {m for m in re.findall(r"\bmart_\w+", sql) if m in views and m != name}
+        for name, sql in views.items()
+    }
+    ordered: list[str] = []
+    while len(ordered) < len(views):
+        ready = [n for n in views if n not in ordered and reads[n] <= set(ordered)]
+        if not ready:  # a cycle cannot be created by views; keep the rest by name
+            ready = [n for n in views if n not in ordered]
+        ordered.append(ready[0])
+    return ordered
 
 
 def core_view_names() -> list[str]:
@@ -123,6 +135,10 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
             materialise_core(snap)
             for mart in mart_names(snap):
                 snap.execute(f"create table {PUBLISHED_SCHEMA}.{mart} as select * from main.{mart}")
+                # The marts read after it (mart_state_of_play reads mart_compliance_findings)
+                # read this table instead of computing the view again: a temporary view hides
+                # the main one from later queries on this connection.
+                snap.execute(f"create temp view {mart} as select * from {PUBLISHED_SCHEMA}.{mart}")
             snap.execute(
                 f"""
                 create table {PUBLISHED_SCHEMA}.snapshot_meta as
