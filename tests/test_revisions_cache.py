@@ -133,6 +133,22 @@ def test_publication_stores_every_first_report_the_default_mart_needs(generated)
         con.close()
 
 
+def test_the_published_snapshot_equals_the_mart_without_the_cache(generated):
+    """The snapshot's table (computed in the copy, from the cache copied with it) holds the
+    rows the mart gives with the cache emptied."""
+    path = publish.current_snapshot_path(generated)
+    con = warehouse.connect(path, read_only=True)
+    try:
+        published = dict_rows(
+            con,
+            "select * from published.mart_state_of_play_revisions "
+            "order by month_start_date, scheme",
+        )
+    finally:
+        con.close()
+    assert published == _revisions(generated, cache=False)
+
+
 @pytest.mark.parametrize(
     "settings",
     [
@@ -275,3 +291,38 @@ def test_another_grace_days_reads_no_cached_row(three_loads):
     assert may["patients_initiated_first_reported"] == 4
     assert _by_month(rows, "10")["2025-05"]["patients_initiated_first_reported"] == 3
     assert rows == _revisions(three_loads, config=config, cache=False)
+
+
+def test_an_archived_pack_is_cached_by_its_last_load_and_as_of_date(three_loads, tmp_path):
+    """A June pack issued as of 15 June after the three loads (it saw loads 1 to 3) is June's
+    first report: E and L (both 10 June) = 2 (F, 30 June, came after it). The next publication
+    caches it as (June, load 3, 15 June, [1, 2, 3]); the mart reads it from there, and gives
+    the same rows with the cache emptied."""
+    status, out = run_cli(
+        "--db", str(three_loads), "report", "--month", "2025-06", "--as-of", "2025-06-15",
+        "--format", "xlsx", "--lang", "en", "--output", str(tmp_path / "june.xlsx"),
+        "--no-suppress",
+    )  # fmt: skip
+    assert status == 0, out
+    con = warehouse.connect(three_loads, config=CONFIG)
+    try:
+        publish.publish(con, CONFIG)
+    finally:
+        con.close()
+    june_rows = [
+        (r["load_id"], r["last_date"], r["ledger_load_ids"], r["scheme"], r["n_patients"])
+        for r in _cache(three_loads)
+        if r["month_start_date"] == dt.date(2025, 6, 1) and r["last_date"] == dt.date(2025, 6, 15)
+    ]
+    assert june_rows == [
+        (3, dt.date(2025, 6, 15), [1, 2, 3], 5, 0),
+        (3, dt.date(2025, 6, 15), [1, 2, 3], 7, 1),
+        (3, dt.date(2025, 6, 15), [1, 2, 3], 10, 1),
+    ]
+    june_cutoff = [c for c in _cutoffs(three_loads) if c["month"] == "2025-06"][0]
+    assert (june_cutoff["first_reported_source"], june_cutoff["is_cached"]) == ("archive", True)
+    rows = _revisions(three_loads)
+    june = _by_month(rows)["2025-06"]
+    assert (june["first_reported_report_id"], june["patients_initiated_first_reported"]) == (1, 2)
+    assert june["patients_initiated"] == 3
+    assert rows == _revisions(three_loads, cache=False)
