@@ -200,7 +200,12 @@ with evaluations as (
     select
         month_start_date as cutoff_month_date,
         first_reported_load_id as load_id,
-        last_date
+        last_date,
+        grace_days,
+        stabilisation_days,
+        ledger_load_ids,
+        schema_fingerprint,
+        is_cacheable
     from revisions_cutoffs
     where first_reported_source <> 'current'
         and not is_cached
@@ -298,23 +303,21 @@ initiation_schemes as (
 
 filled as (
     select
-        cutoffs.month_start_date,
-        cutoffs.first_reported_load_id as load_id,
-        cutoffs.last_date,
-        cutoffs.grace_days,
-        cutoffs.stabilisation_days,
-        cutoffs.ledger_load_ids,
-        cutoffs.schema_fingerprint,
-        cutoffs.is_cacheable,
+        evaluations.cutoff_month_date as month_start_date,
+        evaluations.load_id,
+        evaluations.last_date,
+        evaluations.grace_days,
+        evaluations.stabilisation_days,
+        evaluations.ledger_load_ids,
+        evaluations.schema_fingerprint,
+        evaluations.is_cacheable,
         initiation_schemes.scheme,
         coalesce(first_reported.n_patients, 0)::integer as n_patients
-    from revisions_cutoffs as cutoffs
+    from evaluations
     cross join initiation_schemes
     left join first_reported
-        on first_reported.month_start_date = cutoffs.month_start_date
+        on first_reported.month_start_date = evaluations.cutoff_month_date
         and first_reported.scheme = initiation_schemes.scheme
-    where cutoffs.first_reported_source <> 'current'
-        and not cutoffs.is_cached
 )
 
 select * from filled;
