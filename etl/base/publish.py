@@ -36,6 +36,7 @@ from pathlib import Path
 import duckdb
 
 from etl.base.config import Config
+from etl.base.revisions_cache import refresh_first_reported
 from etl.base.warehouse import apply_settings, connect, open_duckdb, schema_fingerprint
 from sql import SQL_DIR
 
@@ -122,6 +123,7 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
     source = database_path(con)
     folder = snapshot_dir(source)
     folder.mkdir(parents=True, exist_ok=True)
+    refresh_first_reported(con, config)  # the revisions mart's cache, copied with the rest
     con.execute("checkpoint")
     (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
     name = f"{time.time_ns()}-{max_load_id or 0}.duckdb"
