@@ -188,6 +188,7 @@ def test_issue20_pages_and_windows_1252_load(tiny_perf, tmp_path):
     floor = results["w1252_floor"]
     assert floor["lines"] > 300 and w["ledger"]["median"] > 0
     assert w["peak_total"] >= w["peak_rss"] > 0
+    assert w["fixed_cpu"]["median"] > 0 and w["fixed_wall"]["runs"] == 1
     assert w["ratio"]["cpu"] == w["cpu"]["median"] / floor["cpu"]["median"]
     con = duckdb.connect()
     (count,) = con.execute(floor["sql"]).fetchone()
