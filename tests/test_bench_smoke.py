@@ -232,5 +232,6 @@ def test_profile_times_each_publication_step_and_the_report(tiny_perf, tmp_path)
     assert steps[0] == "copy"
     assert steps[1 : 1 + len(cores)] == [f"core {p.stem.split('_', 1)[1]}" for p in cores]
     assert "mart state_of_play" in steps
+    assert json.loads(out.read_text())["publish_whole_seconds"] > 0
     assert "Top operators, report --as-of" in done.stdout
     assert "core core_programme_events" in done.stdout
