@@ -226,6 +226,15 @@ class Checkout:
         if not self.command.exists():
             raise SystemExit(f"{name}: no {self.command} (install the checkout's .venv first)")
 
+    def check_imports(self) -> None:
+        """Fail unless the checkout's Python, started in its folder as the server is, imports
+        the checkout's own `etl` (not another checkout's, through an editable install)."""
+        done = subprocess.run([str(self.python), "-c", "import etl; print(etl.__file__)"],
+                              cwd=self.root, capture_output=True, text=True, check=True)  # fmt: skip
+        found = Path(done.stdout.strip()).resolve()
+        if not found.is_relative_to(self.root):
+            raise SystemExit(f"{self.name}: its Python imports {found}, not {self.root}/etl")
+
     def cli(self, db: Path, *args: str) -> list[str]:
         """The checkout's `benzo-monitor --db DB ARGS...`."""
         return [str(self.command), "--db", str(db), *args]
@@ -339,7 +348,7 @@ def report_round(checkout: Checkout, db: Path, month: str, as_of: dt.date) -> di
 def pages_round(checkout: Checkout, db: Path, dates: list[dt.date]) -> dict:
     """The state page served by the checkout: at the latest date, then first and repeat visits
     at each new as-of date; the server's resident memory before and after them."""
-    process, url = start_server_env(db, {}, python=checkout.python)
+    process, url = start_server_env(db, {}, python=checkout.python, cwd=checkout.root)
     try:
         start = time.perf_counter()
         status, _ = render_page(url, "/", "?lang=fr")
@@ -478,6 +487,8 @@ def measure(
     small, large = scales
     history_cases = cases & {"publish", "report", "pages"}
     needed = sorted({small} | ({large} if cases & {"publish", "report"} else set()))
+    for c in checkouts:
+        c.check_imports()
     templates: dict[tuple[str, str], Path] = {}
     if history_cases:
         for c in checkouts:
@@ -627,7 +638,7 @@ def table(results: dict) -> str:
         if any(cell != "–" for cell in cells):
             rows.append((label, cells))
 
-    for scale in (small, large):
+    for scale in dict.fromkeys((small, large)):
         add(
             f"load + publish one month, {scale}: wall s",
             lambda c, s=scale: _mr(c[f"publish_{s}"]["wall"]),

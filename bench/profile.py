@@ -255,7 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         if wal.exists():
             shutil.copy2(wal, db.with_name(db.name + ".wal"))
         profiler = Profiler(work)
-        out: dict = {"db": str(args.db), "bytes": args.db.stat().st_size}
+        import etl
+
+        out: dict = {"db": str(args.db), "bytes": args.db.stat().st_size, "etl": etl.__file__}
+        print(f"Profiling the code of {Path(etl.__file__).parent.parent}")
         # Opened as the checkout opens it for a load: its schema created or upgraded (a branch
         # may add views or stored tables to a warehouse written by older code), untimed.
         from etl.base.warehouse import connect as open_warehouse
