@@ -121,15 +121,35 @@ def wait_until_up(process: subprocess.Popen, url: str, log, name: str) -> None:
     raise RuntimeError(f"{name} did not answer within 60 s")
 
 
-def start_server_env(db: Path, env: dict[str, str], *extra: str) -> tuple[subprocess.Popen, str]:
-    """`benzo-monitor serve` on a free port with extra environment variables `env`."""
+def start_server_env(
+    db: Path,
+    env: dict[str, str],
+    *extra: str,
+    python: str | Path | None = None,
+    cwd: str | Path | None = None,
+) -> tuple[subprocess.Popen, str]:
+    """`benzo-monitor serve` on a free port with extra environment variables `env`, run by
+    `python` (default: this interpreter) in `cwd`. To serve another checkout's code (bench/
+    issue20.py), give its `.venv/bin/python` AND its folder as `cwd`: `python -m` puts the
+    working folder first on the import path, so from here it would import this checkout."""
     port = free_port()
     log = server_log(db, "serve")
     process = subprocess.Popen(
-        [sys.executable, "-m", "etl.cli", "--db", str(db), "serve", "--port", str(port), *extra],
+        [
+            str(python or sys.executable),
+            "-m",
+            "etl.cli",
+            "--db",
+            str(db),
+            "serve",
+            "--port",
+            str(port),
+            *extra,
+        ],  # fmt: skip
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        cwd=cwd,
     )
     url = f"http://127.0.0.1:{port}"
     wait_until_up(process, url, log, "serve")

@@ -5,13 +5,18 @@ The real runs (10 million lines, national history) are on demand: see docs/perfo
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from bench.run import main, run_measured_memory
+from etl.cli import main as main_cli
 
 
 def test_a_tiny_benchmark_run_writes_its_figures(tmp_path):
@@ -83,3 +88,150 @@ def test_side_by_side_loads_of_two_checkouts(tmp_path):
     assert by_name["a"]["cpu_ratio"] == 1.0
     assert by_name["b"]["cpu"]["min"] > 0 and by_name["b"]["ledger"]["max"] > 0
     assert by_name["a"]["wall"]["min"] >= by_name["a"]["ledger"]["min"]
+
+
+# --- bench/issue20.py and bench/profile.py (issue 20, item 4) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_perf(tmp_path_factory):
+    """A tiny /work/perf lookalike: s1/ with export/ (one file a month, one new programme a
+    week), history.duckdb (every month but the last, loaded by this checkout) and `last`
+    (the last month's file); s10/ a copy of s1/ (the smoke run needs the layout, not the size)."""
+    from etl.synthetic.generate import generate
+
+    perf = tmp_path_factory.mktemp("perf")
+    s1 = perf / "s1"
+    files = sorted(generate(s1 / "export", weekly_starts=1.0, end=dt.date(2024, 6, 30)).files)
+    *earlier, last = files
+    assert main_cli(["--db", str(s1 / "history.duckdb"), "load", *map(str, earlier),
+                     "--no-progress"]) == 0  # fmt: skip
+    (s1 / "last").write_text(str(last))
+    shutil.copytree(s1, perf / "s10")
+    return perf
+
+
+def _root_checkout():
+    from bench.issue20 import Checkout
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".venv" / "bin" / "benzo-monitor").exists():
+        pytest.skip("no .venv in the checkout (the README's install line makes one)")
+    return root, Checkout
+
+
+def test_month_ends_before_counts_back_over_a_year_end():
+    """The last days of the three months before March 2025, by the calendar: 28 February 2025
+    (not a leap year), 31 January 2025, 31 December 2024."""
+    from bench.issue20 import month_ends_before
+
+    assert month_ends_before("2025-03", 3) == [
+        dt.date(2025, 2, 28), dt.date(2025, 1, 31), dt.date(2024, 12, 31),
+    ]  # fmt: skip
+
+
+def test_issue20_publish_and_report_side_by_side(tiny_perf, tmp_path):
+    """Two checkouts that are the same code on the same data: each round loads the last month
+    (June 2024) into a copy of each history, which publishes because a snapshot exists, so both
+    histories' copies gain one load; the two checkouts' report answers are identical, round by
+    round; the as-of dates are the last days of May and April 2024 (one per round, never the
+    snapshot's date); the ratios are the medians' quotients."""
+    from bench.issue20 import ledger_seconds, measure, table
+
+    root, Checkout = _root_checkout()
+    checkouts = [Checkout("a", root), Checkout("b", root)]
+    results = measure(checkouts, runs=2, workdir=tmp_path, perf=tiny_perf,
+                      cases={"publish", "report"}, log=lambda _: None)  # fmt: skip
+    assert results["settings"]["month"] == "2024-06"
+    assert results["report_answers_identical"] is True
+    for name in ("a", "b"):
+        c = results["cases"][name]
+        s1, s10 = c["publish_s1"], c["publish_s10"]
+        assert s1["wall"]["runs"] == 2 and s1["ledger"]["max"] > 0
+        assert s10["cpu"]["median"] > 0 and s1["wall"]["min"] >= s1["ledger"]["min"]
+        assert c["publish_ratio"]["cpu"] == s10["cpu"]["median"] / s1["cpu"]["median"]
+        report = c["report"]
+        assert [r["as_of_date"] for r in report["rounds"]] == ["2024-05-31", "2024-04-30"]
+        assert report["ratio"]["wall"] == (
+            report["as_of_wall"]["median"] / report["snapshot_wall"]["median"]
+        )
+    # The source history was only copied: it still holds the months before June alone.
+    assert ledger_seconds(tiny_perf / "s1" / "history.duckdb") is not None
+    con = duckdb.connect(str(tiny_perf / "s1" / "history.duckdb"), read_only=True)
+    try:
+        (latest,) = con.execute("select max(delivery_date) from billing_lines").fetchone()
+    finally:
+        con.close()
+    assert latest < dt.date(2024, 6, 1)
+    results["checkouts"] = {n: {"commit": "x"} for n in ("a", "b")}
+    text = table(results)
+    assert "| **s10 / s1, CPU** (≤ 2) |" in text and "| a (x) | b (x) |" in text
+
+
+def test_issue20_pages_and_windows_1252_load(tiny_perf, tmp_path):
+    """One round: the state page served by the checkout's own Python at two new as-of dates
+    (31 May and 30 April 2024), first and repeat visit, and the server's memory; a
+    Windows-1252 export of 300 other medicines loaded against DuckDB's bare scan of its UTF-8
+    twin, which counts every record: 300 other lines plus the programme's own."""
+    from bench.issue20 import measure
+
+    root, Checkout = _root_checkout()
+    results = measure([Checkout("a", root)], runs=1, workdir=tmp_path, perf=tiny_perf,
+                      cases={"pages", "w1252"}, lines=300, as_of_dates=2,
+                      log=lambda _: None)  # fmt: skip
+    pages = results["cases"]["a"]["pages"]
+    assert pages["dates"] == ["2024-05-31", "2024-04-30"]
+    assert len(pages["rounds"][0]["first_s"]) == 2 and pages["rss_after"]["median"] > 0
+    # The server computes the marts for each new date: its CPU time grows with each first visit.
+    assert all(cpu > 0 for cpu in pages["rounds"][0]["first_cpu_s"])
+    w = results["cases"]["a"]["w1252"]
+    floor = results["w1252_floor"]
+    assert floor["lines"] > 300 and w["ledger"]["median"] > 0
+    assert w["peak_total"] >= w["peak_rss"] > 0
+    assert w["fixed_cpu"]["median"] > 0 and w["fixed_wall"]["runs"] == 1
+    assert w["ratio"]["cpu"] == w["cpu"]["median"] / floor["cpu"]["median"]
+    con = duckdb.connect()
+    (count,) = con.execute(floor["sql"]).fetchone()
+    assert count == floor["lines"]
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm on this system")
+def test_issue20_sampler_counts_the_shm_files_a_process_holds_open(tmp_path):
+    """A child that holds a 32 MiB file on /dev/shm open for 0.5 s: the shared memory found
+    through its open files is at least those 32 MiB, whatever else writes to /dev/shm."""
+    from bench.issue20 import run
+
+    name = f"/dev/shm/bench-smoke-open-{tmp_path.name}"
+    script = (
+        "import os, time\n"
+        f"f = open({name!r}, 'wb')\n"
+        "chunk = b'x' * 2**20\n"
+        "for _ in range(32): f.write(chunk)\n"
+        "f.flush(); time.sleep(0.5)\n"
+        f"os.unlink({name!r}); f.close()\n"
+    )
+    r = run([sys.executable, "-c", script], memory=True)
+    assert r["peak_shm_open"] >= 32 * 2**20
+    assert r["peak_total"] >= r["peak_rss"] + 32 * 2**20 - 2**20
+
+
+def test_profile_times_each_publication_step_and_the_report(tiny_perf, tmp_path):
+    """bench/profile.py run by the checkout's Python on the tiny history: one step for the
+    copy, one per core view (sql/core/NN_name.sql), one per mart, and the report's statements
+    profiled; the source warehouse is not written (its file's bytes do not change)."""
+    root, _ = _root_checkout()
+    db = tiny_perf / "s1" / "history.duckdb"
+    before = db.read_bytes()
+    out = tmp_path / "profile.json"
+    done = subprocess.run([str(root / ".venv" / "bin" / "python"), str(root / "bench" / "profile.py"),
+                           "--db", str(db), "--json", str(out), "--workdir", str(tmp_path)],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert db.read_bytes() == before
+    steps = [name for name, _ in json.loads(out.read_text())["publish_steps"]]
+    cores = sorted((root / "sql" / "core").glob("*.sql"))
+    assert steps[0] == "copy"
+    assert steps[1 : 1 + len(cores)] == [f"core {p.stem.split('_', 1)[1]}" for p in cores]
+    assert "mart state_of_play" in steps
+    assert json.loads(out.read_text())["publish_whole_seconds"] > 0
+    assert "Top operators, report --as-of" in done.stdout
+    assert "core core_programme_events" in done.stdout
