@@ -34,6 +34,7 @@ from pathlib import Path
 
 import duckdb
 
+from etl.base import store
 from etl.base.config import Config
 from etl.base.warehouse import apply_settings, connect, open_duckdb, schema_fingerprint
 from sql import SQL_DIR
@@ -97,9 +98,17 @@ def materialise_core(con: duckdb.DuckDBPyConnection) -> None:
     compute them again. A temporary table hides the view of the same name from later queries
     on this connection only, so the marts then read the tables. Call it after the settings
     (as-of date, configuration) are in place; the tables go with the connection.
+
+    When the core store is valid for the connection (etl/base/store.py: same configuration,
+    same loads, no max_load_id or vintage), the core views up to core_programme_events are
+    temporary views filtering the store to the as-of date instead: nothing recomputed.
     """
+    stored = store.store_valid(con)
+    if stored:  # the as-of-independent core from the store, filtered (etl/base/store.py)
+        store.store_core(con)
     for name in core_view_names():
-        con.execute(f"create or replace temp table {name} as select * from main.{name}")
+        if not (stored and name in store.COMPUTED_VIEWS):
+            con.execute(f"create or replace temp table {name} as select * from main.{name}")
 
 
 def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
@@ -107,6 +116,7 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
 
     Call it after a load has committed, with no transaction open. Returns the snapshot's path.
     """
+    store.refresh_store(con, config)  # no-op when current (etl/base/store.py)
     source = database_path(con)
     folder = snapshot_dir(source)
     folder.mkdir(parents=True, exist_ok=True)
