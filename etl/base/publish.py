@@ -91,7 +91,7 @@ def core_view_names() -> list[str]:
     return [path.stem.split("_", 1)[1] for path in sorted((SQL_DIR / "core").glob("*.sql"))]
 
 
-def materialise_core(con: duckdb.DuckDBPyConnection) -> None:
+def materialise_core(con: duckdb.DuckDBPyConnection, *, lazy: bool = False) -> None:
     """Compute each core view once, into a temporary table of the same name.
 
     Every mart reads the core views (programmes, events...); left as views, each mart would
@@ -101,13 +101,18 @@ def materialise_core(con: duckdb.DuckDBPyConnection) -> None:
 
     When the core store is valid for the connection (etl/base/store.py: same configuration,
     same loads, no max_load_id or vintage), the core views up to core_programme_events are
-    temporary views filtering the store to the as-of date instead: nothing recomputed.
+    temporary views filtering the store to the as-of date instead: nothing recomputed. With
+    `lazy` (a caller that reads a few marts), the core views that only some marts read
+    (store.LAZY_VIEWS) are then left as views, computed if and when a mart reads them.
     """
     stored = store.store_valid(con)
     if stored:  # the as-of-independent core from the store, filtered (etl/base/store.py)
         store.store_core(con)
+    skip = set(store.COMPUTED_VIEWS if stored else ()) | set(
+        store.LAZY_VIEWS if stored and lazy else ()
+    )
     for name in core_view_names():
-        if not (stored and name in store.COMPUTED_VIEWS):
+        if name not in skip:
             con.execute(f"create or replace temp table {name} as select * from main.{name}")
 
 

@@ -64,6 +64,8 @@ STORED_VIEWS = {
     "store_programme_events": "core_programme_events",
     "store_initiation_lines": "core_initiation_lines",
 }
+_TABLE_OF = {view: table for table, view in STORED_VIEWS.items()}
+
 # The views computed to fill the store, in order (core_events on the way: the openings and
 # core_programme_events read it); each is a filter of the store at any as-of date.
 COMPUTED_VIEWS = (
@@ -73,6 +75,10 @@ COMPUTED_VIEWS = (
     "core_programme_events",
     "core_initiation_lines",
 )
+# Core views read by a few marts only (profiles and their counts: the regional and profile
+# marts; BZRA: three marts, each reading it once): materialise_core(lazy=True) leaves them as
+# views over the store-backed core, for a caller that reads a few marts (a report).
+LAZY_VIEWS = ("core_programme_profiles", "core_programme_bzra", "core_programme_counts_by_category")
 
 
 def settings_key(con: duckdb.DuckDBPyConnection) -> str:
@@ -250,6 +256,15 @@ def store_core(con: duckdb.DuckDBPyConnection) -> None:
     )
     for name in COMPUTED_VIEWS:
         _drop_temp(con, name)
+    (last,) = con.execute("select max(delivery_date) from main.store_netted_lines").fetchone()
+    if as_of is not None and last is not None and as_of >= last:
+        # Every stored date is on or before the as-of date: the filters would keep every row
+        # (and would blur the row counts DuckDB plans joins with).
+        for view in COMPUTED_VIEWS:
+            table = "store_programme_events" if view == "core_events" else _TABLE_OF[view]
+            columns = event_columns if view == "core_events" else "*"
+            con.execute(f"create temp view {view} as select {columns} from main.{table}")
+        return
     con.execute(
         f"create or replace temp view core_netted_lines as "
         f"select * from main.store_netted_lines where delivery_date <= {day}"
