@@ -41,18 +41,19 @@ def _views_cursor(con, config, as_of):
     return cursor
 
 
-def _store_cursor(con, config, as_of):
+def _store_cursor(con, config, as_of, lazy=False):
     """A cursor whose core comes from the store (asserting it does)."""
     cursor = con.cursor()
     apply_settings(cursor, config, as_of)
     assert store.store_valid(cursor)
-    publish.materialise_core(cursor)
+    publish.materialise_core(cursor, lazy=lazy)
     return cursor
 
 
-def differences(con, config, as_of) -> list[str]:
+def differences(con, config, as_of, lazy=False) -> list[str]:
     """The core views and marts whose rows differ between the store and the views."""
-    by_store, by_views = _store_cursor(con, config, as_of), _views_cursor(con, config, as_of)
+    by_store = _store_cursor(con, config, as_of, lazy)
+    by_views = _views_cursor(con, config, as_of)
     try:
         names = [*publish.core_view_names(), *publish.mart_names(con)]
         return [n for n in names if _rows(by_store, n) != _rows(by_views, n)]
@@ -239,6 +240,8 @@ def test_late_lines_change_old_programmes(tmp_path):
         for as_of in (None, dt.date(2025, 1, 5), dt.date(2025, 2, 9), dt.date(2025, 3, 5),
                       dt.date(2025, 4, 5), dt.date(2025, 4, 8)):  # fmt: skip
             assert differences(con, config, as_of) == [], as_of
+        # As a report reads them (the core views of few marts left as views).
+        assert differences(con, config, dt.date(2025, 4, 5), lazy=True) == []
     finally:
         con.close()
 
