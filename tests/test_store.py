@@ -147,6 +147,7 @@ def late_files(tmp_path):
           fourth on 2025-01-20;
       P2: a 10-step initiation on 2025-03-10;
       P3: a 10-step initiation on 2025-04-01 and a 10-capsule reduction on 2025-04-08;
+      P4: 10-step initiations on 2025-05-01 and 2025-06-10;
       P9: a 10-step initiation on 2025-06-30 (the latest delivery: the default as-of date).
     File 2, late lines:
       P1: a fifth 10-capsule reduction delivered 2025-02-10;
@@ -161,6 +162,8 @@ def late_files(tmp_path):
             ["P2", "PH2", "10/03/2025", INIT10, "1"],
             ["P3", "PH2", "01/04/2025", INIT10, "1"],
             ["P3", "PH2", "08/04/2025", RED10, "1"],
+            ["P4", "PH1", "01/05/2025", INIT10, "1"],
+            ["P4", "PH1", "10/06/2025", INIT10, "1"],
             ["P9", "PH3", "30/06/2025", INIT10, "1"],
         ],
     )
@@ -192,7 +195,11 @@ def test_late_lines_change_old_programmes(tmp_path):
     covered until 2025-02-14: in progress; P2 has no programme yet.
     P3: started 2025-04-01, its reduction on 04-08 covers 04-08..04-17; as of 2025-06-30
     (> 04-17 + 30) stopped on 2025-04-17, first reduction 2025-04-08. As of 2025-04-05 it has
-    no reduction yet (first_reduction_date null) and runs (04-05 <= 04-01 + 30)."""
+    no reduction yet (first_reduction_date null) and runs (04-05 <= 04-01 + 30).
+    P4: programme 1 opens 2025-05-01; with no step it runs until 05-31, so the 06-10 initiation
+    opens programme 2. As of 2025-06-30: programme 1 stopped on 05-01, programme 2 in progress
+    (06-30 <= 06-10 + 30). As of 2025-05-20 only programme 1 exists, with no next start (the
+    next opening is not known yet)."""
     config = load_config()
     con = connect(tmp_path / "w.duckdb", config=config)
     try:
@@ -202,6 +209,8 @@ def test_late_lines_change_old_programmes(tmp_path):
             ("P1", 1, dt.date(2025, 1, 6), "stopped", None, dt.date(2025, 2, 14), 1, 4),
             ("P2", 1, dt.date(2025, 3, 10), "stopped", None, dt.date(2025, 3, 10), 1, 0),
             ("P3", 1, dt.date(2025, 4, 1), "stopped", None, dt.date(2025, 4, 17), 1, 1),
+            ("P4", 1, dt.date(2025, 5, 1), "stopped", None, dt.date(2025, 5, 1), 1, 0),
+            ("P4", 2, dt.date(2025, 6, 10), "in_progress", None, None, 1, 0),
             ("P9", 1, dt.date(2025, 6, 30), "in_progress", None, None, 1, 0),
         ]
         _load(con, second)  # no config: the store is refreshed below, for P1 and P2 only
@@ -210,6 +219,8 @@ def test_late_lines_change_old_programmes(tmp_path):
             ("P1", 1, dt.date(2025, 1, 6), "completed", dt.date(2025, 2, 10), None, 1, 5),
             ("P2", 1, dt.date(2025, 3, 1), "stopped", None, dt.date(2025, 3, 1), 2, 0),
             ("P3", 1, dt.date(2025, 4, 1), "stopped", None, dt.date(2025, 4, 17), 1, 1),
+            ("P4", 1, dt.date(2025, 5, 1), "stopped", None, dt.date(2025, 5, 1), 1, 0),
+            ("P4", 2, dt.date(2025, 6, 10), "in_progress", None, None, 1, 0),
             ("P9", 1, dt.date(2025, 6, 30), "in_progress", None, None, 1, 0),
         ]
         assert _programmes(con, config) == expected
@@ -237,8 +248,16 @@ def test_late_lines_change_old_programmes(tmp_path):
                                   "stopped" if as_of is None else "in_progress")]  # fmt: skip
             finally:
                 cursor.close()
+        cursor = _store_cursor(con, config, dt.date(2025, 5, 20))
+        try:
+            assert cursor.execute(
+                "select programme_number, start_date, next_start_date "
+                "from core_programme_openings where patient_id = 'P4'"
+            ).fetchall() == [(1, dt.date(2025, 5, 1), None)]
+        finally:
+            cursor.close()
         for as_of in (None, dt.date(2025, 1, 5), dt.date(2025, 2, 9), dt.date(2025, 3, 5),
-                      dt.date(2025, 4, 5), dt.date(2025, 4, 8)):  # fmt: skip
+                      dt.date(2025, 4, 5), dt.date(2025, 4, 8), dt.date(2025, 5, 20)):  # fmt: skip
             assert differences(con, config, as_of) == [], as_of
         # As a report reads them (the core views of few marts left as views).
         assert differences(con, config, dt.date(2025, 4, 5), lazy=True) == []
@@ -294,7 +313,8 @@ def test_other_configuration_reads_the_views(tmp_path):
     > 2025-03-01 + 5 it no longer runs, so the 03-10 initiation opens programme 2. Both are
     stopped on their start dates (2025-06-30 is far past start + 5). P1 is completed as before
     (the grace does not change a completion); P3 stopped at its coverage end 2025-04-17
-    (2025-06-30 > 04-17 + 5)."""
+    (2025-06-30 > 04-17 + 5); P4's two programmes (05-01 and 06-10) both stopped on their
+    starts (06-30 > 06-10 + 5)."""
     config = load_config()
     other = dataclasses.replace(config, grace_days=5)
     con = connect(tmp_path / "w.duckdb", config=config)
@@ -316,6 +336,8 @@ def test_other_configuration_reads_the_views(tmp_path):
             ("P2", 1, dt.date(2025, 3, 1), "stopped", dt.date(2025, 3, 1)),
             ("P2", 2, dt.date(2025, 3, 10), "stopped", dt.date(2025, 3, 10)),
             ("P3", 1, dt.date(2025, 4, 1), "stopped", dt.date(2025, 4, 17)),
+            ("P4", 1, dt.date(2025, 5, 1), "stopped", dt.date(2025, 5, 1)),
+            ("P4", 2, dt.date(2025, 6, 10), "stopped", dt.date(2025, 6, 10)),
             ("P9", 1, dt.date(2025, 6, 30), "in_progress", None),
         ]
         # Every core view and mart as the views give them under that configuration.
