@@ -35,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 
+from etl.base import store
 from etl.base.config import Config
 from etl.base.revisions_cache import refresh_first_reported
 from etl.base.warehouse import apply_settings, connect, open_duckdb, schema_fingerprint
@@ -103,16 +104,29 @@ def core_view_names() -> list[str]:
     return [path.stem.split("_", 1)[1] for path in sorted((SQL_DIR / "core").glob("*.sql"))]
 
 
-def materialise_core(con: duckdb.DuckDBPyConnection) -> None:
+def materialise_core(con: duckdb.DuckDBPyConnection, *, lazy: bool = False) -> None:
     """Compute each core view once, into a temporary table of the same name.
 
     Every mart reads the core views (programmes, events...); left as views, each mart would
     compute them again. A temporary table hides the view of the same name from later queries
     on this connection only, so the marts then read the tables. Call it after the settings
     (as-of date, configuration) are in place; the tables go with the connection.
+
+    When the core store is valid for the connection (etl/base/store.py: same configuration,
+    same loads, no max_load_id or vintage), the core views up to core_programme_events are
+    temporary views filtering the store to the as-of date instead: nothing recomputed. With
+    `lazy` (a caller that reads a few marts), the core views that only some marts read
+    (store.LAZY_VIEWS) are then left as views, computed if and when a mart reads them.
     """
+    stored = store.store_valid(con)
+    if stored:  # the as-of-independent core from the store, filtered (etl/base/store.py)
+        store.store_core(con)
+    skip = set(store.COMPUTED_VIEWS if stored else ()) | set(
+        store.LAZY_VIEWS if stored and lazy else ()
+    )
     for name in core_view_names():
-        con.execute(f"create or replace temp table {name} as select * from main.{name}")
+        if name not in skip:
+            con.execute(f"create or replace temp table {name} as select * from main.{name}")
 
 
 def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
@@ -120,6 +134,7 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
 
     Call it after a load has committed, with no transaction open. Returns the snapshot's path.
     """
+    store.refresh_store(con, config)  # no-op when current (etl/base/store.py)
     source = database_path(con)
     folder = snapshot_dir(source)
     folder.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,8 @@ def default_db_path() -> Path:
 
 def schema_fingerprint() -> str:
     digest = hashlib.sha256()
-    for path in [sql_pkg.SQL_DIR / "raw" / "tables.sql", *sql_pkg.view_files()]:
+    raw = [sql_pkg.SQL_DIR / "raw" / "tables.sql", sql_pkg.SQL_DIR / "store" / "tables.sql"]
+    for path in [*raw, *sql_pkg.view_files()]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     digest.update(repr(FEE_CODES).encode())

@@ -35,7 +35,7 @@ from pathlib import Path
 import duckdb
 
 import sql as sql_pkg
-from etl.base import audit, publish
+from etl.base import audit, publish, store
 from etl.base.codes import PROGRAMME_CNKS
 from etl.base.config import Config
 from etl.ingest.columns import (
@@ -910,6 +910,9 @@ def load_paths(
                 ) from exc
             raise
     if config is not None and any(o.summary for o in outcomes):
+        store.refresh_store(
+            con, config
+        )  # the core store for the patients loaded (etl/base/store.py)
         if publish.snapshot_dir(publish.database_path(con)).exists():
             try:
                 publish.publish(con, config)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from etl.base import audit, publish
+from etl.base import audit, publish, store
 from etl.base.config import Config
 
 
@@ -145,6 +145,8 @@ def unload_and_publish(
         rows_new=summary.billing_lines, rows_bzra=summary.bzra_lines,
         rows_rejected=summary.rejects,
     )  # fmt: skip
+    if config is not None:
+        store.refresh_store(con, config)  # rebuilt without the load (etl/base/store.py)
     if config is not None and publish.snapshot_dir(publish.database_path(con)).exists():
         publish.publish(con, config)
     return summary

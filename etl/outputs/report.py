@@ -120,5 +120,5 @@ def open_for_export(
             reader.close()
     if month is not None:
         set_report_month(con, month)
-    publish.materialise_core(con)
+    publish.materialise_core(con, lazy=True)  # one document: a few marts
     return con

@@ -12,36 +12,7 @@
 -- year: the export gives the birth year only); bands <45, 45-64, 65-74, 75-84, 85+, and
 -- 'unknown' when the birth year is missing or after the start year.
 create or replace view core_programme_profiles as
-with settings as (
-    select as_of_date from stg_settings
-),
-
-initiation_codes as (
-    select cnk, scheme from stg_fee_codes where kind = 'initiation'
-),
-
-initiation_lines as (
-    select
-        lines.patient_id,
-        lines.pharmacy_id,
-        lines.delivery_date,
-        codes.scheme,
-        arg_max(lines.pharmacy_postcode, (lines.load_id, lines.line_number))
-            filter (where lines.pharmacy_postcode is not null) as pharmacy_postcode,
-        arg_max(lines.patient_birth_year, (lines.load_id, lines.line_number))
-            filter (where lines.patient_birth_year is not null) as patient_birth_year,
-        arg_max(lines.patient_sex, (lines.load_id, lines.line_number))
-            filter (where lines.patient_sex in ('M', 'F')) as patient_sex,
-        arg_max(lines.insurer_code, (lines.load_id, lines.line_number))
-            filter (where lines.insurer_code is not null) as insurer_code
-    from stg_billing_lines as lines
-    inner join initiation_codes as codes on codes.cnk = lines.cnk
-    cross join settings
-    where lines.quantity > 0 and lines.delivery_date <= settings.as_of_date
-    group by lines.patient_id, lines.pharmacy_id, lines.delivery_date, codes.scheme
-),
-
-programmes as (
+with programmes as (
     select
         programmes.programme_id,
         programmes.patient_id,
@@ -60,7 +31,7 @@ programmes as (
         initiation_lines.patient_sex,
         initiation_lines.insurer_code
     from core_programmes as programmes
-    left join initiation_lines
+    left join core_initiation_lines as initiation_lines
         on initiation_lines.patient_id = programmes.patient_id
         and initiation_lines.pharmacy_id = programmes.pharmacy_id
         and initiation_lines.delivery_date = programmes.start_date

@@ -1,0 +1,291 @@
+"""The core store: the as-of-independent part of the core views, kept as tables.
+
+The as-of date D enters the core views only as `delivery_date <= D` (core_netted_lines), and
+everything up to core_programme_events is a per-patient computation in delivery order whose
+rows for the days up to D never look at a later day: netting groups by delivery date,
+core_events numbers a patient's events in delivery order, a programme opening depends on
+earlier events only, and core_programme_events' windows run from the first event to the
+current one. So, computed once with no as-of cut ("as of the end of time", STORE_AS_OF), the
+rows as of any D are a filter of those tables:
+
+- core_netted_lines(D)       = store_netted_lines where delivery_date <= D;
+- core_events(D)             = the event columns of store_programme_events, delivery_date <= D;
+- core_programme_openings(D) = store_programme_openings where start_date <= D, with
+  next_start_date null when it is after D;
+- core_programme_events(D)   = store_programme_events where delivery_date <= D, with
+  programme_first_reduction_date (a minimum over the whole programme, the one column that is
+  not a running window) null when it is after D;
+- core_initiation_lines(D)   = store_initiation_lines where delivery_date <= D (grouped by
+  delivery date, like the netting).
+
+The store is a cache of the views: its tables are computed BY the views (sql/core), with the
+as-of date set to STORE_AS_OF, never by a second reading of the spec. `refresh_store` keeps it
+current after each load, recomputing only the patients that have lines in loads the store has
+not seen (the views group everything by patient); `materialise_core` (etl/base/publish.py)
+builds the core of a connection from it when it is valid for that connection (same sql/, same
+configuration, same ledger, every load and every line: no max_load_id, no vintage), and from
+the views otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+import duckdb
+
+import sql as sql_pkg
+from etl.base.config import Config
+from etl.base.warehouse import apply_settings
+
+STORE_AS_OF = dt.date(9999, 12, 31)
+
+# The configuration variables the views read (etl.base.warehouse.apply_settings); the as-of
+# date, report_month, max_load_id, vintage_date and report_id are not among them.
+SETTINGS_VARIABLES = (
+    "grace_days",
+    "stabilisation_days",
+    "max_programme_days",
+    "early_delivery_working_days",
+    "programme_start",
+    "structural_start",
+    "provisional_days",
+    "suppression_threshold",
+    "interview_coefficient",
+    "preparation_coefficient",
+    "key_letter_values",
+)
+
+# store table -> the core view it caches, in the order they are computed.
+STORED_VIEWS = {
+    "store_netted_lines": "core_netted_lines",
+    "store_programme_openings": "core_programme_openings",
+    "store_programme_events": "core_programme_events",
+    "store_initiation_lines": "core_initiation_lines",
+}
+_TABLE_OF = {view: table for table, view in STORED_VIEWS.items()}
+
+# The views computed to fill the store, in order (core_events on the way: the openings and
+# core_programme_events read it); each is a filter of the store at any as-of date.
+COMPUTED_VIEWS = (
+    "core_netted_lines",
+    "core_events",
+    "core_programme_openings",
+    "core_programme_events",
+    "core_initiation_lines",
+)
+# Core views read by a few marts only (profiles and their counts: the regional and profile
+# marts; BZRA: three marts, each reading it once): materialise_core(lazy=True) leaves them as
+# views over the store-backed core, for a caller that reads a few marts (a report).
+LAZY_VIEWS = ("core_programme_profiles", "core_programme_bzra", "core_programme_counts_by_category")
+
+
+def settings_key(con: duckdb.DuckDBPyConnection) -> str:
+    """A hash of the configuration variables set on `con` (see SETTINGS_VARIABLES)."""
+    columns = ", ".join(f"getvariable('{name}')" for name in SETTINGS_VARIABLES)
+    row = con.execute(f"select {columns}").fetchone()
+    return hashlib.sha256(repr(row).encode()).hexdigest()[:16]
+
+
+def _meta(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
+    try:
+        rows = con.execute("select key, value from main.store_meta").fetchall()
+    except duckdb.CatalogException:
+        return None
+    meta = dict(rows)
+    return meta if {"schema_fingerprint", "settings_key", "load_ids"} <= meta.keys() else None
+
+
+def _warehouse_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    row = con.execute(
+        "select value from main.warehouse_meta where key = 'schema_fingerprint'"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _ledger(con: duckdb.DuckDBPyConnection) -> list[int]:
+    return [i for (i,) in con.execute("select load_id from main.loads order by load_id").fetchall()]
+
+
+def store_valid(con: duckdb.DuckDBPyConnection) -> bool:
+    """Can the core of `con` (its session variables as set) be read from the store?
+
+    Yes when the store was computed with the sql/ of this database, the configuration set on
+    `con`, and exactly the loads of its ledger, and `con` sees every load and every line (the
+    variables max_load_id and vintage_date are null).
+    """
+    meta = _meta(con)
+    if meta is None:
+        return False
+    max_load_id, vintage = con.execute(
+        "select getvariable('max_load_id'), getvariable('vintage_date')"
+    ).fetchone()
+    return (
+        max_load_id is None
+        and vintage is None
+        and meta["schema_fingerprint"] == _warehouse_fingerprint(con)
+        and meta["settings_key"] == settings_key(con)
+        and json.loads(meta["load_ids"]) == _ledger(con)
+    )
+
+
+def refresh_store(con: duckdb.DuckDBPyConnection, config: Config) -> str:
+    """Bring the store of the writable warehouse `con` up to date for `config`.
+
+    Returns what it did: "current" (nothing to do), "patients" (recomputed the patients with
+    lines in loads the store had not seen) or "rebuilt" (everything: no store yet, another
+    sql/ or configuration, or a load it reflects was unloaded). Call it with no transaction
+    open; it works on a cursor of its own (its own session variables and temporary tables)
+    and writes the tables and what they reflect in one transaction.
+    """
+    cursor = con.cursor()
+    try:
+        cursor.execute(sql_pkg.read_sql("store/tables.sql"))
+        apply_settings(cursor, config, STORE_AS_OF)
+        meta = _meta(cursor)
+        ledger = _ledger(cursor)
+        stamp = {
+            "schema_fingerprint": _warehouse_fingerprint(cursor),
+            "settings_key": settings_key(cursor),
+            "load_ids": json.dumps(ledger),
+        }
+        (n_tables,) = cursor.execute(
+            "select count(*) from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'main' and list_contains(?, table_name)",
+            [list(STORED_VIEWS)],
+        ).fetchone()
+        seen = set(json.loads(meta["load_ids"])) if meta else set()
+        incremental = (
+            meta is not None
+            and n_tables == len(STORED_VIEWS)
+            and meta["schema_fingerprint"] == stamp["schema_fingerprint"]
+            and meta["settings_key"] == stamp["settings_key"]
+            and seen <= set(ledger)
+        )
+        if incremental:
+            new = sorted(set(ledger) - seen)
+            if not new:
+                return "current"
+            _recompute_patients(cursor, new, stamp)
+            return "patients"
+        _rebuild(cursor, stamp)
+        return "rebuilt"
+    finally:
+        cursor.close()
+
+
+def _compute(cursor: duckdb.DuckDBPyConnection) -> None:
+    # Each view once, into a temporary table hiding the view of the same name from the views
+    # computed after it on this cursor (as materialise_core does).
+    for name in COMPUTED_VIEWS:
+        cursor.execute(f"create or replace temp table {name} as select * from main.{name}")
+
+
+def _write(cursor: duckdb.DuckDBPyConnection, statements: list[str], stamp: dict) -> None:
+    cursor.execute("begin transaction")
+    try:
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.execute("delete from main.store_meta")
+        cursor.executemany("insert into main.store_meta values (?, ?)", list(stamp.items()))
+        cursor.execute("commit")
+    except BaseException:
+        cursor.execute("rollback")
+        raise
+    finally:
+        for name in [*COMPUTED_VIEWS, "stg_billing_lines", "store_patients"]:
+            cursor.execute(f"drop table if exists temp.{name}")
+
+
+def _rebuild(cursor: duckdb.DuckDBPyConnection, stamp: dict) -> None:
+    _compute(cursor)
+    _write(
+        cursor,
+        [
+            f"create or replace table main.{table} as select * from temp.{view}"
+            for table, view in STORED_VIEWS.items()
+        ],
+        stamp,
+    )
+
+
+def _recompute_patients(
+    cursor: duckdb.DuckDBPyConnection, load_ids: list[int], stamp: dict
+) -> None:
+    # The patients with lines in the new loads, and all their lines (of every load): a temporary
+    # stg_billing_lines holding only them hides the view from the core views on this cursor.
+    cursor.execute(
+        "create or replace temp table store_patients as "
+        "select distinct patient_id from main.billing_lines where list_contains(?, load_id)",
+        [load_ids],
+    )
+    cursor.execute(
+        "create or replace temp table stg_billing_lines as select * from main.stg_billing_lines "
+        "where patient_id in (select patient_id from temp.store_patients)"
+    )
+    _compute(cursor)
+    statements = []
+    for table, view in STORED_VIEWS.items():
+        statements.append(
+            f"delete from main.{table} "
+            "where patient_id in (select patient_id from temp.store_patients)"
+        )
+        statements.append(f"insert into main.{table} select * from temp.{view}")
+    _write(cursor, statements, stamp)
+
+
+def _drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    for kind in ("table", "view"):
+        try:
+            con.execute(f"drop {kind} if exists temp.{name}")
+        except duckdb.CatalogException:
+            pass  # the other kind
+
+
+def store_core(con: duckdb.DuckDBPyConnection) -> None:
+    """The stored core views of `con` as temporary views over the store, filtered to the
+    as-of date set on `con` (see the module's docstring). Call only when `store_valid(con)`."""
+    (as_of,) = con.execute("select as_of_date from main.stg_settings").fetchone()
+    day = "null::date" if as_of is None else f"date '{as_of.isoformat()}'"
+    event_columns = ", ".join(
+        name
+        for (name,) in con.execute(
+            "select column_name from (describe select * from main.core_events)"
+        ).fetchall()
+    )
+    for name in COMPUTED_VIEWS:
+        _drop_temp(con, name)
+    (last,) = con.execute("select max(delivery_date) from main.store_netted_lines").fetchone()
+    if as_of is not None and last is not None and as_of >= last:
+        # Every stored date is on or before the as-of date: the filters would keep every row
+        # (and would blur the row counts DuckDB plans joins with).
+        for view in COMPUTED_VIEWS:
+            table = "store_programme_events" if view == "core_events" else _TABLE_OF[view]
+            columns = event_columns if view == "core_events" else "*"
+            con.execute(f"create temp view {view} as select {columns} from main.{table}")
+        return
+    con.execute(
+        f"create or replace temp view core_netted_lines as "
+        f"select * from main.store_netted_lines where delivery_date <= {day}"
+    )
+    con.execute(
+        f"create or replace temp view core_events as "
+        f"select {event_columns} from main.store_programme_events where delivery_date <= {day}"
+    )
+    con.execute(
+        f"create or replace temp view core_programme_openings as "
+        f"select * replace (case when next_start_date <= {day} then next_start_date end "
+        f"as next_start_date) "
+        f"from main.store_programme_openings where start_date <= {day}"
+    )
+    con.execute(
+        f"create or replace temp view core_initiation_lines as "
+        f"select * from main.store_initiation_lines where delivery_date <= {day}"
+    )
+    con.execute(
+        f"create or replace temp view core_programme_events as "
+        f"select * replace (case when programme_first_reduction_date <= {day} "
+        f"then programme_first_reduction_date end as programme_first_reduction_date) "
+        f"from main.store_programme_events where delivery_date <= {day}"
+    )

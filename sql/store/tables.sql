@@ -1,0 +1,16 @@
+-- The core store (etl/base/store.py): the core views that do not depend on the as-of date
+-- except through `delivery_date <= as_of_date`, computed once "as of the end of time" and kept
+-- as tables, so that the core at any as-of date D is a filter of them (delivery_date <= D)
+-- instead of a recomputation. The views stay the one definition of the logic: each store
+-- table is `select * from <view>` with the as-of date set to STORE_AS_OF, refreshed for the
+-- patients a load touches (their lines are the only input the views group by patient).
+--   store_netted_lines       = core_netted_lines
+--   store_programme_openings = core_programme_openings
+--   store_programme_events   = core_programme_events (core_events is its first columns)
+--   store_initiation_lines   = core_initiation_lines
+-- Their columns are the views' (created by `create table ... as select`); what they were
+-- computed with is recorded here, one row per key:
+--   schema_fingerprint  the warehouse_meta fingerprint of sql/ they were computed with
+--   settings_key        a hash of the configuration variables the views read
+--   load_ids            the ledger's load ids they reflect (JSON list)
+create table if not exists store_meta (key varchar primary key, value varchar);

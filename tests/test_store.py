@@ -1,0 +1,359 @@
+"""The core store (etl/base/store.py, issue 20): the as-of-independent core kept as tables,
+refreshed for the patients a load touches, and filtered to any as-of date instead of computed
+again. Every figure must be the views' own: each test compares the store-backed core
+(etl.base.publish.materialise_core when the store is valid) with the core computed from the
+views on a cursor of its own, for every core view and every mart.
+
+Real exports written to disk, loaded by the real loader into a real DuckDB file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+import pytest
+
+from etl.base import publish, store
+from etl.base.config import load_config
+from etl.base.warehouse import apply_settings, connect
+from etl.ingest.load import load_paths
+from etl.ingest.unload import unload_and_publish
+from etl.synthetic.generate import generate
+from tests.conftest import write_delimited
+from tests.sqlcase import INIT10, RED10
+
+HEADER = ["patient_id", "pharmacy_id", "delivery_date", "cnk", "quantity"]
+INIT5 = "5521950"
+
+
+def _rows(cursor, name: str) -> list[str]:
+    return sorted(map(repr, cursor.execute(f"select * from {name}").fetchall()))
+
+
+def _views_cursor(con, config, as_of):
+    """A cursor whose core is computed from the views, as before the store existed."""
+    cursor = con.cursor()
+    apply_settings(cursor, config, as_of)
+    for name in publish.core_view_names():
+        cursor.execute(f"create or replace temp table {name} as select * from main.{name}")
+    return cursor
+
+
+def _store_cursor(con, config, as_of, lazy=False):
+    """A cursor whose core comes from the store (asserting it does)."""
+    cursor = con.cursor()
+    apply_settings(cursor, config, as_of)
+    assert store.store_valid(cursor)
+    publish.materialise_core(cursor, lazy=lazy)
+    return cursor
+
+
+def differences(con, config, as_of, lazy=False) -> list[str]:
+    """The core views and marts whose rows differ between the store and the views."""
+    by_store = _store_cursor(con, config, as_of, lazy)
+    by_views = _views_cursor(con, config, as_of)
+    try:
+        names = [*publish.core_view_names(), *publish.mart_names(con)]
+        return [n for n in names if _rows(by_store, n) != _rows(by_views, n)]
+    finally:
+        by_store.close()
+        by_views.close()
+
+
+def store_content(con) -> dict[str, list[str]]:
+    """Every row of the store's tables, sorted."""
+    return {table: _rows(con, f"main.{table}") for table in [*store.STORED_VIEWS, "store_meta"]}
+
+
+# --- generated data, one monthly file at a time ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    out = tmp_path_factory.mktemp("store_exports")
+    result = generate(
+        out, seed=31, start=dt.date(2023, 7, 1), end=dt.date(2024, 1, 31), weekly_starts=5,
+        split="month",
+    )  # fmt: skip
+    return sorted(result.files)
+
+
+def test_store_matches_the_views_after_each_load(exports, tmp_path):
+    """Each monthly file loaded alone, the store refreshed for its patients; then every core
+    view and mart equal through the store and through the views, at the default as-of date and
+    (after the third and the last load) at six others: before the first delivery, a mid-month day, a month end,
+    a day with an initiation, the day before it, and after the last delivery."""
+    config = load_config()
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        for i, path in enumerate(exports):
+            (outcome,) = load_paths(con, [path])
+            assert outcome.summary is not None, outcome.refused
+            assert store.refresh_store(con, config) == ("rebuilt" if i == 0 else "patients")
+            assert store.refresh_store(con, config) == "current"
+            dates = [None]
+            if i in (2, len(exports) - 1):
+                first, last, initiation = con.execute(
+                    "select min(delivery_date), max(delivery_date), "
+                    "max(delivery_date) filter (where cnk = ?) from billing_lines",
+                    [INIT10],
+                ).fetchone()
+                mid = first + (last - first) / 2
+                dates += [
+                    first - dt.timedelta(days=1),
+                    mid.replace(day=15),
+                    (mid.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+                    - dt.timedelta(days=1),
+                    initiation,
+                    initiation - dt.timedelta(days=1),
+                    last + dt.timedelta(days=40),
+                ]
+            for as_of in dates:
+                assert differences(con, config, as_of) == [], (path.name, as_of)
+        # The store refreshed patient by patient is the store computed in one go.
+        refreshed = store_content(con)
+        con.execute("delete from store_meta")
+        assert store.refresh_store(con, config) == "rebuilt"
+        assert store_content(con) == refreshed
+    finally:
+        con.close()
+
+
+# --- hand-built cases ------------------------------------------------------------------------
+
+
+def _load(con, path, config=None):
+    (outcome,) = load_paths(con, [path], config=config)
+    return outcome
+
+
+def _programmes(con, config, as_of=None, *, from_store=True):
+    cursor = (_store_cursor if from_store else _views_cursor)(con, config, as_of)
+    try:
+        return cursor.execute(
+            "select patient_id, programme_number, start_date, status, completed_date, "
+            "stop_date, n_initiation_events, n_reduction_events from core_programmes "
+            "order by patient_id, programme_number"
+        ).fetchall()
+    finally:
+        cursor.close()
+
+
+def late_files(tmp_path):
+    """File 1 (June 2025 export):
+      P1: a 5-step initiation on 2025-01-06, three 10-capsule reductions the same day and a
+          fourth on 2025-01-20;
+      P2: a 10-step initiation on 2025-03-10;
+      P3: a 10-step initiation on 2025-04-01 and a 10-capsule reduction on 2025-04-08;
+      P4: 10-step initiations on 2025-05-01 and 2025-06-10;
+      P9: a 10-step initiation on 2025-06-30 (the latest delivery: the default as-of date).
+    File 2, late lines:
+      P1: a fifth 10-capsule reduction delivered 2025-02-10;
+      P2: a 10-step initiation delivered 2025-03-01, before the one already loaded."""
+    first = write_delimited(
+        tmp_path / "one.csv",
+        HEADER,
+        [
+            ["P1", "PH1", "06/01/2025", INIT5, "1"],
+            ["P1", "PH1", "06/01/2025", RED10, "3"],
+            ["P1", "PH1", "20/01/2025", RED10, "1"],
+            ["P2", "PH2", "10/03/2025", INIT10, "1"],
+            ["P3", "PH2", "01/04/2025", INIT10, "1"],
+            ["P3", "PH2", "08/04/2025", RED10, "1"],
+            ["P4", "PH1", "01/05/2025", INIT10, "1"],
+            ["P4", "PH1", "10/06/2025", INIT10, "1"],
+            ["P9", "PH3", "30/06/2025", INIT10, "1"],
+        ],
+    )
+    second = write_delimited(
+        tmp_path / "two.csv",
+        HEADER,
+        [
+            ["P1", "PH1", "10/02/2025", RED10, "1"],
+            ["P2", "PH2", "01/03/2025", INIT10, "1"],
+        ],
+    )
+    return first, second
+
+
+def test_late_lines_change_old_programmes(tmp_path):
+    """SPEC §5 by hand (grace_days 30, the default):
+    After file 1, as of 2025-06-30: P1's programme (5-step, started 2025-01-06) has 4
+    reductions of 10 capsules: the three of 01-06 cover 01-06..02-04, the fourth (01-20)
+    starts after them, 02-05, and covers until 2025-02-14; 2025-06-30 >
+    2025-02-14 + 30 = 2025-03-16: stopped on 2025-02-14. P2's starts 2025-03-10, no step,
+    2025-06-30 > 2025-03-10 + 30: stopped on 2025-03-10. P9's started on the as-of date: in
+    progress.
+    After file 2: P1's fifth reduction (2025-02-10) is reduction number 5 of a 5-step scheme:
+    completed on 2025-02-10 (no stop). P2's first initiation is now 2025-03-01: its programme
+    starts then, and on 2025-03-10 (<= 2025-03-01 + 30, no step) it still runs, so the 03-10
+    initiation is a repeat initiation in it: one programme, two initiation events, stopped on
+    its start 2025-03-01 (2025-06-30 > 2025-03-31).
+    As of 2025-02-09 (before both late lines' effects matter for P1): P1 has 4 reductions,
+    covered until 2025-02-14: in progress; P2 has no programme yet.
+    P3: started 2025-04-01, its reduction on 04-08 covers 04-08..04-17; as of 2025-06-30
+    (> 04-17 + 30) stopped on 2025-04-17, first reduction 2025-04-08. As of 2025-04-05 it has
+    no reduction yet (first_reduction_date null) and runs (04-05 <= 04-01 + 30).
+    P4: programme 1 opens 2025-05-01; with no step it runs until 05-31, so the 06-10 initiation
+    opens programme 2. As of 2025-06-30: programme 1 stopped on 05-01, programme 2 in progress
+    (06-30 <= 06-10 + 30). As of 2025-05-20 only programme 1 exists, with no next start (the
+    next opening is not known yet)."""
+    config = load_config()
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        first, second = late_files(tmp_path)
+        _load(con, first, config)
+        assert _programmes(con, config) == [
+            ("P1", 1, dt.date(2025, 1, 6), "stopped", None, dt.date(2025, 2, 14), 1, 4),
+            ("P2", 1, dt.date(2025, 3, 10), "stopped", None, dt.date(2025, 3, 10), 1, 0),
+            ("P3", 1, dt.date(2025, 4, 1), "stopped", None, dt.date(2025, 4, 17), 1, 1),
+            ("P4", 1, dt.date(2025, 5, 1), "stopped", None, dt.date(2025, 5, 1), 1, 0),
+            ("P4", 2, dt.date(2025, 6, 10), "in_progress", None, None, 1, 0),
+            ("P9", 1, dt.date(2025, 6, 30), "in_progress", None, None, 1, 0),
+        ]
+        _load(con, second)  # no config: the store is refreshed below, for P1 and P2 only
+        assert store.refresh_store(con, config) == "patients"
+        expected = [
+            ("P1", 1, dt.date(2025, 1, 6), "completed", dt.date(2025, 2, 10), None, 1, 5),
+            ("P2", 1, dt.date(2025, 3, 1), "stopped", None, dt.date(2025, 3, 1), 2, 0),
+            ("P3", 1, dt.date(2025, 4, 1), "stopped", None, dt.date(2025, 4, 17), 1, 1),
+            ("P4", 1, dt.date(2025, 5, 1), "stopped", None, dt.date(2025, 5, 1), 1, 0),
+            ("P4", 2, dt.date(2025, 6, 10), "in_progress", None, None, 1, 0),
+            ("P9", 1, dt.date(2025, 6, 30), "in_progress", None, None, 1, 0),
+        ]
+        assert _programmes(con, config) == expected
+        assert _programmes(con, config, from_store=False) == expected
+        assert _programmes(con, config, dt.date(2025, 2, 9)) == [
+            ("P1", 1, dt.date(2025, 1, 6), "in_progress", None, None, 1, 4),
+        ]
+        cursor = _store_cursor(con, config, None)
+        try:
+            repeat = cursor.execute(
+                "select delivery_date from core_programme_events "
+                "where patient_id = 'P2' and is_repeat_initiation"
+            ).fetchall()
+            assert repeat == [(dt.date(2025, 3, 10),)]
+        finally:
+            cursor.close()
+        # P3's first reduction (2025-04-08) is after 2025-04-05: not known as of that day.
+        for as_of, first_reduction in ((None, dt.date(2025, 4, 8)), (dt.date(2025, 4, 5), None)):
+            cursor = _store_cursor(con, config, as_of)
+            try:
+                assert cursor.execute(
+                    "select first_reduction_date, n_reduction_events, status "
+                    "from core_programmes where patient_id = 'P3'"
+                ).fetchall() == [(first_reduction, 1 if as_of is None else 0,
+                                  "stopped" if as_of is None else "in_progress")]  # fmt: skip
+            finally:
+                cursor.close()
+        cursor = _store_cursor(con, config, dt.date(2025, 5, 20))
+        try:
+            assert cursor.execute(
+                "select programme_number, start_date, next_start_date "
+                "from core_programme_openings where patient_id = 'P4'"
+            ).fetchall() == [(1, dt.date(2025, 5, 1), None)]
+        finally:
+            cursor.close()
+        for as_of in (None, dt.date(2025, 1, 5), dt.date(2025, 2, 9), dt.date(2025, 3, 5),
+                      dt.date(2025, 4, 5), dt.date(2025, 4, 8), dt.date(2025, 5, 20)):  # fmt: skip
+            assert differences(con, config, as_of) == [], as_of
+        # As a report reads them (the core views of few marts left as views).
+        assert differences(con, config, dt.date(2025, 4, 5), lazy=True) == []
+    finally:
+        con.close()
+
+
+def test_unload_restores_the_previous_store(tmp_path):
+    """File 1 then file 2 loaded, file 2 unloaded: the store is again exactly what it was after
+    file 1 alone (every row of its tables, and the loads it reflects: [1])."""
+    config = load_config()
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        first, second = late_files(tmp_path)
+        _load(con, first, config)
+        before = store_content(con)
+        outcome = _load(con, second, config)
+        assert store_content(con) != before
+        unload_and_publish(con, outcome.summary.load_id, config)
+        assert store_content(con) == before
+        (load_ids,) = con.execute("select value from store_meta where key = 'load_ids'").fetchone()
+        assert json.loads(load_ids) == [1]
+        assert differences(con, config, None) == []
+    finally:
+        con.close()
+
+
+def test_refused_file_leaves_the_store_unchanged(tmp_path):
+    """A file the loader refuses (no patient column) stores nothing: the store is unchanged
+    and current."""
+    config = load_config()
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        first, _ = late_files(tmp_path)
+        _load(con, first, config)
+        before = store_content(con)
+        bad = write_delimited(
+            tmp_path / "bad.csv", ["pharmacy_id", "delivery_date", "cnk", "quantity"],
+            [["PH1", "06/01/2025", INIT5, "1"]],
+        )  # fmt: skip
+        outcome = _load(con, bad, config)
+        assert outcome.refused is not None
+        assert store_content(con) == before
+        assert store.refresh_store(con, config) == "current"
+    finally:
+        con.close()
+
+
+def test_other_configuration_reads_the_views(tmp_path):
+    """A configuration with grace_days 5 is not the store's (computed with 30): the core is
+    computed from the views, and gives their figures. By hand, after both files, as of
+    2025-06-30 with grace_days 5: P2's programme starts 2025-03-01 with no step; on 2025-03-10
+    > 2025-03-01 + 5 it no longer runs, so the 03-10 initiation opens programme 2. Both are
+    stopped on their start dates (2025-06-30 is far past start + 5). P1 is completed as before
+    (the grace does not change a completion); P3 stopped at its coverage end 2025-04-17
+    (2025-06-30 > 04-17 + 5); P4's two programmes (05-01 and 06-10) both stopped on their
+    starts (06-30 > 06-10 + 5)."""
+    config = load_config()
+    other = dataclasses.replace(config, grace_days=5)
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        first, second = late_files(tmp_path)
+        _load(con, first, config)
+        _load(con, second, config)
+        cursor = con.cursor()
+        apply_settings(cursor, other)
+        assert not store.store_valid(cursor)
+        publish.materialise_core(cursor)
+        rows = cursor.execute(
+            "select patient_id, programme_number, start_date, status, stop_date "
+            "from core_programmes order by all"
+        ).fetchall()
+        cursor.close()
+        assert rows == [
+            ("P1", 1, dt.date(2025, 1, 6), "completed", None),
+            ("P2", 1, dt.date(2025, 3, 1), "stopped", dt.date(2025, 3, 1)),
+            ("P2", 2, dt.date(2025, 3, 10), "stopped", dt.date(2025, 3, 10)),
+            ("P3", 1, dt.date(2025, 4, 1), "stopped", dt.date(2025, 4, 17)),
+            ("P4", 1, dt.date(2025, 5, 1), "stopped", dt.date(2025, 5, 1)),
+            ("P4", 2, dt.date(2025, 6, 10), "stopped", dt.date(2025, 6, 10)),
+            ("P9", 1, dt.date(2025, 6, 30), "in_progress", None),
+        ]
+        # Every core view and mart as the views give them under that configuration.
+        cursor, by_views = con.cursor(), _views_cursor(con, other, None)
+        apply_settings(cursor, other)
+        publish.materialise_core(cursor)
+        try:
+            names = [*publish.core_view_names(), *publish.mart_names(con)]
+            assert [n for n in names if _rows(cursor, n) != _rows(by_views, n)] == []
+        finally:
+            cursor.close()
+            by_views.close()
+        # A vintage or a past load (max_load_id) reads the views too.
+        cursor = con.cursor()
+        apply_settings(cursor, config, max_load_id=1)
+        assert not store.store_valid(cursor)
+        cursor.close()
+    finally:
+        con.close()
