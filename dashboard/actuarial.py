@@ -86,7 +86,7 @@ def review(wh: Warehouse, as_of: dt.date | None, wait: float | None = None):
         started = job is None
         if started:
             job = _jobs[key] = _Job()
-            threading.Thread(target=_run, args=(job, wh, as_of), daemon=True).start()
+            threading.Thread(target=_run, args=(job, wh, as_of, snap.path), daemon=True).start()
             stale = [k for k, j in _jobs.items() if j.done.is_set() and k != key]
             for old in stale[: max(0, len(_jobs) - CACHE_ENTRIES)]:
                 del _jobs[old]
@@ -117,11 +117,11 @@ def _finish() -> None:
         time.sleep(0.05)
 
 
-def _run(job: _Job, wh: Warehouse, as_of: dt.date | None) -> None:
+def _run(job: _Job, wh: Warehouse, as_of: dt.date | None, snapshot) -> None:
     def work(cursor):
         _cursors.append(cursor)
         try:
-            return _compute(cursor, wh, as_of)
+            return _compute(cursor, wh, as_of, snapshot)
         finally:
             _cursors.remove(cursor)
 
@@ -135,7 +135,14 @@ def _run(job: _Job, wh: Warehouse, as_of: dt.date | None) -> None:
         job.done.set()
 
 
-def _compute(cursor, wh: Warehouse, as_of: dt.date | None) -> Review | None:
+# The vintage history of each snapshot, computed once (a pass of the views over every month of
+# data) and cut for each nowcast date (VintageHistory.up_to: the figures at a vintage do not
+# depend on later vintages), so a new as-of date costs the nowcast document only.
+_histories: OrderedDict[tuple, nowcast.VintageHistory] = OrderedDict()
+HISTORIES_KEPT = 2  # snapshots whose history is kept (the current one and the one before)
+
+
+def _compute(cursor, wh: Warehouse, as_of: dt.date | None, snapshot=None) -> Review | None:
     apply_settings(cursor, wh.config)
     bounds = nowcast.data_bounds(cursor)
     if bounds is None:
@@ -145,7 +152,14 @@ def _compute(cursor, wh: Warehouse, as_of: dt.date | None) -> Review | None:
     upto = min(nowcast.vintage_month(as_of), last)
     if upto < first:
         return None
-    history = nowcast.vintage_history(cursor, wh.config, first, upto)
+    key = (id(wh), snapshot, first, last)
+    whole = _histories.get(key)
+    if whole is None:
+        whole = nowcast.vintage_history(cursor, wh.config, first, last)
+        _histories[key] = whole
+        while len(_histories) > HISTORIES_KEPT:
+            _histories.popitem(last=False)
+    history = whole.up_to(upto)
     document = nowcast.nowcast_document(history, as_of, wh.config)
     return Review(as_of, history, document, wh.config.nowcast_history_months)
 

@@ -141,6 +141,19 @@ class VintageHistory:
         """SPEC §6: the month is not provisional on `as_of`."""
         return as_of >= month_end(month) + dt.timedelta(days=self.provisional_days)
 
+    def up_to(self, last: int) -> VintageHistory:
+        """The history of the vintages ending months first..`last` only: the figure at a
+        vintage does not depend on later vintages (each is computed as of its own last day,
+        from the lines known then), so this is what `vintage_history(con, config, first,
+        last)` computes, without a pass of the views (tests/test_nowcast_fast.py)."""
+        last = min(last, self.last)
+        values = {
+            key: kept
+            for key, by_vintage in self.values.items()
+            if key[0] <= last and (kept := {v: x for v, x in by_vintage.items() if v <= last})
+        }
+        return VintageHistory(self.first, last, self.provisional_days, values)
+
     def final_months(self, vintage: int, as_of: dt.date, n: int) -> list[int]:
         """The last `n` months (from the first with a line, up to `vintage`) final on `as_of`."""
         months = [m for m in range(self.first, vintage + 1) if self.is_final(m, as_of)]

@@ -76,6 +76,30 @@ def test_generated_exports_up_to_a_past_vintage(generated):
     _same(fast, slow)
 
 
+def test_a_past_vintage_is_the_whole_history_cut(generated):
+    """The dashboard computes the history once per snapshot and cuts it for an earlier as-of
+    date (VintageHistory.up_to): the figures of a pass of the views up to that vintage, month
+    by month, and the same nowcast document. The cut keeps no figure of a later vintage."""
+    config = load_config()
+    con = connect(generated, read_only=True, config=config)
+    try:
+        first, last = nowcast.data_bounds(con)
+        whole = nowcast.vintage_history(con, config, first, last)
+        for month in ("2024-03", "2024-08", "2024-11"):
+            upto = nowcast.month_index(month)
+            cut = whole.up_to(upto)
+            computed = nowcast.vintage_history(con, config, first, upto)
+            assert (cut.first, cut.last) == (computed.first, upto)
+            assert cut.values == computed.values
+            assert all(v <= upto for by in cut.values.values() for v in by)
+            as_of = nowcast.month_end(upto) + dt.timedelta(days=9)
+            assert nowcast.nowcast_document(cut, as_of, config) == nowcast.nowcast_document(
+                computed, as_of, config
+            )
+    finally:
+        con.close()
+
+
 def test_hand_made_vintages_equal_the_reference_and_the_hand_figures(tmp_path):
     """tests/test_vintages.py's warehouse (a line known from its load's month, a correction
     billed two months later): March 2025 total starts known 2, 3, 2 at the vintages of March,
