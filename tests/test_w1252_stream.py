@@ -13,6 +13,7 @@ writes it, a block (1 MiB) at a time, into a named pipe that DuckDB reads as a f
 - streaming adds no copy to the peak: a 91 MiB file (91 blocks) loads streamed within 40 MiB of
   the peak of its UTF-8 form loaded directly, where a copy of its text in memory would add at
   least 91 MiB;
+- the pseudonym check reads the pipe a second time (warning at 5 of 26 NRNs, refusal at 5 of 25);
 - a read error while streaming (the pipe's source cannot be read to its end) refuses the file
   instead of loading the lines read before it;
 - (tests/test_compressed_limits.py: the copy on disk, kept for systems without named pipes,
@@ -26,6 +27,7 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -203,3 +205,51 @@ def test_a_read_error_while_streaming_refuses_the_file(tmp_path):
     finally:
         stream.close()
     assert not stream.path.exists()
+
+
+def _nrn(first9: str) -> str:
+    """An NRN with its check digits (SPEC §3: 97 - first 9 digits mod 97), born before 2000."""
+    return first9 + f"{97 - int(first9) % 97:02d}"
+
+
+FIVE_NRNS = [_nrn(f"8507301{i:02d}") for i in range(5)]
+
+
+def _nrn_export(path: Path, n_other_ids: int) -> Path:
+    """One programme line per patient id (5 NRNs, then P0, P1, ...), each at pharmacy `PH€`."""
+    ids = FIVE_NRNS + [f"P{i}" for i in range(n_other_ids)]
+    text = ";".join(CANONICAL_HEADER) + "\r\n"
+    text += "".join(f"{p};PH€;14/03/2025;{INIT5};1;1\r\n" for p in ids)
+    path.write_bytes(text.encode("cp1252"))
+    return path
+
+
+def test_the_pseudonym_check_reads_the_stream_a_second_time(cli, db, tmp_path):
+    """When the scan finds values like national register numbers, the loader reads the patient
+    column of the whole file again (SPEC §3's share of distinct ids): a second opening of the
+    pipe, which streams the text again from its start. 5 NRNs among 26 distinct ids: 5/26 =
+    19.2 % < 20 %: loaded, with the warning "5 of 26", all 26 lines stored with pharmacy PH€.
+    The writer thread ends and its pipe is deleted when the load ends."""
+    path = _nrn_export(tmp_path / "a.csv", 21)
+    threads = threading.active_count()
+    status, out, _ = cli("--db", db, "load", path)
+    assert status == 0, out
+    assert "5 of 26" in " ".join(out.split())
+    assert query(db, "select count(*), min(pharmacy_id), max(pharmacy_id) from billing_lines") == [
+        (26, "PH€", "PH€")
+    ]
+    assert query(db, "select encoding from loads") == [("windows-1252",)]
+    assert threading.active_count() == threads
+    workdir = Path(tempfile.gettempdir()) / "benzo-monitor"
+    mine = f"transcoded-{os.getpid()}-"
+    assert [p for p in workdir.iterdir() if p.name.startswith(mine)] == []
+
+
+def test_a_refusal_after_a_second_reading_of_the_stream(cli, db, tmp_path):
+    """5 NRNs among 25 distinct ids: 5/25 = 20 %, at the threshold: refused (SPEC §3), nothing
+    loaded; the refusal counts come from the second reading of the pipe."""
+    path = _nrn_export(tmp_path / "b.csv", 20)
+    status, out, _ = cli("--db", db, "load", path)
+    assert status != 0
+    assert "5 of 25 distinct patient identifiers (20%)" in " ".join(out.split()), out
+    assert not db.exists() or query(db, "select count(*) from billing_lines") == [(0,)]
