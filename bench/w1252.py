@@ -9,6 +9,8 @@ written once beside it (`FILE.utf8.csv`). Each round runs, in turn, one process 
   form, in a process that imports DuckDB and the loader's reader and nothing else;
 - `load`: `BIN --db NEW load FILE --no-progress` for each `--bin` given as NAME=PATH (for
   example a checkout of main, which copies the file to disk, and this one, which streams it);
+  with `--utf8-load NAME`, that binary also loads the UTF-8 form (no transcoding at all: what
+  the best way of reading Windows-1252 could come to);
 - `scan-*`: the bare scan of FILE itself by each way of reading Windows-1252 (copy to disk then
   scan; a named pipe fed by a thread, `Utf8Stream`; pyarrow's CSV reader with
   encoding='cp1252' streaming record batches into DuckDB).
@@ -101,23 +103,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", type=Path)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--bin", action="append", default=[], help="NAME=path/to/benzo-monitor")
+    parser.add_argument(
+        "--utf8-load", metavar="NAME", help="also load FILE's UTF-8 form with --bin NAME"
+    )
     parser.add_argument("--scans", default="copy,pipe,pyarrow")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     utf8 = utf8_form(args.file)
     cases: dict[str, list[str] | None] = {"floor": [sys.executable, "-c", FLOOR, str(utf8)]}
+    files = {}
     for spec in args.bin:
         name, _, binary = spec.partition("=")
-        cases[f"load {name}"] = [binary]
+        cases[f"load {name}"], files[f"load {name}"] = [binary], args.file
+        if name == args.utf8_load:
+            cases[f"load {name} utf-8"], files[f"load {name} utf-8"] = [binary], utf8
     for how in filter(None, args.scans.split(",")):
         cases[f"scan {how}"] = [sys.executable, "-c", SCAN, how, str(args.file)]
     runs: dict[str, list[dict]] = {name: [] for name in cases}
     with tempfile.TemporaryDirectory(prefix="w1252-") as tmp:
         for i in range(args.runs):
             for name, command in cases.items():
-                if name.startswith("load "):
-                    db = Path(tmp) / f"{name[5:]}-{i}.duckdb"
-                    command = [*command, "--db", str(db), "load", str(args.file), "--no-progress"]
+                if name in files:
+                    db = Path(tmp) / f"{i}.duckdb"
+                    command = [*command, "--db", str(db), "load", str(files[name]), "--no-progress"]
                 runs[name].append(measured(command))
                 for leftover in Path(tmp).glob("*.duckdb*"):
                     leftover.unlink()

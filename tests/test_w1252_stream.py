@@ -5,9 +5,10 @@ DuckDB's latin-1 reader ("File is not latin-1 encoded"; DuckDB 2.0 reads no othe
 encoding without its `encodings` extension, which cannot be downloaded here). Its UTF-8 form used
 to be copied first to /dev/shm (1.3 GiB of RAM for 10 million lines), then to disk; now a thread
 writes it, a block (1 MiB) at a time, into a named pipe that DuckDB reads as a file
-(etl/ingest/read.py `Utf8Stream`). The tests run the real command in a child process:
+(etl/ingest/read.py `Utf8Stream`). The tests run the real command (in a child process where
+memory or open files are watched):
 
-- while a 25 MB Windows-1252 load runs, the process never holds a file of /dev/shm (its open
+- while a 26 MB Windows-1252 load runs, the process never holds a file of /dev/shm (its open
   files and memory maps, sampled every few milliseconds), /dev/shm/benzo-monitor gets nothing,
   and the temporary folder holds only the named pipe (no regular file), gone at the end;
 - streaming adds no copy to the peak: a 91 MiB file (91 blocks) loads streamed within 40 MiB of
