@@ -254,3 +254,31 @@ def test_a_refusal_after_a_second_reading_of_the_stream(cli, db, tmp_path):
     assert status != 0
     assert "5 of 25 distinct patient identifiers (20%)" in " ".join(out.split()), out
     assert not db.exists() or query(db, "select count(*) from billing_lines") == [(0,)]
+
+
+def test_a_folder_without_named_pipes_falls_back_to_the_copy(tmp_path, monkeypatch):
+    """Some file systems refuse named pipes (mkfifo fails with EPERM): the reader then makes the
+    checked copy on disk instead of failing. The 3 programme lines' pharmacies read back as
+    written (PH‘1’, PH1, PH2: bytes 0x91 and 0x92 restored) from the copy."""
+    import duckdb
+
+    from etl.ingest.read import as_windows_1252, open_source, restore_cp1252
+
+    export = _export(tmp_path / "export.csv", 10)
+    con = duckdb.connect()
+    source = open_source(con, export)
+    assert source.csv_params["needs_transcode"]
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "mkfifo", refuse)
+    new = as_windows_1252(source, tmp_path / "work", stream=True)
+    try:
+        assert new.streams == [] and len(new.temp_files) == 1
+        assert new.temp_files[0].is_file()
+        rows = con.execute(f"select c1 from {new.relation} limit 3").fetchall()
+        assert [restore_cp1252(r[0]) for r in rows] == ["PH‘1’", "PH1", "PH2"]
+    finally:
+        for temp in new.temp_files:
+            temp.unlink()

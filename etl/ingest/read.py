@@ -363,7 +363,8 @@ def _open_delimited(path: Path, gzipped: bool) -> Source:
             "skip": leading,
             "gzipped": gzipped,
             "read_path": path,
-            # DuckDB's latin-1 reader refuses 0x80-0x9F: such files need a UTF-8 copy.
+            # DuckDB's latin-1 reader refuses 0x80-0x9F: such files are read as UTF-8
+            # (as_windows_1252).
             "needs_transcode": encoding == "windows-1252"
             and any(0x80 <= b <= 0x9F for b in sample),
         },
@@ -426,8 +427,9 @@ def csv_relation(source: Source) -> str:
 
 
 # Windows-1252 and latin-1 agree on every byte but 0x80-0x9F, which DuckDB's latin-1 reader
-# refuses (and DuckDB reads latin-1 at about half its UTF-8 speed). The copy decodes the file as
-# latin-1 and writes it as UTF-8, which Python does at C speed and loses nothing: a byte
+# refuses (and DuckDB reads latin-1 at about half its UTF-8 speed). Its UTF-8 form (streamed or
+# copied, see as_windows_1252) decodes the file as latin-1 and writes it as UTF-8, which Python
+# does at C speed and loses nothing: a byte
 # 0x80-0x9F becomes the C1 control character U+0080-U+009F, which Windows-1252 text cannot
 # otherwise hold. `restore_cp1252_sql` maps those back to the Windows-1252 characters on the few
 # values the load keeps; the five bytes Windows-1252 leaves undefined come back as U+FFFD, as a
@@ -471,8 +473,13 @@ def as_windows_1252(source: Source, workdir: Path, stream: bool = False) -> Sour
             "streams": [],
         }
     )
+    pipe = None
     if params.get("needs_transcode") and stream and hasattr(os, "mkfifo"):
-        pipe = Utf8Stream(source.path, params["gzipped"], workdir)
+        try:
+            pipe = Utf8Stream(source.path, params["gzipped"], workdir)
+        except OSError:
+            pipe = None  # a folder without named pipes (some network or foreign file systems)
+    if pipe is not None:
         params.update(read_path=pipe.path, gzipped=False, transcoded=True)
         new.streams = [pipe]
     elif params.get("needs_transcode"):
