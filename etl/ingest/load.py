@@ -51,6 +51,7 @@ from etl.ingest.read import (
     ExpansionLimits,
     FileRefused,
     Source,
+    Utf8Stream,
     as_windows_1252,
     first_line,
     open_source,
@@ -323,6 +324,7 @@ class Loader:
         self.limits = limits or ExpansionLimits()
         self.workdir = workdir or Path(tempfile.gettempdir()) / "benzo-monitor"
         self._temp_files: list[Path] = []
+        self._streams: list[Utf8Stream] = []
         self._nrn_columns: list[tuple[str, int]] = []
         remove_orphans(self.workdir)  # temporary files of loads that were killed
         # DuckDB only measures a query's progress when its progress bar is on (not printed).
@@ -613,6 +615,8 @@ class Loader:
                 raise FileRefused(f"{path}: the file has no data rows")
             self._nrn_columns = []
             warnings = self._check_pseudonyms(source, columns, n_nrn_like)
+            for stream in source.streams:
+                stream.check()  # (the check scans the file again when it has to)
             warnings += self._nrn_in_other_columns(source, columns)
             reject_lines = sorted({line for line, *_ in csv_rejects})
             shifts = [
@@ -627,6 +631,9 @@ class Loader:
             summary.nrn_columns = self._nrn_columns
             return summary
         finally:
+            for stream in self._streams:
+                stream.close()
+            self._streams.clear()
             for temp in self._temp_files:
                 temp.unlink(missing_ok=True)
             self._temp_files.clear()
@@ -640,6 +647,8 @@ class Loader:
         while True:
             try:
                 counts = self._scan(source, columns, progress)
+                for stream in source.streams:
+                    stream.check()  # a read error ends the streamed text early
             except duckdb.Error as exc:
                 if "latin-1" in str(exc) and not source.csv_params.get("transcoded"):
                     source = self._as_cp1252(source, transcode=True)
@@ -672,8 +681,9 @@ class Loader:
 
     def _as_cp1252(self, source: Source, transcode: bool) -> Source:
         source.csv_params["needs_transcode"] = transcode
-        new = as_windows_1252(source, self.workdir)
+        new = as_windows_1252(source, self.workdir, stream=True)
         self._temp_files.extend(new.temp_files)
+        self._streams.extend(new.streams)
         return new
 
     def _commit(

@@ -17,6 +17,7 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ class Source:
     csv_rejects: bool = False  # the scan stores malformed records in temp reject tables
     csv_params: dict = field(default_factory=dict)
     temp_files: list[Path] = field(default_factory=list)
+    streams: list[Utf8Stream] = field(default_factory=list)  # see as_windows_1252
     # Records the reader set aside itself (xlsx: formulas without a value): (line, reason,
     # detail, raw text), like DuckDB's rejects of a delimited file.
     extra_rejects: list[tuple[int, str, str, str]] = field(default_factory=list)
@@ -361,7 +363,8 @@ def _open_delimited(path: Path, gzipped: bool) -> Source:
             "skip": leading,
             "gzipped": gzipped,
             "read_path": path,
-            # DuckDB's latin-1 reader refuses 0x80-0x9F: such files need a UTF-8 copy.
+            # DuckDB's latin-1 reader refuses 0x80-0x9F: such files are read as UTF-8
+            # (as_windows_1252).
             "needs_transcode": encoding == "windows-1252"
             and any(0x80 <= b <= 0x9F for b in sample),
         },
@@ -424,8 +427,9 @@ def csv_relation(source: Source) -> str:
 
 
 # Windows-1252 and latin-1 agree on every byte but 0x80-0x9F, which DuckDB's latin-1 reader
-# refuses (and DuckDB reads latin-1 at about half its UTF-8 speed). The copy decodes the file as
-# latin-1 and writes it as UTF-8, which Python does at C speed and loses nothing: a byte
+# refuses (and DuckDB reads latin-1 at about half its UTF-8 speed). Its UTF-8 form (streamed or
+# copied, see as_windows_1252) decodes the file as latin-1 and writes it as UTF-8, which Python
+# does at C speed and loses nothing: a byte
 # 0x80-0x9F becomes the C1 control character U+0080-U+009F, which Windows-1252 text cannot
 # otherwise hold. `restore_cp1252_sql` maps those back to the Windows-1252 characters on the few
 # values the load keeps; the five bytes Windows-1252 leaves undefined come back as U+FFFD, as a
@@ -450,17 +454,35 @@ def restore_cp1252(text: str) -> str:
     return text.translate(str.maketrans(C1_CONTROLS, CP1252_CHARACTERS))
 
 
-def as_windows_1252(source: Source, workdir: Path) -> Source:
+def as_windows_1252(source: Source, workdir: Path, stream: bool = False) -> Source:
     """The same delimited file read as Windows-1252.
 
-    Without bytes 0x80-0x9F, DuckDB reads the file itself as latin-1. With them, the file is
-    copied once to a temporary UTF-8 file (see above), in memory when there is room.
+    Without bytes 0x80-0x9F, DuckDB reads the file itself as latin-1. With them, DuckDB reads
+    the file's UTF-8 form (see above): with `stream` (where named pipes exist), through a named
+    pipe fed by a thread as DuckDB reads it (`Utf8Stream`: nothing is written to disk or to
+    memory beyond a block); otherwise from a temporary UTF-8 copy on disk (`copy_folder`).
+    The caller closes `new.streams` and deletes `new.temp_files` once the load is over.
     """
     params = dict(source.csv_params)
     new = Source(
-        **{**source.__dict__, "encoding": "windows-1252", "csv_params": params, "temp_files": []}
+        **{
+            **source.__dict__,
+            "encoding": "windows-1252",
+            "csv_params": params,
+            "temp_files": [],
+            "streams": [],
+        }
     )
-    if params.get("needs_transcode"):
+    pipe = None
+    if params.get("needs_transcode") and stream and hasattr(os, "mkfifo"):
+        try:
+            pipe = Utf8Stream(source.path, params["gzipped"], workdir)
+        except OSError:
+            pipe = None  # a folder without named pipes (some network or foreign file systems)
+    if pipe is not None:
+        params.update(read_path=pipe.path, gzipped=False, transcoded=True)
+        new.streams = [pipe]
+    elif params.get("needs_transcode"):
         folder = copy_folder(source, workdir)
         fd, name = tempfile.mkstemp(  # the pid: see remove_orphans
             prefix=f"transcoded-{os.getpid()}-", suffix=".csv", dir=folder
@@ -474,6 +496,96 @@ def as_windows_1252(source: Source, workdir: Path) -> Source:
         new.temp_files = [Path(name)]
     new.relation = csv_relation(new)
     return new
+
+
+class Utf8Stream:
+    """A Windows-1252 file (plain or gzip) as UTF-8 text (decoded as latin-1, see above),
+    served through a named pipe in `workdir` that DuckDB reads as a file.
+
+    Issue 20: the UTF-8 copy of a 10-million-line export took 1.3 GiB of /dev/shm, later of
+    disk, and its writing came before the scan. Here a thread writes the text a block at a time
+    while DuckDB reads it: memory stays at about two blocks plus the pipe's buffer, nothing goes
+    to disk, and the transcoding runs beside the scan (DuckDB reads a pipe on one thread).
+
+    Each opening of the pipe reads the whole text from its start (a load may scan the file
+    twice): once the text is written, a new pipe takes the name before the old one is closed,
+    so the next opening never sees the end of the last. A reader that leaves early makes the
+    writer start again for the next one. `error` holds a read error of the file (the reader
+    then saw the text end early): `check` raises it as FileRefused after each scan.
+    """
+
+    def __init__(self, path: Path, gzipped: bool, workdir: Path):
+        self.source, self.gzipped = path, gzipped
+        workdir.mkdir(parents=True, exist_ok=True)
+        # The pid: see remove_orphans (a killed load leaves its pipe behind).
+        self.path = workdir / f"transcoded-{os.getpid()}-{os.urandom(6).hex()}.pipe"
+        os.mkfifo(self.path, 0o600)
+        self.error: BaseException | None = None
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._closing.is_set():
+            try:
+                fd = os.open(self.path, os.O_WRONLY)  # waits for a reader
+            except OSError:
+                return  # the pipe was removed: closing
+            try:
+                if not self._closing.is_set():
+                    self._write(fd)
+            except BrokenPipeError:
+                pass  # the reader left early: the next one starts from the beginning
+            except Exception as exc:  # noqa: BLE001 - any failure ends the text early: say so
+                self.error = exc
+            finally:
+                self._renew()
+                os.close(fd)
+
+    def _write(self, fd: int) -> None:
+        opener = gzip.open if self.gzipped else open
+        with opener(self.source, "rb") as src:
+            for block in iter(lambda: src.read(BLOCK_BYTES), b""):
+                if self._closing.is_set():
+                    return
+                data = memoryview(block.decode("latin-1").encode("utf-8"))
+                while data:
+                    data = data[os.write(fd, data) :]
+
+    def _renew(self) -> None:
+        """A new pipe under the same name (the old one stays open to its current reader)."""
+        if self._closing.is_set():
+            return
+        fresh = self.path.with_name(self.path.name + "-next")
+        try:
+            os.mkfifo(fresh, 0o600)
+            os.replace(fresh, self.path)
+        except OSError as exc:
+            self.error = self.error or exc
+
+    def check(self) -> None:
+        """Raise FileRefused when the file could not be read to its end."""
+        if self.error is not None:
+            raise FileRefused(f"{self.source}: cannot be read ({self.error})") from self.error
+
+    def close(self) -> None:
+        """Stop the writer and delete the pipe."""
+        self._closing.set()
+        while self._thread.is_alive():
+            try:  # an opening for reading ends the writer's wait for a reader; reading what
+                # it wrote ends its wait for room in the pipe
+                fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            except OSError:
+                fd = None
+            self._thread.join(0.05)
+            if fd is not None:
+                try:
+                    os.read(fd, 1 << 20)
+                except OSError:
+                    pass
+                os.close(fd)
+        self.path.unlink(missing_ok=True)
+        self.path.with_name(self.path.name + "-next").unlink(missing_ok=True)
 
 
 # Earlier versions put the copy in memory (/dev/shm): nothing bounded it, and a compressed
