@@ -25,7 +25,8 @@ monthly_events as (
     select * from core_monthly_events where not is_unassigned
 ),
 
-programmes as (
+programmes as not materialized (
+    -- (not materialized: a pass-through, not a copy of every programme)
     select * from core_programmes
 ),
 
@@ -47,6 +48,7 @@ starts as (
 ),
 
 error_findings as (
+    -- (read below as a semi-join: the hash table is built on the findings, not on the events)
     select distinct event_id from mart_compliance_findings where severity = 'error'
 ),
 
@@ -56,9 +58,11 @@ flagged_fees as (
         events.programme_scheme as scheme,
         coalesce(sum(events.fee_eur), 0)::decimal(18, 2) as fees_flagged_eur
     from core_programme_events as events
-    left join error_findings on error_findings.event_id = events.event_id
     where not events.is_unassigned
-        and (events.is_repeat_programme or error_findings.event_id is not null)
+        and (
+            events.is_repeat_programme
+            or events.event_id in (select error_findings.event_id from error_findings)
+        )
     group by events.delivery_month_date, events.programme_scheme
 ),
 
