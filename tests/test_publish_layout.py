@@ -1,0 +1,356 @@
+"""Issue 20, item 1: a snapshot that is not a full copy of the warehouse (etl/base/publish.py).
+
+The big append-only raw tables (billing_lines, bzra_lines, rejects) are written once per load
+as Parquet files under `<db>.snapshots/lines/`; each snapshot's DuckDB file holds every other
+table, the views, the published marts, and views over exactly the files of its loads.
+
+The reference everywhere is the earlier method, done here by hand: `ATTACH` a new file and
+`COPY FROM DATABASE` the whole warehouse into it, then read its views. Every published mart,
+the views at another as-of date, the raw rows and their column types must be identical.
+
+The history: a generated dataset (seed 7) of six monthly exports and its BZRA export (SPEC §14,
+loaded third), loaded one at a time, each load publishing; then a hand-made file with a late
+line (a step of a programme started in January, delivered in January) and a row with quantity
+0 (rejected, SPEC §3); then the unload of load 2 (February), which publishes again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from etl.base.config import load_config
+from etl.base.publish import (
+    FILES_TABLE,
+    KEEP,
+    LINES,
+    PARTITIONED,
+    PUBLISHED_SCHEMA,
+    config_fingerprint,
+    current_snapshot_path,
+    ensure_published,
+    fresh_snapshot,
+    ledger_ids,
+    mart_names,
+    publish,
+    snapshot_dir,
+)
+from etl.base.warehouse import apply_settings, connect, open_duckdb
+from etl.ingest.load import load_paths
+from etl.ingest.unload import unload_and_publish
+from etl.nowcast import data_bounds, vintage_history
+from etl.synthetic.generate import generate
+from tests.conftest import CANONICAL_HEADER, write_delimited
+from tests.sqlcase import INIT10, RED10
+
+OTHER_AS_OF = dt.date(2024, 4, 15)
+UNLOADED = 2  # the load of February 2024
+
+
+def files_on_disk(db: Path) -> dict[str, tuple[int, int]]:
+    """The Parquet files of the warehouse's snapshot folder: name -> (inode, mtime in ns)."""
+    lines = snapshot_dir(db) / LINES
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in lines.glob("*.parquet")}
+
+
+def manifest(path: Path) -> list[str]:
+    """The Parquet files the snapshot at `path` lists (published.snapshot_files)."""
+    con = open_duckdb(path, read_only=True)
+    try:
+        return [Path(f).name for (f,) in con.execute(
+            f"select file from {PUBLISHED_SCHEMA}.{FILES_TABLE}").fetchall()]  # fmt: skip
+    finally:
+        con.close()
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
+    """The rows of `sql`, as sorted text (a multiset: order-free, exact values)."""
+    return sorted(map(repr, con.execute(sql).fetchall()))
+
+
+def full_copy(con: duckdb.DuckDBPyConnection, target: Path) -> Path:
+    """The earlier layout, by hand: the whole warehouse copied into `target` by DuckDB."""
+    (name,) = con.execute("select current_database()").fetchone()
+    con.execute("checkpoint")
+    con.execute(f"attach '{target}' as reference_copy")
+    con.execute(f'copy from database "{name}" to reference_copy')
+    con.execute("detach reference_copy")
+    return target
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("layout")
+    config = load_config()
+    exports = folder / "exports"
+    generate(
+        exports, seed=7, start=dt.date(2024, 1, 1), end=dt.date(2024, 6, 30),
+        weekly_starts=6, bzra=True, other_lines=20, today=dt.date(2024, 7, 15),
+    )  # fmt: skip
+    db = folder / "w.duckdb"
+    snapshot_dir(db).mkdir(parents=True)  # a dashboard has served it: loads publish
+    con = connect(db, config=config)
+    steps = []  # after each publication: (snapshot, files on disk, its manifest)
+
+    def record():
+        path = current_snapshot_path(db)
+        steps.append((path, files_on_disk(db), manifest(path)))
+
+    months = sorted(exports.glob("export_*.csv"))
+    for export in [*months[:2], exports / "bzra_export.csv", *months[2:]]:
+        (outcome,) = load_paths(con, [export], config=config)
+        assert outcome.summary is not None, outcome.refused
+        record()
+    late = write_delimited(
+        folder / "late.csv",
+        CANONICAL_HEADER,
+        [
+            ["LATE1", "PH1", "2024-01-08", INIT10, 1, "0"],
+            ["LATE1", "PH1", "2024-01-22", RED10, 1, "0"],
+            ["LATE2", "PH1", "2024-02-05", INIT10, 0, "0"],  # quantity 0: rejected
+        ],
+    )
+    (outcome,) = load_paths(con, [late], config=config)
+    assert outcome.summary.rows_rejected == 1
+    record()
+    unload_and_publish(con, UNLOADED, config)
+    record()
+    reference = full_copy(con, folder / "reference.duckdb")
+    yield dict(db=db, con=con, config=config, steps=steps, reference=reference, folder=folder)
+    con.close()
+
+
+def test_every_published_mart_equals_a_full_copy(history):
+    """Each published.mart_* of the newest snapshot has exactly the rows the views of a full
+    copy give (same settings, default as-of date); and they are many (the registry's marts)."""
+    snap = open_duckdb(current_snapshot_path(history["db"]), read_only=True)
+    ref = open_duckdb(history["reference"], read_only=True)
+    apply_settings(ref, history["config"])
+    marts = mart_names(ref)
+    assert len(marts) >= 20
+    for mart in marts:
+        assert rows(snap, f"select * from {PUBLISHED_SCHEMA}.{mart}") == rows(
+            ref, f"select * from main.{mart}"
+        ), mart
+    snap.close()
+    ref.close()
+
+
+def test_views_at_another_as_of_date_equal_a_full_copy(history):
+    """A reader computing from the snapshot's views (dashboard/data.py at an as-of date other
+    than the published one) gets what a full copy's views give, mart by mart."""
+    snap = open_duckdb(current_snapshot_path(history["db"]), read_only=True)
+    ref = open_duckdb(history["reference"], read_only=True)
+    for con in (snap, ref):
+        apply_settings(con, history["config"], as_of_date=OTHER_AS_OF)
+    for mart in mart_names(ref):
+        assert rows(snap, f"select * from main.{mart}") == rows(
+            ref, f"select * from main.{mart}"
+        ), mart
+    snap.close()
+    ref.close()
+
+
+def test_raw_rows_and_types_round_trip_exactly(history):
+    """billing_lines, bzra_lines and rejects read through the Parquet views: the same rows
+    (128-bit fingerprints, DECIMAL amounts, dates, ids with their leading zeros) and the same
+    column names and types as the warehouse. By hand: the unloaded load 2 is in none of them;
+    the late file's rejected row (quantity 0) is the one reject with reason quantity_zero of
+    the last load."""
+    snap = open_duckdb(current_snapshot_path(history["db"]), read_only=True)
+    con = history["con"]
+    for table in PARTITIONED:
+        assert rows(snap, f"select * from {table}") == rows(con, f"select * from {table}"), table
+        assert [r[:2] for r in snap.execute(f"describe {table}").fetchall()] == [
+            r[:2] for r in con.execute(f"describe {table}").fetchall()
+        ]
+        assert snap.execute(
+            f"select count(*) from {table} where load_id = {UNLOADED}"
+        ).fetchone() == (0,)
+        (kind,) = snap.execute(
+            "select table_type from information_schema.tables where table_name = ?", [table]
+        ).fetchone()
+        assert kind == "VIEW"
+    assert snap.execute("select count(*) from bzra_lines").fetchone()[0] > 0
+    (last,) = con.execute("select max(load_id) from loads").fetchone()
+    assert snap.execute(
+        "select reason, line_number from rejects where load_id = ?", [last]
+    ).fetchall() == [("quantity_zero", 4)]
+    assert (
+        snap.execute("select typeof(fingerprint), typeof(amount_eur) from billing_lines limit 1")
+        .fetchone()
+        == ("UHUGEINT", "DECIMAL(12,2)")
+    )  # fmt: skip
+    snap.close()
+
+
+def test_each_publication_writes_only_the_files_of_its_new_load(history):
+    """After the first publication, each load's publication keeps every earlier file as it was
+    (same inode, same modification time) and adds the files of its own load only: one per
+    partitioned table the load has rows in. The unload's publication writes no file."""
+    steps = history["steps"]
+    for (_, before, listed_before), (_, after, listed_after) in zip(steps, steps[1:], strict=False):
+        for name, stat in before.items():
+            assert after.get(name, stat) == stat, name  # unchanged (or pruned: none here)
+        new = set(after) - set(before)
+        assert new == set(listed_after) - set(listed_before)
+        assert len({name.split("-")[0] for name in new}) <= 1  # one load's files
+    # the unload's snapshot lists the files of the previous one minus load 2's
+    (*_, (_, _, second_last), (_, _, last)) = steps
+    assert set(last) == {n for n in second_last if not n.startswith(f"{UNLOADED}-")}
+    assert any(n.startswith(f"{UNLOADED}-") for n in second_last)
+
+
+def test_nowcast_from_the_snapshot_equals_a_full_copy(history):
+    """etl.nowcast's vintage history (it attaches the database it reads) on the snapshot,
+    whose raw tables are views over Parquet, equals the same on a full copy."""
+    config = history["config"]
+    snap = open_duckdb(current_snapshot_path(history["db"]), read_only=True)
+    ref = open_duckdb(history["reference"], read_only=True)
+    for con in (snap, ref):
+        apply_settings(con, config)
+    bounds = data_bounds(ref)
+    assert bounds is not None and data_bounds(snap) == bounds
+    assert vintage_history(snap, config, *bounds).values == (
+        vintage_history(ref, config, *bounds).values
+    )
+    snap.close()
+    ref.close()
+
+
+# --- pruning, readers, the earlier layout: a small warehouse of hand-made files -----------
+
+
+def _file(folder: Path, i: int) -> Path:
+    """One programme start (a 10-step initiation and a first step) for patient P<i>."""
+    day = 2 + i
+    return write_delimited(
+        folder / f"f{i}.csv",
+        CANONICAL_HEADER,
+        [[f"P{i}", "PH1", f"2024-03-{day:02d}", INIT10, 1, "0"],
+         [f"P{i}", "PH1", f"2024-03-{day:02d}", RED10, 1, "0"]],
+    )  # fmt: skip
+
+
+@pytest.fixture
+def small(tmp_path):
+    config = load_config()
+    db = tmp_path / "w.duckdb"
+    snapshot_dir(db).mkdir(parents=True)
+    con = connect(db, config=config)
+    yield dict(db=db, con=con, config=config, folder=tmp_path)
+    con.close()
+
+
+def test_pruning_keeps_exactly_the_files_kept_snapshots_list(small):
+    """Loads 1-3 publish; load 2 is unloaded (its files stay: kept snapshots list them); after
+    KEEP more publications no kept snapshot lists them, and they are deleted. At every step the
+    Parquet files on disk are exactly the union of the kept snapshots' lists, and KEEP
+    snapshot files are kept."""
+    db, con, config = small["db"], small["con"], small["config"]
+    folder = snapshot_dir(db)
+
+    def check():
+        kept = sorted(folder.glob("*.duckdb"))
+        assert len(kept) <= KEEP
+        assert set(files_on_disk(db)) == {n for path in kept for n in manifest(path)}
+
+    for i in (1, 2, 3):
+        load_paths(con, [_file(small["folder"], i)], config=config)
+        check()
+    unload_and_publish(con, 2, config)
+    check()
+    assert any(n.startswith("2-") for n in files_on_disk(db))
+    for _ in range(KEEP):
+        publish(con, config)
+        check()
+    assert not any(n.startswith("2-") for n in files_on_disk(db))
+    assert sorted(n.split("-")[0] for n in files_on_disk(db)) == ["1", "3"]
+    assert len(list(folder.glob("*.duckdb"))) == KEEP
+
+
+def test_a_reader_of_an_old_snapshot_keeps_reading_it(small):
+    """A reader opens the snapshot after load 2 and keeps its connection; load 3 publishes,
+    then load 2 is unloaded and that publishes too. The reader still reads what it read: 4
+    programme lines (2 per load, by hand), the lines of P1 and P2, and the same mart rows."""
+    db, con, config = small["db"], small["con"], small["config"]
+    for i in (1, 2):
+        load_paths(con, [_file(small["folder"], i)], config=config)
+    reader = open_duckdb(current_snapshot_path(db), read_only=True)
+    apply_settings(reader, config, as_of_date=OTHER_AS_OF)
+    query = "select * from main.mart_state_of_play"
+    before = rows(reader, query)
+    load_paths(con, [_file(small["folder"], 3)], config=config)
+    unload_and_publish(con, 2, config)
+    assert reader.execute("select count(*) from billing_lines").fetchone() == (4,)
+    assert [p for (p,) in reader.execute(
+        "select distinct patient_id from billing_lines order by 1").fetchall()] == ["P1", "P2"]  # fmt: skip
+    assert rows(reader, query) == before
+    reader.close()
+    current = open_duckdb(current_snapshot_path(db), read_only=True)
+    assert current.execute("select count(*) from billing_lines").fetchone() == (4,)  # P1, P3
+    current.close()
+
+
+def test_a_snapshot_of_the_earlier_layout_is_read_then_replaced(small):
+    """A snapshot written by the earlier method (a full copy, no published.snapshot_files) is
+    not fresh: ensure_published publishes one of this layout; pruning meanwhile reads the old
+    one as needing no Parquet file."""
+    db, con, config = small["db"], small["con"], small["config"]
+    load_paths(con, [_file(small["folder"], 1)], config=config)
+    folder = snapshot_dir(db)
+    for path in folder.glob("*.duckdb"):
+        path.unlink()
+    shutil.rmtree(folder / LINES)
+    old = folder / "1-1.duckdb"
+    full_copy(con, old)
+    snap = open_duckdb(old)
+    apply_settings(snap, config)
+    snap.execute(f"create schema {PUBLISHED_SCHEMA}")
+    for mart in mart_names(snap):
+        snap.execute(f"create table {PUBLISHED_SCHEMA}.{mart} as select * from main.{mart}")
+    snap.execute(
+        f"create table {PUBLISHED_SCHEMA}.snapshot_meta as select "
+        "(select as_of_date from main.stg_settings) as as_of_date, "
+        "?::varchar as config_fingerprint, 1 as max_load_id, now()::timestamp as published_at",
+        [config_fingerprint(config)],
+    )
+    snap.close()
+    (folder / "CURRENT").write_text(old.name + "\n")
+    assert fresh_snapshot(db, config, 1, ledger_ids(con)) is None
+    con.close()
+    path = ensure_published(db, config)
+    assert path != old and old.exists()
+    assert manifest(path) and all((folder / LINES / n).exists() for n in manifest(path))
+    con2 = connect(db, config=config)
+    assert fresh_snapshot(db, config, 1, ledger_ids(con2)) is not None
+    small["con"] = con2
+
+
+def test_a_moved_snapshot_folder_is_not_fresh(small):
+    """The views name their Parquet files in full: a warehouse and snapshot folder copied
+    elsewhere still read the originals, so the copy's snapshot is not fresh until republished,
+    and then reads its own files."""
+    db, con, config = small["db"], small["con"], small["config"]
+    load_paths(con, [_file(small["folder"], 1)], config=config)
+    con.close()
+    moved = small["folder"] / "moved"
+    moved.mkdir()
+    shutil.copy(db, moved / db.name)
+    shutil.copytree(snapshot_dir(db), snapshot_dir(moved / db.name))
+    copy = connect(moved / db.name, config=config)
+    assert fresh_snapshot(moved / db.name, config, 1, ledger_ids(copy)) is None
+    copy.close()
+    path = ensure_published(moved / db.name, config)
+    snap = open_duckdb(path, read_only=True)
+    (listed,) = snap.execute(f"select list(file) from {PUBLISHED_SCHEMA}.{FILES_TABLE}").fetchone()
+    snap.close()
+    assert listed and all(
+        Path(f).parent.resolve() == (snapshot_dir(moved / db.name) / LINES).resolve()
+        for f in listed
+    )
+    small["con"] = connect(db, config=config)
