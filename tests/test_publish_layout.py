@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -40,7 +41,7 @@ from etl.base.publish import (
     snapshot_dir,
 )
 from etl.base.warehouse import apply_settings, connect, open_duckdb
-from etl.ingest.load import load_paths
+from etl.ingest.load import is_disk_full, load_paths
 from etl.ingest.unload import unload_and_publish
 from etl.nowcast import data_bounds, vintage_history
 from etl.synthetic.generate import generate
@@ -354,3 +355,46 @@ def test_a_moved_snapshot_folder_is_not_fresh(small):
         for f in listed
     )
     small["con"] = connect(db, config=config)
+
+
+def test_a_full_disk_during_publication_leaves_the_previous_snapshot(tmp_path):
+    """The warehouse on a real 32 MiB tmpfs (skipped without the right to mount one). Load 1
+    publishes; load 2 is committed without publishing; the disk is then filled to 32 KiB of
+    room, and publishing fails as a full disk (etl.ingest.load.is_disk_full: what the load
+    command turns into status 3), with CURRENT on the first snapshot and no temporary file
+    left, in the snapshot folder or in lines/. With room again, it publishes both loads: 4
+    programme lines (2 per file, by hand)."""
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(tiny)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root): the full-disk test did not run")
+    config = load_config()
+    db = tiny / "w.duckdb"
+    snapshot_dir(db).mkdir()
+    con = connect(db, config=config)
+    try:
+        load_paths(con, [_file(tmp_path, 1)], config=config)
+        first = current_snapshot_path(db)
+        load_paths(con, [_file(tmp_path, 2)])  # no config: not published
+        con.execute("checkpoint")
+        filler = tiny / "filler"
+        room = shutil.disk_usage(tiny).free - 32 * 1024
+        with filler.open("wb") as out:
+            out.write(b"\0" * room)
+        with pytest.raises(Exception) as failed:
+            publish(con, config)
+        assert is_disk_full(failed.value)
+        assert current_snapshot_path(db) == first
+        folder = snapshot_dir(db)
+        assert [p.name for p in [*folder.glob("*.tmp*"), *(folder / LINES).glob("*.tmp*")]] == []
+        filler.unlink()
+        path = publish(con, config)
+        snap = open_duckdb(path, read_only=True)
+        assert snap.execute("select count(*) from billing_lines").fetchone() == (4,)
+        snap.close()
+    finally:
+        con.close()
+        subprocess.run(["umount", str(tiny)], check=False)

@@ -23,9 +23,9 @@ So readers never open the warehouse itself. After each load, the writer publishe
    a second `load` could open it for writing while this one was still publishing (issue 19:
    data loss). Through DuckDB the warehouse is read on the descriptor DuckDB keeps open;
    tests/test_publish_race.py starts real second writers during publication;
-4. in the copy, the marts computed for the default as-of date and the configuration in force,
-   stored as tables in the schema `published` (pages read them in milliseconds; the views stay
-   in the copy for any other as-of date);
+4. in the copy, the marts computed for the default as-of date and the configuration in force
+   (on the warehouse's own tables, `publish_marts`), stored as tables in the schema `published`
+   (pages read them in milliseconds; the views stay in the copy for any other as-of date);
 5. an atomic rename to `<name>.duckdb`, then an atomic rewrite of the pointer file `CURRENT`.
 
 A reader reads `CURRENT` and opens that file read-only. Snapshot files and Parquet files are
@@ -142,36 +142,7 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
         try:
             files = write_load_files(con, folder / LINES)
             copy_database(con, tmp, files)
-            snap = open_duckdb(tmp)
-            try:
-                apply_settings(snap, config)
-                snap.execute(f"create schema {PUBLISHED_SCHEMA}")
-                materialise_core(snap)
-                for mart in mart_names(snap):
-                    snap.execute(
-                        f"create table {PUBLISHED_SCHEMA}.{mart} as select * from main.{mart}"
-                    )
-                snap.execute(
-                    f"""
-                    create table {PUBLISHED_SCHEMA}.snapshot_meta as
-                    select (select as_of_date from main.stg_settings) as as_of_date,
-                           ?::varchar as config_fingerprint,
-                           ?::integer as max_load_id,
-                           current_timestamp::timestamp as published_at
-                    """,
-                    [config_fingerprint(config), max_load_id],
-                )
-                snap.execute(
-                    f"create table {PUBLISHED_SCHEMA}.{FILES_TABLE} "
-                    "(table_name varchar, file varchar)"
-                )
-                snap.executemany(
-                    f"insert into {PUBLISHED_SCHEMA}.{FILES_TABLE} values (?, ?)",
-                    [(table, str(path)) for table, paths in files.items() for path in paths],
-                )
-                snap.execute("checkpoint")
-            finally:
-                snap.close()
+            publish_marts(con, tmp, config, max_load_id, files)
             os.replace(tmp, folder / name)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -180,6 +151,53 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
         _write_pointer(folder, name)
         _prune(folder, keep={name})
     return folder / name
+
+
+def publish_marts(
+    con: duckdb.DuckDBPyConnection,
+    target: Path,
+    config: Config,
+    max_load_id: int | None,
+    files: dict[str, list[Path]],
+) -> None:
+    """Compute every mart for the default as-of date and `config` into the schema `published`
+    of the snapshot file `target` (step 4), with the snapshot's metadata and its list of
+    Parquet files. The marts are computed on a cursor of the warehouse `con` (its settings and
+    temporary core tables go with the cursor): the warehouse's own tables are read faster than
+    the snapshot's Parquet files, and the rows are the same (the snapshot is a copy of them)."""
+    alias = "publish_marts"
+    cur = con.cursor()
+    try:
+        apply_settings(cur, config)
+        cur.execute(f"attach {sql_string(str(target))} as {alias}")
+        try:
+            published = f"{alias}.{PUBLISHED_SCHEMA}"
+            cur.execute(f"create schema {published}")
+            materialise_core(cur)
+            for mart in mart_names(cur):
+                cur.execute(f"create table {published}.{mart} as select * from main.{mart}")
+            cur.execute(
+                f"""
+                create table {published}.snapshot_meta as
+                select (select as_of_date from main.stg_settings) as as_of_date,
+                       ?::varchar as config_fingerprint,
+                       ?::integer as max_load_id,
+                       current_timestamp::timestamp as published_at
+                """,
+                [config_fingerprint(config), max_load_id],
+            )
+            cur.execute(
+                f"create table {published}.{FILES_TABLE} (table_name varchar, file varchar)"
+            )
+            cur.executemany(
+                f"insert into {published}.{FILES_TABLE} values (?, ?)",
+                [(table, str(path)) for table, paths in files.items() for path in paths],
+            )
+            cur.execute(f"checkpoint {alias}")
+        finally:
+            cur.execute(f"detach {alias}")
+    finally:
+        cur.close()
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
