@@ -34,8 +34,9 @@ of one, and never meets a lock. Older snapshots are deleted after a while (open 
 theirs: deleting a file on POSIX systems does not take it from a process that has it open). A
 Parquet file is deleted once no kept snapshot lists it: `read_parquet` opens the files again at
 each query, so a reader of a snapshot still kept (the `KEEP` newest) keeps reading its lines.
-Publications in one process take turns (`_PUBLISHING`); across processes, the warehouse's write
-lock makes them take turns. A snapshot of the earlier layout (a full copy, no
+(A reader of a snapshot older than that still reads its published marts, but no longer its
+lines.) Publications in one process take turns (`_PUBLISHING`); across processes, the
+warehouse's write lock makes them take turns. A snapshot of the earlier layout (a full copy, no
 `published.snapshot_files`) is read as it is, and is not fresh: the next `ensure_published`
 publishes one of this layout.
 """
