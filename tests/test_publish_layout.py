@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from etl.base import publish as publish_module
 from etl.base.config import load_config
 from etl.base.publish import (
     FILES_TABLE,
@@ -64,6 +65,15 @@ def manifest(path: Path) -> list[str]:
     try:
         return [Path(f).name for (f,) in con.execute(
             f"select file from {PUBLISHED_SCHEMA}.{FILES_TABLE}").fetchall()]  # fmt: skip
+    finally:
+        con.close()
+
+
+def parquet_rows(path: Path) -> int:
+    """The number of rows of one Parquet file."""
+    con = open_duckdb()
+    try:
+        return con.execute("select count(*) from read_parquet(?)", [str(path)]).fetchone()[0]
     finally:
         con.close()
 
@@ -398,3 +408,42 @@ def test_a_full_disk_during_publication_leaves_the_previous_snapshot(tmp_path):
     finally:
         con.close()
         subprocess.run(["umount", str(tiny)], check=False)
+
+
+def test_a_closed_range_of_loads_shares_one_file(small, monkeypatch):
+    """With CHUNK = 2 (16 in use): load ids 0-1, 2-3... share a file once the range is closed
+    (the ledger's latest id reaches its end). By hand: after load 1, range 0-1 is closed (no
+    load 0 can come): one file `0_1-`; after load 2, `0_1-` as it was and `2-`; after load 3,
+    range 2-3 closes: `0_1-` still the same file, and `2_3-` with loads 2 and 3 (4 lines);
+    unloading load 2 rewrites range 2-3 with load 3 alone (2 lines). Each snapshot reads
+    exactly the warehouse's lines."""
+    monkeypatch.setattr(publish_module, "CHUNK", 2)
+    db, con, config = small["db"], small["con"], small["config"]
+
+    def listed() -> list[str]:
+        return sorted(n.split("-")[0] for n in manifest(current_snapshot_path(db)))
+
+    def same_lines():
+        snap = open_duckdb(current_snapshot_path(db), read_only=True)
+        assert rows(snap, "select * from billing_lines") == rows(con, "select * from billing_lines")
+        snap.close()
+
+    load_paths(con, [_file(small["folder"], 1)], config=config)
+    assert listed() == ["0_1"]
+    (first,) = manifest(current_snapshot_path(db))
+    stat = files_on_disk(db)[first]
+    load_paths(con, [_file(small["folder"], 2)], config=config)
+    assert listed() == ["0_1", "2"]
+    same_lines()
+    load_paths(con, [_file(small["folder"], 3)], config=config)
+    assert listed() == ["0_1", "2_3"]
+    assert first in manifest(current_snapshot_path(db)) and files_on_disk(db)[first] == stat
+    same_lines()
+    (pair,) = [n for n in manifest(current_snapshot_path(db)) if n.startswith("2_3-")]
+    lines = snapshot_dir(db) / LINES
+    assert parquet_rows(lines / pair) == 4
+    unload_and_publish(con, 2, config)
+    (alone,) = [n for n in manifest(current_snapshot_path(db)) if n.startswith("2_3-")]
+    assert alone != pair
+    assert parquet_rows(lines / alone) == 2
+    same_lines()
