@@ -201,19 +201,31 @@ def test_raw_rows_and_types_round_trip_exactly(history):
 
 def test_each_publication_writes_only_the_files_of_its_new_load(history):
     """After the first publication, each load's publication keeps every earlier file as it was
-    (same inode, same modification time) and adds the files of its own load only: one per
-    partitioned table the load has rows in. The unload's publication writes no file."""
+    (same inode, same modification time) and adds only files of its own load k: named `k-`,
+    or `a_k-` for the range of load ids it closes (CHUNKS = (16, 4): by hand, load 3 closes
+    0-3 and load 7 closes 4-7). The unload of load 2 writes the range 0-3 again without it
+    (loads 1 and 3), only for the tables load 2 had rows in, and nothing else."""
     steps = history["steps"]
-    for (_, before, listed_before), (_, after, listed_after) in zip(steps, steps[1:], strict=False):
+    loads = steps[:-1]  # the last step is the unload's
+    closed = {3: "0_3", 7: "4_7"}
+    for k, ((_, before, listed_before), (_, after, listed_after)) in enumerate(
+        zip(loads, loads[1:], strict=False), start=2
+    ):
         for name, stat in before.items():
             assert after.get(name, stat) == stat, name  # unchanged (or pruned: none here)
         new = set(after) - set(before)
         assert new == set(listed_after) - set(listed_before)
-        assert len({name.split("-")[0] for name in new}) <= 1  # one load's files
-    # the unload's snapshot lists the files of the previous one minus load 2's
-    (*_, (_, _, second_last), (_, _, last)) = steps
-    assert set(last) == {n for n in second_last if not n.startswith(f"{UNLOADED}-")}
-    assert any(n.startswith(f"{UNLOADED}-") for n in second_last)
+        assert new and {name.split("-")[0] for name in new} <= {str(k), closed.get(k)}, k
+    assert {n.split("-")[0] for n in loads[-1][2]} == {"0_3", "4_7", "8"}
+    (_, before, second_last), (_, after, last) = steps[-2:]
+    new = set(last) - set(second_last)
+    assert new and {n.split("-")[0] for n in new} == {"0_3"}
+    gone = set(second_last) - set(last)
+    assert gone and all(n.startswith("0_3-") for n in gone)
+    # load 2 (February's programme lines) has no BZRA line: range 0-3's BZRA file (load 3's)
+    # is the same file before and after
+    (bzra,) = [n for n in second_last if n.startswith("0_3-bzra_lines-")]
+    assert bzra in last and before[bzra] == after[bzra]
 
 
 def test_nowcast_from_the_snapshot_equals_a_full_copy(history):
@@ -257,11 +269,12 @@ def small(tmp_path):
     con.close()
 
 
-def test_pruning_keeps_exactly_the_files_kept_snapshots_list(small):
+def test_pruning_keeps_exactly_the_files_kept_snapshots_list(small, monkeypatch):
     """Loads 1-3 publish; load 2 is unloaded (its files stay: kept snapshots list them); after
     KEEP more publications no kept snapshot lists them, and they are deleted. At every step the
     Parquet files on disk are exactly the union of the kept snapshots' lists, and KEEP
     snapshot files are kept."""
+    monkeypatch.setattr(publish_module, "CHUNKS", ())  # one file per load
     db, con, config = small["db"], small["con"], small["config"]
     folder = snapshot_dir(db)
 
@@ -284,10 +297,11 @@ def test_pruning_keeps_exactly_the_files_kept_snapshots_list(small):
     assert len(list(folder.glob("*.duckdb"))) == KEEP
 
 
-def test_a_reader_of_an_old_snapshot_keeps_reading_it(small):
+def test_a_reader_of_an_old_snapshot_keeps_reading_it(small, monkeypatch):
     """A reader opens the snapshot after load 2 and keeps its connection; load 3 publishes,
     then load 2 is unloaded and that publishes too. The reader still reads what it read: 4
     programme lines (2 per load, by hand), the lines of P1 and P2, and the same mart rows."""
+    monkeypatch.setattr(publish_module, "CHUNKS", ())  # one file per load
     db, con, config = small["db"], small["con"], small["config"]
     for i in (1, 2):
         load_paths(con, [_file(small["folder"], i)], config=config)
@@ -411,13 +425,13 @@ def test_a_full_disk_during_publication_leaves_the_previous_snapshot(tmp_path):
 
 
 def test_a_closed_range_of_loads_shares_one_file(small, monkeypatch):
-    """With CHUNK = 2 (16 in use): load ids 0-1, 2-3... share a file once the range is closed
+    """With CHUNKS = (2,) ((16, 4) in use): load ids 0-1, 2-3... share a file once the range is closed
     (the ledger's latest id reaches its end). By hand: after load 1, range 0-1 is closed (no
     load 0 can come): one file `0_1-`; after load 2, `0_1-` as it was and `2-`; after load 3,
     range 2-3 closes: `0_1-` still the same file, and `2_3-` with loads 2 and 3 (4 lines);
     unloading load 2 rewrites range 2-3 with load 3 alone (2 lines). Each snapshot reads
     exactly the warehouse's lines."""
-    monkeypatch.setattr(publish_module, "CHUNK", 2)
+    monkeypatch.setattr(publish_module, "CHUNKS", (2,))
     db, con, config = small["db"], small["con"], small["config"]
 
     def listed() -> list[str]:
@@ -447,3 +461,21 @@ def test_a_closed_range_of_loads_shares_one_file(small, monkeypatch):
     assert alone != pair
     assert parquet_rows(lines / alone) == 2
     same_lines()
+
+
+def test_ranges_of_two_sizes(small, monkeypatch):
+    """With CHUNKS = (4, 2): after loads 1-5, by hand, the closed ranges are 0-3 (5 >= 3) and
+    4-5 (5 >= 5): two files `0_3-` and `4_5-`; after load 6, also `6-` alone (range 4-7 of 4
+    is not closed, 6-7 of 2 neither). The snapshot reads exactly the warehouse's 12 lines."""
+    monkeypatch.setattr(publish_module, "CHUNKS", (4, 2))
+    db, con, config = small["db"], small["con"], small["config"]
+    load_paths(con, [_file(small["folder"], i) for i in range(1, 6)])  # not published
+    publish(con, config)
+    assert sorted(n.split("-")[0] for n in manifest(current_snapshot_path(db))) == ["0_3", "4_5"]
+    load_paths(con, [_file(small["folder"], 6)], config=config)
+    names = sorted(n.split("-")[0] for n in manifest(current_snapshot_path(db)))
+    assert names == ["0_3", "4_5", "6"]
+    snap = open_duckdb(current_snapshot_path(db), read_only=True)
+    assert snap.execute("select count(*) from billing_lines").fetchone() == (12,)
+    assert rows(snap, "select * from billing_lines") == rows(con, "select * from billing_lines")
+    snap.close()

@@ -7,8 +7,8 @@ So readers never open the warehouse itself. After each load, the writer publishe
 2. the big append-only raw tables (`PARTITIONED`: billing_lines, bzra_lines, rejects) written
    once per load as immutable Parquet files, `<warehouse>.snapshots/lines/<load_id>-<table>-
    <hash>.parquet` (the hash: the load, the table's columns and the load's row count, so a
-   changed table or load gets a new file), and once every `CHUNK` loads into one file for the
-   range of load ids it closes (`<first>_<last>-<table>-<hash>.parquet`: fewer files to read). A load only inserts its own rows (and an unload
+   changed table or load gets a new file), and once every 4 and 16 loads (`CHUNKS`) into one
+   file for the range of load ids it closes (`<first>_<last>-<table>-<hash>.parquet`: fewer files to read). A load only inserts its own rows (and an unload
    removes one load's rows), so the files of earlier loads are reused as they are: a
    publication writes the files of the loads it is the first to see, and its cost grows with
    the load, not with the history;
@@ -64,7 +64,8 @@ PUBLISHED_SCHEMA = "published"
 # The big append-only raw tables, stored once per load as Parquet files (see step 2). Every
 # other table of the warehouse (whatever its name) is copied into each snapshot.
 PARTITIONED = ("billing_lines", "bzra_lines", "rejects")
-CHUNK = 16  # load ids per shared Parquet file, once their range is closed (write_load_files)
+# Load ids per shared Parquet file, once their range is closed, largest first (write_load_files)
+CHUNKS = (16, 4)
 LINES = "lines"  # the folder of the Parquet files, inside the snapshot folder
 FILES_TABLE = "snapshot_files"  # published.snapshot_files: the Parquet files a snapshot reads
 _PUBLISHING = threading.Lock()  # one publication at a time in this process (see _prune)
@@ -250,11 +251,12 @@ def write_load_files(con: duckdb.DuckDBPyConnection, lines: Path) -> dict[str, l
     """Write, into the folder `lines`, the Parquet files of the partitioned tables that are not
     there yet; return the files of each partitioned table with rows, in load order.
 
-    One file per load with rows, except in a closed range of `CHUNK` load ids (every id of it
-    at most the ledger's latest: no later load can fall in it), whose loads share one file.
-    Each file costs every query that scans the table about half a millisecond, so a history
-    of loads is read from a few files (as fast as DuckDB's own storage), while a publication
-    writes its new load's rows, and once every CHUNK loads the rows of the range it closes. A
+    One file per load with rows, except in a closed range of load ids (of a size in `CHUNKS`:
+    every id of it at most the ledger's latest, so no later load can fall in it), whose loads
+    share one file: the largest such range. Each file costs every query that scans the table
+    about half a millisecond, so a history of loads is read from a few files (one per 16
+    loads, at most 3 of 4 loads and 3 single loads), while a publication writes its new load's
+    rows, and once every 4 (16) loads the rows of the range it closes. A
     file's name says which loads and table it holds, and hashes what makes its content: each
     load's ledger identity (id, file hash, start) and row count, and the table's columns; an
     unloaded load changes the hash of its range, which is written again without it."""
@@ -265,7 +267,7 @@ def write_load_files(con: duckdb.DuckDBPyConnection, lines: Path) -> dict[str, l
             "select load_id, file_sha256, started_at from main.loads"
         ).fetchall()
     }
-    closed_below = (max(ledger, default=0) + 1) // CHUNK * CHUNK
+    latest = max(ledger, default=0)
     files: dict[str, list[Path]] = {}
     for table in PARTITIONED:
         columns = table_columns(con, table)
@@ -275,8 +277,12 @@ def write_load_files(con: duckdb.DuckDBPyConnection, lines: Path) -> dict[str, l
         for load_id, rows in con.execute(
             f"select load_id, count(*) from main.{table} group by load_id order by load_id"
         ).fetchall():
-            first = load_id // CHUNK * CHUNK if load_id < closed_below else load_id
-            last = first + CHUNK - 1 if load_id < closed_below else load_id
+            first = last = load_id
+            for size in CHUNKS:  # the largest closed range the load is in
+                if load_id < (latest + 1) // size * size:
+                    first = load_id // size * size
+                    last = first + size - 1
+                    break
             groups.setdefault((first, last), []).append((load_id, rows))
         for (first, last), loads in groups.items():
             identity = repr((table, columns, [(i, ledger.get(i), n) for i, n in loads]))
