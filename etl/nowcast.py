@@ -52,6 +52,7 @@ import duckdb
 
 import sql as sql_pkg
 from etl.base.config import Config
+from etl.base.publish import PARTITIONED
 from etl.base.warehouse import apply_settings, dict_rows, open_duckdb, set_as_of, set_vintage
 
 METRICS = ("patients_initiated", "reduction_steps_delivered", "fees_estimated_eur")
@@ -197,7 +198,9 @@ def vintage_history(
         scratch.execute("attach ? as home (read_only)", [path])
         tables = scratch.execute(
             "select table_name from duckdb_tables() where database_name = 'home' and "
-            "schema_name = 'main'"
+            "schema_name = 'main' union all select view_name from duckdb_views() where "
+            "database_name = 'home' and schema_name = 'main' and list_contains(?, view_name)",
+            [list(PARTITIONED)],  # in a snapshot, views over Parquet (etl/base/publish.py)
         ).fetchall()
         for (table,) in tables:
             name = '"' + table.replace('"', '""') + '"'

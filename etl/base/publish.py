@@ -4,23 +4,42 @@ DuckDB lets one process write a database file, and no other process may open it 
 So readers never open the warehouse itself. After each load, the writer publishes a snapshot:
 
 1. `CHECKPOINT`, so the warehouse file alone holds every committed row (no WAL);
-2. a copy of the database to `<warehouse>.snapshots/<name>.duckdb.<pid>.tmp`, made by DuckDB
-   itself (`ATTACH` the new file, `COPY FROM DATABASE`) while the writer holds the lock, so
-   nobody can change it halfway. Not a byte copy: on Linux DuckDB's lock is a POSIX record
-   lock (`fcntl`), and closing ANY descriptor a process has on a file drops every such lock
-   the process holds on it. `shutil.copyfile` opened and closed the warehouse, after which a
-   second `load` could open it for writing while this one was still publishing (issue 19:
+2. the big append-only raw tables (`PARTITIONED`: billing_lines, bzra_lines, rejects) written
+   once per load as immutable Parquet files, `<warehouse>.snapshots/lines/<load_id>-<table>-
+   <hash>.parquet` (the hash: the load, the table's columns and the load's row count, so a
+   changed table or load gets a new file), and once every 4 and 16 loads (`CHUNKS`) into one
+   file for the range of load ids it closes (`<first>_<last>-<table>-<hash>.parquet`: fewer files to read). A load only inserts its own rows (and an unload
+   removes one load's rows), so the files of earlier loads are reused as they are: a
+   publication writes the files of the loads it is the first to see, and its cost grows with
+   the load, not with the history;
+3. a copy of every other table, the views, macros and sequences to
+   `<warehouse>.snapshots/<name>.duckdb.<pid>.tmp`, made by DuckDB itself (`ATTACH` the new
+   file, `COPY FROM DATABASE ... (SCHEMA)`, then the rows) while the writer holds the lock, so
+   nobody can change it halfway; in it, each partitioned table is a view over `read_parquet`
+   of exactly the files of the loads in the snapshot's ledger (listed in
+   `published.snapshot_files`), with the table's column types restored exactly. Not a byte
+   copy, and the warehouse is never opened a second time: on Linux DuckDB's lock is a POSIX
+   record lock (`fcntl`), and closing ANY descriptor a process has on a file drops every such
+   lock the process holds on it. `shutil.copyfile` opened and closed the warehouse, after which
+   a second `load` could open it for writing while this one was still publishing (issue 19:
    data loss). Through DuckDB the warehouse is read on the descriptor DuckDB keeps open;
    tests/test_publish_race.py starts real second writers during publication;
-3. in the copy, the marts computed for the default as-of date and the configuration in force,
-   stored as tables in the schema `published` (pages read them in milliseconds; the views stay
-   in the copy for any other as-of date);
-4. an atomic rename to `<name>.duckdb`, then an atomic rewrite of the pointer file `CURRENT`.
+4. in the copy, the marts computed for the default as-of date and the configuration in force
+   (on the warehouse's own tables, `publish_marts`), stored as tables in the schema `published`
+   (pages read them in milliseconds; the views stay in the copy for any other as-of date);
+5. an atomic rename to `<name>.duckdb`, then an atomic rewrite of the pointer file `CURRENT`.
 
-A reader reads `CURRENT` and opens that file read-only. Snapshot files are never changed after
-step 4, so a reader sees one complete load or the next one, never half of one, and never meets
-a lock. Older snapshots are deleted after a while (open readers keep theirs: deleting a file on
-POSIX systems does not take it from a process that has it open).
+A reader reads `CURRENT` and opens that file read-only. Snapshot files and Parquet files are
+never changed after their rename, so a reader sees one complete load or the next one, never half
+of one, and never meets a lock. Older snapshots are deleted after a while (open readers keep
+theirs: deleting a file on POSIX systems does not take it from a process that has it open). A
+Parquet file is deleted once no kept snapshot lists it: `read_parquet` opens the files again at
+each query, so a reader of a snapshot still kept (the `KEEP` newest) keeps reading its lines.
+(A reader of a snapshot older than that still reads its published marts, but no longer its
+lines.) Publications in one process take turns (`_PUBLISHING`); across processes, the
+warehouse's write lock makes them take turns. A snapshot of the earlier layout (a full copy, no
+`published.snapshot_files`) is read as it is, and is not fresh: the next `ensure_published`
+publishes one of this layout.
 """
 
 from __future__ import annotations
@@ -29,6 +48,7 @@ import datetime as dt
 import hashlib
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +64,14 @@ from sql import SQL_DIR
 POINTER = "CURRENT"
 KEEP = 4  # snapshots kept on disk (the newest); older ones are deleted at the next publication
 PUBLISHED_SCHEMA = "published"
+# The big append-only raw tables, stored once per load as Parquet files (see step 2). Every
+# other table of the warehouse (whatever its name) is copied into each snapshot.
+PARTITIONED = ("billing_lines", "bzra_lines", "rejects")
+# Load ids per shared Parquet file, once their range is closed, largest first (write_load_files)
+CHUNKS = (16, 4)
+LINES = "lines"  # the folder of the Parquet files, inside the snapshot folder
+FILES_TABLE = "snapshot_files"  # published.snapshot_files: the Parquet files a snapshot reads
+_PUBLISHING = threading.Lock()  # one publication at a time in this process (see _prune)
 
 
 @dataclass(frozen=True)
@@ -136,29 +164,58 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
     """
     store.refresh_store(con, config)  # no-op when current (etl/base/store.py)
     source = database_path(con)
-    folder = snapshot_dir(source)
+    folder = snapshot_dir(source).absolute()  # (the views name their Parquet files in full)
     folder.mkdir(parents=True, exist_ok=True)
     refresh_first_reported(con, config)  # the revisions mart's cache, copied with the rest
-    con.execute("checkpoint")
-    (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
-    name = f"{time.time_ns()}-{max_load_id or 0}.duckdb"
-    tmp = folder / f"{name}.{os.getpid()}.tmp"  # the pid: see _prune
-    try:
-        copy_database(con, tmp)
-        snap = open_duckdb(tmp)
+    with _PUBLISHING:
+        con.execute("checkpoint")
+        (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
+        name = f"{time.time_ns()}-{max_load_id or 0}.duckdb"
+        tmp = folder / f"{name}.{os.getpid()}.tmp"  # the pid: see _prune
         try:
-            apply_settings(snap, config)
-            snap.execute(f"create schema {PUBLISHED_SCHEMA}")
-            materialise_core(snap)
-            for mart in mart_names(snap):
-                snap.execute(f"create table {PUBLISHED_SCHEMA}.{mart} as select * from main.{mart}")
+            files = write_load_files(con, folder / LINES)
+            copy_database(con, tmp, files)
+            publish_marts(con, tmp, config, max_load_id, files)
+            os.replace(tmp, folder / name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            Path(f"{tmp}.wal").unlink(missing_ok=True)
+            raise
+        _write_pointer(folder, name)
+        _prune(folder, keep={name})
+    return folder / name
+
+
+def publish_marts(
+    con: duckdb.DuckDBPyConnection,
+    target: Path,
+    config: Config,
+    max_load_id: int | None,
+    files: dict[str, list[Path]],
+) -> None:
+    """Compute every mart for the default as-of date and `config` into the schema `published`
+    of the snapshot file `target` (step 4), with the snapshot's metadata and its list of
+    Parquet files. The marts are computed on a cursor of the warehouse `con` (its settings and
+    temporary core tables go with the cursor): the warehouse's own tables are read faster than
+    the snapshot's Parquet files, and the rows are the same (the snapshot is a copy of them)."""
+    alias = "publish_marts"
+    cur = con.cursor()
+    try:
+        apply_settings(cur, config)
+        cur.execute(f"attach {sql_string(str(target))} as {alias}")
+        try:
+            published = f"{alias}.{PUBLISHED_SCHEMA}"
+            cur.execute(f"create schema {published}")
+            materialise_core(cur)
+            for mart in mart_names(cur):
+                cur.execute(f"create table {published}.{mart} as select * from main.{mart}")
                 # The marts read after it (mart_state_of_play reads mart_compliance_findings)
                 # read this table instead of computing the view again: a temporary view hides
-                # the main one from later queries on this connection.
-                snap.execute(f"create temp view {mart} as select * from {PUBLISHED_SCHEMA}.{mart}")
-            snap.execute(
+                # the main one from later queries on this cursor.
+                cur.execute(f"create temp view {mart} as select * from {published}.{mart}")
+            cur.execute(
                 f"""
-                create table {PUBLISHED_SCHEMA}.snapshot_meta as
+                create table {published}.snapshot_meta as
                 select (select as_of_date from main.stg_settings) as as_of_date,
                        ?::varchar as config_fingerprint,
                        ?::integer as max_load_id,
@@ -166,26 +223,157 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
                 """,
                 [config_fingerprint(config), max_load_id],
             )
-            snap.execute("checkpoint")
+            cur.execute(
+                f"create table {published}.{FILES_TABLE} (table_name varchar, file varchar)"
+            )
+            cur.executemany(
+                f"insert into {published}.{FILES_TABLE} values (?, ?)",
+                [(table, str(path)) for table, paths in files.items() for path in paths],
+            )
+            cur.execute(f"checkpoint {alias}")
         finally:
-            snap.close()
-        os.replace(tmp, folder / name)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _write_pointer(folder, name)
-    _prune(folder, keep={name})
-    return folder / name
+            cur.execute(f"detach {alias}")
+    finally:
+        cur.close()
 
 
-def copy_database(con: duckdb.DuckDBPyConnection, target: Path) -> None:
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """(name, type) of each column of the table `table` of the connection's main database."""
+    return con.execute(
+        "select column_name, data_type from duckdb_columns() "
+        "where database_name = current_database() and schema_name = 'main' and table_name = ? "
+        "order by column_index",
+        [table],
+    ).fetchall()
+
+
+# Parquet has no 128-bit integer (DuckDB writes one as a DOUBLE, losing digits): such a column
+# is stored as two 64-bit halves, `<name>__hi` and `<name>__lo`, and put together again on read.
+_WIDE = {"UHUGEINT": "ubigint", "HUGEINT": "bigint"}
+
+
+def _parquet_columns(columns: list[tuple[str, str]]) -> str:
+    """The select list that writes `columns` to Parquet without loss."""
+    out = []
+    for name, kind in columns:
+        col = sql_identifier(name)
+        if kind in _WIDE:
+            out.append(f"({col} >> 64)::{_WIDE[kind]} as {sql_identifier(name + '__hi')}")
+            out.append(
+                f"({col} & 18446744073709551615::{kind})::ubigint as {sql_identifier(name + '__lo')}"
+            )
+        else:
+            out.append(col)
+    return ", ".join(out)
+
+
+def _table_columns_from_parquet(columns: list[tuple[str, str]]) -> str:
+    """The select list that reads back what `_parquet_columns` wrote, with the exact types."""
+    out = []
+    for name, kind in columns:
+        col = sql_identifier(name)
+        if kind in _WIDE:
+            hi, lo = sql_identifier(name + "__hi"), sql_identifier(name + "__lo")
+            out.append(f"(({hi}::{kind} << 64) | {lo}::{kind}) as {col}")
+        else:
+            out.append(f"cast({col} as {kind}) as {col}")
+    return ", ".join(out)
+
+
+def write_load_files(con: duckdb.DuckDBPyConnection, lines: Path) -> dict[str, list[Path]]:
+    """Write, into the folder `lines`, the Parquet files of the partitioned tables that are not
+    there yet; return the files of each partitioned table with rows, in load order.
+
+    One file per load with rows, except in a closed range of load ids (of a size in `CHUNKS`:
+    every id of it at most the ledger's latest, so no later load can fall in it), whose loads
+    share one file: the largest such range. Each file costs every query that scans the table
+    about half a millisecond, so a history of loads is read from a few files (one per 16
+    loads, at most 3 of 4 loads and 3 single loads), while a publication writes its new load's
+    rows, and once every 4 (16) loads the rows of the range it closes. A
+    file's name says which loads and table it holds, and hashes what makes its content: each
+    load's ledger identity (id, file hash, start) and row count, and the table's columns; an
+    unloaded load changes the hash of its range, which is written again without it."""
+    lines.mkdir(parents=True, exist_ok=True)
+    ledger = {
+        load_id: (sha, str(started))
+        for load_id, sha, started in con.execute(
+            "select load_id, file_sha256, started_at from main.loads"
+        ).fetchall()
+    }
+    latest = max(ledger, default=0)
+    files: dict[str, list[Path]] = {}
+    for table in PARTITIONED:
+        columns = table_columns(con, table)
+        if not columns:
+            continue
+        groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for load_id, rows in con.execute(
+            f"select load_id, count(*) from main.{table} group by load_id order by load_id"
+        ).fetchall():
+            first = last = load_id
+            for size in CHUNKS:  # the largest closed range the load is in
+                if load_id < (latest + 1) // size * size:
+                    first = load_id // size * size
+                    last = first + size - 1
+                    break
+            groups.setdefault((first, last), []).append((load_id, rows))
+        for (first, last), loads in groups.items():
+            identity = repr((table, columns, [(i, ledger.get(i), n) for i, n in loads]))
+            digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+            ids = str(first) if first == last else f"{first}_{last}"
+            path = lines / f"{ids}-{table}-{digest}.parquet"
+            if not path.exists():
+                tmp = lines / f"{path.name}.{os.getpid()}.tmp"
+                try:
+                    con.execute(
+                        f"copy (select {_parquet_columns(columns)} from main.{table} "
+                        f"where load_id between {int(first)} and {int(last)}) "
+                        f"to {sql_string(str(tmp))} (format parquet)"
+                    )
+                    os.replace(tmp, path)
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
+            files.setdefault(table, []).append(path)
+    return files
+
+
+def copy_database(
+    con: duckdb.DuckDBPyConnection, target: Path, files: dict[str, list[Path]] | None = None
+) -> None:
     """Copy the main database of `con` (tables, views, macros, sequences) to the new file
-    `target`, through DuckDB: the warehouse file is never opened a second time (see step 2)."""
+    `target`, through DuckDB: the warehouse file is never opened a second time (see step 3).
+
+    Each table named in `files` becomes, in the copy, a view over `read_parquet` of its files
+    (written by `write_load_files`), with the table's column names and types; the rows of
+    every other table are copied. Without `files`, a full copy."""
     (source,) = con.execute("select current_database()").fetchone()
     alias = "publish_copy"
     con.execute(f"attach {sql_string(str(target))} as {alias}")
     try:
-        con.execute(f"copy from database {sql_identifier(source)} to {alias}")
+        if not files:
+            con.execute(f"copy from database {sql_identifier(source)} to {alias}")
+            return
+        con.execute(f"copy from database {sql_identifier(source)} to {alias} (schema)")
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = ?",
+            [source],
+        ).fetchall()
+        for schema, table in tables:
+            target_table = f"{alias}.{sql_identifier(schema)}.{sql_identifier(table)}"
+            if schema == "main" and files.get(table):
+                listed = ", ".join(sql_string(str(path)) for path in files[table])
+                con.execute(f"drop table {target_table}")
+                con.execute(
+                    f"create view {target_table} as select "
+                    f"{_table_columns_from_parquet(table_columns(con, table))} "
+                    f"from read_parquet([{listed}])"
+                )
+            else:
+                con.execute(
+                    f"insert into {target_table} select * from "
+                    f"{sql_identifier(source)}.{sql_identifier(schema)}.{sql_identifier(table)}"
+                )
     finally:
         con.execute(f"detach {alias}")
 
@@ -217,12 +405,46 @@ def _prune(folder: Path, keep: set[str]) -> None:
     # process holds at a time, so another process's .tmp is dead: deleted now. This process's
     # own may be another thread's publication in progress: deleted after an hour.
     own = f".{os.getpid()}.tmp"
-    for stale in [*folder.glob("*.tmp"), *folder.glob("*.tmp.wal")]:
+    lines = folder / LINES
+    for stale in [*folder.glob("*.tmp"), *folder.glob("*.tmp.wal"), *lines.glob("*.tmp")]:
         try:
             if own not in stale.name or time.time() - stale.stat().st_mtime > 3600:
                 stale.unlink(missing_ok=True)
         except FileNotFoundError:
             pass
+    # The Parquet files no kept snapshot reads (an unloaded load's, once the snapshots that
+    # had it are gone; a failed publication's). Publications take turns (the warehouse's lock,
+    # _PUBLISHING), so none is being written now. When a kept snapshot cannot be read, none
+    # is deleted this time.
+    needed: set[str] = set()
+    for kept in sorted(folder.glob("*.duckdb")):
+        listed = snapshot_files(kept)
+        if listed is None:
+            return
+        needed.update(listed)
+    for path in lines.glob("*.parquet"):
+        if str(path) not in needed:
+            path.unlink(missing_ok=True)
+
+
+def snapshot_files(path: Path) -> list[str] | None:
+    """The Parquet files the snapshot at `path` reads ([] for a snapshot of the earlier layout,
+    a full copy); None when it cannot be read."""
+    try:
+        con = open_duckdb(path, read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        return [
+            f
+            for (f,) in con.execute(f"select file from {PUBLISHED_SCHEMA}.{FILES_TABLE}").fetchall()
+        ]
+    except duckdb.CatalogException:
+        return []
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
 
 
 def current_snapshot_path(db_path: str | os.PathLike) -> Path | None:
@@ -253,7 +475,8 @@ def fresh_snapshot(
     """The current snapshot if it is up to date: the warehouse's loads (its latest load id is
     `max_load_id`; with `load_ids`, its ledger holds exactly these loads — an unloaded load
     other than the latest leaves the latest id as it was), the same sql/ and the same
-    configuration. None otherwise."""
+    configuration, and this layout, its Parquet files in place in its own folder. None
+    otherwise."""
     current = current_snapshot_path(db_path)
     if current is None:
         return None
@@ -265,12 +488,20 @@ def fresh_snapshot(
                 "select value from main.warehouse_meta where key = 'schema_fingerprint'"
             ).fetchone()
             seen = ledger_ids(snap) if load_ids is not None else None
+            files = [
+                Path(f)
+                for (f,) in snap.execute(
+                    f"select file from {PUBLISHED_SCHEMA}.{FILES_TABLE}"
+                ).fetchall()
+            ]
         finally:
             snap.close()
     except duckdb.Error:
-        return None  # pruned meanwhile, or not a snapshot of this version
+        return None  # pruned meanwhile, or not a snapshot of this version (or layout)
+    lines = (snapshot_dir(db_path) / LINES).resolve()
     fresh = (
-        schema == schema_fingerprint()
+        all(f.parent.resolve() == lines and f.exists() for f in files)  # (a folder moved or copied)
+        and schema == schema_fingerprint()
         and meta.config_fingerprint == config_fingerprint(config)
         and meta.max_load_id == max_load_id
         and (load_ids is None or seen == list(load_ids))
