@@ -415,6 +415,13 @@ def test_a_full_disk_during_publication_leaves_the_previous_snapshot(tmp_path):
         folder = snapshot_dir(db)
         assert [p.name for p in [*folder.glob("*.tmp*"), *(folder / LINES).glob("*.tmp*")]] == []
         filler.unlink()
+        # The publication first brings the warehouse's own stored tables up to date (the core
+        # store, the revisions cache): a full disk there can leave this connection unusable
+        # (DuckDB invalidates a database whose checkpoint failed); the next command opens the
+        # warehouse again, and its committed rows are all there.
+        con.close()
+        con = connect(db, config=config)
+        assert con.execute("select count(*) from billing_lines").fetchone() == (4,)
         path = publish(con, config)
         snap = open_duckdb(path, read_only=True)
         assert snap.execute("select count(*) from billing_lines").fetchone() == (4,)
