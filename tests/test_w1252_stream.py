@@ -132,7 +132,8 @@ def test_a_windows_1252_load_writes_nothing_to_dev_shm_nor_a_copy_to_disk(tmp_pa
             time.sleep(0.002)
 
     db = tmp_path / "warehouse.duckdb"
-    status, out, _peak, seen = _load(db, export, {**os.environ, "TMPDIR": str(workdir)}, watch)
+    env = {**os.environ, "TMPDIR": str(workdir), "BENZO_MONITOR_TRANSCODE": "stream"}
+    status, out, _peak, seen = _load(db, export, env, watch)
     assert status == 0, out
     assert seen["looks"] > 10, seen
     assert seen["shm"] == set()
@@ -162,7 +163,7 @@ def test_streaming_adds_no_copy_to_peak_memory(tmp_path):
     480,003, 2 new."""
     workdir = tmp_path / "tmp"
     workdir.mkdir()
-    env = {**os.environ, "TMPDIR": str(workdir)}
+    env = {**os.environ, "TMPDIR": str(workdir), "BENZO_MONITOR_TRANSCODE": "stream"}
     export = _export(tmp_path / "export.csv", 480_000, label_bytes=150)
     utf8 = tmp_path / "export-utf8.csv"
     utf8.write_bytes(export.read_bytes().decode("cp1252").encode("utf-8"))
@@ -282,3 +283,58 @@ def test_a_folder_without_named_pipes_falls_back_to_the_copy(tmp_path, monkeypat
     finally:
         for temp in new.temp_files:
             temp.unlink()
+
+
+def test_by_default_the_copy_when_the_disk_has_room_else_the_stream(tmp_path, monkeypatch):
+    """The loader's choice (etl/ingest/read.py transcode_by_stream): the checked copy on disk
+    when the work folder has room for twice the text (measured faster on a quiet machine: a
+    file is scanned on every thread, a pipe on one), else the stream; the variable forces
+    either. By hand: a 10-line file needs a few KiB, which any work folder has (copy); a text
+    said to expand to 10**18 bytes fits nowhere (stream)."""
+    import duckdb
+
+    from etl.ingest.read import TRANSCODE_ENV, open_source, transcode_by_stream
+
+    export = _export(tmp_path / "export.csv", 10)
+    source = open_source(duckdb.connect(), export)
+    work = tmp_path / "work"
+    monkeypatch.delenv(TRANSCODE_ENV, raising=False)
+    assert transcode_by_stream(source, work) is False
+    source.csv_params["expanded_bytes"] = 10**18
+    assert transcode_by_stream(source, work) is True
+    monkeypatch.setenv(TRANSCODE_ENV, "copy")
+    assert transcode_by_stream(source, work) is False
+    source.csv_params["expanded_bytes"] = None
+    monkeypatch.setenv(TRANSCODE_ENV, "stream")
+    assert transcode_by_stream(source, work) is True
+
+
+def test_a_default_load_with_room_reads_a_copy_and_removes_it(tmp_path):
+    """With room in TMPDIR and no variable, the 300,003-line export is read through a copy on
+    disk (a regular file transcoded-<pid>-*.csv, no pipe), removed after the load; same rows
+    as the stream: read 300,003, new 2, skipped 300,000, rejected 1."""
+    workdir = tmp_path / "tmp"
+    workdir.mkdir()
+    export = _export(tmp_path / "export.csv", 300_000, label_bytes=40)
+
+    def watch(pid: int, done: threading.Event, seen: dict) -> None:
+        seen.update(temp=set())
+        folder = workdir / "benzo-monitor"
+        while not done.is_set():
+            for entry in folder.iterdir() if folder.exists() else []:
+                try:
+                    kind = "pipe" if stat.S_ISFIFO(entry.lstat().st_mode) else "file"
+                except FileNotFoundError:
+                    continue
+                seen["temp"].add((entry.name, kind))
+            time.sleep(0.002)
+
+    env = {k: v for k, v in os.environ.items() if k != "BENZO_MONITOR_TRANSCODE"}
+    db = tmp_path / "warehouse.duckdb"
+    status, out, _peak, seen = _load(db, export, {**env, "TMPDIR": str(workdir)}, watch)
+    assert status == 0, out
+    assert {kind for _name, kind in seen["temp"]} == {"file"}, seen["temp"]
+    assert list((workdir / "benzo-monitor").iterdir()) == []
+    assert query(
+        db, "select rows_read, rows_new, rows_skipped, rows_rejected, encoding from loads"
+    ) == [(300_003, 2, 300_000, 1, "windows-1252")]

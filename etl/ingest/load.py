@@ -59,6 +59,7 @@ from etl.ingest.read import (
     restore_cp1252,
     restore_cp1252_sql,
     sql_literal,
+    transcode_by_stream,
 )
 
 ProgressCallback = Callable[[float], None]
@@ -681,7 +682,8 @@ class Loader:
 
     def _as_cp1252(self, source: Source, transcode: bool) -> Source:
         source.csv_params["needs_transcode"] = transcode
-        new = as_windows_1252(source, self.workdir, stream=True)
+        stream = transcode and transcode_by_stream(source, self.workdir)
+        new = as_windows_1252(source, self.workdir, stream=stream)
         self._temp_files.extend(new.temp_files)
         self._streams.extend(new.streams)
         return new
