@@ -57,7 +57,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.served import render_page, start_server_env
+from bench.served import render_page, start_server_env, status_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "bench" / "results" / "issue20.json"
@@ -73,18 +73,6 @@ LIMITS = {  # the issue's "done when"
 
 
 # --- processes ------------------------------------------------------------------------------
-
-
-def _status_kib(pid: int, field: str) -> int:
-    """A `kB` field of /proc/PID/status (VmRSS, VmHWM), 0 once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for row in status:
-                if row.startswith(field + ":"):
-                    return int(row.split()[1])
-    except (FileNotFoundError, ProcessLookupError, ValueError):
-        pass
-    return 0
 
 
 def _children(pid: int) -> list[int]:
@@ -118,7 +106,7 @@ def tree_cpu_seconds(pid: int) -> float:
 
 def tree_rss_bytes(pid: int) -> int:
     """Resident memory of a process and its descendants, in bytes."""
-    return sum(_status_kib(p, "VmRSS") for p in _children(pid)) * 1024
+    return sum(status_kib(p, "VmRSS") for p in _children(pid)) * 1024
 
 
 def shm_used_bytes() -> int:
@@ -166,10 +154,10 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while not self.done.is_set():
             pids = _children(self.pid)
-            rss = sum(_status_kib(p, "VmRSS") for p in pids) * 1024
+            rss = sum(status_kib(p, "VmRSS") for p in pids) * 1024
             shm_open = shm_open_bytes(pids)
             shm = max(shm_open, shm_used_bytes() - self.shm_start, 0)
-            self.peak_rss = max(self.peak_rss, rss, _status_kib(self.pid, "VmHWM") * 1024)
+            self.peak_rss = max(self.peak_rss, rss, status_kib(self.pid, "VmHWM") * 1024)
             self.peak_shm = max(self.peak_shm, shm)
             self.peak_shm_open = max(self.peak_shm_open, shm_open)
             self.peak_total = max(self.peak_total, rss + shm)

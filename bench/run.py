@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.served import free_port, render_page, start_server
+from bench.served import free_port, render_page, start_server, status_kib
 from etl.ingest.columns import match_headers
 from etl.ingest.load import other_medicine_sql
 from etl.ingest.read import open_source
@@ -46,18 +46,6 @@ RESULTS = ROOT / "bench" / "results" / "latest.json"
 DOC = ROOT / "docs" / "performance.md"
 HAND_MEASURED = "<!-- measured by hand below: python -m bench.run keeps what follows -->"
 PAGES = ("/", "/outcomes", "/fees", "/compliance", "/regions", "/data", "/methodology")
-
-
-def _status_kib(pid: int, field: str) -> int:
-    """A `kB` field of /proc/PID/status (VmRSS, RssShmem), 0 once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for row in status:
-                if row.startswith(field + ":"):
-                    return int(row.split()[1])
-    except (FileNotFoundError, ProcessLookupError, ValueError):
-        pass
-    return 0
 
 
 def shm_used_bytes() -> int:
@@ -84,9 +72,9 @@ class MemorySampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.is_set():
-            rss = _status_kib(self.pid, "VmRSS") * 1024
+            rss = status_kib(self.pid, "VmRSS") * 1024
             shm = max(0, shm_used_bytes() - self.shm_start)
-            self.peak_rss = max(self.peak_rss, _status_kib(self.pid, "VmHWM") * 1024, rss)
+            self.peak_rss = max(self.peak_rss, status_kib(self.pid, "VmHWM") * 1024, rss)
             self.peak_shm = max(self.peak_shm, shm)
             self.peak_total = max(self.peak_total, rss + shm)
             self.done.wait(self.interval)
@@ -422,7 +410,7 @@ def _as_of_visits(pid: int, url: str, month: str, dates: int = 5) -> dict:
         first_day = (first_day - dt.timedelta(days=1)).replace(day=1)
         as_of_dates.append((first_day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
                            - dt.timedelta(days=1))  # fmt: skip
-    rss_before = _status_kib(pid, "VmRSS") * 1024
+    rss_before = status_kib(pid, "VmRSS") * 1024
     first, repeat = [], []
     for day in as_of_dates:
         for times in (first, repeat):
@@ -436,7 +424,7 @@ def _as_of_visits(pid: int, url: str, month: str, dates: int = 5) -> dict:
         "first_median_ms": 1000 * statistics.median(first),
         "repeat_median_ms": 1000 * statistics.median(repeat),
         "server_rss_before_bytes": rss_before,
-        "server_rss_after_bytes": _status_kib(pid, "VmRSS") * 1024,
+        "server_rss_after_bytes": status_kib(pid, "VmRSS") * 1024,
     }
 
 

@@ -16,6 +16,18 @@ import urllib.request
 from pathlib import Path
 
 
+def status_kib(pid: int, field: str) -> int:
+    """A `kB` field of /proc/PID/status (VmRSS, VmHWM), 0 once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for row in status:
+                if row.startswith(field + ":"):
+                    return int(row.split()[1])
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        pass
+    return 0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -36,24 +36,17 @@ import json
 import duckdb
 
 import sql as sql_pkg
-from etl.base.config import Config
+from etl.base.config import SCALAR_FIELDS, Config
 from etl.base.warehouse import apply_settings
 
 STORE_AS_OF = dt.date(9999, 12, 31)
 
-# The configuration variables the views read (etl.base.warehouse.apply_settings); the as-of
-# date, report_month, max_load_id, vintage_date and report_id are not among them.
+# The configuration variables the views read (etl.base.warehouse.apply_settings sets every
+# setting of one value but the budget's two, and the key letter values); the as-of date,
+# report_month, max_load_id, vintage_date and report_id are not among them.
+NOT_VARIABLES = ("annual_budget_eur", "nowcast_history_months")
 SETTINGS_VARIABLES = (
-    "grace_days",
-    "stabilisation_days",
-    "max_programme_days",
-    "early_delivery_working_days",
-    "programme_start",
-    "structural_start",
-    "provisional_days",
-    "suppression_threshold",
-    "interview_coefficient",
-    "preparation_coefficient",
+    *(name for name in SCALAR_FIELDS if name not in NOT_VARIABLES),
     "key_letter_values",
 )
 
