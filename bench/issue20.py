@@ -57,7 +57,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.served import render_page, start_server_env, status_kib
+from bench.served import render_page, shm_used_bytes, start_server_env, status_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "bench" / "results" / "issue20.json"
@@ -107,15 +107,6 @@ def tree_cpu_seconds(pid: int) -> float:
 def tree_rss_bytes(pid: int) -> int:
     """Resident memory of a process and its descendants, in bytes."""
     return sum(status_kib(p, "VmRSS") for p in _children(pid)) * 1024
-
-
-def shm_used_bytes() -> int:
-    """Bytes in use on /dev/shm, machine-wide (RAM-backed files that no RSS shows)."""
-    try:
-        stat = os.statvfs("/dev/shm")
-    except FileNotFoundError:
-        return 0
-    return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
 
 
 def shm_open_bytes(pids: list[int]) -> int:

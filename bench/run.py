@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.served import free_port, render_page, start_server, status_kib
+from bench.served import free_port, render_page, shm_used_bytes, start_server, status_kib
 from etl.ingest.columns import match_headers
 from etl.ingest.load import other_medicine_sql
 from etl.ingest.read import open_source
@@ -46,15 +46,6 @@ RESULTS = ROOT / "bench" / "results" / "latest.json"
 DOC = ROOT / "docs" / "performance.md"
 HAND_MEASURED = "<!-- measured by hand below: python -m bench.run keeps what follows -->"
 PAGES = ("/", "/outcomes", "/fees", "/compliance", "/regions", "/data", "/methodology")
-
-
-def shm_used_bytes() -> int:
-    """Bytes in use on /dev/shm (RAM-backed files count as memory though no RSS shows them)."""
-    try:
-        stat = os.statvfs("/dev/shm")
-    except FileNotFoundError:
-        return 0
-    return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
 
 
 class MemorySampler(threading.Thread):

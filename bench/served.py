@@ -16,6 +16,15 @@ import urllib.request
 from pathlib import Path
 
 
+def shm_used_bytes() -> int:
+    """Bytes in use on /dev/shm, machine-wide (RAM-backed files that no RSS shows)."""
+    try:
+        stat = os.statvfs("/dev/shm")
+    except FileNotFoundError:
+        return 0
+    return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+
+
 def status_kib(pid: int, field: str) -> int:
     """A `kB` field of /proc/PID/status (VmRSS, VmHWM), 0 once the process is gone."""
     try:
