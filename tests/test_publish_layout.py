@@ -36,12 +36,11 @@ from etl.base.publish import (
     current_snapshot_path,
     ensure_published,
     fresh_snapshot,
-    ledger_ids,
     mart_names,
     publish,
     snapshot_dir,
 )
-from etl.base.warehouse import apply_settings, connect, open_duckdb
+from etl.base.warehouse import apply_settings, connect, ledger_ids, open_duckdb
 from etl.ingest.load import is_disk_full, load_paths
 from etl.ingest.unload import unload_and_publish
 from etl.nowcast import data_bounds, vintage_history

@@ -58,7 +58,14 @@ import duckdb
 from etl.base import store
 from etl.base.config import Config
 from etl.base.revisions_cache import refresh_first_reported
-from etl.base.warehouse import apply_settings, connect, open_duckdb, schema_fingerprint
+from etl.base.warehouse import (
+    apply_settings,
+    connect,
+    ledger_ids,
+    open_duckdb,
+    schema_fingerprint,
+    stored_schema_fingerprint,
+)
 from sql import SQL_DIR
 
 POINTER = "CURRENT"
@@ -484,9 +491,7 @@ def fresh_snapshot(
         snap = open_duckdb(current, read_only=True)
         try:
             meta = read_snapshot(snap, current)
-            (schema,) = snap.execute(
-                "select value from main.warehouse_meta where key = 'schema_fingerprint'"
-            ).fetchone()
+            schema = stored_schema_fingerprint(snap)
             seen = ledger_ids(snap) if load_ids is not None else None
             files = [
                 Path(f)
@@ -507,11 +512,6 @@ def fresh_snapshot(
         and (load_ids is None or seen == list(load_ids))
     )
     return meta if fresh else None
-
-
-def ledger_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """The load ids of the ledger (`main.loads`) on `con`, a warehouse or a snapshot, in order."""
-    return [i for (i,) in con.execute("select load_id from main.loads order by load_id").fetchall()]
 
 
 def snapshot_behind(db_path: str | os.PathLike) -> bool | None:

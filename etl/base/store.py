@@ -37,7 +37,7 @@ import duckdb
 
 import sql as sql_pkg
 from etl.base.config import SCALAR_FIELDS, Config
-from etl.base.warehouse import apply_settings
+from etl.base.warehouse import apply_settings, ledger_ids, stored_schema_fingerprint
 
 STORE_AS_OF = dt.date(9999, 12, 31)
 
@@ -90,17 +90,6 @@ def _meta(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
     return meta if {"schema_fingerprint", "settings_key", "load_ids"} <= meta.keys() else None
 
 
-def _warehouse_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
-    row = con.execute(
-        "select value from main.warehouse_meta where key = 'schema_fingerprint'"
-    ).fetchone()
-    return row[0] if row else None
-
-
-def _ledger(con: duckdb.DuckDBPyConnection) -> list[int]:
-    return [i for (i,) in con.execute("select load_id from main.loads order by load_id").fetchall()]
-
-
 def store_valid(con: duckdb.DuckDBPyConnection) -> bool:
     """Can the core of `con` (its session variables as set) be read from the store?
 
@@ -117,9 +106,9 @@ def store_valid(con: duckdb.DuckDBPyConnection) -> bool:
     return (
         max_load_id is None
         and vintage is None
-        and meta["schema_fingerprint"] == _warehouse_fingerprint(con)
+        and meta["schema_fingerprint"] == stored_schema_fingerprint(con)
         and meta["settings_key"] == settings_key(con)
-        and json.loads(meta["load_ids"]) == _ledger(con)
+        and json.loads(meta["load_ids"]) == ledger_ids(con)
     )
 
 
@@ -137,9 +126,9 @@ def refresh_store(con: duckdb.DuckDBPyConnection, config: Config) -> str:
         cursor.execute(sql_pkg.read_sql("store/tables.sql"))
         apply_settings(cursor, config, STORE_AS_OF)
         meta = _meta(cursor)
-        ledger = _ledger(cursor)
+        ledger = ledger_ids(cursor)
         stamp = {
-            "schema_fingerprint": _warehouse_fingerprint(cursor),
+            "schema_fingerprint": stored_schema_fingerprint(cursor),
             "settings_key": settings_key(cursor),
             "load_ids": json.dumps(ledger),
         }

@@ -41,15 +41,26 @@ def schema_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def views_current(con: duckdb.DuckDBPyConnection) -> bool:
-    """Do the warehouse's views come from this version of sql/? (False: open it writable once.)"""
+def stored_schema_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The sql/ fingerprint the database of `con` (a warehouse or a snapshot) was built with
+    (`schema_fingerprint` then); None when it records none."""
     try:
         row = con.execute(
-            "select value from warehouse_meta where key = 'schema_fingerprint'"
+            "select value from main.warehouse_meta where key = 'schema_fingerprint'"
         ).fetchone()
     except duckdb.CatalogException:
-        return False
-    return bool(row) and row[0] == schema_fingerprint()
+        return None
+    return row[0] if row else None
+
+
+def ledger_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """The load ids of the ledger (`main.loads`) on `con`, a warehouse or a snapshot, in order."""
+    return [i for (i,) in con.execute("select load_id from main.loads order by load_id").fetchall()]
+
+
+def views_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Do the warehouse's views come from this version of sql/? (False: open it writable once.)"""
+    return stored_schema_fingerprint(con) == schema_fingerprint()
 
 
 def _plain_lock_message(exc: Exception, db_path: Path) -> str:
@@ -112,10 +123,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         "create table if not exists warehouse_meta (key varchar primary key, value varchar)"
     )
     wanted = schema_fingerprint()
-    row = con.execute(
-        "select value from warehouse_meta where key = 'schema_fingerprint'"
-    ).fetchone()
-    if row and row[0] == wanted:
+    if stored_schema_fingerprint(con) == wanted:
         return
     con.execute("begin transaction")
     try:

@@ -101,7 +101,7 @@ def open_for_export(
         return con
     (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
     snap = publish.fresh_snapshot(
-        publish.database_path(con), config, max_load_id, publish.ledger_ids(con)
+        publish.database_path(con), config, max_load_id, warehouse.ledger_ids(con)
     )
     if snap is not None and as_of in (None, snap.as_of_date):
         try:
