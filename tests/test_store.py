@@ -80,11 +80,14 @@ def exports(tmp_path_factory):
     return sorted(result.files)
 
 
-def test_store_matches_the_views_after_each_load(exports, tmp_path):
-    """Each monthly file loaded alone, the store refreshed for its patients; then every core
+@pytest.mark.parametrize("diff_min_rows", [store.DIFF_MIN_ROWS, 0], ids=["whole", "difference"])
+def test_store_matches_the_views_after_each_load(exports, tmp_path, monkeypatch, diff_min_rows):
+    """Each monthly file loaded alone, the store refreshed for its patients (their rows written
+    whole, or by difference as at 10x volume: store.DIFF_MIN_ROWS); then every core
     view and mart equal through the store and through the views, at the default as-of date and
     (after the third and the last load) at six others: before the first delivery, a mid-month day, a month end,
     a day with an initiation, the day before it, and after the last delivery."""
+    monkeypatch.setattr(store, "DIFF_MIN_ROWS", diff_min_rows)
     config = load_config()
     con = connect(tmp_path / "w.duckdb", config=config)
     try:
@@ -355,5 +358,114 @@ def test_other_configuration_reads_the_views(tmp_path):
         apply_settings(cursor, config, max_load_id=1)
         assert not store.store_valid(cursor)
         cursor.close()
+    finally:
+        con.close()
+
+
+# --- h-refresh: the refresh writes only the rows that changed (store.DIFF_MIN_ROWS) ----------
+
+
+def _rows_by_rowid(con, table: str) -> dict[int, tuple]:
+    return {row[0]: row[1:] for row in con.execute(f"select rowid, * from main.{table}").fetchall()}
+
+
+def test_refresh_writes_only_the_changed_rows(tmp_path, monkeypatch):
+    """With every store table refreshed by difference (DIFF_MIN_ROWS 0, as the tables of 10x
+    volume are), file 2 of late_files changes these rows, by hand (SPEC §4-5):
+    - P1's fifth reduction (2025-02-10) comes after its five events: they keep their numbers and
+      every column (the programme's first reduction is still 2025-01-06), so their rows stay
+      in place; P1/6 is inserted, and its netted line (PH1, 2025-02-10, RED10).
+    - P2's initiation of 2025-03-01 comes before the one of 2025-03-10: the event P2/1 was the
+      03-10 initiation and is now the 03-01 one, so the stored P2/1 is deleted and P2/1, P2/2
+      inserted; P2's programme now starts 2025-03-01 (its opening row deleted and inserted);
+      the netted and initiation lines of 03-10 do not change, those of 03-01 are inserted.
+    - P3, P4 and P9 have no new line: untouched.
+    Deleted rows are the stored row ids that are gone, inserted rows the new row ids; every
+    other row keeps its row id and content. The store is then exactly a rebuild's."""
+    monkeypatch.setattr(store, "DIFF_MIN_ROWS", 0)
+    config = load_config()
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        first, second = late_files(tmp_path)
+        _load(con, first, config)
+        before = {table: _rows_by_rowid(con, table) for table in store.STORED_VIEWS}
+        _load(con, second)
+        assert store.refresh_store(con, config) == "patients"
+        after = {table: _rows_by_rowid(con, table) for table in store.STORED_VIEWS}
+
+        def change(table, columns):
+            old, new = before[table], after[table]
+            for rowid in old.keys() & new.keys():
+                assert old[rowid] == new[rowid], (table, rowid)
+            return (
+                sorted(tuple(old[r][c] for c in columns) for r in old.keys() - new.keys()),
+                sorted(tuple(new[r][c] for c in columns) for r in new.keys() - old.keys()),
+            )
+
+        # event_id, delivery_date
+        assert change("store_programme_events", (0, 4)) == (
+            [("P2/1", dt.date(2025, 3, 10))],
+            [("P1/6", dt.date(2025, 2, 10)), ("P2/1", dt.date(2025, 3, 1)),
+             ("P2/2", dt.date(2025, 3, 10))],
+        )  # fmt: skip
+        # patient_id, pharmacy_id, delivery_date, cnk
+        assert change("store_netted_lines", (0, 1, 2, 3)) == (
+            [],
+            [
+                ("P1", "PH1", dt.date(2025, 2, 10), RED10),
+                ("P2", "PH2", dt.date(2025, 3, 1), INIT10),
+            ],
+        )
+        # patient_id, programme_number, start_date
+        assert change("store_programme_openings", (0, 1, 2)) == (
+            [("P2", 1, dt.date(2025, 3, 10))],
+            [("P2", 1, dt.date(2025, 3, 1))],
+        )
+        # patient_id, pharmacy_id, delivery_date, scheme
+        assert change("store_initiation_lines", (0, 1, 2, 3)) == (
+            [],
+            [("P2", "PH2", dt.date(2025, 3, 1), 10)],
+        )
+        refreshed = store_content(con)
+        con.execute("delete from store_meta")
+        assert store.refresh_store(con, config) == "rebuilt"
+        assert store_content(con) == refreshed
+        assert differences(con, config, None) == []
+    finally:
+        con.close()
+
+
+def test_refresh_by_difference_replaces_duplicate_rows(tmp_path, monkeypatch):
+    """A stored row present twice (here written by hand: P1's netted line PH1 2025-01-06 RED10,
+    net 3) pairs with its one recomputed copy twice: neither copy is kept as is, both are
+    deleted and the recomputed row inserted once, so that after file 2 P1 has exactly its four
+    netted lines (01-06 INIT5 1, 01-06 RED10 3, 01-20 RED10 1, 02-10 RED10 1), as a rebuild."""
+    monkeypatch.setattr(store, "DIFF_MIN_ROWS", 0)
+    config = load_config()
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        first, second = late_files(tmp_path)
+        _load(con, first, config)
+        con.execute(
+            "insert into store_netted_lines select * from store_netted_lines "
+            "where patient_id = 'P1' and cnk = ? and delivery_date = date '2025-01-06'",
+            [RED10],
+        )
+        _load(con, second)
+        assert store.refresh_store(con, config) == "patients"
+        p1 = con.execute(
+            "select delivery_date, cnk, net_quantity from store_netted_lines "
+            "where patient_id = 'P1' order by all"
+        ).fetchall()
+        assert p1 == sorted([
+            (dt.date(2025, 1, 6), INIT5, 1),
+            (dt.date(2025, 1, 6), RED10, 3),
+            (dt.date(2025, 1, 20), RED10, 1),
+            (dt.date(2025, 2, 10), RED10, 1),
+        ])  # fmt: skip
+        refreshed = store_content(con)
+        con.execute("delete from store_meta")
+        assert store.refresh_store(con, config) == "rebuilt"
+        assert store_content(con) == refreshed
     finally:
         con.close()
