@@ -21,7 +21,8 @@ rows as of any D are a filter of those tables:
 The store is a cache of the views: its tables are computed BY the views (sql/core), with the
 as-of date set to STORE_AS_OF, never by a second reading of the spec. `refresh_store` keeps it
 current after each load, recomputing only the patients that have lines in loads the store has
-not seen (the views group everything by patient); `materialise_core` (etl/base/publish.py)
+not seen (the views group everything by patient) and, in its large tables, writing only
+their rows that changed (DIFF_MIN_ROWS); `materialise_core` (etl/base/publish.py)
 builds the core of a connection from it when it is valid for that connection (same sql/, same
 configuration, same ledger, every load and every line: no max_load_id, no vintage), and from
 the views otherwise.
@@ -276,12 +277,14 @@ def _diff_statements(cursor: duckdb.DuckDBPyConnection, table: str, view: str) -
         ).fetchall()
     ]
     listed = ", ".join(f'"{name}"' for name in columns)
-    # A CASE so that the comparison stays a check of the pairs found by the hash join, not
-    # 39 more join keys to hash and compare.
+    # A CASE so that the comparison stays a check of the pairs the hash join finds on
+    # (patient, row hash), not one more join key per column to hash and compare.
     same = " and ".join(f'new."{name}" is not distinct from old."{name}"' for name in columns)
     return [
         # The stored rows of those patients: found on patient_id alone, then read whole by row
-        # id (the scan then decompresses the other columns for their rows only).
+        # id (the scan then reads the other columns for those rows only: at 10x, 0.15 s of
+        # CPU for the events instead of 0.4 s). These statements run in the writing
+        # transaction (_write): the row ids are those its delete sees.
         f"""
         create or replace temp table store_rows as
         select rowid as store_row from main.{table}
