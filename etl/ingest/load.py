@@ -24,6 +24,7 @@ import errno
 import getpass
 import hashlib
 import json
+import queue
 import re
 import tempfile
 import threading
@@ -123,6 +124,70 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class FileDigest:
+    """The SHA-256 of a file's bytes (the ledger's file_sha256), computed beside the load.
+
+    By a thread that reads the file (`start`), or, when the load reads every byte of the file
+    anyway (the UTF-8 copy of a Windows-1252 file), from that pass's blocks (`feeder`): the
+    file is then read once instead of twice, and hashlib, which releases the GIL on large
+    blocks, hashes on one core while the copy transcodes on the other. `hexdigest` waits for
+    the digest; a pass that ended before the file's end (an error) is replaced by a full read,
+    so the digest is always that of the whole file.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._sha = hashlib.sha256()
+        self._fed: int | None = None  # bytes fed so far; None: not fed
+        self._blocks: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._result: str | None = None
+
+    def start(self) -> None:
+        """Read and hash the file in a thread of its own."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._read, daemon=True)
+            self._thread.start()
+
+    def _read(self) -> None:
+        self._result = sha256_of(self.path)
+
+    def feeder(self) -> Callable[[bytes | None], None] | None:
+        """A function to call with each block of the file in order, then with None; None when
+        the digest is already being computed (`start`, or a feeder given before)."""
+        if self._thread is not None:
+            return None
+        blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)  # at most 8 blocks held
+        self._blocks, self._fed = blocks, 0
+
+        def consume() -> None:
+            while (block := blocks.get()) is not None:
+                self._sha.update(block)
+                self._fed += len(block)
+
+        self._thread = threading.Thread(target=consume, daemon=True)
+        self._thread.start()
+        return blocks.put
+
+    def join(self) -> None:
+        """Wait for the thread (if any) to end; a feeder not ended (its pass never ran, or
+        was stopped before it began) is ended here."""
+        if self._blocks is not None and self._thread is not None and self._thread.is_alive():
+            self._blocks.put(None)  # (after the pass's own None, a second one stays unread)
+        if self._thread is not None:
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        """The file's SHA-256, in hexadecimal."""
+        self.join()
+        if self._result is None:
+            if self._fed is not None and self._fed == self.path.stat().st_size:
+                self._result = self._sha.hexdigest()
+            else:  # never started, or the feeding pass stopped early
+                self._result = sha256_of(self.path)
+        return self._result
 
 
 def _run(con: duckdb.DuckDBPyConnection, query: str, progress: ProgressCallback | None):
@@ -327,6 +392,7 @@ class Loader:
         self._temp_files: list[Path] = []
         self._streams: list[Utf8Stream] = []
         self._nrn_columns: list[tuple[str, int]] = []
+        self._digest: FileDigest | None = None  # to be fed by the UTF-8 copy (load_file)
         remove_orphans(self.workdir)  # temporary files of loads that were killed
         # DuckDB only measures a query's progress when its progress bar is on (not printed).
         con.execute("set enable_progress_bar = true")
@@ -410,10 +476,16 @@ class Loader:
         n_rows, n_kept, n_nrn_like = self.con.execute(
             "select count(*), count(kept), count(*) filter (where nrn_like) from load_marks"
         ).fetchone()
-        values = ", ".join(f"kept[{i + 1}] as c{i}" for i in range(len(source.column_exprs)))
+        # A Windows-1252 file read through its UTF-8 copy gets its characters back here, on
+        # the kept rows only (etl/ingest/read.py as_windows_1252). No ORDER BY: the table keeps
+        # the order of load_marks (as load_marks keeps the file's), and line_seq is its rowid.
+        restore = restore_cp1252_sql if source.csv_params.get("transcoded") else str
+        values = ", ".join(
+            f"{restore(f'kept[{i + 1}]')} as c{i}" for i in range(len(source.column_exprs))
+        )
         self.con.execute(
             "create or replace temp table load_kept as select rowid + 1 as line_seq, "
-            f"{values} from load_marks where kept is not null order by line_seq"
+            f"{values} from load_marks where kept is not null"
         )
         self.con.execute("drop table load_marks")
         return n_rows, n_rows - n_kept, n_nrn_like
@@ -551,20 +623,13 @@ class Loader:
         if shifts:
             self.con.executemany("insert into load_line_shift values (?)", [[s] for s in shifts])
 
-        if source.csv_params.get("transcoded"):
-            # A Windows-1252 file read through its UTF-8 copy gets its characters back, on the
-            # kept rows only (etl/ingest/read.py as_windows_1252).
-            restored = ", ".join(f"{restore_cp1252_sql(c)} as {c}" for c in source.column_names)
-            self.con.execute(
-                f"create or replace temp table load_kept as select line_seq, {restored} "
-                "from load_kept order by line_seq"
-            )
         canonical = ", ".join(
             f"{columns[name] if name in columns else 'null::varchar'} as {name}"
             for name in CANONICAL
         )
-        raw = ", ".join(f"{sql_literal(h)}, c{i}" for i, h in enumerate(source.headers))
         first = source.first_line
+        # The file's values c0..cN stay in the view for the rejects (`_commit`): their raw
+        # values are made after the join with the rejected rows, for those rows only.
         self.con.execute(
             f"""
             create or replace temp view load_source as
@@ -572,21 +637,18 @@ class Loader:
                 line_seq + {first - 1}
                     + (select count(*) from load_line_shift where threshold <= line_seq)
                     as line_number,
-                json_object({raw})::varchar as raw_values,
-                {canonical}
+                {canonical},
+                {", ".join(source.column_names)}
             from load_kept
             """
         )
+        # One statement checks, normalises and numbers the occurrences (normalise_lines.sql).
         self.con.execute(
             "create or replace temp table load_rows as "
             + sql_pkg.read_sql("load/normalise_lines.sql")
         )
         self.con.execute(
-            """
-            create or replace temp table load_valid as
-            select *, row_number() over (partition by fingerprint order by line_number) as occurrence
-            from load_rows where reason is null
-            """
+            "create or replace temp view load_valid as select * from load_rows where reason is null"
         )
 
     # -- the whole file --------------------------------------------------------------------
@@ -602,11 +664,18 @@ class Loader:
         """
         started = dt.datetime.now()
         clock = time.perf_counter()
-        digest: dict[str, str] = {}
-        hasher = threading.Thread(target=lambda: digest.update(sha=sha256_of(path)), daemon=True)
+        digest = FileDigest(path)
         source = open_source(self.con, path, self.workdir, self.limits)
         self._temp_files.extend(source.temp_files)
-        hasher.start()
+        params = source.csv_params
+        if (
+            params.get("needs_transcode")
+            and not params["gzipped"]
+            and not transcode_by_stream(source, self.workdir)
+        ):
+            self._digest = digest  # hashed from the blocks of the UTF-8 copy (_as_cp1252)
+        else:
+            digest.start()
         try:
             columns = self._columns(source)
             source, (n_rows, n_skipped, n_nrn_like), csv_rejects = self._scan_text(
@@ -624,9 +693,8 @@ class Loader:
                 line - source.first_line - i + 2 for i, line in enumerate(reject_lines, start=1)
             ]
             self._normalise(source, columns, shifts)
-            hasher.join()
             summary = self._commit(
-                path, source, digest["sha"], started, clock, n_rows, n_skipped, csv_rejects,
+                path, source, digest.hexdigest(), started, clock, n_rows, n_skipped, csv_rejects,
                 warnings, dry_run,
             )  # fmt: skip
             summary.nrn_columns = self._nrn_columns
@@ -638,8 +706,8 @@ class Loader:
             for temp in self._temp_files:
                 temp.unlink(missing_ok=True)
             self._temp_files.clear()
-            if hasher.is_alive():
-                hasher.join()
+            self._digest = None
+            digest.join()
 
     def _scan_text(self, source: Source, columns: dict[str, str], progress):
         """Scan, switching to Windows-1252 when the text turns out not to be UTF-8."""
@@ -683,7 +751,12 @@ class Loader:
     def _as_cp1252(self, source: Source, transcode: bool) -> Source:
         source.csv_params["needs_transcode"] = transcode
         stream = transcode and transcode_by_stream(source, self.workdir)
-        new = as_windows_1252(source, self.workdir, stream=stream)
+        # The copy reads every byte of a plain file: the file's digest is made from its blocks.
+        on_block = None
+        if transcode and not stream and self._digest is not None:
+            on_block = self._digest.feeder()
+        self._digest = None
+        new = as_windows_1252(source, self.workdir, stream=stream, on_block=on_block)
         self._temp_files.extend(new.temp_files)
         self._streams.extend(new.streams)
         return new
@@ -783,9 +856,10 @@ class Loader:
                 "create or replace temp table load_rejects "
                 "(line_number bigint, reason varchar, detail varchar, raw_values varchar)"
             )
+            raw = ", ".join(f"{sql_literal(h)}, s.c{i}" for i, h in enumerate(source.headers))
             con.execute(
                 "insert into load_rejects "
-                "select r.line_number, r.reason, r.detail, s.raw_values "
+                f"select r.line_number, r.reason, r.detail, json_object({raw})::varchar "
                 "from load_rows r join load_source s using (line_number) "
                 "where r.reason is not null"
             )
@@ -822,9 +896,10 @@ class Loader:
                 pass  # a commit that failed (a full disk) has ended the transaction itself
             raise
         finally:
-            for name in ("load_kept", "load_rows", "load_valid", "load_rejects"):
+            for kind, name in (("view", "load_valid"), ("table", "load_kept"),
+                               ("table", "load_rows"), ("table", "load_rejects")):  # fmt: skip
                 try:
-                    con.execute(f"drop table if exists {name}")
+                    con.execute(f"drop {kind} if exists {name}")
                 except duckdb.Error:
                     pass  # temp tables go with the connection anyway (after a failed commit)
         return summary
