@@ -54,7 +54,9 @@ from etl.ingest.read import (
     Source,
     Utf8Stream,
     as_windows_1252,
+    default_workdir,
     first_line,
+    open_regular,
     open_source,
     remove_orphans,
     restore_cp1252,
@@ -188,6 +190,96 @@ class FileDigest:
             else:  # never started, or the feeding pass stopped early
                 self._result = sha256_of(self.path)
         return self._result
+
+
+class CopyCancelled(OSError):
+    """A prepared copy stopped because no load will take it (an OSError: the copy then
+    removes its file as after a read error, etl/ingest/read.py as_windows_1252)."""
+
+
+class PreparedCopy:
+    """The UTF-8 copy of a Windows-1252 file, begun before the warehouse is open (issue 20).
+
+    `benzo-monitor load` opens the warehouse first (a new one creates its tables and views:
+    0.5-0.8 s, mostly on one core) and only then reads the file, whose UTF-8 copy (Python,
+    1.7 s of CPU for the 10-million-line export) runs on one core too. Begun in a thread before
+    the warehouse opens, the copy runs beside it. The load takes it as it would have made it
+    (`Loader.load_file`): the same copy, checked the same way, its digest made from its
+    blocks, and the ledger's start and seconds counted from the moment the copy began.
+
+    Only a plain (not gzip) delimited file that the load would copy is prepared; anything
+    else, or any error, leaves the file to the load itself. `close` deletes a copy no load
+    took (a load of other files, or a warehouse that could not be opened).
+    """
+
+    def __init__(self, path: Path, workdir: Path | None = None):
+        self.path = Path(path)
+        self.workdir = workdir or default_workdir()
+        self.started = dt.datetime.now()
+        self.clock = time.perf_counter()
+        self.digest = FileDigest(self.path)
+        self.source: Source | None = None  # the file as opened (open_source)
+        self.copy: Source | None = None  # its UTF-8 form (as_windows_1252)
+        self._taken = False
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._prepare, daemon=True)
+        self._thread.start()
+
+    def _prepare(self) -> None:
+        source = None
+        try:
+            with open_regular(self.path) as fh:
+                head = fh.read(4)
+            if head.startswith((b"PK\x03\x04", b"PAR1", b"\x1f\x8b")):
+                return  # a workbook, Parquet or gzip file: nothing to copy beforehand
+            source = open_source(None, self.path, self.workdir)  # (text: no connection used)
+            if not source.csv_params.get("needs_transcode") or transcode_by_stream(
+                source, self.workdir
+            ):
+                return
+            feed = self.digest.feeder()
+
+            def on_block(block: bytes | None) -> None:
+                if block is not None and self._cancel.is_set():
+                    raise CopyCancelled("the copy is no longer needed")
+                feed(block)
+
+            self.copy = as_windows_1252(source, self.workdir, stream=False, on_block=on_block)
+            self.source = source
+        except Exception:  # noqa: BLE001 - the load meets the same error and says it
+            self.copy = None
+        finally:
+            if self.copy is None and source is not None:
+                for temp in source.temp_files:
+                    temp.unlink(missing_ok=True)
+
+    def take(self, path: Path) -> PreparedCopy | None:
+        """This prepared copy, when it is `path`'s (waiting for it); the caller then owns its
+        temporary files. None otherwise."""
+        if self._taken or Path(path) != self.path:
+            return None
+        self._thread.join()
+        if self.copy is None:
+            return None
+        self._taken = True
+        return self
+
+    def close(self) -> None:
+        """Stop or wait for the copy, and delete it unless a load took it."""
+        if not self._taken:
+            self._cancel.set()
+        self._thread.join()
+        if not self._taken:
+            self._taken = True
+            for prepared in (self.source, self.copy):
+                for temp in prepared.temp_files if prepared else []:
+                    temp.unlink(missing_ok=True)
+        self.digest.join()
+
+
+def prepare_copy(paths: list[Path]) -> PreparedCopy | None:
+    """Begin the UTF-8 copy of the first file, if it needs one (`PreparedCopy`)."""
+    return PreparedCopy(Path(paths[0])) if paths else None
 
 
 def _run(con: duckdb.DuckDBPyConnection, query: str, progress: ProgressCallback | None):
@@ -393,6 +485,8 @@ class Loader:
         self._streams: list[Utf8Stream] = []
         self._nrn_columns: list[tuple[str, int]] = []
         self._digest: FileDigest | None = None  # to be fed by the UTF-8 copy (load_file)
+        self.prepared: PreparedCopy | None = None  # a copy begun beforehand (load_paths)
+        self._prepared_copy: Source | None = None  # the file's, taken by load_file
         remove_orphans(self.workdir)  # temporary files of loads that were killed
         # DuckDB only measures a query's progress when its progress bar is on (not printed).
         con.execute("set enable_progress_bar = true")
@@ -664,18 +758,25 @@ class Loader:
         """
         started = dt.datetime.now()
         clock = time.perf_counter()
-        digest = FileDigest(path)
-        source = open_source(self.con, path, self.workdir, self.limits)
-        self._temp_files.extend(source.temp_files)
-        params = source.csv_params
-        if (
-            params.get("needs_transcode")
-            and not params["gzipped"]
-            and not transcode_by_stream(source, self.workdir)
-        ):
-            self._digest = digest  # hashed from the blocks of the UTF-8 copy (_as_cp1252)
+        prepared = None if dry_run or self.prepared is None else self.prepared.take(path)
+        if prepared is not None:  # its copy was begun before the warehouse opened
+            started, clock, digest = prepared.started, prepared.clock, prepared.digest
+            source = prepared.source
+            self._temp_files.extend(source.temp_files + prepared.copy.temp_files)
+            self._prepared_copy = prepared.copy
         else:
-            digest.start()
+            digest = FileDigest(path)
+            source = open_source(self.con, path, self.workdir, self.limits)
+            self._temp_files.extend(source.temp_files)
+            params = source.csv_params
+            if (
+                params.get("needs_transcode")
+                and not params["gzipped"]
+                and not transcode_by_stream(source, self.workdir)
+            ):
+                self._digest = digest  # hashed from the blocks of the UTF-8 copy (_as_cp1252)
+            else:
+                digest.start()
         try:
             columns = self._columns(source)
             source, (n_rows, n_skipped, n_nrn_like), csv_rejects = self._scan_text(
@@ -706,7 +807,7 @@ class Loader:
             for temp in self._temp_files:
                 temp.unlink(missing_ok=True)
             self._temp_files.clear()
-            self._digest = None
+            self._digest = self._prepared_copy = None
             digest.join()
 
     def _scan_text(self, source: Source, columns: dict[str, str], progress):
@@ -749,6 +850,9 @@ class Loader:
         ]
 
     def _as_cp1252(self, source: Source, transcode: bool) -> Source:
+        if transcode and self._prepared_copy is not None:  # made already (PreparedCopy)
+            new, self._prepared_copy = self._prepared_copy, None
+            return new
         source.csv_params["needs_transcode"] = transcode
         stream = transcode and transcode_by_stream(source, self.workdir)
         # The copy reads every byte of a plain file: the file's digest is made from its blocks.
@@ -958,17 +1062,32 @@ def load_paths(
     mapping_path: Path | None = None,
     progress_factory: Callable[[Path], ProgressCallback | None] | None = None,
     config: Config | None = None,
+    prepared: PreparedCopy | None = None,
 ) -> list[FileOutcome]:
     """Load each file in turn (each atomically); a refused file does not stop the others.
+
+    `prepared`: the UTF-8 copy of a file, begun before the warehouse was opened
+    (`prepare_copy`); taken by that file's load, deleted here if none took it.
 
     With `config`, and once a dashboard has served this warehouse (its snapshot folder
     exists), a snapshot is published for readers when at least one file loaded (etl/base/publish.py).
     """
-    mapping = read_mapping(mapping_path) if mapping_path else None
-    limits = (
-        ExpansionLimits(config.max_expanded_bytes, config.max_expanded_lines) if config else None
-    )
-    loader = Loader(con, mapping, str(mapping_path) if mapping_path else None, limits=limits)
+    try:
+        mapping = read_mapping(mapping_path) if mapping_path else None
+        limits = (
+            ExpansionLimits(config.max_expanded_bytes, config.max_expanded_lines)
+            if config
+            else None
+        )
+        loader = Loader(con, mapping, str(mapping_path) if mapping_path else None, limits=limits)
+        loader.prepared = prepared
+        return _load_each(con, loader, paths, progress_factory, config)
+    finally:
+        if prepared is not None:
+            prepared.close()
+
+
+def _load_each(con, loader, paths, progress_factory, config) -> list[FileOutcome]:
     outcomes = []
     loaded: list[str] = []
     for path in paths:

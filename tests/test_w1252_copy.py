@@ -1,10 +1,15 @@
-"""Issue 20: the file's SHA-256 (the ledger's file_sha256) made from the blocks of the UTF-8 copy.
+"""Issue 20: the UTF-8 copy of a Windows-1252 file, made once and early.
 
 A Windows-1252 file with bytes 0x80-0x9F is copied as UTF-8 before DuckDB scans it: that pass
-reads every byte of the file. The loader hashes those blocks (on another thread) instead of
-reading the file a second time (etl/ingest/load.py `FileDigest`). What must not change: the
-digest is hashlib's SHA-256 over the file's raw bytes, whichever way it was made, and a pass
-that stops early never leaves a digest of part of the file.
+reads every byte of the file.
+
+- The loader hashes those blocks (on another thread) instead of reading the file a second
+  time (etl/ingest/load.py `FileDigest`). What must not change: the digest is hashlib's SHA-256
+  over the file's raw bytes, whichever way it was made, and a pass that stops early never
+  leaves a digest of part of the file.
+- `benzo-monitor load` begins the copy before it opens the warehouse (`PreparedCopy`), so the
+  two run side by side; the load takes that copy, with the same results as a copy made by the
+  load itself, and a copy no load takes is deleted.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from etl.ingest import load as load_module
-from etl.ingest.load import FileDigest
-from etl.ingest.read import BLOCK_BYTES, TRANSCODE_ENV
+from etl.ingest.load import FileDigest, PreparedCopy, load_paths
+from etl.ingest.read import BLOCK_BYTES, TRANSCODE_ENV, as_windows_1252
 from tests.conftest import CANONICAL_HEADER, query
 
 INIT5, RED20 = "5521950", "5521992"
@@ -139,3 +144,94 @@ def test_a_started_digest_takes_no_feeder(raw_file):
     assert digest.feeder() is None
     assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
     assert FileDigest(path).hexdigest() == hashlib.sha256(data).hexdigest()  # never started
+
+
+def _copies(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_the_load_takes_the_copy_prepared_before_the_warehouse_opened(tmp_path, monkeypatch):
+    """A copy prepared for the file (as the command does before opening the warehouse) is the
+    one the load reads: the file is copied once (as_windows_1252 called once, by the prepared
+    copy), the ledger has hashlib's digest of the bytes, and the rows are those of SPEC §3 by
+    hand (5,003 read, 2 new, 5,000 skipped, 1 rejected: line 4, no patient, with its label
+    Œuvre – “€”). The work folder is empty afterwards."""
+    from etl.base import warehouse
+    from etl.ingest import load as module
+
+    export = tmp_path / "export.csv"
+    data = _export(export, 5_000)
+    work = tmp_path / "work"
+    monkeypatch.setenv(TRANSCODE_ENV, "copy")
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args[0].path)
+        return as_windows_1252(*args, **kwargs)
+
+    monkeypatch.setattr(module, "as_windows_1252", counted)
+    prepared = PreparedCopy(export, work)
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    try:
+        (outcome,) = load_paths(con, [export], prepared=prepared)
+    finally:
+        con.close()
+    assert outcome.summary is not None, outcome.refused
+    assert calls == [export]
+    assert (outcome.summary.file_sha256, outcome.summary.rows_read) == (
+        hashlib.sha256(data).hexdigest(),
+        5_003,
+    )
+    db = tmp_path / "w.duckdb"
+    assert query(db, "select rows_new, rows_skipped, rows_rejected from loads") == [(2, 5_000, 1)]
+    ((line, raw),) = query(db, "select line_number, raw_values from rejects")
+    assert line == 4 and json.loads(raw)["libellé"] == "Œuvre – “€”"
+    assert _copies(work) == []
+
+
+def test_a_prepared_copy_no_load_takes_is_deleted(tmp_path, monkeypatch):
+    """Prepared for one file, then a load of another (or none at all): nothing is left in the
+    work folder, and the other file loads as usual (its own digest)."""
+    from etl.base import warehouse
+
+    monkeypatch.setenv(TRANSCODE_ENV, "copy")
+    first, other = tmp_path / "first.csv", tmp_path / "other.csv"
+    _export(first, 2_000)
+    data = _export(other, 10)
+    work = tmp_path / "work"
+    prepared = PreparedCopy(first, work)
+    assert prepared.take(other) is None
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    try:
+        (outcome,) = load_paths(con, [other], prepared=prepared)
+    finally:
+        con.close()
+    assert outcome.summary.file_sha256 == hashlib.sha256(data).hexdigest()
+    assert _copies(work) == []
+
+    alone = PreparedCopy(first, work)  # never taken: closed by its owner
+    alone.close()
+    assert _copies(work) == []
+
+
+def test_only_a_file_the_load_would_copy_is_prepared(tmp_path, monkeypatch):
+    """A UTF-8 file, and a Windows-1252 file without bytes 0x80-0x9F (DuckDB reads it as
+    latin-1 itself), need no copy: nothing is prepared, nothing written. The stream (forced)
+    needs none either."""
+    work = tmp_path / "work"
+    utf8 = tmp_path / "utf8.csv"
+    utf8.write_text("patient_id;cnk\nP1;5521950\n", encoding="utf-8")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("patient_id;libellé\nP1;é\n".encode("cp1252"))
+    monkeypatch.setenv(TRANSCODE_ENV, "copy")
+    for path in (utf8, latin):
+        prepared = PreparedCopy(path, work)
+        assert prepared.take(path) is None
+        prepared.close()
+    w1252 = tmp_path / "w1252.csv"
+    _export(w1252, 10)
+    monkeypatch.setenv(TRANSCODE_ENV, "stream")
+    prepared = PreparedCopy(w1252, work)
+    assert prepared.take(w1252) is None
+    prepared.close()
+    assert _copies(work) == []
