@@ -14,7 +14,7 @@ from etl.base.errors import UserError
 from etl.base.warehouse import WarehouseError, connect
 from etl.cli.terminal import emit, read_only
 from etl.ingest.columns import MappingError
-from etl.ingest.load import REASONS, DiskFull, load_paths
+from etl.ingest.load import REASONS, DiskFull, load_paths, prepare_copy
 
 DISK_FULL_STATUS = 3  # README, exit statuses: a full disk (nothing changed; free space, load again)
 
@@ -24,10 +24,16 @@ def run_load(args, config) -> int:
     # File names, headers and messages are text, not rich markup: a header such as "[/]" would
     # otherwise end in a MarkupError traceback. (UserError messages are printed as markup.)
     out = Console(width=None if sys.stdout.isatty() else 132)
+    # A Windows-1252 file's UTF-8 copy runs beside the opening of the warehouse (issue 20).
+    prepared = prepare_copy(args.files)
     try:
         con = connect(args.db, config=config)
-    except WarehouseError as exc:
-        raise UserError(escape(str(exc))) from exc
+    except BaseException as exc:
+        if prepared is not None:
+            prepared.close()
+        if isinstance(exc, WarehouseError):
+            raise UserError(escape(str(exc))) from exc
+        raise
     show_progress = not args.no_progress and sys.stderr.isatty()
     progress_bar = Progress(
         TextColumn("[bold]{task.description}"),
@@ -45,7 +51,7 @@ def run_load(args, config) -> int:
 
     try:
         with progress_bar:
-            outcomes = load_paths(con, args.files, args.mapping, factory, config)
+            outcomes = load_paths(con, args.files, args.mapping, factory, config, prepared)
     except MappingError as exc:
         raise UserError(escape(str(exc))) from exc
     except DiskFull as exc:

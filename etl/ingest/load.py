@@ -24,6 +24,7 @@ import errno
 import getpass
 import hashlib
 import json
+import queue
 import re
 import tempfile
 import threading
@@ -53,7 +54,9 @@ from etl.ingest.read import (
     Source,
     Utf8Stream,
     as_windows_1252,
+    default_workdir,
     first_line,
+    open_regular,
     open_source,
     remove_orphans,
     restore_cp1252,
@@ -123,6 +126,160 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class FileDigest:
+    """The SHA-256 of a file's bytes (the ledger's file_sha256), computed beside the load.
+
+    By a thread that reads the file (`start`), or, when the load reads every byte of the file
+    anyway (the UTF-8 copy of a Windows-1252 file), from that pass's blocks (`feeder`): the
+    file is then read once instead of twice, and hashlib, which releases the GIL on large
+    blocks, hashes on one core while the copy transcodes on the other. `hexdigest` waits for
+    the digest; a pass that ended before the file's end (an error) is replaced by a full read,
+    so the digest is always that of the whole file.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._sha = hashlib.sha256()
+        self._fed: int | None = None  # bytes fed so far; None: not fed
+        self._blocks: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._result: str | None = None
+
+    def start(self) -> None:
+        """Read and hash the file in a thread of its own."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._read, daemon=True)
+            self._thread.start()
+
+    def _read(self) -> None:
+        self._result = sha256_of(self.path)
+
+    def feeder(self) -> Callable[[bytes | None], None] | None:
+        """A function to call with each block of the file in order, then with None; None when
+        the digest is already being computed (`start`, or a feeder given before)."""
+        if self._thread is not None:
+            return None
+        blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)  # at most 8 blocks held
+        self._blocks, self._fed = blocks, 0
+
+        def consume() -> None:
+            while (block := blocks.get()) is not None:
+                self._sha.update(block)
+                self._fed += len(block)
+
+        self._thread = threading.Thread(target=consume, daemon=True)
+        self._thread.start()
+        return blocks.put
+
+    def join(self) -> None:
+        """Wait for the thread (if any) to end; a feeder not ended (its pass never ran, or
+        was stopped before it began) is ended here."""
+        if self._blocks is not None and self._thread is not None and self._thread.is_alive():
+            self._blocks.put(None)  # (after the pass's own None, a second one stays unread)
+        if self._thread is not None:
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        """The file's SHA-256, in hexadecimal."""
+        self.join()
+        if self._result is None:
+            if self._fed is not None and self._fed == self.path.stat().st_size:
+                self._result = self._sha.hexdigest()
+            else:  # never started, or the feeding pass stopped early
+                self._result = sha256_of(self.path)
+        return self._result
+
+
+class CopyCancelled(OSError):
+    """A prepared copy stopped because no load will take it (an OSError: the copy then
+    removes its file as after a read error, etl/ingest/read.py as_windows_1252)."""
+
+
+class PreparedCopy:
+    """The UTF-8 copy of a Windows-1252 file, begun before the warehouse is open (issue 20).
+
+    `benzo-monitor load` opens the warehouse first (a new one creates its tables and views:
+    0.5-0.8 s, mostly on one core) and only then reads the file, whose UTF-8 copy (Python,
+    1.7 s of CPU for the 10-million-line export) runs on one core too. Begun in a thread before
+    the warehouse opens, the copy runs beside it. The load takes it as it would have made it
+    (`Loader.load_file`): the same copy, checked the same way, its digest made from its
+    blocks, and the ledger's start and seconds counted from the moment the copy began.
+
+    Only a plain (not gzip) delimited file that the load would copy is prepared; anything
+    else, or any error, leaves the file to the load itself. `close` deletes a copy no load
+    took (a load of other files, or a warehouse that could not be opened).
+    """
+
+    def __init__(self, path: Path, workdir: Path | None = None):
+        self.path = Path(path)
+        self.workdir = workdir or default_workdir()
+        self.started = dt.datetime.now()
+        self.clock = time.perf_counter()
+        self.digest = FileDigest(self.path)
+        self.source: Source | None = None  # the file as opened (open_source)
+        self.copy: Source | None = None  # its UTF-8 form (as_windows_1252)
+        self._taken = False
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._prepare, daemon=True)
+        self._thread.start()
+
+    def _prepare(self) -> None:
+        source = None
+        try:
+            with open_regular(self.path) as fh:
+                head = fh.read(4)
+            if head.startswith((b"PK\x03\x04", b"PAR1", b"\x1f\x8b")):
+                return  # a workbook, Parquet or gzip file: nothing to copy beforehand
+            source = open_source(None, self.path, self.workdir)  # (text: no connection used)
+            if not source.csv_params.get("needs_transcode") or transcode_by_stream(
+                source, self.workdir
+            ):
+                return
+            feed = self.digest.feeder()
+
+            def on_block(block: bytes | None) -> None:
+                if block is not None and self._cancel.is_set():
+                    raise CopyCancelled("the copy is no longer needed")
+                feed(block)
+
+            self.copy = as_windows_1252(source, self.workdir, stream=False, on_block=on_block)
+            self.source = source
+        except Exception:  # noqa: BLE001 - the load meets the same error and says it
+            self.copy = None
+        finally:
+            if self.copy is None and source is not None:
+                for temp in source.temp_files:
+                    temp.unlink(missing_ok=True)
+
+    def take(self, path: Path) -> PreparedCopy | None:
+        """This prepared copy, when it is `path`'s (waiting for it); the caller then owns its
+        temporary files. None otherwise."""
+        if self._taken or Path(path) != self.path:
+            return None
+        self._thread.join()
+        if self.copy is None:
+            return None
+        self._taken = True
+        return self
+
+    def close(self) -> None:
+        """Stop or wait for the copy, and delete it unless a load took it."""
+        if not self._taken:
+            self._cancel.set()
+        self._thread.join()
+        if not self._taken:
+            self._taken = True
+            for prepared in (self.source, self.copy):
+                for temp in prepared.temp_files if prepared else []:
+                    temp.unlink(missing_ok=True)
+        self.digest.join()
+
+
+def prepare_copy(paths: list[Path]) -> PreparedCopy | None:
+    """Begin the UTF-8 copy of the first file, if it needs one (`PreparedCopy`)."""
+    return PreparedCopy(Path(paths[0])) if paths else None
 
 
 def _run(con: duckdb.DuckDBPyConnection, query: str, progress: ProgressCallback | None):
@@ -327,6 +484,9 @@ class Loader:
         self._temp_files: list[Path] = []
         self._streams: list[Utf8Stream] = []
         self._nrn_columns: list[tuple[str, int]] = []
+        self._digest: FileDigest | None = None  # to be fed by the UTF-8 copy (load_file)
+        self.prepared: PreparedCopy | None = None  # a copy begun beforehand (load_paths)
+        self._prepared_copy: Source | None = None  # the file's, taken by load_file
         remove_orphans(self.workdir)  # temporary files of loads that were killed
         # DuckDB only measures a query's progress when its progress bar is on (not printed).
         con.execute("set enable_progress_bar = true")
@@ -410,10 +570,16 @@ class Loader:
         n_rows, n_kept, n_nrn_like = self.con.execute(
             "select count(*), count(kept), count(*) filter (where nrn_like) from load_marks"
         ).fetchone()
-        values = ", ".join(f"kept[{i + 1}] as c{i}" for i in range(len(source.column_exprs)))
+        # A Windows-1252 file read through its UTF-8 copy gets its characters back here, on
+        # the kept rows only (etl/ingest/read.py as_windows_1252). No ORDER BY: the table keeps
+        # the order of load_marks (as load_marks keeps the file's), and line_seq is its rowid.
+        restore = restore_cp1252_sql if source.csv_params.get("transcoded") else str
+        values = ", ".join(
+            f"{restore(f'kept[{i + 1}]')} as c{i}" for i in range(len(source.column_exprs))
+        )
         self.con.execute(
             "create or replace temp table load_kept as select rowid + 1 as line_seq, "
-            f"{values} from load_marks where kept is not null order by line_seq"
+            f"{values} from load_marks where kept is not null"
         )
         self.con.execute("drop table load_marks")
         return n_rows, n_rows - n_kept, n_nrn_like
@@ -551,20 +717,13 @@ class Loader:
         if shifts:
             self.con.executemany("insert into load_line_shift values (?)", [[s] for s in shifts])
 
-        if source.csv_params.get("transcoded"):
-            # A Windows-1252 file read through its UTF-8 copy gets its characters back, on the
-            # kept rows only (etl/ingest/read.py as_windows_1252).
-            restored = ", ".join(f"{restore_cp1252_sql(c)} as {c}" for c in source.column_names)
-            self.con.execute(
-                f"create or replace temp table load_kept as select line_seq, {restored} "
-                "from load_kept order by line_seq"
-            )
         canonical = ", ".join(
             f"{columns[name] if name in columns else 'null::varchar'} as {name}"
             for name in CANONICAL
         )
-        raw = ", ".join(f"{sql_literal(h)}, c{i}" for i, h in enumerate(source.headers))
         first = source.first_line
+        # The file's values c0..cN stay in the view for the rejects (`_commit`): their raw
+        # values are made after the join with the rejected rows, for those rows only.
         self.con.execute(
             f"""
             create or replace temp view load_source as
@@ -572,21 +731,18 @@ class Loader:
                 line_seq + {first - 1}
                     + (select count(*) from load_line_shift where threshold <= line_seq)
                     as line_number,
-                json_object({raw})::varchar as raw_values,
-                {canonical}
+                {canonical},
+                {", ".join(source.column_names)}
             from load_kept
             """
         )
+        # One statement checks, normalises and numbers the occurrences (normalise_lines.sql).
         self.con.execute(
             "create or replace temp table load_rows as "
             + sql_pkg.read_sql("load/normalise_lines.sql")
         )
         self.con.execute(
-            """
-            create or replace temp table load_valid as
-            select *, row_number() over (partition by fingerprint order by line_number) as occurrence
-            from load_rows where reason is null
-            """
+            "create or replace temp view load_valid as select * from load_rows where reason is null"
         )
 
     # -- the whole file --------------------------------------------------------------------
@@ -602,11 +758,25 @@ class Loader:
         """
         started = dt.datetime.now()
         clock = time.perf_counter()
-        digest: dict[str, str] = {}
-        hasher = threading.Thread(target=lambda: digest.update(sha=sha256_of(path)), daemon=True)
-        source = open_source(self.con, path, self.workdir, self.limits)
-        self._temp_files.extend(source.temp_files)
-        hasher.start()
+        prepared = None if dry_run or self.prepared is None else self.prepared.take(path)
+        if prepared is not None:  # its copy was begun before the warehouse opened
+            started, clock, digest = prepared.started, prepared.clock, prepared.digest
+            source = prepared.source
+            self._temp_files.extend(source.temp_files + prepared.copy.temp_files)
+            self._prepared_copy = prepared.copy
+        else:
+            digest = FileDigest(path)
+            source = open_source(self.con, path, self.workdir, self.limits)
+            self._temp_files.extend(source.temp_files)
+            params = source.csv_params
+            if (
+                params.get("needs_transcode")
+                and not params["gzipped"]
+                and not transcode_by_stream(source, self.workdir)
+            ):
+                self._digest = digest  # hashed from the blocks of the UTF-8 copy (_as_cp1252)
+            else:
+                digest.start()
         try:
             columns = self._columns(source)
             source, (n_rows, n_skipped, n_nrn_like), csv_rejects = self._scan_text(
@@ -624,9 +794,8 @@ class Loader:
                 line - source.first_line - i + 2 for i, line in enumerate(reject_lines, start=1)
             ]
             self._normalise(source, columns, shifts)
-            hasher.join()
             summary = self._commit(
-                path, source, digest["sha"], started, clock, n_rows, n_skipped, csv_rejects,
+                path, source, digest.hexdigest(), started, clock, n_rows, n_skipped, csv_rejects,
                 warnings, dry_run,
             )  # fmt: skip
             summary.nrn_columns = self._nrn_columns
@@ -638,8 +807,8 @@ class Loader:
             for temp in self._temp_files:
                 temp.unlink(missing_ok=True)
             self._temp_files.clear()
-            if hasher.is_alive():
-                hasher.join()
+            self._digest = self._prepared_copy = None
+            digest.join()
 
     def _scan_text(self, source: Source, columns: dict[str, str], progress):
         """Scan, switching to Windows-1252 when the text turns out not to be UTF-8."""
@@ -681,9 +850,17 @@ class Loader:
         ]
 
     def _as_cp1252(self, source: Source, transcode: bool) -> Source:
+        if transcode and self._prepared_copy is not None:  # made already (PreparedCopy)
+            new, self._prepared_copy = self._prepared_copy, None
+            return new
         source.csv_params["needs_transcode"] = transcode
         stream = transcode and transcode_by_stream(source, self.workdir)
-        new = as_windows_1252(source, self.workdir, stream=stream)
+        # The copy reads every byte of a plain file: the file's digest is made from its blocks.
+        on_block = None
+        if transcode and not stream and self._digest is not None:
+            on_block = self._digest.feeder()
+        self._digest = None
+        new = as_windows_1252(source, self.workdir, stream=stream, on_block=on_block)
         self._temp_files.extend(new.temp_files)
         self._streams.extend(new.streams)
         return new
@@ -783,9 +960,10 @@ class Loader:
                 "create or replace temp table load_rejects "
                 "(line_number bigint, reason varchar, detail varchar, raw_values varchar)"
             )
+            raw = ", ".join(f"{sql_literal(h)}, s.c{i}" for i, h in enumerate(source.headers))
             con.execute(
                 "insert into load_rejects "
-                "select r.line_number, r.reason, r.detail, s.raw_values "
+                f"select r.line_number, r.reason, r.detail, json_object({raw})::varchar "
                 "from load_rows r join load_source s using (line_number) "
                 "where r.reason is not null"
             )
@@ -822,9 +1000,10 @@ class Loader:
                 pass  # a commit that failed (a full disk) has ended the transaction itself
             raise
         finally:
-            for name in ("load_kept", "load_rows", "load_valid", "load_rejects"):
+            for kind, name in (("view", "load_valid"), ("table", "load_kept"),
+                               ("table", "load_rows"), ("table", "load_rejects")):  # fmt: skip
                 try:
-                    con.execute(f"drop table if exists {name}")
+                    con.execute(f"drop {kind} if exists {name}")
                 except duckdb.Error:
                     pass  # temp tables go with the connection anyway (after a failed commit)
         return summary
@@ -883,17 +1062,32 @@ def load_paths(
     mapping_path: Path | None = None,
     progress_factory: Callable[[Path], ProgressCallback | None] | None = None,
     config: Config | None = None,
+    prepared: PreparedCopy | None = None,
 ) -> list[FileOutcome]:
     """Load each file in turn (each atomically); a refused file does not stop the others.
+
+    `prepared`: the UTF-8 copy of a file, begun before the warehouse was opened
+    (`prepare_copy`); taken by that file's load, deleted here if none took it.
 
     With `config`, and once a dashboard has served this warehouse (its snapshot folder
     exists), a snapshot is published for readers when at least one file loaded (etl/base/publish.py).
     """
-    mapping = read_mapping(mapping_path) if mapping_path else None
-    limits = (
-        ExpansionLimits(config.max_expanded_bytes, config.max_expanded_lines) if config else None
-    )
-    loader = Loader(con, mapping, str(mapping_path) if mapping_path else None, limits=limits)
+    try:
+        mapping = read_mapping(mapping_path) if mapping_path else None
+        limits = (
+            ExpansionLimits(config.max_expanded_bytes, config.max_expanded_lines)
+            if config
+            else None
+        )
+        loader = Loader(con, mapping, str(mapping_path) if mapping_path else None, limits=limits)
+        loader.prepared = prepared
+        return _load_each(con, loader, paths, progress_factory, config)
+    finally:
+        if prepared is not None:
+            prepared.close()
+
+
+def _load_each(con, loader, paths, progress_factory, config) -> list[FileOutcome]:
     outcomes = []
     loaded: list[str] = []
     for path in paths:

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -441,9 +442,11 @@ BLOCK_BYTES = 1 << 20
 
 def restore_cp1252_sql(expression: str) -> str:
     """SQL: a value read from the UTF-8 copy, with its Windows-1252 characters back (only the
-    values holding a C1 control character go through DuckDB's translate(), which is slow)."""
+    values holding a C1 control character go through DuckDB's translate(), which is slow; and
+    only those holding a character beyond ASCII, as many bytes as characters, are searched)."""
     return (
-        f"case when regexp_matches({expression}, '[\\x{{80}}-\\x{{9f}}]') "
+        f"case when strlen({expression}) <> length({expression}) "
+        f"and regexp_matches({expression}, '[\\x{{80}}-\\x{{9f}}]') "
         f"then translate({expression}, {sql_literal(C1_CONTROLS)}, "
         f"{sql_literal(CP1252_CHARACTERS)}) else {expression} end"
     )
@@ -454,13 +457,20 @@ def restore_cp1252(text: str) -> str:
     return text.translate(str.maketrans(C1_CONTROLS, CP1252_CHARACTERS))
 
 
-def as_windows_1252(source: Source, workdir: Path, stream: bool = False) -> Source:
+def as_windows_1252(
+    source: Source,
+    workdir: Path,
+    stream: bool = False,
+    on_block: Callable[[bytes | None], None] | None = None,
+) -> Source:
     """The same delimited file read as Windows-1252.
 
     Without bytes 0x80-0x9F, DuckDB reads the file itself as latin-1. With them, DuckDB reads
     the file's UTF-8 form (see above): with `stream` (where named pipes exist), through a named
     pipe fed by a thread as DuckDB reads it (`Utf8Stream`: nothing is written to disk or to
     memory beyond a block); otherwise from a temporary UTF-8 copy on disk (`copy_folder`).
+    The copy of a plain (not gzip) file calls `on_block` with each block of the file's bytes
+    in order, then with None (see `_copy_as_utf8`); it is not called otherwise.
     The caller closes `new.streams` and deletes `new.temp_files` once the load is over.
     """
     params = dict(source.csv_params)
@@ -488,7 +498,7 @@ def as_windows_1252(source: Source, workdir: Path, stream: bool = False) -> Sour
             prefix=f"transcoded-{os.getpid()}-", suffix=".csv", dir=folder
         )
         try:
-            _copy_as_utf8(source, fd)
+            _copy_as_utf8(source, fd, None if params["gzipped"] else on_block)
         except (OSError, EOFError, zlib.error) as exc:
             Path(name).unlink(missing_ok=True)
             raise FileRefused(f"{source.path}: cannot be read ({exc})") from exc
@@ -637,12 +647,24 @@ def copy_folder(source: Source, workdir: Path) -> Path:
     return workdir
 
 
-def _copy_as_utf8(source: Source, fd: int) -> None:
-    """Copy the file into `fd`, decoded as latin-1 and written as UTF-8 (see above)."""
+def _copy_as_utf8(
+    source: Source, fd: int, on_block: Callable[[bytes | None], None] | None = None
+) -> None:
+    """Copy the file into `fd`, decoded as latin-1 and written as UTF-8 (see above).
+
+    `on_block` (if any) gets each block read, in order, then None once the copy ends (whole
+    or not): the load hashes the file from them instead of reading it a second time.
+    """
     opener = gzip.open if source.csv_params["gzipped"] else open
-    with opener(source.path, "rb") as src, os.fdopen(fd, "wb") as dst:
-        for block in iter(lambda: src.read(BLOCK_BYTES), b""):
-            dst.write(block.decode("latin-1").encode("utf-8"))
+    try:
+        with opener(source.path, "rb") as src, os.fdopen(fd, "wb") as dst:
+            for block in iter(lambda: src.read(BLOCK_BYTES), b""):
+                if on_block is not None:
+                    on_block(block)
+                dst.write(block.decode("latin-1").encode("utf-8"))
+    finally:
+        if on_block is not None:
+            on_block(None)
 
 
 # --- Parquet and Excel: typed columns, turned into text the way an office would write them --

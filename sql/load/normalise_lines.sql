@@ -2,8 +2,8 @@
 -- §14) and rows whose CNK is not a valid code. Other medicines were counted and dropped before
 -- (etl/ingest/load.py, which keeps a row as a BZRA line by the same test as `line_kind` here).
 -- Reads the temp view `load_source`: line_number and the thirteen canonical columns as text, NULL
--- where the file has no such column. (Its raw_values, the row as the file wrote it, are read
--- for the rejected rows only, by etl/ingest/load.py.)
+-- where the file has no such column. (The row as the file wrote it is read for the rejected
+-- rows only, by etl/ingest/load.py.)
 -- Each row gets either a reject `reason` (the first check it fails, in the order of SPEC §3)
 -- or the canonical values and the fingerprint that make loading idempotent.
 with trimmed as (
@@ -184,4 +184,10 @@ fingerprinted as (
     from classified
 )
 
-select * from fingerprinted
+-- A valid line's occurrence numbers the identical lines (same fingerprint) of the file in file
+-- order: (fingerprint, occurrence) is its key (sql/raw/tables.sql). Rejected rows have none.
+select
+    *,
+    case when fingerprint is not null
+        then row_number() over (partition by fingerprint order by line_number) end as occurrence
+from fingerprinted
