@@ -22,7 +22,7 @@ from etl.ingest.load import load_paths
 from etl.ingest.unload import unload_and_publish
 from etl.synthetic.generate import generate
 from tests.conftest import write_delimited
-from tests.sqlcase import FOLLOW, INIT10, RED10
+from tests.sqlcase import FOLLOW, INIT10, RED10, STAB
 
 HEADER = ["patient_id", "pharmacy_id", "delivery_date", "cnk", "quantity"]
 INIT5 = "5521950"
@@ -364,12 +364,12 @@ def test_other_configuration_reads_the_views(tmp_path):
 
 def _findings(con, config, as_of, *, from_store=True):
     """(rule, event, delivery date, detail key, detail values) of every finding of patients
-    C07, C08 and C12 in mart_compliance_findings as of `as_of`."""
+    C07, C08, C09 and C12 in mart_compliance_findings as of `as_of`."""
     cursor = (_store_cursor if from_store else _views_cursor)(con, config, as_of)
     try:
         return cursor.execute(
             "select rule_id, event_id, delivery_date, detail_key, detail_values "
-            "from mart_compliance_findings where patient_id in ('C07', 'C08', 'C12') "
+            "from mart_compliance_findings where patient_id in ('C07', 'C08', 'C09', 'C12') "
             "order by all"
         ).fetchall()
     finally:
@@ -382,9 +382,11 @@ def compliance_files(tmp_path):
            10-capsule reduction on 2024-12-30;
       C08: a 10-step initiation and a 10-capsule reduction on 2025-01-06 (a Monday), a second
            10-capsule reduction on 2025-01-10;
+      C09: the same as C08;
       C12: a 5-step initiation on 2025-02-03 and four 10-capsule reductions on 2025-02-03,
            02-13, 02-23 and 03-05, a follow-up interview on 2025-03-20.
-    File 2, a late line: C12's fifth reduction, delivered 2025-03-15."""
+    File 2, late lines: C12's fifth reduction, delivered 2025-03-15; a stabilisation of C09
+    delivered 2025-01-08, between its two reductions."""
     one = write_delimited(
         tmp_path / "c1.csv",
         HEADER,
@@ -395,6 +397,9 @@ def compliance_files(tmp_path):
             ["C08", "PH1", "06/01/2025", INIT10, "1"],
             ["C08", "PH1", "06/01/2025", RED10, "1"],
             ["C08", "PH1", "10/01/2025", RED10, "1"],
+            ["C09", "PH1", "06/01/2025", INIT10, "1"],
+            ["C09", "PH1", "06/01/2025", RED10, "1"],
+            ["C09", "PH1", "10/01/2025", RED10, "1"],
             ["C12", "PH2", "03/02/2025", INIT5, "1"],
             ["C12", "PH2", "03/02/2025", RED10, "1"],
             ["C12", "PH2", "13/02/2025", RED10, "1"],
@@ -403,7 +408,11 @@ def compliance_files(tmp_path):
             ["C12", "PH2", "20/03/2025", FOLLOW, "1"],
         ],
     )
-    two = write_delimited(tmp_path / "c2.csv", HEADER, [["C12", "PH2", "15/03/2025", RED10, "1"]])
+    two = write_delimited(
+        tmp_path / "c2.csv",
+        HEADER,
+        [["C12", "PH2", "15/03/2025", RED10, "1"], ["C09", "PH1", "08/01/2025", STAB, "1"]],
+    )
     return one, two
 
 
@@ -415,6 +424,13 @@ R07 = (
 R08 = (
     "R08", "C08/3", dt.date(2025, 1, 10), "r08_early_delivery",
     {"kind": "reduction", "delivery_date": "2025-01-10", "earliest_date": "2025-01-11",
+     "previous_capsules": "10", "previous_delivery_date": "2025-01-06",
+     "previous_end_date": "2025-01-15"},
+)  # fmt: skip
+R08_C09_BEFORE = ("R08", "C09/3", *R08[2:])  # C09's reduction of 2025-01-10, as C08's
+R08_C09 = (
+    "R08", "C09/3", dt.date(2025, 1, 8), "r08_early_delivery",
+    {"kind": "stabilisation", "delivery_date": "2025-01-08", "earliest_date": "2025-01-11",
      "previous_capsules": "10", "previous_delivery_date": "2025-01-06",
      "previous_end_date": "2025-01-15"},
 )  # fmt: skip
@@ -443,25 +459,34 @@ def test_compliance_findings_from_the_store(tmp_path):
     step end 03-14: on time for R08, earliest 03-11) completes the programme on 2025-03-15: the
     follow-up, now event 7 (initiation, five reductions before it), is delivered after the
     completion: flagged as of 2025-03-20 and later; as of 2025-03-19 it is not delivered yet,
-    and as of 2025-03-14 neither is the completion. The store recomputes C12 only (the one
-    patient of file 2); C07 and C08 keep their stored findings."""
+    and as of 2025-03-14 neither is the completion.
+    C09, a late line removing a finding: after file 1 its reduction of 2025-01-10 (event 3) is
+    early as C08's. File 2's stabilisation of 2025-01-08 becomes event 3 and the reduction event
+    4: the stabilisation follows the reduction of 01-06 (step end 01-15, earliest 01-11) and is
+    early (R08, as of 2025-01-08 and later); the reduction now follows a stabilisation: R08 does
+    not look at it, and no other rule flags it (not R09: it is a reduction; not R07: its step
+    end, 2025-01-10 + 9 = 01-19, is day 14).
+    The store recomputes C09 and C12 only (the patients of file 2); C07 and C08 keep their
+    stored findings."""
     config = load_config()
     con = connect(tmp_path / "w.duckdb", config=config)
     try:
         one, two = compliance_files(tmp_path)
         _load(con, one, config)
-        assert _findings(con, config, None) == [R07, R08]
+        assert _findings(con, config, None) == [R07, R08, R08_C09_BEFORE]
         _load(con, two)
         assert store.refresh_store(con, config) == "patients"
         cases = {
-            None: [R07, R08, R12],
+            None: [R07, R08, R08_C09, R12],
             dt.date(2024, 12, 29): [],
             dt.date(2024, 12, 30): [R07],
-            dt.date(2025, 1, 9): [R07],
-            dt.date(2025, 1, 10): [R07, R08],
-            dt.date(2025, 3, 14): [R07, R08],
-            dt.date(2025, 3, 19): [R07, R08],
-            dt.date(2025, 3, 20): [R07, R08, R12],
+            dt.date(2025, 1, 7): [R07],
+            dt.date(2025, 1, 8): [R07, R08_C09],
+            dt.date(2025, 1, 9): [R07, R08_C09],
+            dt.date(2025, 1, 10): [R07, R08, R08_C09],
+            dt.date(2025, 3, 14): [R07, R08, R08_C09],
+            dt.date(2025, 3, 19): [R07, R08, R08_C09],
+            dt.date(2025, 3, 20): [R07, R08, R08_C09, R12],
         }
         for as_of, expected in cases.items():
             assert _findings(con, config, as_of) == expected, as_of
