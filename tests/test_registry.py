@@ -94,13 +94,19 @@ def test_every_metric_lives_in_its_marts(mart_columns):
 
 
 def test_every_rule_has_its_sql():
-    text = sql_pkg.read_sql("marts/mart_compliance_findings.sql")
+    """Each rule's CTE flags its id with the registry's severity, and is one of the findings of
+    its file; a file other than the mart is a core view the mart reads in full."""
+    mart = sql_pkg.read_sql("marts/mart_compliance_findings.sql")
     for rule in load_registry().rules:
         body = rule.sql()
         assert f"'{rule.id}' as rule_id" in body, rule.id
         # The SQL states the registry's severity (fees_flagged_eur sums the error findings).
         assert f"'{rule.severity}' as severity" in body, rule.id
+        text = sql_pkg.read_sql(rule.sql_file)
         assert re.search(rf"select \* from {rule.sql_cte}\b", text), rule.id
+        if rule.sql_file != "marts/mart_compliance_findings.sql":
+            view = re.search(r"create or replace view (\w+) as", text).group(1)
+            assert re.search(rf"select \* from {view}\b", mart), rule.id
 
 
 def test_a_missing_label_is_refused(tmp_path):

@@ -22,7 +22,7 @@ from etl.ingest.load import load_paths
 from etl.ingest.unload import unload_and_publish
 from etl.synthetic.generate import generate
 from tests.conftest import write_delimited
-from tests.sqlcase import INIT10, RED10
+from tests.sqlcase import FOLLOW, INIT10, RED10, STAB
 
 HEADER = ["patient_id", "pharmacy_id", "delivery_date", "cnk", "quantity"]
 INIT5 = "5521950"
@@ -467,5 +467,142 @@ def test_refresh_by_difference_replaces_duplicate_rows(tmp_path, monkeypatch):
         con.execute("delete from store_meta")
         assert store.refresh_store(con, config) == "rebuilt"
         assert store_content(con) == refreshed
+    finally:
+        con.close()
+
+
+# --- compliance findings kept in the store (core_compliance_findings_causal) ------------------
+
+
+def _findings(con, config, as_of, *, from_store=True):
+    """(rule, event, delivery date, detail key, detail values) of every finding of patients
+    C07, C08, C09 and C12 in mart_compliance_findings as of `as_of`."""
+    cursor = (_store_cursor if from_store else _views_cursor)(con, config, as_of)
+    try:
+        return cursor.execute(
+            "select rule_id, event_id, delivery_date, detail_key, detail_values "
+            "from mart_compliance_findings where patient_id in ('C07', 'C08', 'C09', 'C12') "
+            "order by all"
+        ).fetchall()
+    finally:
+        cursor.close()
+
+
+def compliance_files(tmp_path):
+    """File 1:
+      C07: a 10-step initiation and a 10-capsule reduction on 2024-01-08 (D1), a second
+           10-capsule reduction on 2024-12-30;
+      C08: a 10-step initiation and a 10-capsule reduction on 2025-01-06 (a Monday), a second
+           10-capsule reduction on 2025-01-10;
+      C09: the same as C08;
+      C12: a 5-step initiation on 2025-02-03 and four 10-capsule reductions on 2025-02-03,
+           02-13, 02-23 and 03-05, a follow-up interview on 2025-03-20.
+    File 2, late lines: C12's fifth reduction, delivered 2025-03-15; a stabilisation of C09
+    delivered 2025-01-08, between its two reductions."""
+    one = write_delimited(
+        tmp_path / "c1.csv",
+        HEADER,
+        [
+            ["C07", "PH1", "08/01/2024", INIT10, "1"],
+            ["C07", "PH1", "08/01/2024", RED10, "1"],
+            ["C07", "PH1", "30/12/2024", RED10, "1"],
+            ["C08", "PH1", "06/01/2025", INIT10, "1"],
+            ["C08", "PH1", "06/01/2025", RED10, "1"],
+            ["C08", "PH1", "10/01/2025", RED10, "1"],
+            ["C09", "PH1", "06/01/2025", INIT10, "1"],
+            ["C09", "PH1", "06/01/2025", RED10, "1"],
+            ["C09", "PH1", "10/01/2025", RED10, "1"],
+            ["C12", "PH2", "03/02/2025", INIT5, "1"],
+            ["C12", "PH2", "03/02/2025", RED10, "1"],
+            ["C12", "PH2", "13/02/2025", RED10, "1"],
+            ["C12", "PH2", "23/02/2025", RED10, "1"],
+            ["C12", "PH2", "05/03/2025", RED10, "1"],
+            ["C12", "PH2", "20/03/2025", FOLLOW, "1"],
+        ],
+    )
+    two = write_delimited(
+        tmp_path / "c2.csv",
+        HEADER,
+        [["C12", "PH2", "15/03/2025", RED10, "1"], ["C09", "PH1", "08/01/2025", STAB, "1"]],
+    )
+    return one, two
+
+
+R07 = (
+    "R07", "C07/3", dt.date(2024, 12, 30), "r07_reduction_after_max_days",
+    {"step_end_date": "2025-01-08", "day_number": "367", "first_reduction_date": "2024-01-08",
+     "max_programme_days": "360", "last_allowed_date": "2025-01-01"},
+)  # fmt: skip
+R08 = (
+    "R08", "C08/3", dt.date(2025, 1, 10), "r08_early_delivery",
+    {"kind": "reduction", "delivery_date": "2025-01-10", "earliest_date": "2025-01-11",
+     "previous_capsules": "10", "previous_delivery_date": "2025-01-06",
+     "previous_end_date": "2025-01-15"},
+)  # fmt: skip
+R08_C09_BEFORE = ("R08", "C09/3", *R08[2:])  # C09's reduction of 2025-01-10, as C08's
+R08_C09 = (
+    "R08", "C09/3", dt.date(2025, 1, 8), "r08_early_delivery",
+    {"kind": "stabilisation", "delivery_date": "2025-01-08", "earliest_date": "2025-01-11",
+     "previous_capsules": "10", "previous_delivery_date": "2025-01-06",
+     "previous_end_date": "2025-01-15"},
+)  # fmt: skip
+R12 = (
+    "R12", "C12/7", dt.date(2025, 3, 20), "r12_follow_up_after_completion",
+    {"delivery_date": "2025-03-20", "completed_date": "2025-03-15"},
+)  # fmt: skip
+
+
+def test_compliance_findings_from_the_store(tmp_path):
+    """SPEC §8 by hand (defaults: max_programme_days 360, early_delivery_working_days 3,
+    working days Monday to Saturday but public holidays). Each event is numbered in its
+    patient's delivery order, the initiation before a reduction of its day.
+    R07 (C07): D1 = 2024-01-08; the last allowed day is D1 + 359 = 2025-01-01 (2024 has 366
+    days: D1 + 366 = 2025-01-08). The second reduction (event 3, 2024-12-30) follows a reduction
+    whose step ends 2024-01-17: it starts on its delivery and ends 2024-12-30 + 9 = 2025-01-08,
+    day 2025-01-08 - 2024-01-08 + 1 = 367 > 360: flagged as of 2024-12-30 already (its step end
+    is checked, later than that as-of date and D1 before it), not as of 2024-12-29 (not
+    delivered).
+    R08 (C08): the first reduction's step ends 2025-01-06 + 9 = 2025-01-15 (a Wednesday); three
+    working days back from it: 01-14, 01-13, 01-11 (Saturday; Sunday 01-12 skipped), so the
+    earliest allowed date is 2025-01-11 and the reduction of 2025-01-10 (event 3) is early:
+    flagged as of 2025-01-10 and later, not as of 2025-01-09.
+    R12 (C12), after file 1: four reductions of five, no completion: the follow-up interview
+    (2025-03-20) is not flagged. File 2's late fifth reduction (2025-03-15, after the fourth's
+    step end 03-14: on time for R08, earliest 03-11) completes the programme on 2025-03-15: the
+    follow-up, now event 7 (initiation, five reductions before it), is delivered after the
+    completion: flagged as of 2025-03-20 and later; as of 2025-03-19 it is not delivered yet,
+    and as of 2025-03-14 neither is the completion.
+    C09, a late line removing a finding: after file 1 its reduction of 2025-01-10 (event 3) is
+    early as C08's. File 2's stabilisation of 2025-01-08 becomes event 3 and the reduction event
+    4: the stabilisation follows the reduction of 01-06 (step end 01-15, earliest 01-11) and is
+    early (R08, as of 2025-01-08 and later); the reduction now follows a stabilisation: R08 does
+    not look at it, and no other rule flags it (not R09: it is a reduction; not R07: its step
+    end, 2025-01-10 + 9 = 01-19, is day 14).
+    The store recomputes C09 and C12 only (the patients of file 2); C07 and C08 keep their
+    stored findings."""
+    config = load_config()
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        one, two = compliance_files(tmp_path)
+        _load(con, one, config)
+        assert _findings(con, config, None) == [R07, R08, R08_C09_BEFORE]
+        _load(con, two)
+        assert store.refresh_store(con, config) == "patients"
+        cases = {
+            None: [R07, R08, R08_C09, R12],
+            dt.date(2024, 12, 29): [],
+            dt.date(2024, 12, 30): [R07],
+            dt.date(2025, 1, 7): [R07],
+            dt.date(2025, 1, 8): [R07, R08_C09],
+            dt.date(2025, 1, 9): [R07, R08_C09],
+            dt.date(2025, 1, 10): [R07, R08, R08_C09],
+            dt.date(2025, 3, 14): [R07, R08, R08_C09],
+            dt.date(2025, 3, 19): [R07, R08, R08_C09],
+            dt.date(2025, 3, 20): [R07, R08, R08_C09, R12],
+        }
+        for as_of, expected in cases.items():
+            assert _findings(con, config, as_of) == expected, as_of
+            assert _findings(con, config, as_of, from_store=False) == expected, as_of
+            assert differences(con, config, as_of) == [], as_of
     finally:
         con.close()

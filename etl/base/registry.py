@@ -4,7 +4,8 @@ Every label, definition, numerator and denominator (each in French, Dutch and En
 decree's source (in the three languages where it is more than a section number), direction and
 severity shown anywhere — the methodology document, the export headers, the dashboard — comes
 from these files, as OpenPrescribing's measure definitions do. The SQL that computes an entry
-is named in it: a mart column, or for a rule its CTE in sql/marts/mart_compliance_findings.sql.
+is named in it: a mart column, or for a rule its CTE in sql/marts/mart_compliance_findings.sql or
+in the core view it reads, sql/core/95_core_compliance_findings_causal.sql.
 """
 
 from __future__ import annotations

@@ -16,7 +16,13 @@ rows as of any D are a filter of those tables:
   programme_first_reduction_date (a minimum over the whole programme, the one column that is
   not a running window) null when it is after D;
 - core_initiation_lines(D)   = store_initiation_lines where delivery_date <= D (grouped by
-  delivery date, like the netting).
+  delivery date, like the netting);
+- core_compliance_findings_causal(D) = store_compliance_findings_causal where
+  delivery_date <= D: the compliance rules whose finding on an event depends on the
+  patient's events up to it only (R01, R03-R15; why, in the view's header), computed on the
+  stored core_programme_events (programme_first_reduction_date not nulled: a rule reads it
+  only where it is on or before the flagged event) and core_programmes as of STORE_AS_OF
+  (R12 reads only a completion date before the flagged follow-up).
 
 The store is a cache of the views: its tables are computed BY the views (sql/core), with the
 as-of date set to STORE_AS_OF, never by a second reading of the spec. `refresh_store` keeps it
@@ -57,6 +63,7 @@ STORED_VIEWS = {
     "store_programme_openings": "core_programme_openings",
     "store_programme_events": "core_programme_events",
     "store_initiation_lines": "core_initiation_lines",
+    "store_compliance_findings_causal": "core_compliance_findings_causal",
 }
 _TABLE_OF = {view: table for table, view in STORED_VIEWS.items()}
 
@@ -68,6 +75,7 @@ COMPUTED_VIEWS = (
     "core_programme_openings",
     "core_programme_events",
     "core_initiation_lines",
+    "core_compliance_findings_causal",
 )
 # Core views read by a few marts only (profiles and their counts: the regional and profile
 # marts; BZRA: three marts, each reading it once): materialise_core(lazy=True) leaves them as
@@ -384,4 +392,8 @@ def store_core(con: duckdb.DuckDBPyConnection) -> None:
         f"select * replace (case when programme_first_reduction_date <= {day} "
         f"then programme_first_reduction_date end as programme_first_reduction_date) "
         f"from main.store_programme_events where delivery_date <= {day}"
+    )
+    con.execute(
+        f"create or replace temp view core_compliance_findings_causal as "
+        f"select * from main.store_compliance_findings_causal where delivery_date <= {day}"
     )

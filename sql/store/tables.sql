@@ -8,6 +8,7 @@
 --   store_programme_openings = core_programme_openings
 --   store_programme_events   = core_programme_events (core_events is its first columns)
 --   store_initiation_lines   = core_initiation_lines
+--   store_compliance_findings_causal = core_compliance_findings_causal (R01, R03-R15)
 -- Their columns are the views' (created by `create table ... as select`); what they were
 -- computed with is recorded here, one row per key:
 --   schema_fingerprint  the warehouse_meta fingerprint of sql/ they were computed with
