@@ -271,6 +271,9 @@ def test_unused_bases_are_pruned_and_an_old_reader_keeps_reading(small, monkeypa
     reader = open_snapshot(path)
     query = "select * from main.store_programme_events"
     before = rows(reader, query)
+    second = open_snapshot(path)  # (the same DuckDB instance: its base is attached already)
+    assert rows(second, query) == before
+    second.close()
     old_base = base_of(db)
     monkeypatch.setattr(publish_module, "COMPACT_AT", 0.0)
     for i in range(3, 3 + KEEP + 1):

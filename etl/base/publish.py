@@ -23,7 +23,16 @@ So readers never open the warehouse itself. After each load, the writer publishe
    lock the process holds on it. `shutil.copyfile` opened and closed the warehouse, after which
    a second `load` could open it for writing while this one was still publishing (issue 19:
    data loss). Through DuckDB the warehouse is read on the descriptor DuckDB keeps open;
-   tests/test_publish_race.py starts real second writers during publication;
+   tests/test_publish_race.py starts real second writers during publication. The core store
+   (etl/base/store.py: millions of rows at national volume, of which a month's load changes
+   about a tenth) is not copied whole either (`copy_store`): a base file
+   `<warehouse>.snapshots/store/base-<ns>-<load>.duckdb` holds the store tables as they were
+   at some publication, written once and shared by the snapshots after it; each snapshot holds
+   the store rows of the patients changed since (its delta, schema `store_delta`) and views
+   `main.store_*` reading the base's other patients and the delta. A reader attaches the base
+   (`open_snapshot`, the one way to open a snapshot). A new base is written when the store was
+   rebuilt (other sql/, settings or tables), a load it reflects was unloaded, or the delta
+   grew past COMPACT_AT of its rows;
 4. in the copy, the marts computed for the default as-of date and the configuration in force
    (on the warehouse's own tables, `publish_marts`), stored as tables in the schema `published`
    (pages read them in milliseconds; the views stay in the copy for any other as-of date);
@@ -36,7 +45,8 @@ theirs: deleting a file on POSIX systems does not take it from a process that ha
 Parquet file is deleted once no kept snapshot lists it: `read_parquet` opens the files again at
 each query, so a reader of a snapshot still kept (the `KEEP` newest) keeps reading its lines.
 (A reader of a snapshot older than that still reads its published marts, but no longer its
-lines.) Publications in one process take turns (`_PUBLISHING`); across processes, the
+lines.) A base file is deleted once no kept snapshot reads it; a reader keeps the base it
+attached (an open file). Publications in one process take turns (`_PUBLISHING`); across processes, the
 warehouse's write lock makes them take turns. A snapshot of the earlier layout (a full copy, no
 `published.snapshot_files`) is read as it is, and is not fresh: the next `ensure_published`
 publishes one of this layout.
@@ -556,8 +566,8 @@ def copy_store(con: duckdb.DuckDBPyConnection, alias: str, folder: Path) -> list
             # BASE_ALIAS is the base a reader attaches (open_snapshot).
             con.execute(
                 f"create view {alias}.main.{table} as "
-                f"select * from {BASE_ALIAS}.main.{table} as b where not exists "
-                f"(select 1 from {DELTA_SCHEMA}.patients as p where p.patient_id = b.patient_id) "
+                f"select b.* from {BASE_ALIAS}.main.{table} as b "
+                f"anti join {DELTA_SCHEMA}.patients as p on b.patient_id = p.patient_id "
                 f"union all select * from {DELTA_SCHEMA}.{table}"
             )
         con.execute(f"create schema if not exists {alias}.{PUBLISHED_SCHEMA}")
@@ -587,8 +597,12 @@ def open_snapshot(path: str | os.PathLike, *, base: bool = True) -> duckdb.DuckD
         (name,) = con.execute(f"select base from {PUBLISHED_SCHEMA}.{BASE_TABLE}").fetchone()
     except duckdb.CatalogException:
         return con  # a snapshot with its store copied (or none): nothing to attach
-    try:
-        con.execute(f"attach {sql_string(str(path.parent / name))} as {BASE_ALIAS} (read_only)")
+    try:  # (`if not exists`: DuckDB shares one instance between the connections a process
+        # opens on one file, so a second reader of this snapshot finds its base attached)
+        con.execute(
+            f"attach if not exists {sql_string(str(path.parent / name))} as {BASE_ALIAS} "
+            "(read_only)"
+        )
     except BaseException:
         con.close()
         raise
