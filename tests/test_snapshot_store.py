@@ -230,9 +230,11 @@ def test_base_shared_delta_of_new_loads_and_compaction(small):
 
 
 def test_new_base_after_an_unload_and_after_a_settings_change(small, monkeypatch):
-    """Loads 1 (P1..P3), 2 (P4) and 3 (P5) share the base of load 1 (COMPACT_AT raised: no
-    compaction here). Unloading load 2 removes a load the base does not reflect: the same base,
-    the delta now [P5] only (P4 is gone from the warehouse). Unloading load 1, which the base
+    """Loads 1 (P1..P3), 2 (P4, and one more step for P2) and 3 (P5) share the base of load 1
+    (COMPACT_AT raised: no compaction here): delta [P2, P4, P5]. Unloading load 2 removes a
+    load the base does not reflect: the same base, the delta now [P5] only (P4 is gone from
+    the warehouse; P2's rows, recomputed without the step, are the base's again, as the
+    warehouse's rebuilt store has them). Unloading load 1, which the base
     reflects: a new base, an empty delta. Publishing with another grace_days (the store is
     rebuilt with another settings key): a new base again. The views equal the warehouse's store
     each time."""
@@ -240,9 +242,9 @@ def test_new_base_after_an_unload_and_after_a_settings_change(small, monkeypatch
     load, db, con, config = small["load"], small["db"], small["con"], small["config"]
     load([line for i in (1, 2, 3) for line in _start(i)])
     first = base_of(db)
-    load(_start(4))
+    load([*_start(4), ["P2", "PH1", "2024-03-28", RED10, 1, "0"]])
     path = load(_start(5))
-    assert base_of(db) == first and delta_patients(path) == ["P4", "P5"]
+    assert base_of(db) == first and delta_patients(path) == ["P2", "P4", "P5"]
     unload_and_publish(con, 2, config)
     path = current_snapshot_path(db)
     assert base_of(db) == first and delta_patients(path) == ["P5"]
