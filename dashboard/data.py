@@ -31,9 +31,10 @@ from etl.base.publish import (
     config_fingerprint,
     current_snapshot_path,
     materialise_core,
+    open_snapshot,
     read_snapshot,
 )
-from etl.base.warehouse import apply_settings, dict_rows, open_duckdb
+from etl.base.warehouse import apply_settings, dict_rows
 from etl.figures import resolve_marts
 
 CACHE_SIZE = 512
@@ -82,7 +83,7 @@ class Warehouse:
                 if self._open is not None and self._open[0] == path:
                     return self._open[1], self._open[2]
                 try:
-                    con = open_duckdb(path, read_only=True)
+                    con = open_snapshot(path)
                 except duckdb.IOException:
                     # Pruned between reading CURRENT and opening it: two newer publications
                     # came in meanwhile; read the pointer again.

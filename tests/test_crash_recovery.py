@@ -37,7 +37,12 @@ import duckdb
 import pytest
 
 from etl.base.config import load_config
-from etl.base.publish import current_snapshot_path, ensure_published, snapshot_dir
+from etl.base.publish import (
+    current_snapshot_path,
+    ensure_published,
+    open_snapshot,
+    snapshot_dir,
+)
 from etl.base.warehouse import connect
 from etl.ingest.load import load_paths
 from etl.ingest.read import MEMORY_WORKDIR
@@ -94,7 +99,7 @@ def snapshot_state(db: Path) -> int | None:
         return None
     path = current_snapshot_path(db)
     assert path is not None, "CURRENT names no snapshot file"
-    snap = duckdb.connect(str(path), read_only=True)
+    snap = open_snapshot(path)
     try:
         (max_load_id,) = snap.execute("select max_load_id from published.snapshot_meta").fetchone()
         (marts,) = snap.execute(

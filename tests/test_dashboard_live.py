@@ -101,14 +101,13 @@ def test_one_request_reads_one_snapshot_even_when_a_load_publishes_meanwhile(tmp
 def test_published_marts_equal_the_views(served):
     """Publishing computes the core views once (temporary tables hide them, etl/base/publish.py
     materialise_core); every published mart must still hold exactly the rows of its view."""
-    import duckdb
 
     from etl.base.config import load_config
-    from etl.base.publish import current_snapshot_path, mart_names, read_snapshot
+    from etl.base.publish import current_snapshot_path, mart_names, open_snapshot, read_snapshot
     from etl.base.warehouse import apply_settings
 
     path = current_snapshot_path(served.db)
-    con = duckdb.connect(str(path), read_only=True)
+    con = open_snapshot(path)
     try:
         apply_settings(con, load_config(), read_snapshot(con, path).as_of_date)
         marts = mart_names(con)
@@ -134,16 +133,14 @@ def test_another_as_of_date_reads_the_views_computed_for_that_date(served):
     that date; its marts must equal the views computed from scratch for the same date."""
     import datetime as dt
 
-    import duckdb
-
     from dashboard.data import Warehouse
     from etl.base.config import load_config
-    from etl.base.publish import current_snapshot_path
+    from etl.base.publish import current_snapshot_path, open_snapshot
     from etl.base.warehouse import apply_settings
 
     as_of = dt.date(2024, 12, 31)
     reader = Warehouse(served.db)
-    con = duckdb.connect(str(current_snapshot_path(served.db)), read_only=True)
+    con = open_snapshot(current_snapshot_path(served.db))
     try:
         apply_settings(con, load_config(), as_of)
         for mart, order in [("mart_state_of_play", "month, scheme"),

@@ -37,6 +37,7 @@ from etl.base.publish import (
     ensure_published,
     fresh_snapshot,
     mart_names,
+    open_snapshot,
     publish,
     snapshot_dir,
 )
@@ -137,7 +138,7 @@ def history(tmp_path_factory):
 def test_every_published_mart_equals_a_full_copy(history):
     """Each published.mart_* of the newest snapshot has exactly the rows the views of a full
     copy give (same settings, default as-of date); and they are many (the registry's marts)."""
-    snap = open_duckdb(current_snapshot_path(history["db"]), read_only=True)
+    snap = open_snapshot(current_snapshot_path(history["db"]))
     ref = open_duckdb(history["reference"], read_only=True)
     apply_settings(ref, history["config"])
     marts = mart_names(ref)
@@ -153,7 +154,7 @@ def test_every_published_mart_equals_a_full_copy(history):
 def test_views_at_another_as_of_date_equal_a_full_copy(history):
     """A reader computing from the snapshot's views (dashboard/data.py at an as-of date other
     than the published one) gets what a full copy's views give, mart by mart."""
-    snap = open_duckdb(current_snapshot_path(history["db"]), read_only=True)
+    snap = open_snapshot(current_snapshot_path(history["db"]))
     ref = open_duckdb(history["reference"], read_only=True)
     for con in (snap, ref):
         apply_settings(con, history["config"], as_of_date=OTHER_AS_OF)
@@ -171,7 +172,7 @@ def test_raw_rows_and_types_round_trip_exactly(history):
     column names and types as the warehouse. By hand: the unloaded load 2 is in none of them;
     the late file's rejected row (quantity 0) is the one reject with reason quantity_zero of
     the last load."""
-    snap = open_duckdb(current_snapshot_path(history["db"]), read_only=True)
+    snap = open_snapshot(current_snapshot_path(history["db"]))
     con = history["con"]
     for table in PARTITIONED:
         assert rows(snap, f"select * from {table}") == rows(con, f"select * from {table}"), table
@@ -231,7 +232,7 @@ def test_nowcast_from_the_snapshot_equals_a_full_copy(history):
     """etl.nowcast's vintage history (it attaches the database it reads) on the snapshot,
     whose raw tables are views over Parquet, equals the same on a full copy."""
     config = history["config"]
-    snap = open_duckdb(current_snapshot_path(history["db"]), read_only=True)
+    snap = open_snapshot(current_snapshot_path(history["db"]))
     ref = open_duckdb(history["reference"], read_only=True)
     for con in (snap, ref):
         apply_settings(con, config)
@@ -304,7 +305,7 @@ def test_a_reader_of_an_old_snapshot_keeps_reading_it(small, monkeypatch):
     db, con, config = small["db"], small["con"], small["config"]
     for i in (1, 2):
         load_paths(con, [_file(small["folder"], i)], config=config)
-    reader = open_duckdb(current_snapshot_path(db), read_only=True)
+    reader = open_snapshot(current_snapshot_path(db))
     apply_settings(reader, config, as_of_date=OTHER_AS_OF)
     query = "select * from main.mart_state_of_play"
     before = rows(reader, query)
@@ -315,7 +316,7 @@ def test_a_reader_of_an_old_snapshot_keeps_reading_it(small, monkeypatch):
         "select distinct patient_id from billing_lines order by 1").fetchall()] == ["P1", "P2"]  # fmt: skip
     assert rows(reader, query) == before
     reader.close()
-    current = open_duckdb(current_snapshot_path(db), read_only=True)
+    current = open_snapshot(current_snapshot_path(db))
     assert current.execute("select count(*) from billing_lines").fetchone() == (4,)  # P1, P3
     current.close()
 
@@ -370,7 +371,7 @@ def test_a_moved_snapshot_folder_is_not_fresh(small):
     assert fresh_snapshot(moved / db.name, config, 1, ledger_ids(copy)) is None
     copy.close()
     path = ensure_published(moved / db.name, config)
-    snap = open_duckdb(path, read_only=True)
+    snap = open_snapshot(path)
     (listed,) = snap.execute(f"select list(file) from {PUBLISHED_SCHEMA}.{FILES_TABLE}").fetchone()
     snap.close()
     assert listed and all(
@@ -422,7 +423,7 @@ def test_a_full_disk_during_publication_leaves_the_previous_snapshot(tmp_path):
         con = connect(db, config=config)
         assert con.execute("select count(*) from billing_lines").fetchone() == (4,)
         path = publish(con, config)
-        snap = open_duckdb(path, read_only=True)
+        snap = open_snapshot(path)
         assert snap.execute("select count(*) from billing_lines").fetchone() == (4,)
         snap.close()
     finally:
@@ -444,7 +445,7 @@ def test_a_closed_range_of_loads_shares_one_file(small, monkeypatch):
         return sorted(n.split("-")[0] for n in manifest(current_snapshot_path(db)))
 
     def same_lines():
-        snap = open_duckdb(current_snapshot_path(db), read_only=True)
+        snap = open_snapshot(current_snapshot_path(db))
         assert rows(snap, "select * from billing_lines") == rows(con, "select * from billing_lines")
         snap.close()
 
@@ -481,7 +482,7 @@ def test_ranges_of_two_sizes(small, monkeypatch):
     load_paths(con, [_file(small["folder"], 6)], config=config)
     names = sorted(n.split("-")[0] for n in manifest(current_snapshot_path(db)))
     assert names == ["0_3", "4_5", "6"]
-    snap = open_duckdb(current_snapshot_path(db), read_only=True)
+    snap = open_snapshot(current_snapshot_path(db))
     assert snap.execute("select count(*) from billing_lines").fetchone() == (12,)
     assert rows(snap, "select * from billing_lines") == rows(con, "select * from billing_lines")
     snap.close()

@@ -247,7 +247,7 @@ def test_exports_read_the_published_snapshot_when_it_is_up_to_date(served, cli, 
 
 
 def test_publish_command_then_loads_keep_the_snapshot_up_to_date(cli, tmp_path):
-    from etl.base.publish import current_snapshot_path
+    from etl.base.publish import current_snapshot_path, open_snapshot
     from tests.conftest import CANONICAL_HEADER, write_delimited
 
     db = tmp_path / "w.duckdb"
@@ -262,8 +262,7 @@ def test_publish_command_then_loads_keep_the_snapshot_up_to_date(cli, tmp_path):
     assert cli("--db", db, "load", second)[0] == 0
     report = json.loads(cli("--db", db, "report", "--month", "2025-03", "--no-suppress")[1])
     assert report["schemes"]["total"]["patients_initiated"] == 2
-    con = duckdb.connect(str(current_snapshot_path(db)),
-                         read_only=True)  # fmt: skip
+    con = open_snapshot(current_snapshot_path(db))
     try:
         assert con.execute("select max_load_id from published.snapshot_meta").fetchone() == (2,)
     finally:

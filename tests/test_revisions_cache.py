@@ -137,7 +137,7 @@ def test_the_published_snapshot_equals_the_mart_without_the_cache(generated):
     """The snapshot's table (computed in the copy, from the cache copied with it) holds the
     rows the mart gives with the cache emptied."""
     path = publish.current_snapshot_path(generated)
-    con = warehouse.connect(path, read_only=True)
+    con = publish.open_snapshot(path)
     try:
         published = dict_rows(
             con,

@@ -13,7 +13,7 @@ import json
 import duckdb
 
 from etl.base.audit import audit_path
-from etl.base.publish import current_snapshot_path
+from etl.base.publish import current_snapshot_path, open_snapshot
 from tests.conftest import warehouse_content, write_delimited
 from tests.sqlcase import INIT5, INIT10, RED10, RED20, run_cli
 
@@ -94,7 +94,7 @@ def events(db) -> list[dict]:
 
 
 def snapshot_loads(db) -> list[int]:
-    con = duckdb.connect(str(current_snapshot_path(db)), read_only=True)
+    con = open_snapshot(current_snapshot_path(db))
     try:
         return [i for (i,) in con.execute("select load_id from loads order by 1").fetchall()]
     finally:

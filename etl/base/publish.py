@@ -23,7 +23,16 @@ So readers never open the warehouse itself. After each load, the writer publishe
    lock the process holds on it. `shutil.copyfile` opened and closed the warehouse, after which
    a second `load` could open it for writing while this one was still publishing (issue 19:
    data loss). Through DuckDB the warehouse is read on the descriptor DuckDB keeps open;
-   tests/test_publish_race.py starts real second writers during publication;
+   tests/test_publish_race.py starts real second writers during publication. The core store
+   (etl/base/store.py: millions of rows at national volume, of which a month's load changes
+   about a tenth) is not copied whole either (`copy_store`): a base file
+   `<warehouse>.snapshots/store/base-<ns>-<load>.duckdb` holds the store tables as they were
+   at some publication, written once and shared by the snapshots after it; each snapshot holds
+   the store rows of the patients changed since (its delta, schema `store_delta`) and views
+   `main.store_*` reading the base's other patients and the delta. A reader attaches the base
+   (`open_snapshot`, the one way to open a snapshot). A new base is written when the store was
+   rebuilt (other sql/, settings or tables), a load it reflects was unloaded, or the delta
+   grew past COMPACT_AT of its rows;
 4. in the copy, the marts computed for the default as-of date and the configuration in force
    (on the warehouse's own tables, `publish_marts`), stored as tables in the schema `published`
    (pages read them in milliseconds; the views stay in the copy for any other as-of date);
@@ -36,7 +45,8 @@ theirs: deleting a file on POSIX systems does not take it from a process that ha
 Parquet file is deleted once no kept snapshot lists it: `read_parquet` opens the files again at
 each query, so a reader of a snapshot still kept (the `KEEP` newest) keeps reading its lines.
 (A reader of a snapshot older than that still reads its published marts, but no longer its
-lines.) Publications in one process take turns (`_PUBLISHING`); across processes, the
+lines.) A base file is deleted once no kept snapshot reads it; a reader keeps the base it
+attached (an open file). Publications in one process take turns (`_PUBLISHING`); across processes, the
 warehouse's write lock makes them take turns. A snapshot of the earlier layout (a full copy, no
 `published.snapshot_files`) is read as it is, and is not fresh: the next `ensure_published`
 publishes one of this layout.
@@ -46,6 +56,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import re
 import threading
@@ -78,6 +89,13 @@ PARTITIONED = ("billing_lines", "bzra_lines", "rejects")
 CHUNKS = (16, 4)
 LINES = "lines"  # the folder of the Parquet files, inside the snapshot folder
 FILES_TABLE = "snapshot_files"  # published.snapshot_files: the Parquet files a snapshot reads
+STORE_DIR = "store"  # the folder of the core store's base files, inside the snapshot folder
+BASE_TABLE = "snapshot_store"  # published.snapshot_store: the base file a snapshot reads
+BASE_ALIAS = "store_base"  # the name a reader attaches a snapshot's base under (open_snapshot)
+DELTA_SCHEMA = "store_delta"  # in a snapshot: the store rows of the patients changed since its base
+# A new base once the changed patients' store rows exceed this fraction of the base's rows
+# (copy_store; docs/performance.md: measured at 10x, 0.3 amortises best)
+COMPACT_AT = 0.30
 _PUBLISHING = threading.Lock()  # one publication at a time in this process (see _prune)
 
 
@@ -212,7 +230,7 @@ def publish_marts(
         cur.execute(f"attach {sql_string(str(target))} as {alias}")
         try:
             published = f"{alias}.{PUBLISHED_SCHEMA}"
-            cur.execute(f"create schema {published}")
+            cur.execute(f"create schema if not exists {published}")  # (copy_database)
             materialise_core(cur)
             for mart in mart_names(cur):
                 cur.execute(f"create table {published}.{mart} as select * from main.{mart}")
@@ -366,8 +384,11 @@ def copy_database(
             "select schema_name, table_name from duckdb_tables() where database_name = ?",
             [source],
         ).fetchall()
+        stored = copy_store(con, alias, target.parent)
         for schema, table in tables:
             target_table = f"{alias}.{sql_identifier(schema)}.{sql_identifier(table)}"
+            if schema == "main" and table in stored:
+                continue  # a view over the store's base and delta (copy_store)
             if schema == "main" and files.get(table):
                 listed = ", ".join(sql_string(str(path)) for path in files[table])
                 con.execute(f"drop table {target_table}")
@@ -383,6 +404,242 @@ def copy_database(
                 )
     finally:
         con.execute(f"detach {alias}")
+
+
+def store_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The core store's tables (etl/base/store.py STORED_VIEWS, in its order) that the main
+    database of `con` holds."""
+    present = {
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() "
+            "where database_name = current_database() and schema_name = 'main'"
+        ).fetchall()
+    }
+    return [table for table in store.STORED_VIEWS if table in present]
+
+
+def _store_stamp(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict | None:
+    """What the warehouse's store reflects (its sql/ and settings, its tables, the ledger's
+    identity: id, file hash and start of each load); None when the store does not reflect the
+    ledger (then the snapshot copies it in full)."""
+    try:
+        meta = dict(con.execute("select key, value from main.store_meta").fetchall())
+    except duckdb.CatalogException:
+        return None
+    ledger = [
+        [load_id, sha, str(started)]
+        for load_id, sha, started in con.execute(
+            "select load_id, file_sha256, started_at from main.loads order by load_id"
+        ).fetchall()
+    ]
+    if not tables or json.loads(meta.get("load_ids", "null")) != [row[0] for row in ledger]:
+        return None
+    return {
+        "schema_fingerprint": meta.get("schema_fingerprint"),
+        "settings_key": meta.get("settings_key"),
+        "tables": tables,
+        "ledger": ledger,
+    }
+
+
+def _usable_base(con: duckdb.DuckDBPyConnection, folder: Path, stamp: dict) -> dict | None:
+    """The base of the current snapshot of `folder`, attached to `con` read-only as
+    BASE_ALIAS, with what it reflects, when the warehouse's store is that base plus the
+    patients of later loads: the same sql/, settings and tables, and every load it reflects
+    still in the ledger as it was. None (nothing attached) otherwise."""
+    current = _pointed(folder)
+    name = snapshot_base(current) if current is not None else None
+    if not name or not (folder / name).exists():
+        return None
+    con.execute(f"attach {sql_string(str(folder / name))} as {BASE_ALIAS} (read_only)")
+    try:
+        meta = dict(con.execute(f"select key, value from {BASE_ALIAS}.main.base_meta").fetchall())
+        ledger = [tuple(row) for row in stamp["ledger"]]
+        usable = (
+            meta["schema_fingerprint"] == stamp["schema_fingerprint"]
+            and meta["settings_key"] == stamp["settings_key"]
+            and json.loads(meta["tables"]) == stamp["tables"]
+            and set(map(tuple, json.loads(meta["ledger"]))) <= set(ledger)
+        )
+    except (duckdb.Error, KeyError):
+        usable = False
+    if not usable:
+        con.execute(f"detach {BASE_ALIAS}")
+        return None
+    return {"name": name, "ledger": json.loads(meta["ledger"]), "rows": int(meta["rows"])}
+
+
+def write_store_base(con: duckdb.DuckDBPyConnection, folder: Path, stamp: dict) -> str:
+    """Write the store tables of the warehouse `con` and what they reflect (`stamp`) to a new
+    base file in `folder`/store/ (to a temporary name, then renamed: never changed after);
+    return its name relative to `folder`."""
+    store_dir = folder / STORE_DIR
+    store_dir.mkdir(parents=True, exist_ok=True)
+    latest = stamp["ledger"][-1][0] if stamp["ledger"] else 0
+    name = f"base-{time.time_ns()}-{latest}.duckdb"
+    tmp = store_dir / f"{name}.{os.getpid()}.tmp"
+    alias = "store_base_new"
+    (ordered,) = con.execute("select current_setting('preserve_insertion_order')").fetchone()
+    try:
+        con.execute(f"attach {sql_string(str(tmp))} as {alias}")
+        try:
+            total = 0
+            # The store's row order means nothing (its readers filter and join): written
+            # unordered, DuckDB writes the row groups as they come, and the base costs about a
+            # quarter less (2.4 -> 1.8 s at 10x, its checkpoint 0.45 -> 0.01 s).
+            con.execute("set preserve_insertion_order = false")
+            for table in stamp["tables"]:
+                con.execute(f"create table {alias}.main.{table} as select * from main.{table}")
+                (n,) = con.execute(f"select count(*) from {alias}.main.{table}").fetchone()
+                total += n
+            con.execute(f"create table {alias}.main.base_meta (key varchar, value varchar)")
+            con.executemany(
+                f"insert into {alias}.main.base_meta values (?, ?)",
+                [
+                    ("schema_fingerprint", stamp["schema_fingerprint"]),
+                    ("settings_key", stamp["settings_key"]),
+                    ("tables", json.dumps(stamp["tables"])),
+                    ("ledger", json.dumps(stamp["ledger"])),
+                    ("rows", str(total)),
+                ],
+            )
+            con.execute(f"checkpoint {alias}")
+        finally:
+            con.execute(f"detach {alias}")
+        os.replace(tmp, store_dir / name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
+        raise
+    finally:
+        con.execute(f"set preserve_insertion_order = {str(ordered).lower()}")
+    return f"{STORE_DIR}/{name}"
+
+
+def copy_store(con: duckdb.DuckDBPyConnection, alias: str, folder: Path) -> list[str]:
+    """Put the warehouse's core store into the snapshot attached to `con` as `alias` (being
+    written in `folder`), as a shared base and a delta; return the store tables so made (each
+    a view in the snapshot), [] when the store is copied in full with the other tables (no
+    store, or one that does not reflect the ledger).
+
+    The base (`write_store_base`) is the current snapshot's when usable (`_usable_base`) and
+    when the store rows of the patients changed since (every patient with lines in a load the
+    base does not reflect: the patients refresh_store recomputed since) are at most
+    COMPACT_AT of its rows; else a new one, with no delta. The snapshot holds the changed
+    patients (`store_delta.patients`), their rows of each store table (`store_delta.<table>`),
+    and `main.<table>` = the base's rows of the other patients, then the delta's rows: the
+    warehouse's store, row for row. Its base's name: `published.snapshot_store`."""
+    tables = store_tables(con)
+    stamp = _store_stamp(con, tables)
+    if stamp is None:
+        return []
+    delta = f"{alias}.{DELTA_SCHEMA}"
+    try:
+        base = _usable_base(con, folder, stamp)
+        con.execute(f"create schema {delta}")
+        con.execute(f"create table {delta}.patients (patient_id varchar)")
+        if base is not None:
+            seen = {row[0] for row in base["ledger"]}
+            new = [row[0] for row in stamp["ledger"] if row[0] not in seen]
+            con.execute(
+                f"insert into {delta}.patients select distinct patient_id "
+                "from main.billing_lines where list_contains(?, load_id)",
+                [new],
+            )
+            changed = sum(
+                con.execute(
+                    f"select count(*) from main.{table} "
+                    f"where patient_id in (select patient_id from {delta}.patients)"
+                ).fetchone()[0]
+                for table in tables
+            )
+            if changed > COMPACT_AT * base["rows"]:  # compaction: a new base
+                con.execute(f"detach {BASE_ALIAS}")
+                con.execute(f"delete from {delta}.patients")
+                base = None
+        if base is None:
+            name = write_store_base(con, folder, stamp)
+            con.execute(f"attach {sql_string(str(folder / name))} as {BASE_ALIAS} (read_only)")
+        else:
+            name = base["name"]
+        for table in tables:
+            con.execute(f"drop table {alias}.main.{table}")  # (made by the schema copy)
+            con.execute(
+                f"create table {delta}.{table} as select * from main.{table} "
+                f"where patient_id in (select patient_id from {delta}.patients)"
+            )
+            # Unqualified, `store_delta` is the snapshot's own schema when a reader reads it;
+            # BASE_ALIAS is the base a reader attaches (open_snapshot).
+            con.execute(
+                f"create view {alias}.main.{table} as "
+                f"select b.* from {BASE_ALIAS}.main.{table} as b "
+                f"anti join {DELTA_SCHEMA}.patients as p on b.patient_id = p.patient_id "
+                f"union all select * from {DELTA_SCHEMA}.{table}"
+            )
+        con.execute(f"create schema if not exists {alias}.{PUBLISHED_SCHEMA}")
+        con.execute(
+            f"create table {alias}.{PUBLISHED_SCHEMA}.{BASE_TABLE} as select ?::varchar as base",
+            [name],
+        )
+    finally:
+        attached = con.execute(
+            "select count(*) from duckdb_databases() where database_name = ?", [BASE_ALIAS]
+        ).fetchone()[0]
+        if attached:
+            con.execute(f"detach {BASE_ALIAS}")
+    return tables
+
+
+def open_snapshot(path: str | os.PathLike, *, base: bool = True) -> duckdb.DuckDBPyConnection:
+    """A read-only connection on the snapshot file at `path`, its store's base attached (as
+    BASE_ALIAS, read-only: its store tables are views reading it). Every reader opens a
+    snapshot here. `base=False`: not attached, for a reader of the snapshot's metadata only.
+    Raises duckdb.Error when the snapshot or its base cannot be opened (pruned, moved)."""
+    path = Path(path)
+    con = open_duckdb(path, read_only=True)
+    if not base:
+        return con
+    try:
+        (name,) = con.execute(f"select base from {PUBLISHED_SCHEMA}.{BASE_TABLE}").fetchone()
+    except duckdb.CatalogException:
+        return con  # a snapshot with its store copied (or none): nothing to attach
+    try:  # (`if not exists`: DuckDB shares one instance between the connections a process
+        # opens on one file, so a second reader of this snapshot finds its base attached)
+        con.execute(
+            f"attach if not exists {sql_string(str(path.parent / name))} as {BASE_ALIAS} "
+            "(read_only)"
+        )
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def snapshot_base(path: Path) -> str | None:
+    """The store base file the snapshot at `path` reads, relative to its folder (None when it
+    reads none, or cannot be read)."""
+    try:
+        con = open_snapshot(path, base=False)
+    except duckdb.Error:
+        return None
+    try:
+        (name,) = con.execute(f"select base from {PUBLISHED_SCHEMA}.{BASE_TABLE}").fetchone()
+        return name
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+
+
+def _pointed(folder: Path) -> Path | None:
+    """The snapshot file CURRENT names in the snapshot folder `folder`, if it exists."""
+    try:
+        name = (folder / POINTER).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    path = folder / name
+    return path if name and path.exists() else None
 
 
 def sql_string(text: str) -> str:
@@ -412,8 +669,14 @@ def _prune(folder: Path, keep: set[str]) -> None:
     # process holds at a time, so another process's .tmp is dead: deleted now. This process's
     # own may be another thread's publication in progress: deleted after an hour.
     own = f".{os.getpid()}.tmp"
-    lines = folder / LINES
-    for stale in [*folder.glob("*.tmp"), *folder.glob("*.tmp.wal"), *lines.glob("*.tmp")]:
+    lines, bases = folder / LINES, folder / STORE_DIR
+    for stale in [
+        *folder.glob("*.tmp"),
+        *folder.glob("*.tmp.wal"),
+        *lines.glob("*.tmp"),
+        *bases.glob("*.tmp"),
+        *bases.glob("*.tmp.wal"),
+    ]:
         try:
             if own not in stale.name or time.time() - stale.stat().st_mtime > 3600:
                 stale.unlink(missing_ok=True)
@@ -423,22 +686,31 @@ def _prune(folder: Path, keep: set[str]) -> None:
     # had it are gone; a failed publication's). Publications take turns (the warehouse's lock,
     # _PUBLISHING), so none is being written now. When a kept snapshot cannot be read, none
     # is deleted this time.
+    # The same for the store's base files (copy_store): one no kept snapshot reads is deleted.
     needed: set[str] = set()
+    needed_bases: set[str] = set()
     for kept in sorted(folder.glob("*.duckdb")):
         listed = snapshot_files(kept)
         if listed is None:
             return
         needed.update(listed)
+        base = snapshot_base(kept)
+        if base is not None:
+            needed_bases.add((folder / base).name)
     for path in lines.glob("*.parquet"):
         if str(path) not in needed:
             path.unlink(missing_ok=True)
+    for path in bases.glob("base-*.duckdb"):
+        if path.name not in needed_bases:
+            path.unlink(missing_ok=True)
+            Path(f"{path}.wal").unlink(missing_ok=True)
 
 
 def snapshot_files(path: Path) -> list[str] | None:
     """The Parquet files the snapshot at `path` reads ([] for a snapshot of the earlier layout,
     a full copy); None when it cannot be read."""
     try:
-        con = open_duckdb(path, read_only=True)
+        con = open_snapshot(path, base=False)
     except duckdb.Error:
         return None
     try:
@@ -456,13 +728,7 @@ def snapshot_files(path: Path) -> list[str] | None:
 
 def current_snapshot_path(db_path: str | os.PathLike) -> Path | None:
     """The file of the latest published snapshot of the warehouse at `db_path`, if any."""
-    folder = snapshot_dir(db_path)
-    try:
-        name = (folder / POINTER).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    path = folder / name
-    return path if name and path.exists() else None
+    return _pointed(snapshot_dir(db_path))
 
 
 def read_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> Snapshot:
@@ -488,7 +754,7 @@ def fresh_snapshot(
     if current is None:
         return None
     try:
-        snap = open_duckdb(current, read_only=True)
+        snap = open_snapshot(current, base=False)
         try:
             meta = read_snapshot(snap, current)
             schema = stored_schema_fingerprint(snap)
@@ -499,6 +765,12 @@ def fresh_snapshot(
                     f"select file from {PUBLISHED_SCHEMA}.{FILES_TABLE}"
                 ).fetchall()
             ]
+            try:  # the store's base (copy_store), resolved in the snapshot's folder
+                (base,) = snap.execute(
+                    f"select base from {PUBLISHED_SCHEMA}.{BASE_TABLE}"
+                ).fetchone()
+            except duckdb.CatalogException:
+                base = None  # its store copied in full
         finally:
             snap.close()
     except duckdb.Error:
@@ -506,6 +778,7 @@ def fresh_snapshot(
     lines = (snapshot_dir(db_path) / LINES).resolve()
     fresh = (
         all(f.parent.resolve() == lines and f.exists() for f in files)  # (a folder moved or copied)
+        and (base is None or (current.parent / base).exists())
         and schema == schema_fingerprint()
         and meta.config_fingerprint == config_fingerprint(config)
         and meta.max_load_id == max_load_id
@@ -535,9 +808,13 @@ def snapshot_behind(db_path: str | os.PathLike) -> bool | None:
     if changed <= written:
         return False
     ids = []
-    for path in (db_path, current):  # (connect: read-only, no schema change, no progress bar)
+    for path in (db_path, current):  # (read-only, no schema change, no progress bar)
         try:
-            con = connect(path, read_only=True)
+            con = (
+                connect(path, read_only=True)
+                if path == db_path
+                else open_snapshot(path, base=False)
+            )
         except (RuntimeError, duckdb.Error):  # (WarehouseError is a RuntimeError)
             return None  # a writer holds the warehouse, or the snapshot was pruned meanwhile
         try:

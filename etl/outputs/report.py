@@ -105,7 +105,7 @@ def open_for_export(
     )
     if snap is not None and as_of in (None, snap.as_of_date):
         try:
-            reader = warehouse.open_duckdb(snap.path, read_only=True)
+            reader = publish.open_snapshot(snap.path)
         except duckdb.Error:
             reader = None  # pruned meanwhile: read the views
         if reader is not None:
