@@ -72,6 +72,7 @@ from etl.base.revisions_cache import refresh_first_reported
 from etl.base.warehouse import (
     apply_settings,
     connect,
+    ledger_identity,
     ledger_ids,
     open_duckdb,
     schema_fingerprint,
@@ -319,12 +320,7 @@ def write_load_files(con: duckdb.DuckDBPyConnection, lines: Path) -> dict[str, l
     load's ledger identity (id, file hash, start) and row count, and the table's columns; an
     unloaded load changes the hash of its range, which is written again without it."""
     lines.mkdir(parents=True, exist_ok=True)
-    ledger = {
-        load_id: (sha, str(started))
-        for load_id, sha, started in con.execute(
-            "select load_id, file_sha256, started_at from main.loads"
-        ).fetchall()
-    }
+    ledger = {load_id: (sha, started) for load_id, sha, started in ledger_identity(con)}
     latest = max(ledger, default=0)
     files: dict[str, list[Path]] = {}
     for table in PARTITIONED:
@@ -406,38 +402,17 @@ def copy_database(
         con.execute(f"detach {alias}")
 
 
-def store_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The core store's tables (etl/base/store.py STORED_VIEWS, in its order) that the main
-    database of `con` holds."""
-    present = {
-        name
-        for (name,) in con.execute(
-            "select table_name from duckdb_tables() "
-            "where database_name = current_database() and schema_name = 'main'"
-        ).fetchall()
-    }
-    return [table for table in store.STORED_VIEWS if table in present]
-
-
 def _store_stamp(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict | None:
     """What the warehouse's store reflects (its sql/ and settings, its tables, the ledger's
     identity: id, file hash and start of each load); None when the store does not reflect the
     ledger (then the snapshot copies it in full)."""
-    try:
-        meta = dict(con.execute("select key, value from main.store_meta").fetchall())
-    except duckdb.CatalogException:
-        return None
-    ledger = [
-        [load_id, sha, str(started)]
-        for load_id, sha, started in con.execute(
-            "select load_id, file_sha256, started_at from main.loads order by load_id"
-        ).fetchall()
-    ]
-    if not tables or json.loads(meta.get("load_ids", "null")) != [row[0] for row in ledger]:
+    meta = store.stored_meta(con)
+    ledger = [list(row) for row in ledger_identity(con)]
+    if meta is None or not tables or json.loads(meta["load_ids"]) != [row[0] for row in ledger]:
         return None
     return {
-        "schema_fingerprint": meta.get("schema_fingerprint"),
-        "settings_key": meta.get("settings_key"),
+        "schema_fingerprint": meta["schema_fingerprint"],
+        "settings_key": meta["settings_key"],
         "tables": tables,
         "ledger": ledger,
     }
@@ -530,7 +505,7 @@ def copy_store(con: duckdb.DuckDBPyConnection, alias: str, folder: Path) -> list
     patients (`store_delta.patients`), their rows of each store table (`store_delta.<table>`),
     and `main.<table>` = the base's rows of the other patients, then the delta's rows: the
     warehouse's store, row for row. Its base's name: `published.snapshot_store`."""
-    tables = store_tables(con)
+    tables = store.store_tables(con)
     stamp = _store_stamp(con, tables)
     if stamp is None:
         return []
@@ -542,33 +517,31 @@ def copy_store(con: duckdb.DuckDBPyConnection, alias: str, folder: Path) -> list
         if base is not None:
             seen = {row[0] for row in base["ledger"]}
             new = [row[0] for row in stamp["ledger"] if row[0] not in seen]
-            con.execute(
-                f"insert into {delta}.patients select distinct patient_id "
-                "from main.billing_lines where list_contains(?, load_id)",
-                [new],
+            con.execute(f"insert into {delta}.patients {store.PATIENTS_OF_LOADS}", [new])
+        changed = 0  # the store rows of those patients
+        for table in tables:
+            con.execute(f"drop table {alias}.main.{table}")  # (made by the schema copy)
+            select = (
+                f"select * from main.{table} "
+                f"where patient_id in (select patient_id from {delta}.patients)"
             )
-            changed = sum(
+            con.execute(f"create table {delta}.{table} as {select}")
+            changed += con.execute(f"select count(*) from {delta}.{table}").fetchone()[0]
+        if base is not None and changed > COMPACT_AT * base["rows"]:  # compaction: a new base
+            con.execute(f"detach {BASE_ALIAS}")
+            con.execute(f"delete from {delta}.patients")
+            for table in tables:  # (emptied: the new base holds every patient's rows)
                 con.execute(
-                    f"select count(*) from main.{table} "
-                    f"where patient_id in (select patient_id from {delta}.patients)"
-                ).fetchone()[0]
-                for table in tables
-            )
-            if changed > COMPACT_AT * base["rows"]:  # compaction: a new base
-                con.execute(f"detach {BASE_ALIAS}")
-                con.execute(f"delete from {delta}.patients")
-                base = None
+                    f"create or replace table {delta}.{table} as "
+                    f"select * from main.{table} where false"
+                )
+            base = None
         if base is None:
             name = write_store_base(con, folder, stamp)
             con.execute(f"attach {sql_string(str(folder / name))} as {BASE_ALIAS} (read_only)")
         else:
             name = base["name"]
         for table in tables:
-            con.execute(f"drop table {alias}.main.{table}")  # (made by the schema copy)
-            con.execute(
-                f"create table {delta}.{table} as select * from main.{table} "
-                f"where patient_id in (select patient_id from {delta}.patients)"
-            )
             # Unqualified, `store_delta` is the snapshot's own schema when a reader reads it;
             # BASE_ALIAS is the base a reader attaches (open_snapshot).
             con.execute(
@@ -600,9 +573,8 @@ def open_snapshot(path: str | os.PathLike, *, base: bool = True) -> duckdb.DuckD
     con = open_duckdb(path, read_only=True)
     if not base:
         return con
-    try:
-        (name,) = con.execute(f"select base from {PUBLISHED_SCHEMA}.{BASE_TABLE}").fetchone()
-    except duckdb.CatalogException:
+    name = _base_name(con)
+    if name is None:
         return con  # a snapshot with its store copied (or none): nothing to attach
     try:  # (`if not exists`: DuckDB shares one instance between the connections a process
         # opens on one file, so a second reader of this snapshot finds its base attached)
@@ -616,6 +588,16 @@ def open_snapshot(path: str | os.PathLike, *, base: bool = True) -> duckdb.DuckD
     return con
 
 
+def _base_name(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The store base file the snapshot open on `con` reads, relative to its folder (None when
+    its store is copied in full, or it has none)."""
+    try:
+        (name,) = con.execute(f"select base from {PUBLISHED_SCHEMA}.{BASE_TABLE}").fetchone()
+    except duckdb.CatalogException:
+        return None
+    return name
+
+
 def snapshot_base(path: Path) -> str | None:
     """The store base file the snapshot at `path` reads, relative to its folder (None when it
     reads none, or cannot be read)."""
@@ -624,8 +606,7 @@ def snapshot_base(path: Path) -> str | None:
     except duckdb.Error:
         return None
     try:
-        (name,) = con.execute(f"select base from {PUBLISHED_SCHEMA}.{BASE_TABLE}").fetchone()
-        return name
+        return _base_name(con)
     except duckdb.Error:
         return None
     finally:
@@ -690,11 +671,17 @@ def _prune(folder: Path, keep: set[str]) -> None:
     needed: set[str] = set()
     needed_bases: set[str] = set()
     for kept in sorted(folder.glob("*.duckdb")):
-        listed = snapshot_files(kept)
-        if listed is None:
+        try:
+            con = open_snapshot(kept, base=False)
+        except duckdb.Error:
             return
-        needed.update(listed)
-        base = snapshot_base(kept)
+        try:
+            needed.update(_listed_files(con))
+            base = _base_name(con)
+        except duckdb.Error:
+            return
+        finally:
+            con.close()
         if base is not None:
             needed_bases.add((folder / base).name)
     for path in lines.glob("*.parquet"):
@@ -706,13 +693,9 @@ def _prune(folder: Path, keep: set[str]) -> None:
             Path(f"{path}.wal").unlink(missing_ok=True)
 
 
-def snapshot_files(path: Path) -> list[str] | None:
-    """The Parquet files the snapshot at `path` reads ([] for a snapshot of the earlier layout,
-    a full copy); None when it cannot be read."""
-    try:
-        con = open_snapshot(path, base=False)
-    except duckdb.Error:
-        return None
+def _listed_files(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The Parquet files the snapshot open on `con` reads ([] for a snapshot of the earlier
+    layout, a full copy)."""
     try:
         return [
             f
@@ -720,10 +703,6 @@ def snapshot_files(path: Path) -> list[str] | None:
         ]
     except duckdb.CatalogException:
         return []
-    except duckdb.Error:
-        return None
-    finally:
-        con.close()
 
 
 def current_snapshot_path(db_path: str | os.PathLike) -> Path | None:
@@ -765,12 +744,7 @@ def fresh_snapshot(
                     f"select file from {PUBLISHED_SCHEMA}.{FILES_TABLE}"
                 ).fetchall()
             ]
-            try:  # the store's base (copy_store), resolved in the snapshot's folder
-                (base,) = snap.execute(
-                    f"select base from {PUBLISHED_SCHEMA}.{BASE_TABLE}"
-                ).fetchone()
-            except duckdb.CatalogException:
-                base = None  # its store copied in full
+            base = _base_name(snap)  # (copy_store), resolved in the snapshot's folder
         finally:
             snap.close()
     except duckdb.Error:

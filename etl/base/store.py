@@ -90,7 +90,29 @@ def settings_key(con: duckdb.DuckDBPyConnection) -> str:
     return hashlib.sha256(repr(row).encode()).hexdigest()[:16]
 
 
-def _meta(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
+def store_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The store tables (STORED_VIEWS, in its order) that the main database of `con` holds."""
+    present = {
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() "
+            "where database_name = current_database() and schema_name = 'main'"
+        ).fetchall()
+    }
+    return [table for table in STORED_VIEWS if table in present]
+
+
+# The patients a refresh recomputes after new loads (`_recompute_patients`): those with lines
+# in them (parameter: the list of their load ids). A snapshot's delta over its store base is
+# the same set (etl/base/publish.py copy_store).
+PATIENTS_OF_LOADS = (
+    "select distinct patient_id from main.billing_lines where list_contains(?, load_id)"
+)
+
+
+def stored_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
+    """What the store of `con` was computed for (main.store_meta: schema_fingerprint,
+    settings_key, load_ids as JSON); None when it has no store or an incomplete record."""
     try:
         rows = con.execute("select key, value from main.store_meta").fetchall()
     except duckdb.CatalogException:
@@ -106,7 +128,7 @@ def store_valid(con: duckdb.DuckDBPyConnection) -> bool:
     `con`, and exactly the loads of its ledger, and `con` sees every load and every line (the
     variables max_load_id and vintage_date are null).
     """
-    meta = _meta(con)
+    meta = stored_meta(con)
     if meta is None:
         return False
     max_load_id, vintage = con.execute(
@@ -134,22 +156,17 @@ def refresh_store(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     try:
         cursor.execute(sql_pkg.read_sql("store/tables.sql"))
         apply_settings(cursor, config, STORE_AS_OF)
-        meta = _meta(cursor)
+        meta = stored_meta(cursor)
         ledger = ledger_ids(cursor)
         stamp = {
             "schema_fingerprint": stored_schema_fingerprint(cursor),
             "settings_key": settings_key(cursor),
             "load_ids": json.dumps(ledger),
         }
-        (n_tables,) = cursor.execute(
-            "select count(*) from duckdb_tables() where database_name = current_database() "
-            "and schema_name = 'main' and list_contains(?, table_name)",
-            [list(STORED_VIEWS)],
-        ).fetchone()
         seen = set(json.loads(meta["load_ids"])) if meta else set()
         incremental = (
             meta is not None
-            and n_tables == len(STORED_VIEWS)
+            and len(store_tables(cursor)) == len(STORED_VIEWS)
             and meta["schema_fingerprint"] == stamp["schema_fingerprint"]
             and meta["settings_key"] == stamp["settings_key"]
             and seen <= set(ledger)
@@ -227,9 +244,7 @@ def _recompute_patients(
 ) -> None:
     # The patients with lines in the new loads.
     cursor.execute(
-        "create or replace temp table store_patients as "
-        "select distinct patient_id from main.billing_lines where list_contains(?, load_id)",
-        [load_ids],
+        f"create or replace temp table store_patients as {PATIENTS_OF_LOADS}", [load_ids]
     )
     # All their lines (of every load): a temporary billing_lines holding only them hides the
     # table from the staging view while it computes a temporary stg_billing_lines, which

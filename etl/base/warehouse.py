@@ -58,6 +58,17 @@ def ledger_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
     return [i for (i,) in con.execute("select load_id from main.loads order by load_id").fetchall()]
 
 
+def ledger_identity(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str]]:
+    """Each load of the ledger on `con` as (load id, file hash, start as text), in load order:
+    what tells a load from another one that took its id (an unloaded one)."""
+    return [
+        (load_id, sha, str(started))
+        for load_id, sha, started in con.execute(
+            "select load_id, file_sha256, started_at from main.loads order by load_id"
+        ).fetchall()
+    ]
+
+
 def views_current(con: duckdb.DuckDBPyConnection) -> bool:
     """Do the warehouse's views come from this version of sql/? (False: open it writable once.)"""
     return stored_schema_fingerprint(con) == schema_fingerprint()
