@@ -192,6 +192,19 @@ class FileDigest:
         return self._result
 
 
+def _copies_whole_file(source: Source, workdir: Path) -> bool:
+    """Will the load read `source` through a UTF-8 copy on disk of the whole plain file (a
+    Windows-1252 file, not gzip, not streamed: etl/ingest/read.py transcode_by_stream)? Its
+    blocks then give the file's digest (`FileDigest.feeder`), and it can be begun beforehand
+    (`PreparedCopy`)."""
+    params = source.csv_params
+    return bool(
+        params.get("needs_transcode")
+        and not params["gzipped"]
+        and not transcode_by_stream(source, workdir)
+    )
+
+
 class CopyCancelled(OSError):
     """A prepared copy stopped because no load will take it (an OSError: the copy then
     removes its file as after a read error, etl/ingest/read.py as_windows_1252)."""
@@ -233,9 +246,7 @@ class PreparedCopy:
             if head.startswith((b"PK\x03\x04", b"PAR1", b"\x1f\x8b")):
                 return  # a workbook, Parquet or gzip file: nothing to copy beforehand
             source = open_source(None, self.path, self.workdir)  # (text: no connection used)
-            if not source.csv_params.get("needs_transcode") or transcode_by_stream(
-                source, self.workdir
-            ):
+            if not _copies_whole_file(source, self.workdir):
                 return
             feed = self.digest.feeder()
 
@@ -768,12 +779,7 @@ class Loader:
             digest = FileDigest(path)
             source = open_source(self.con, path, self.workdir, self.limits)
             self._temp_files.extend(source.temp_files)
-            params = source.csv_params
-            if (
-                params.get("needs_transcode")
-                and not params["gzipped"]
-                and not transcode_by_stream(source, self.workdir)
-            ):
+            if _copies_whole_file(source, self.workdir):
                 self._digest = digest  # hashed from the blocks of the UTF-8 copy (_as_cp1252)
             else:
                 digest.start()
