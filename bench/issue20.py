@@ -19,6 +19,11 @@ Cases (the issue's "done when"):
   the 10x history (`<perf>/s<N>/history.duckdb`, never written: copied first), with a current
   snapshot beside it made by the checkout itself before the clock starts (`publish`), so the
   load publishes as it does for a dashboard user. Ratio: 10x / 1x (criterion: <= 2).
+  Beside it, the same-size month: the 10x month cut to the 1x month's size (the lines of one
+  patient in k, `same_size_month`), loaded into the 10x history the same way; ratio: that /
+  the 1x month. The two readings of "one month": the 10x history's own month, ten times the
+  lines (what a national user loads), and a month of the same size (how publication grows with
+  the history alone, the issue's "4.9x for a month of the same size").
 - report: at 10x, after that load, `report --month M --format json` (from the snapshot) and
   `report --month M' --as-of D --format json` for an as-of date D not published (the last day
   of an earlier month, a different one each round). Ratio: as-of / snapshot (criterion: <= 3).
@@ -415,6 +420,37 @@ def tiny_export(folder: Path) -> Path:
     return path
 
 
+def same_size_month(large: Path, small: Path, folder: Path) -> Path:
+    """The month `large` (an export of the large history) cut to about the size of the month
+    `small`: the header and the lines of one patient in k, k = the ratio of their data lines
+    rounded (at least 1); a patient's bucket is the first 8 hex digits of the SHA-256 of the
+    first field (the patient id, quotes and spaces stripped) modulo k, bucket 0 kept. The
+    file's own bytes (encoding, delimiter, line ends) are kept, so it loads as the original
+    does; its patients continue the large history's programmes, as the small month's do theirs.
+    Written once into `folder`; a line with an odd number of quotes (a quoted line break) is
+    refused (a cut by lines would split the record)."""
+    path = folder / f"{large.stem}_same_size{large.suffix}"
+    if path.exists():
+        return path
+    lines = large.read_bytes().splitlines(keepends=True)
+    with small.open("rb") as f:
+        small_lines = sum(1 for _ in f) - 1
+    k = max(1, round((len(lines) - 1) / max(small_lines, 1)))
+    delimiter = b";" if lines[0].count(b";") >= lines[0].count(b",") else b","
+    kept = [lines[0]]
+    for line in lines[1:]:
+        if line.count(b'"') % 2:
+            raise ValueError(f"{large}: a quoted line break; cannot cut the file by lines")
+        patient = line.split(delimiter, 1)[0].strip().strip(b'"').strip()
+        if int(hashlib.sha256(patient).hexdigest()[:8], 16) % k == 0:
+            kept.append(line)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(b"".join(kept))
+    tmp.replace(path)
+    return path
+
+
 def w1252_round(checkout: Checkout, export: Path, tiny: Path, work: Path) -> dict:
     """One load of the Windows-1252 export into a new warehouse, memory sampled; then the
     fixed cost: the tiny export into another new warehouse."""
@@ -480,6 +516,9 @@ def measure(
     month = month_of(last[needed[0]])
     page_dates = month_ends_before(month, as_of_dates)
     report_dates = month_ends_before(month, runs)  # a new one each round
+    same = None
+    if "publish" in cases and large in needed:
+        same = same_size_month(last[large], last[small], workdir / "same")
     if "w1252" in cases:
         export, _, records, floor_sql = w1252_export(export_cache or workdir / "w1252", lines)
         tiny = tiny_export(export_cache or workdir / "w1252")
@@ -497,6 +536,11 @@ def measure(
                     r, db = publish_round(c, templates[c.name, scale], work / scale, last[scale])
                     rounds.setdefault(f"publish_{scale}", []).append(r)
                     log(f"round {i + 1} {c.name} publish {scale}: {r}")
+                    if scale == large and same is not None:
+                        rs, _ = publish_round(c, templates[c.name, scale],
+                                              work / f"{scale}_same", same)  # fmt: skip
+                        rounds.setdefault(f"publish_{scale}_same", []).append(rs)
+                        log(f"round {i + 1} {c.name} publish {scale}, same-size month: {rs}")
                     if scale == large and "report" in cases:
                         rr = report_round(c, db, month, report_dates[i])
                         rounds.setdefault("report", []).append(rr)
@@ -519,12 +563,17 @@ def measure(
     for c in checkouts:
         rounds, out = raw[c.name], {}
         for scale in needed:
-            if f"publish_{scale}" in rounds:
-                out[f"publish_{scale}"] = summarise(rounds[f"publish_{scale}"],
-                                                    ["wall", "cpu", "ledger"])  # fmt: skip
+            for key in (f"publish_{scale}", f"publish_{scale}_same"):
+                if key in rounds:
+                    out[key] = summarise(rounds[key], ["wall", "cpu", "ledger"])
         if "publish" in cases:
             a, b = out[f"publish_{small}"], out[f"publish_{large}"]
             out["publish_ratio"] = {k: b[k]["median"] / a[k]["median"] for k in ("wall", "cpu")}
+            if f"publish_{large}_same" in out:
+                b = out[f"publish_{large}_same"]
+                out["publish_same_ratio"] = {
+                    k: b[k]["median"] / a[k]["median"] for k in ("wall", "cpu")
+                }
         if "report" in rounds:
             rep = summarise(rounds["report"], ["snapshot_wall", "snapshot_cpu", "as_of_wall",
                                                "as_of_cpu"])  # fmt: skip
@@ -638,6 +687,22 @@ def table(results: dict) -> str:
     add(
         f"**{large} / {small}, CPU** (≤ {limit:g})",
         lambda c: _verdict(c["publish_ratio"]["cpu"], limit),
+    )
+    add(
+        f"load + publish a same-size month into {large}: wall s",
+        lambda c: _mr(c[f"publish_{large}_same"]["wall"]),
+    )
+    add(
+        f"load + publish a same-size month into {large}: CPU s",
+        lambda c: _mr(c[f"publish_{large}_same"]["cpu"]),
+    )
+    add(
+        f"**same-size month, {large} / {small}, wall** (≤ {limit:g})",
+        lambda c: _verdict(c["publish_same_ratio"]["wall"], limit),
+    )
+    add(
+        f"**same-size month, {large} / {small}, CPU** (≤ {limit:g})",
+        lambda c: _verdict(c["publish_same_ratio"]["cpu"], limit),
     )
     add(f"report from the snapshot, {large}: wall s", lambda c: _mr(c["report"]["snapshot_wall"]))
     add(f"report from the snapshot, {large}: CPU s", lambda c: _mr(c["report"]["snapshot_cpu"]))

@@ -150,6 +150,9 @@ def test_issue20_publish_and_report_side_by_side(tiny_perf, tmp_path):
         assert s1["wall"]["runs"] == 2 and s1["ledger"]["max"] > 0
         assert s10["cpu"]["median"] > 0 and s1["wall"]["min"] >= s1["ledger"]["min"]
         assert c["publish_ratio"]["cpu"] == s10["cpu"]["median"] / s1["cpu"]["median"]
+        same = c["publish_s10_same"]  # s10 is s1's copy: k = 1, the whole month again
+        assert same["wall"]["runs"] == 2
+        assert c["publish_same_ratio"]["wall"] == same["wall"]["median"] / s1["wall"]["median"]
         report = c["report"]
         assert [r["as_of_date"] for r in report["rounds"]] == ["2024-05-31", "2024-04-30"]
         assert report["ratio"]["wall"] == (
@@ -166,6 +169,40 @@ def test_issue20_publish_and_report_side_by_side(tiny_perf, tmp_path):
     results["checkouts"] = {n: {"commit": "x"} for n in ("a", "b")}
     text = table(results)
     assert "| **s10 / s1, CPU** (≤ 2) |" in text and "| a (x) | b (x) |" in text
+    assert "| **same-size month, s10 / s1, wall** (≤ 2) |" in text
+
+
+def test_same_size_month_keeps_whole_patients_and_the_files_bytes(tmp_path):
+    """A Windows-1252 month of 4 patients x 3 lines (12 data lines) cut to the size of a
+    month of 6 lines: k = 12 / 6 = 2, so the patients whose SHA-256 bucket (first 8 hex
+    digits mod 2) is 0 are kept — P2 alone (SHA-256 of "P2" begins with an even number; P1,
+    P3 and P4 with odd ones) — with all 3 of its lines, in the file's order and
+    bytes (the header, the 0xE9 of "délivrance", CRLF); a line with an odd number of quotes
+    is refused."""
+    import hashlib
+
+    from bench.issue20 import same_size_month
+
+    header = "id_patient;date_de_délivrance;code_cnk\r\n".encode("cp1252")
+    patients = ["P1", "P2", "P3", "P4", "P5", "P6"]
+    body = [
+        f"{p};0{d}/10/2026;5521984\r\n".encode("cp1252") for d in (1, 2, 3) for p in patients[:4]
+    ]
+    large = tmp_path / "large.csv"
+    large.write_bytes(header + b"".join(body))
+    small = tmp_path / "small.csv"
+    small.write_bytes(header + b"".join(body[:6]))
+    cut = same_size_month(large, small, tmp_path / "out")
+    kept = {p for p in patients[:4] if int(hashlib.sha256(p.encode()).hexdigest()[:8], 16) % 2 == 0}
+    expected = header + b"".join(line for line in body if line.split(b";")[0].decode() in kept)
+    assert kept == {"P2"}
+    assert cut.read_bytes() == expected
+    assert b"\xe9" in cut.read_bytes()[: len(header)]
+    assert same_size_month(large, small, tmp_path / "out") == cut  # written once
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_bytes(header + b'P1;"01/10\r\n')
+    with pytest.raises(ValueError, match="quoted line break"):
+        same_size_month(quoted, small, tmp_path / "out2")
 
 
 def test_issue20_pages_and_windows_1252_load(tiny_perf, tmp_path):
