@@ -606,3 +606,81 @@ def test_compliance_findings_from_the_store(tmp_path):
             assert differences(con, config, as_of) == [], as_of
     finally:
         con.close()
+
+
+# --- what store_meta records besides the stamp ------------------------------------------------
+
+
+def _recorded(con, key: str):
+    rows = con.execute("select value from store_meta where key = ?", [key]).fetchall()
+    return rows[0][0] if rows else "absent"
+
+
+def _netted_count(con, config, as_of) -> int:
+    cursor = _store_cursor(con, config, as_of)
+    try:
+        return cursor.execute("select count(*) from core_netted_lines").fetchone()[0]
+    finally:
+        cursor.close()
+
+
+def test_last_delivery_date_recorded_with_the_store(tmp_path):
+    """store_meta's last_delivery_date is the latest delivery of the store's lines, written
+    with the store. By hand (late_files): file 1's latest delivery is P9's, 2025-06-30
+    (rebuilt); file 2's lines (2025-02-10, 2025-03-01) are earlier: still 2025-06-30 after its
+    refresh; a file 3 (P5, 2025-07-15) moves it to 2025-07-15; unloading file 3 (the store
+    rebuilt) brings it back to 2025-06-30.
+    Without the key (a store written before it existed) store_core scans the table instead and
+    the core still equals the views; the next refresh_store ("current") records it again.
+    It is what store_core reads: recorded by hand as 2025-01-01, store_core as of 2025-02-09
+    believes every stored line is on or before that day and filters nothing: 11 netted lines
+    (P1 4: 01-06 INIT5, 01-06 RED10, 01-20, 02-10; P2 2; P3 2; P4 2; P9 1) instead of P1's 3
+    delivered by 2025-02-09 (01-06 INIT5, 01-06 RED10, 01-20)."""
+    config = load_config()
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        first, second = late_files(tmp_path)
+        third = write_delimited(tmp_path / "three.csv", HEADER, [["P5", "PH1", "15/07/2025", INIT10, "1"]])  # fmt: skip
+        _load(con, first, config)
+        assert _recorded(con, store.LAST_DELIVERY) == "2025-06-30"
+        _load(con, second)
+        assert store.refresh_store(con, config) == "patients"
+        assert _recorded(con, store.LAST_DELIVERY) == "2025-06-30"
+        outcome = _load(con, third, config)
+        assert _recorded(con, store.LAST_DELIVERY) == "2025-07-15"
+        unload_and_publish(con, outcome.summary.load_id, config)
+        assert _recorded(con, store.LAST_DELIVERY) == "2025-06-30"
+
+        con.execute("delete from store_meta where key = ?", [store.LAST_DELIVERY])
+        for as_of in (None, dt.date(2025, 2, 9), dt.date(2025, 6, 30), dt.date(2025, 8, 1)):
+            assert differences(con, config, as_of) == [], as_of
+        assert store.refresh_store(con, config) == "current"
+        assert _recorded(con, store.LAST_DELIVERY) == "2025-06-30"
+
+        assert _netted_count(con, config, dt.date(2025, 2, 9)) == 3
+        con.execute(
+            "update store_meta set value = '2025-01-01' where key = ?", [store.LAST_DELIVERY]
+        )
+        assert _netted_count(con, config, dt.date(2025, 2, 9)) == 11
+    finally:
+        con.close()
+
+
+def test_last_delivery_date_of_an_empty_store(tmp_path):
+    """A warehouse whose only file is refused has a store with no line: last_delivery_date is
+    recorded as null, and the core is empty at any as-of date (store and views agree)."""
+    config = load_config()
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        bad = write_delimited(
+            tmp_path / "bad.csv", ["pharmacy_id", "delivery_date", "cnk", "quantity"],
+            [["PH1", "06/01/2025", INIT5, "1"]],
+        )  # fmt: skip
+        assert _load(con, bad, config).refused is not None
+        store.refresh_store(con, config)
+        assert _recorded(con, store.LAST_DELIVERY) is None
+        assert _netted_count(con, config, None) == 0
+        assert _netted_count(con, config, dt.date(2025, 1, 6)) == 0
+        assert differences(con, config, dt.date(2025, 1, 6)) == []
+    finally:
+        con.close()
