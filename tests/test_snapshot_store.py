@@ -371,3 +371,30 @@ def test_snapshot_reads_the_last_delivery_date_of_the_warehouse(small, monkeypat
     for snapshot in (path, old):
         assert _netted_lines(snapshot, config, dt.date(2024, 3, 4)) == 4
         assert _netted_lines(snapshot, config, None) == 8
+
+
+def test_a_store_rebuilt_with_the_same_stamp_gets_a_new_base(small, monkeypatch):
+    """Load 1 (P1..P3) writes base A; load 2 (P4) reads A with delta [P4] (COMPACT_AT raised:
+    no compaction). A store table dropped by hand: the next publication rebuilds the store with
+    the same sql/, settings, tables and ledger, but a new generation: a new base B (another
+    file), an empty delta. Dropped again, then load 3 (P5):
+    rebuilt again, a new base C. Each time the snapshot's store equals the warehouse's (the
+    fixture's `load`, and same_store after the publication); load 4 (P6) then reads C with
+    delta [P6]."""
+    monkeypatch.setattr(publish_module, "COMPACT_AT", float("inf"))
+    load, db, con, config = small["load"], small["db"], small["con"], small["config"]
+    load([line for i in (1, 2, 3) for line in _start(i)])
+    a = base_of(db)
+    path = load(_start(4))
+    assert base_of(db) == a and delta_patients(path) == ["P4"]
+    con.execute("drop table store_programme_openings")
+    path = publish(con, config)
+    b = base_of(db)
+    assert b != a and delta_patients(path) == []
+    same_store(con, path)
+    con.execute("drop table store_netted_lines")
+    path = load(_start(5))
+    c = base_of(db)
+    assert c not in (a, b) and delta_patients(path) == []
+    path = load(_start(6))
+    assert base_of(db) == c and delta_patients(path) == ["P6"]

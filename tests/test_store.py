@@ -63,8 +63,13 @@ def differences(con, config, as_of, lazy=False) -> list[str]:
 
 
 def store_content(con) -> dict[str, list[str]]:
-    """Every row of the store's tables, sorted."""
-    return {table: _rows(con, f"main.{table}") for table in [*store.STORED_VIEWS, "store_meta"]}
+    """Every row of the store's tables, sorted, and of store_meta but its generation (a new
+    random token at each rebuild)."""
+    meta = f"(select * from main.store_meta where key <> '{store.GENERATION}')"
+    return {
+        **{table: _rows(con, f"main.{table}") for table in store.STORED_VIEWS},
+        "store_meta": _rows(con, meta),
+    }
 
 
 # --- generated data, one monthly file at a time ----------------------------------------------
@@ -682,5 +687,40 @@ def test_last_delivery_date_of_an_empty_store(tmp_path):
         assert _netted_count(con, config, None) == 0
         assert _netted_count(con, config, dt.date(2025, 1, 6)) == 0
         assert differences(con, config, dt.date(2025, 1, 6)) == []
+    finally:
+        con.close()
+
+
+def test_generation_changes_at_each_rebuild_but_an_unload(tmp_path):
+    """store_meta's generation: a token written by a rebuild (file 1: no store yet), kept by a
+    refresh of some patients (file 2: P1 and P2); new when the store is rebuilt with the same
+    sql/, settings and ledger (a store table dropped by hand: the rebuilt store is row for row
+    the store before), kept by a rebuild whose one cause is an unload (file 2's load removed),
+    new when store_meta is lost, and new at a rebuild for another configuration (grace_days
+    + 30)."""
+    config = load_config()
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        first, second = late_files(tmp_path)
+        _load(con, first, config)
+        seen = [_recorded(con, store.GENERATION)]
+        assert len(seen[0]) == 32
+        outcome = _load(con, second, config)
+        assert _recorded(con, store.GENERATION) == seen[0]
+        before = store_content(con)
+        con.execute("drop table store_initiation_lines")
+        assert store.refresh_store(con, config) == "rebuilt"
+        assert _recorded(con, store.GENERATION) not in (*seen, "absent", None)
+        seen.append(_recorded(con, store.GENERATION))
+        assert store_content(con) == before
+        unload_and_publish(con, outcome.summary.load_id, config)
+        assert _recorded(con, store.GENERATION) == seen[-1]
+        con.execute("delete from store_meta")
+        assert store.refresh_store(con, config) == "rebuilt"
+        assert _recorded(con, store.GENERATION) not in (*seen, "absent", None)
+        seen.append(_recorded(con, store.GENERATION))
+        other = dataclasses.replace(config, grace_days=config.grace_days + 30)
+        assert store.refresh_store(con, other) == "rebuilt"
+        assert _recorded(con, store.GENERATION) not in (*seen, "absent", None)
     finally:
         con.close()

@@ -39,6 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import uuid
 
 import duckdb
 
@@ -118,12 +119,22 @@ PATIENTS_OF_LOADS = (
 # reader at a new as-of date. A store written before the key existed has none: store_core
 # then scans, and the next refresh_store records it.
 LAST_DELIVERY = "last_delivery_date"
+# store_meta's key for the store's generation: a new random token at each rebuild
+# (refresh_store) but one caused by an unload alone, kept by a refresh of some patients. A
+# snapshot's store base records the generation it was copied from (etl/base/publish.py
+# write_store_base) and is reused only by a store of the same generation (_usable_base): a
+# store rebuilt with the same sql/, settings, tables and ledger (a store table dropped by hand,
+# store_meta deleted) is otherwise indistinguishable from the base's, and base + delta is the
+# store only if no patient outside the delta changed since. Null in a store written before
+# the key existed (refreshed since by patients only): as a base of that time, which records
+# none.
+GENERATION = "generation"
 
 
 def stored_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str | None] | None:
     """What the store of `con` was computed for (main.store_meta: schema_fingerprint,
-    settings_key, load_ids as JSON; and, recorded since, LAST_DELIVERY); None when it has no
-    store or an incomplete record."""
+    settings_key, load_ids as JSON; and, recorded since, LAST_DELIVERY and GENERATION); None
+    when it has no store or an incomplete record."""
     try:
         rows = con.execute("select key, value from main.store_meta").fetchall()
     except duckdb.CatalogException:
@@ -175,14 +186,18 @@ def refresh_store(con: duckdb.DuckDBPyConnection, config: Config) -> str:
             "load_ids": json.dumps(ledger),
         }
         seen = set(json.loads(meta["load_ids"])) if meta else set()
-        incremental = (
+        same = (  # the store's tables, sql/ and settings are those in force
             meta is not None
             and len(store_tables(cursor)) == len(STORED_VIEWS)
             and meta["schema_fingerprint"] == stamp["schema_fingerprint"]
             and meta["settings_key"] == stamp["settings_key"]
-            and seen <= set(ledger)
         )
-        if incremental:
+        # The generation (GENERATION) is kept by a refresh of some patients and by a rebuild
+        # whose one cause is an unload (a load it reflects left the ledger: a store base
+        # reflecting that load is refused on its ledger, one that does not is the store minus
+        # the patients of later loads, as after a refresh); any other rebuild makes a new one.
+        stamp[GENERATION] = meta.get(GENERATION) if same else uuid.uuid4().hex
+        if same and seen <= set(ledger):
             new = sorted(set(ledger) - seen)
             if not new:
                 if LAST_DELIVERY not in meta:  # (a store written before the key existed)
