@@ -724,3 +724,75 @@ def test_generation_changes_at_each_rebuild_but_an_unload(tmp_path):
         assert _recorded(con, store.GENERATION) not in (*seen, "absent", None)
     finally:
         con.close()
+
+
+# --- a refresh whose commit DuckDB turns into a checkpoint ------------------------------------
+
+
+def _wal_bytes(db) -> int:
+    wal = db.with_name(db.name + ".wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+@pytest.mark.parametrize("diff_min_rows", [store.DIFF_MIN_ROWS, 0], ids=["whole", "difference"])
+def test_refresh_checkpointing_at_its_commit(tmp_path, monkeypatch, diff_min_rows):
+    """When a commit's write-ahead log would pass checkpoint_threshold (16 MiB by default:
+    the store refresh at 10x volume), DuckDB checkpoints at the commit instead of appending to
+    the log. Forced here on small data (checkpoint_threshold 1 KB, set on the warehouse's
+    connection before load_paths, which refreshes the store): after file 2 the log is empty
+    (the refresh's commit, the last write, checkpointed), where the same loads without the
+    setting leave it non-empty. The store is then, by hand (late_files, file 2: P1's fifth
+    reduction, P2's earlier initiation): P1's netted lines 01-06 INIT5 1, 01-06 RED10 3,
+    01-20 RED10 1, 02-10 RED10 1; P1 completed on 2025-02-10 with 5 reductions; P2's one
+    programme from 2025-03-01 with 2 initiation events; 11 netted lines in all; equal to a
+    rebuild and to the views. The warehouse reopens with the same store, current."""
+    monkeypatch.setattr(store, "DIFF_MIN_ROWS", diff_min_rows)
+    config = load_config()
+    first, second = late_files(tmp_path)
+    control = tmp_path / "control.duckdb"
+    con = connect(control, config=config)
+    try:
+        _load(con, first, config)
+        _load(con, second, config)
+        assert _wal_bytes(control) > 0
+    finally:
+        con.close()
+
+    db = tmp_path / "w.duckdb"
+    con = connect(db, config=config)
+    try:
+        con.execute("set checkpoint_threshold = '1KB'")
+        _load(con, first, config)
+        _load(con, second, config)
+        assert _wal_bytes(db) == 0
+        assert store.refresh_store(con, config) == "current"
+        refreshed = store_content(con)
+    finally:
+        con.close()
+
+    con = connect(db, config=config)
+    try:
+        assert store.refresh_store(con, config) == "current"
+        assert store_content(con) == refreshed
+        assert con.execute(
+            "select delivery_date, cnk, net_quantity from store_netted_lines "
+            "where patient_id = 'P1' order by all"
+        ).fetchall() == sorted([
+            (dt.date(2025, 1, 6), INIT5, 1),
+            (dt.date(2025, 1, 6), RED10, 3),
+            (dt.date(2025, 1, 20), RED10, 1),
+            (dt.date(2025, 2, 10), RED10, 1),
+        ])  # fmt: skip
+        assert _netted_count(con, config, None) == 11
+        programmes = _programmes(con, config)
+        assert programmes[0] == (
+            "P1", 1, dt.date(2025, 1, 6), "completed", dt.date(2025, 2, 10), None, 1, 5
+        )  # fmt: skip
+        assert programmes[1][:3] == ("P2", 1, dt.date(2025, 3, 1)) and programmes[1][6] == 2
+        assert differences(con, config, None) == []
+        assert differences(con, config, dt.date(2025, 2, 9)) == []
+        con.execute("delete from store_meta")
+        assert store.refresh_store(con, config) == "rebuilt"
+        assert store_content(con) == refreshed
+    finally:
+        con.close()

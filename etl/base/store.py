@@ -36,6 +36,7 @@ the views otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -254,11 +255,17 @@ def _write(cursor: duckdb.DuckDBPyConnection, statements: list[str], stamp: dict
         cursor.executemany("insert into main.store_meta values (?, ?)", list(meta.items()))
         cursor.execute("commit")
     except BaseException:
-        cursor.execute("rollback")
+        # The error to raise is this one. A failed commit may have ended the transaction (the
+        # rollback then fails: no transaction) or, when DuckDB checkpointed at the commit (a
+        # large one) and the checkpoint failed (a full disk), invalidated the database until
+        # it is opened again (every statement then fails); either would hide it.
+        drops = [f"drop table if exists temp.{name}" for name in _TEMP_TABLES]
+        for statement in ("rollback", *drops):
+            with contextlib.suppress(duckdb.Error):
+                cursor.execute(statement)
         raise
-    finally:
-        for name in _TEMP_TABLES:
-            cursor.execute(f"drop table if exists temp.{name}")
+    for name in _TEMP_TABLES:
+        cursor.execute(f"drop table if exists temp.{name}")
 
 
 def _rebuild(cursor: duckdb.DuckDBPyConnection, stamp: dict) -> None:
