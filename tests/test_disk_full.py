@@ -14,13 +14,20 @@ table, row by row); and once there is room (the tmpfs remounted at 64 MiB) the s
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from etl.base import store
+from etl.base.config import load_config
+from etl.base.warehouse import connect
+from etl.ingest.load import is_disk_full, load_paths
 from tests.conftest import CANONICAL_HEADER, query, warehouse_content, write_delimited
+from tests.test_store import late_files, store_content
 
 
 def _mount(folder: Path, size: str, remount: bool = False) -> bool:
@@ -87,16 +94,6 @@ def test_a_full_disk_at_the_store_refresh_checkpoint_changes_nothing(tiny, tmp_p
     included: file 2's lines loaded, the store still of file 1); with room again (the filler
     deleted) the refresh recomputes file 2's patients ("patients"), and its store equals a
     rebuild."""
-    import os
-
-    import duckdb
-
-    from etl.base import store
-    from etl.base.config import load_config
-    from etl.base.warehouse import connect
-    from etl.ingest.load import is_disk_full, load_paths
-    from tests.test_store import late_files, store_content
-
     assert _mount(tiny, "32m", remount=True)
     db = tiny / "warehouse.duckdb"
     config = load_config()
