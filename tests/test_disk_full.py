@@ -14,13 +14,20 @@ table, row by row); and once there is room (the tmpfs remounted at 64 MiB) the s
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from etl.base import store
+from etl.base.config import load_config
+from etl.base.warehouse import connect
+from etl.ingest.load import is_disk_full, load_paths
 from tests.conftest import CANONICAL_HEADER, query, warehouse_content, write_delimited
+from tests.test_store import late_files, store_content
 
 
 def _mount(folder: Path, size: str, remount: bool = False) -> bool:
@@ -75,3 +82,50 @@ def test_a_full_disk_ends_with_status_3_and_changes_nothing(tiny, tmp_path):
     assert status == 0, text
     assert query(db, "select count(*) from billing_lines") == [(60_003,)]
     assert query(db, "select sum(rows_new) from loads") == [(60_003,)]
+
+
+def test_a_full_disk_at_the_store_refresh_checkpoint_changes_nothing(tiny, tmp_path):
+    """The store refresh's commit, turned into a checkpoint (checkpoint_threshold 1 KB, as
+    DuckDB does for a large commit: tests/test_store.py), on a disk left with 64 KiB free: the
+    checkpoint cannot write the warehouse. refresh_store raises DuckDB's own error (failed
+    checkpoint, no space left on device: a full disk to the loader's is_disk_full), not one of
+    the rollback after it; DuckDB invalidates the database until it is opened again. Reopened,
+    the warehouse is what it was before the refresh (every table, store and store_meta
+    included: file 2's lines loaded, the store still of file 1); with room again (the filler
+    deleted) the refresh recomputes file 2's patients ("patients"), and its store equals a
+    rebuild."""
+    assert _mount(tiny, "32m", remount=True)
+    db = tiny / "warehouse.duckdb"
+    config = load_config()
+    first, second = late_files(tmp_path)
+    con = connect(db, config=config)
+    load_paths(con, [first], config=config)  # the store: file 1
+    load_paths(con, [second])  # file 2's lines, the store not refreshed
+    con.close()
+    before = warehouse_content(db)
+    assert before["store_meta"] and before["store_netted_lines"]
+
+    con = connect(db, config=config)
+    stat = os.statvfs(tiny)
+    filler = tiny / "filler"
+    filler.write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 64 * 1024))
+    con.execute("set checkpoint_threshold = '1KB'")
+    with pytest.raises(duckdb.Error) as raised:
+        store.refresh_store(con, config)
+    message = str(raised.value)
+    assert "checkpoint" in message and "No space left on device" in message, message
+    assert "invalidated" not in message, message  # (the rollback's error, hiding DuckDB's)
+    assert is_disk_full(raised.value)
+    con.close()
+    assert warehouse_content(db) == before
+
+    filler.unlink()
+    con = connect(db, config=config)
+    try:
+        assert store.refresh_store(con, config) == "patients"
+        refreshed = store_content(con)
+        con.execute("delete from store_meta")
+        assert store.refresh_store(con, config) == "rebuilt"
+        assert store_content(con) == refreshed
+    finally:
+        con.close()

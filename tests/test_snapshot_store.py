@@ -35,7 +35,7 @@ from etl.base.publish import (
     snapshot_base,
     snapshot_dir,
 )
-from etl.base.store import STORED_VIEWS
+from etl.base.store import STORED_VIEWS, store_valid
 from etl.base.warehouse import apply_settings, connect, ledger_ids, open_duckdb
 from etl.ingest.load import load_paths
 from etl.ingest.unload import unload_and_publish
@@ -77,6 +77,16 @@ def same_store(con: duckdb.DuckDBPyConnection, snapshot: Path) -> None:
     for table, (w, s, extra, missing) in differences.items():
         assert (w, extra, missing) == (s, 0, 0), table
     assert differences["store_programme_events"][0] > 0
+    assert store_meta(snapshot) == rows(con, "select * from main.store_meta")
+
+
+def store_meta(snapshot: Path) -> list:
+    """The snapshot's store_meta rows, sorted."""
+    con = open_snapshot(snapshot, base=False)
+    try:
+        return rows(con, "select * from main.store_meta")
+    finally:
+        con.close()
 
 
 def delta_patients(snapshot: Path) -> list[str]:
@@ -311,3 +321,80 @@ def test_a_missing_base_is_not_fresh_and_is_republished(small):
     small["con"] = con = connect(db, config=config)
     same_store(con, path)
     assert fresh_snapshot(db, config, max(ids), ids) is not None
+
+
+# --- what store_meta records, in a snapshot -------------------------------------------------
+
+
+def _netted_lines(snapshot: Path, config, as_of) -> int:
+    """The core_netted_lines rows a reader of `snapshot` gets as of `as_of` (materialise_core,
+    its core from the store: asserted)."""
+    con = open_snapshot(snapshot)
+    try:
+        cur = con.cursor()
+        apply_settings(cur, config, as_of_date=as_of)
+        assert store_valid(cur)
+        materialise_core(cur)
+        return cur.execute("select count(*) from core_netted_lines").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_snapshot_reads_the_last_delivery_date_of_the_warehouse(small, monkeypatch):
+    """Load 1: P1..P3 (_start: each an initiation and a step on 2024-03-03, -04, -05): the
+    snapshot's store_meta records 2024-03-05; load 2: P4 (2024-03-06): its snapshot (the same
+    base, COMPACT_AT raised; delta [P4]) records 2024-03-06, the max of its store view. (store_meta is the
+    warehouse's, row for row, at every load: the fixture's `same_store`.)
+    A reader as of 2024-03-04 gets P1's and P2's 2 netted lines each: 4; as of the default
+    date (2024-03-06) all 8. A snapshot of the earlier layout, without the key (the current
+    one copied, the key deleted), gives the same counts: store_core scans its store view."""
+    monkeypatch.setattr(publish_module, "COMPACT_AT", float("inf"))
+    load, config = small["load"], small["config"]
+    path = load([line for i in (1, 2, 3) for line in _start(i)])
+    key = "last_delivery_date"
+    assert ("(" + repr(key) + ", '2024-03-05')") in store_meta(path)
+    path = load(_start(4))
+    assert delta_patients(path) == ["P4"]
+    assert ("(" + repr(key) + ", '2024-03-06')") in store_meta(path)
+    snap = open_snapshot(path)
+    try:
+        (last,) = snap.execute("select max(delivery_date) from main.store_netted_lines").fetchone()
+        assert last == dt.date(2024, 3, 6)
+    finally:
+        snap.close()
+    old = path.parent / "earlier.duckdb"
+    old.write_bytes(path.read_bytes())
+    con = duckdb.connect(str(old))
+    con.execute("delete from main.store_meta where key = ?", [key])
+    con.close()
+    assert ("(" + repr(key) + ", '2024-03-06')") not in store_meta(old)
+    for snapshot in (path, old):
+        assert _netted_lines(snapshot, config, dt.date(2024, 3, 4)) == 4
+        assert _netted_lines(snapshot, config, None) == 8
+
+
+def test_a_store_rebuilt_with_the_same_stamp_gets_a_new_base(small, monkeypatch):
+    """Load 1 (P1..P3) writes base A; load 2 (P4) reads A with delta [P4] (COMPACT_AT raised:
+    no compaction). A store table dropped by hand: the next publication rebuilds the store with
+    the same sql/, settings, tables and ledger, but a new generation: a new base B (another
+    file), an empty delta. Dropped again, then load 3 (P5):
+    rebuilt again, a new base C. Each time the snapshot's store equals the warehouse's (the
+    fixture's `load`, and same_store after the publication); load 4 (P6) then reads C with
+    delta [P6]."""
+    monkeypatch.setattr(publish_module, "COMPACT_AT", float("inf"))
+    load, db, con, config = small["load"], small["db"], small["con"], small["config"]
+    load([line for i in (1, 2, 3) for line in _start(i)])
+    a = base_of(db)
+    path = load(_start(4))
+    assert base_of(db) == a and delta_patients(path) == ["P4"]
+    con.execute("drop table store_programme_openings")
+    path = publish(con, config)
+    b = base_of(db)
+    assert b != a and delta_patients(path) == []
+    same_store(con, path)
+    con.execute("drop table store_netted_lines")
+    path = load(_start(5))
+    c = base_of(db)
+    assert c not in (a, b) and delta_patients(path) == []
+    path = load(_start(6))
+    assert base_of(db) == c and delta_patients(path) == ["P6"]

@@ -63,8 +63,13 @@ def differences(con, config, as_of, lazy=False) -> list[str]:
 
 
 def store_content(con) -> dict[str, list[str]]:
-    """Every row of the store's tables, sorted."""
-    return {table: _rows(con, f"main.{table}") for table in [*store.STORED_VIEWS, "store_meta"]}
+    """Every row of the store's tables, sorted, and of store_meta but its generation (a new
+    random token at each rebuild)."""
+    meta = f"(select * from main.store_meta where key <> '{store.GENERATION}')"
+    return {
+        **{table: _rows(con, f"main.{table}") for table in store.STORED_VIEWS},
+        "store_meta": _rows(con, meta),
+    }
 
 
 # --- generated data, one monthly file at a time ----------------------------------------------
@@ -604,5 +609,190 @@ def test_compliance_findings_from_the_store(tmp_path):
             assert _findings(con, config, as_of) == expected, as_of
             assert _findings(con, config, as_of, from_store=False) == expected, as_of
             assert differences(con, config, as_of) == [], as_of
+    finally:
+        con.close()
+
+
+# --- what store_meta records besides the stamp ------------------------------------------------
+
+
+def _recorded(con, key: str):
+    rows = con.execute("select value from store_meta where key = ?", [key]).fetchall()
+    return rows[0][0] if rows else "absent"
+
+
+def _netted_count(con, config, as_of) -> int:
+    cursor = _store_cursor(con, config, as_of)
+    try:
+        return cursor.execute("select count(*) from core_netted_lines").fetchone()[0]
+    finally:
+        cursor.close()
+
+
+def test_last_delivery_date_recorded_with_the_store(tmp_path):
+    """store_meta's last_delivery_date is the latest delivery of the store's lines, written
+    with the store. By hand (late_files): file 1's latest delivery is P9's, 2025-06-30
+    (rebuilt); file 2's lines (2025-02-10, 2025-03-01) are earlier: still 2025-06-30 after its
+    refresh; a file 3 (P5, 2025-07-15) moves it to 2025-07-15; unloading file 3 (the store
+    rebuilt) brings it back to 2025-06-30.
+    Without the key (a store written before it existed) store_core scans the table instead and
+    the core still equals the views; the next refresh_store ("current") records it again.
+    It is what store_core reads: recorded by hand as 2025-01-01, store_core as of 2025-02-09
+    believes every stored line is on or before that day and filters nothing: 11 netted lines
+    (P1 4: 01-06 INIT5, 01-06 RED10, 01-20, 02-10; P2 2; P3 2; P4 2; P9 1) instead of P1's 3
+    delivered by 2025-02-09 (01-06 INIT5, 01-06 RED10, 01-20)."""
+    config = load_config()
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        first, second = late_files(tmp_path)
+        third = write_delimited(tmp_path / "three.csv", HEADER, [["P5", "PH1", "15/07/2025", INIT10, "1"]])  # fmt: skip
+        _load(con, first, config)
+        assert _recorded(con, store.LAST_DELIVERY) == "2025-06-30"
+        _load(con, second)
+        assert store.refresh_store(con, config) == "patients"
+        assert _recorded(con, store.LAST_DELIVERY) == "2025-06-30"
+        outcome = _load(con, third, config)
+        assert _recorded(con, store.LAST_DELIVERY) == "2025-07-15"
+        unload_and_publish(con, outcome.summary.load_id, config)
+        assert _recorded(con, store.LAST_DELIVERY) == "2025-06-30"
+
+        con.execute("delete from store_meta where key = ?", [store.LAST_DELIVERY])
+        for as_of in (None, dt.date(2025, 2, 9), dt.date(2025, 6, 30), dt.date(2025, 8, 1)):
+            assert differences(con, config, as_of) == [], as_of
+        assert store.refresh_store(con, config) == "current"
+        assert _recorded(con, store.LAST_DELIVERY) == "2025-06-30"
+
+        assert _netted_count(con, config, dt.date(2025, 2, 9)) == 3
+        con.execute(
+            "update store_meta set value = '2025-01-01' where key = ?", [store.LAST_DELIVERY]
+        )
+        assert _netted_count(con, config, dt.date(2025, 2, 9)) == 11
+    finally:
+        con.close()
+
+
+def test_last_delivery_date_of_an_empty_store(tmp_path):
+    """A warehouse whose only file is refused has a store with no line: last_delivery_date is
+    recorded as null, and the core is empty at any as-of date (store and views agree)."""
+    config = load_config()
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        bad = write_delimited(
+            tmp_path / "bad.csv", ["pharmacy_id", "delivery_date", "cnk", "quantity"],
+            [["PH1", "06/01/2025", INIT5, "1"]],
+        )  # fmt: skip
+        assert _load(con, bad, config).refused is not None
+        store.refresh_store(con, config)
+        assert _recorded(con, store.LAST_DELIVERY) is None
+        assert _netted_count(con, config, None) == 0
+        assert _netted_count(con, config, dt.date(2025, 1, 6)) == 0
+        assert differences(con, config, dt.date(2025, 1, 6)) == []
+    finally:
+        con.close()
+
+
+def test_generation_changes_at_each_rebuild_but_an_unload(tmp_path):
+    """store_meta's generation: a token written by a rebuild (file 1: no store yet), kept by a
+    refresh of some patients (file 2: P1 and P2); new when the store is rebuilt with the same
+    sql/, settings and ledger (a store table dropped by hand: the rebuilt store is row for row
+    the store before), kept by a rebuild whose one cause is an unload (file 2's load removed),
+    new when store_meta is lost, and new at a rebuild for another configuration (grace_days
+    + 30)."""
+    config = load_config()
+    con = connect(tmp_path / "w.duckdb", config=config)
+    try:
+        first, second = late_files(tmp_path)
+        _load(con, first, config)
+        seen = [_recorded(con, store.GENERATION)]
+        assert len(seen[0]) == 32
+        outcome = _load(con, second, config)
+        assert _recorded(con, store.GENERATION) == seen[0]
+        before = store_content(con)
+        con.execute("drop table store_initiation_lines")
+        assert store.refresh_store(con, config) == "rebuilt"
+        assert _recorded(con, store.GENERATION) not in (*seen, "absent", None)
+        seen.append(_recorded(con, store.GENERATION))
+        assert store_content(con) == before
+        unload_and_publish(con, outcome.summary.load_id, config)
+        assert _recorded(con, store.GENERATION) == seen[-1]
+        con.execute("delete from store_meta")
+        assert store.refresh_store(con, config) == "rebuilt"
+        assert _recorded(con, store.GENERATION) not in (*seen, "absent", None)
+        seen.append(_recorded(con, store.GENERATION))
+        other = dataclasses.replace(config, grace_days=config.grace_days + 30)
+        assert store.refresh_store(con, other) == "rebuilt"
+        assert _recorded(con, store.GENERATION) not in (*seen, "absent", None)
+    finally:
+        con.close()
+
+
+# --- a refresh whose commit DuckDB turns into a checkpoint ------------------------------------
+
+
+def _wal_bytes(db) -> int:
+    wal = db.with_name(db.name + ".wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+@pytest.mark.parametrize("diff_min_rows", [store.DIFF_MIN_ROWS, 0], ids=["whole", "difference"])
+def test_refresh_checkpointing_at_its_commit(tmp_path, monkeypatch, diff_min_rows):
+    """When a commit's write-ahead log would pass checkpoint_threshold (16 MiB by default:
+    the store refresh at 10x volume), DuckDB checkpoints at the commit instead of appending to
+    the log. Forced here on small data (checkpoint_threshold 1 KB, set on the warehouse's
+    connection before load_paths, which refreshes the store): after file 2 the log is empty
+    (the refresh's commit, the last write, checkpointed), where the same loads without the
+    setting leave it non-empty. The store is then, by hand (late_files, file 2: P1's fifth
+    reduction, P2's earlier initiation): P1's netted lines 01-06 INIT5 1, 01-06 RED10 3,
+    01-20 RED10 1, 02-10 RED10 1; P1 completed on 2025-02-10 with 5 reductions; P2's one
+    programme from 2025-03-01 with 2 initiation events; 11 netted lines in all; equal to a
+    rebuild and to the views. The warehouse reopens with the same store, current."""
+    monkeypatch.setattr(store, "DIFF_MIN_ROWS", diff_min_rows)
+    config = load_config()
+    first, second = late_files(tmp_path)
+    control = tmp_path / "control.duckdb"
+    con = connect(control, config=config)
+    try:
+        _load(con, first, config)
+        _load(con, second, config)
+        assert _wal_bytes(control) > 0
+    finally:
+        con.close()
+
+    db = tmp_path / "w.duckdb"
+    con = connect(db, config=config)
+    try:
+        con.execute("set checkpoint_threshold = '1KB'")
+        _load(con, first, config)
+        _load(con, second, config)
+        assert _wal_bytes(db) == 0
+        assert store.refresh_store(con, config) == "current"
+        refreshed = store_content(con)
+    finally:
+        con.close()
+
+    con = connect(db, config=config)
+    try:
+        assert store.refresh_store(con, config) == "current"
+        assert store_content(con) == refreshed
+        assert con.execute(
+            "select delivery_date, cnk, net_quantity from store_netted_lines "
+            "where patient_id = 'P1' order by all"
+        ).fetchall() == sorted([
+            (dt.date(2025, 1, 6), INIT5, 1),
+            (dt.date(2025, 1, 6), RED10, 3),
+            (dt.date(2025, 1, 20), RED10, 1),
+            (dt.date(2025, 2, 10), RED10, 1),
+        ])  # fmt: skip
+        assert _netted_count(con, config, None) == 11
+        programmes = _programmes(con, config)
+        assert programmes[0] == (
+            "P1", 1, dt.date(2025, 1, 6), "completed", dt.date(2025, 2, 10), None, 1, 5
+        )  # fmt: skip
+        assert programmes[1][:3] == ("P2", 1, dt.date(2025, 3, 1)) and programmes[1][6] == 2
+        assert differences(con, config, None) == []
+        assert differences(con, config, dt.date(2025, 2, 9)) == []
+        con.execute("delete from store_meta")
+        assert store.refresh_store(con, config) == "rebuilt"
+        assert store_content(con) == refreshed
     finally:
         con.close()

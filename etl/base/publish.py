@@ -31,8 +31,9 @@ So readers never open the warehouse itself. After each load, the writer publishe
    the store rows of the patients changed since (its delta, schema `store_delta`) and views
    `main.store_*` reading the base's other patients and the delta. A reader attaches the base
    (`open_snapshot`, the one way to open a snapshot). A new base is written when the store was
-   rebuilt (other sql/, settings or tables), a load it reflects was unloaded, or the delta
-   grew past COMPACT_AT of its rows;
+   rebuilt (other sql/, settings or tables; or the same, rebuilt for any cause but an unload:
+   its generation, store.GENERATION), a load it reflects was unloaded, or the delta grew past
+   COMPACT_AT of its rows;
 4. in the copy, the marts computed for the default as-of date and the configuration in force
    (on the warehouse's own tables, `publish_marts`), stored as tables in the schema `published`
    (pages read them in milliseconds; the views stay in the copy for any other as-of date);
@@ -404,8 +405,9 @@ def copy_database(
 
 def _store_stamp(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict | None:
     """What the warehouse's store reflects (its sql/ and settings, its tables, the ledger's
-    identity: id, file hash and start of each load); None when the store does not reflect the
-    ledger (then the snapshot copies it in full)."""
+    identity: id, file hash and start of each load) and its generation (store.GENERATION:
+    changed by each rebuild; None for a store of before the key); None when the store does not
+    reflect the ledger (then the snapshot copies it in full)."""
     meta = store.stored_meta(con)
     ledger = [list(row) for row in ledger_identity(con)]
     if meta is None or not tables or json.loads(meta["load_ids"]) != [row[0] for row in ledger]:
@@ -415,14 +417,16 @@ def _store_stamp(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict | No
         "settings_key": meta["settings_key"],
         "tables": tables,
         "ledger": ledger,
+        "generation": meta.get(store.GENERATION),
     }
 
 
 def _usable_base(con: duckdb.DuckDBPyConnection, folder: Path, stamp: dict) -> dict | None:
     """The base of the current snapshot of `folder`, attached to `con` read-only as
     BASE_ALIAS, with what it reflects, when the warehouse's store is that base plus the
-    patients of later loads: the same sql/, settings and tables, and every load it reflects
-    still in the ledger as it was. None (nothing attached) otherwise."""
+    patients of later loads: the same sql/, settings and tables, the same generation (not
+    rebuilt since: store.GENERATION; a base and a store of before the key both have none), and
+    every load it reflects still in the ledger as it was. None (nothing attached) otherwise."""
     current = _pointed(folder)
     name = snapshot_base(current) if current is not None else None
     if not name or not (folder / name).exists():
@@ -435,6 +439,7 @@ def _usable_base(con: duckdb.DuckDBPyConnection, folder: Path, stamp: dict) -> d
             meta["schema_fingerprint"] == stamp["schema_fingerprint"]
             and meta["settings_key"] == stamp["settings_key"]
             and json.loads(meta["tables"]) == stamp["tables"]
+            and meta.get("generation") == stamp["generation"]
             and set(map(tuple, json.loads(meta["ledger"]))) <= set(ledger)
         )
     except (duckdb.Error, KeyError):
@@ -477,6 +482,7 @@ def write_store_base(con: duckdb.DuckDBPyConnection, folder: Path, stamp: dict) 
                     ("tables", json.dumps(stamp["tables"])),
                     ("ledger", json.dumps(stamp["ledger"])),
                     ("rows", str(total)),
+                    ("generation", stamp["generation"]),
                 ],
             )
             con.execute(f"checkpoint {alias}")

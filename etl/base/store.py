@@ -36,9 +36,11 @@ the views otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import uuid
 
 import duckdb
 
@@ -110,9 +112,30 @@ PATIENTS_OF_LOADS = (
 )
 
 
-def stored_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
+# store_meta's key for the last delivery date of the store's lines (max(delivery_date) of
+# store_netted_lines, ISO; null when the store has no line), written with the tables in the
+# same transaction (_write) so that store_core reads it instead of scanning the table: in a
+# snapshot, whose store_meta is the warehouse's copied at publication, the table is a view
+# over the base and the delta (an anti join) and its scan costs 60-90 ms at 10x for every
+# reader at a new as-of date. A store written before the key existed has none: store_core
+# then scans, and the next refresh_store records it.
+LAST_DELIVERY = "last_delivery_date"
+# store_meta's key for the store's generation: a new random token at each rebuild
+# (refresh_store) but one caused by an unload alone, kept by a refresh of some patients. A
+# snapshot's store base records the generation it was copied from (etl/base/publish.py
+# write_store_base) and is reused only by a store of the same generation (_usable_base): a
+# store rebuilt with the same sql/, settings, tables and ledger (a store table dropped by hand,
+# store_meta deleted) is otherwise indistinguishable from the base's, and base + delta is the
+# store only if no patient outside the delta changed since. Null in a store written before
+# the key existed (refreshed since by patients only): as a base of that time, which records
+# none.
+GENERATION = "generation"
+
+
+def stored_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str | None] | None:
     """What the store of `con` was computed for (main.store_meta: schema_fingerprint,
-    settings_key, load_ids as JSON); None when it has no store or an incomplete record."""
+    settings_key, load_ids as JSON; and, recorded since, LAST_DELIVERY and GENERATION); None
+    when it has no store or an incomplete record."""
     try:
         rows = con.execute("select key, value from main.store_meta").fetchall()
     except duckdb.CatalogException:
@@ -164,16 +187,22 @@ def refresh_store(con: duckdb.DuckDBPyConnection, config: Config) -> str:
             "load_ids": json.dumps(ledger),
         }
         seen = set(json.loads(meta["load_ids"])) if meta else set()
-        incremental = (
+        same = (  # the store's tables, sql/ and settings are those in force
             meta is not None
             and len(store_tables(cursor)) == len(STORED_VIEWS)
             and meta["schema_fingerprint"] == stamp["schema_fingerprint"]
             and meta["settings_key"] == stamp["settings_key"]
-            and seen <= set(ledger)
         )
-        if incremental:
+        # The generation (GENERATION) is kept by a refresh of some patients and by a rebuild
+        # whose one cause is an unload (a load it reflects left the ledger: a store base
+        # reflecting that load is refused on its ledger, one that does not is the store minus
+        # the patients of later loads, as after a refresh); any other rebuild makes a new one.
+        stamp[GENERATION] = meta.get(GENERATION) if same else uuid.uuid4().hex
+        if same and seen <= set(ledger):
             new = sorted(set(ledger) - seen)
             if not new:
+                if LAST_DELIVERY not in meta:  # (a store written before the key existed)
+                    _write(cursor, [], meta)
                 return "current"
             _recompute_patients(cursor, new, stamp)
             return "patients"
@@ -212,19 +241,31 @@ _TEMP_TABLES = (
 
 
 def _write(cursor: duckdb.DuckDBPyConnection, statements: list[str], stamp: dict) -> None:
+    # The statements, then store_meta (`stamp` and the store's LAST_DELIVERY, read after the
+    # statements in the same transaction: a column's scan of a table, a few ms at 10x).
     cursor.execute("begin transaction")
     try:
         for statement in statements:
             cursor.execute(statement)
+        (last,) = cursor.execute(
+            "select max(delivery_date) from main.store_netted_lines"
+        ).fetchone()
+        meta = {**stamp, LAST_DELIVERY: None if last is None else last.isoformat()}
         cursor.execute("delete from main.store_meta")
-        cursor.executemany("insert into main.store_meta values (?, ?)", list(stamp.items()))
+        cursor.executemany("insert into main.store_meta values (?, ?)", list(meta.items()))
         cursor.execute("commit")
     except BaseException:
-        cursor.execute("rollback")
+        # The error to raise is this one. A failed commit may have ended the transaction (the
+        # rollback then fails: no transaction) or, when DuckDB checkpointed at the commit (a
+        # large one) and the checkpoint failed (a full disk), invalidated the database until
+        # it is opened again (every statement then fails); either would hide it.
+        drops = [f"drop table if exists temp.{name}" for name in _TEMP_TABLES]
+        for statement in ("rollback", *drops):
+            with contextlib.suppress(duckdb.Error):
+                cursor.execute(statement)
         raise
-    finally:
-        for name in _TEMP_TABLES:
-            cursor.execute(f"drop table if exists temp.{name}")
+    for name in _TEMP_TABLES:
+        cursor.execute(f"drop table if exists temp.{name}")
 
 
 def _rebuild(cursor: duckdb.DuckDBPyConnection, stamp: dict) -> None:
@@ -362,6 +403,20 @@ def _drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
             pass  # the other kind
 
 
+def _last_delivery(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The last delivery date of the store of `con` (None: it has no line): its LAST_DELIVERY
+    in store_meta, or a scan of store_netted_lines when the key is absent (a store or a
+    snapshot written before it existed)."""
+    recorded = con.execute(
+        "select value from main.store_meta where key = ?", [LAST_DELIVERY]
+    ).fetchall()
+    if recorded:
+        ((value,),) = recorded
+        return None if value is None else dt.date.fromisoformat(value)
+    (last,) = con.execute("select max(delivery_date) from main.store_netted_lines").fetchone()
+    return last
+
+
 def store_core(con: duckdb.DuckDBPyConnection) -> None:
     """The stored core views of `con` as temporary views over the store, filtered to the
     as-of date set on `con` (see the module's docstring). Call only when `store_valid(con)`."""
@@ -375,7 +430,7 @@ def store_core(con: duckdb.DuckDBPyConnection) -> None:
     )
     for name in COMPUTED_VIEWS:
         _drop_temp(con, name)
-    (last,) = con.execute("select max(delivery_date) from main.store_netted_lines").fetchone()
+    last = _last_delivery(con)
     if as_of is not None and last is not None and as_of >= last:
         # Every stored date is on or before the as-of date: the filters would keep every row
         # (and would blur the row counts DuckDB plans joins with).
