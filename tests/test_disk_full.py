@@ -25,7 +25,7 @@ import pytest
 from etl.base import store
 from etl.base.config import load_config
 from etl.base.warehouse import connect
-from etl.ingest.load import is_disk_full, load_paths
+from etl.ingest.load import DiskFull, is_disk_full, load_paths
 from tests.conftest import CANONICAL_HEADER, query, warehouse_content, write_delimited
 from tests.test_store import late_files, store_content
 
@@ -123,6 +123,55 @@ def test_a_full_disk_at_the_store_refresh_checkpoint_changes_nothing(tiny, tmp_p
     con = connect(db, config=config)
     try:
         assert store.refresh_store(con, config) == "patients"
+        refreshed = store_content(con)
+        con.execute("delete from store_meta")
+        assert store.refresh_store(con, config) == "rebuilt"
+        assert store_content(con) == refreshed
+    finally:
+        con.close()
+
+
+def test_a_full_disk_at_the_loads_store_refresh_keeps_the_lines_and_says_to_publish(tiny, tmp_path):
+    """A load whose own commit fits but whose store refresh does not: checkpoint_threshold
+    1 KB on the connection (every commit a checkpoint), 2 MiB left free on the tmpfs — the
+    load of file 2 (one line each for P1 and P2, tests/test_store.py late_files) writes a few
+    of DuckDB's 256 KiB blocks, the refresh's checkpoint of the five store tables more (found
+    by trying: 1.6-2.5 MiB free gives this case, 1.5 MiB fails the load itself, 2.75 MiB
+    succeeds). load_paths raises DiskFull naming the loaded file and the way out (`publish`),
+    not a traceback. Reopened: file 2's 2 lines are in billing_lines (9 + 2 = 11), the store
+    is still file 1's (store_meta's load_ids [1]); with the filler deleted, `benzo-monitor
+    publish` brings the store to loads [1, 2], equal to a rebuild."""
+    from etl.cli import main as main_cli
+
+    assert _mount(tiny, "32m", remount=True)
+    db = tiny / "warehouse.duckdb"
+    config = load_config()
+    first, second = late_files(tmp_path)
+    con = connect(db, config=config)
+    load_paths(con, [first], config=config)
+    con.close()
+    con = connect(db, config=config)
+    stat = os.statvfs(tiny)
+    filler = tiny / "filler"
+    filler.write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 2048 * 1024))
+    con.execute("set checkpoint_threshold = '1KB'")
+    with pytest.raises(DiskFull) as raised:
+        load_paths(con, [second], config=config)
+    message = " ".join(str(raised.value).split())
+    assert message.startswith("disk full — two.csv loaded, but the core store could not"), message
+    assert "run `benzo-monitor publish`" in message
+    try:
+        con.close()
+    except duckdb.Error:
+        pass  # (DuckDB invalidated the database after the failed checkpoint)
+    assert query(db, "select count(*) from billing_lines") == [(11,)]
+    assert query(db, "select value from store_meta where key = 'load_ids'") == [("[1]",)]
+
+    filler.unlink()
+    assert main_cli(["--db", str(db), "publish"]) == 0
+    assert query(db, "select value from store_meta where key = 'load_ids'") == [("[1, 2]",)]
+    con = connect(db, config=config)
+    try:
         refreshed = store_content(con)
         con.execute("delete from store_meta")
         assert store.refresh_store(con, config) == "rebuilt"

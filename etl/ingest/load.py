@@ -1122,9 +1122,18 @@ def _load_each(con, loader, paths, progress_factory, config) -> list[FileOutcome
                 ) from exc
             raise
     if config is not None and any(o.summary for o in outcomes):
-        store.refresh_store(
-            con, config
-        )  # the core store for the patients loaded (etl/base/store.py)
+        try:  # the core store for the patients loaded (etl/base/store.py)
+            store.refresh_store(con, config)
+        except Exception as exc:
+            if is_disk_full(exc):  # the files stay loaded; the store is as it was
+                raise DiskFull(
+                    f"disk full — {', '.join(loaded)} loaded, but the core store could not be "
+                    f"brought up to date ({first_line(exc)}). Free some space (the "
+                    "warehouse's disk) and run `benzo-monitor publish`, which brings it up to "
+                    "date; until then reports compute the core from the lines (slower, the "
+                    "same figures)."
+                ) from exc
+            raise
         if publish.snapshot_dir(publish.database_path(con)).exists():
             try:
                 publish.publish(con, config)
