@@ -34,8 +34,9 @@ So readers never open the warehouse itself. After each load, the writer publishe
    rebuilt (other sql/, settings or tables), a load it reflects was unloaded, or the delta
    grew past COMPACT_AT of its rows;
 4. in the copy, the marts computed for the default as-of date and the configuration in force
-   (on the warehouse's own tables, `publish_marts`), stored as tables in the schema `published`
-   (pages read them in milliseconds; the views stay in the copy for any other as-of date);
+   (on the warehouse's own tables, `compute_marts`, in a thread of their own while steps 1-3
+   run: `MartsInBackground`), stored as tables in the schema `published` (`write_marts`;
+   pages read them in milliseconds; the views stay in the copy for any other as-of date);
 5. an atomic rename to `<name>.duckdb`, then an atomic rewrite of the pointer file `CURRENT`.
 
 A reader reads `CURRENT` and opens that file read-only. Snapshot files and Parquet files are
@@ -188,24 +189,27 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
 
     Call it after a load has committed, with no transaction open. Returns the snapshot's path.
 
-    The marts (step 4) are computed on a cursor of their own in a thread (`MartsInBackground`)
-    while this thread writes the Parquet files and copies the warehouse (steps 2 and 3): the
-    two share no table they write, and each alone leaves a core idle (many small queries).
-    Then the marts are written into the copy. An error in either ends the publication: the
-    copy is deleted and the previous snapshot stays current.
+    The core and the marts (step 4) are computed on a cursor of their own in a thread
+    (`MartsInBackground`) while this thread refreshes the revisions mart's cache, checkpoints,
+    writes the Parquet files and copies the warehouse (steps 1 to 3): the two write no table
+    the other reads (the core does not read the cache; the marts wait for it), and each alone
+    leaves a core idle (many small queries). Then the marts are written into the copy. An
+    error in either ends the publication: the copy is deleted and the previous snapshot stays
+    current.
     """
     store.refresh_store(con, config)  # no-op when current (etl/base/store.py)
     source = database_path(con)
     folder = snapshot_dir(source).absolute()  # (the views name their Parquet files in full)
     folder.mkdir(parents=True, exist_ok=True)
-    refresh_first_reported(con, config)  # the revisions mart's cache, copied with the rest
     with _PUBLISHING:
-        con.execute("checkpoint")
         (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
         name = f"{time.time_ns()}-{max_load_id or 0}.duckdb"
         tmp = folder / f"{name}.{os.getpid()}.tmp"  # the pid: see _prune
         try:
             with MartsInBackground(con, config) as marts:
+                refresh_first_reported(con, config)  # the revisions mart's cache, copied too
+                marts.cache_refreshed()  # the marts may read it now
+                con.execute("checkpoint")
                 files = write_load_files(con, folder / LINES)
                 copy_database(con, tmp, files)
                 write_marts(marts.cursor, tmp, config, max_load_id, files, marts.result())
@@ -220,15 +224,21 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
 
 
 def compute_marts(
-    cur: duckdb.DuckDBPyConnection, config: Config, stop: threading.Event | None = None
+    cur: duckdb.DuckDBPyConnection,
+    config: Config,
+    stop: threading.Event | None = None,
+    cache: threading.Event | None = None,
 ) -> list[str]:
     """Compute the core and every mart for the default as-of date and `config` into temporary
     tables of the cursor `cur` (each named as its view, which it hides on `cur`: a mart
     read by a later mart, as mart_compliance_findings by mart_state_of_play, is read from its
-    table, not computed again); return the marts in the order computed. Stops between two
-    marts once `stop` is set (what it computed is then of no use)."""
+    table, not computed again); return the marts in the order computed. With `cache`, the
+    marts wait for it to be set (the revisions mart's cache refreshed: `publish`). Stops
+    between two marts once `stop` is set (what it computed is then of no use)."""
     apply_settings(cur, config)
     materialise_core(cur)
+    if cache is not None:
+        cache.wait()
     marts = mart_names(cur)
     for mart in marts:
         if stop is not None and stop.is_set():
@@ -284,9 +294,10 @@ class MartsInBackground:
     cursor sees the warehouse as committed, and its settings and temporary tables are its own.
     The one global setting this process changes meanwhile, `preserve_insertion_order`
     (`write_store_base`), is pinned on the cursor to its value now, so the marts' rows come
-    in the order a publication without the thread gives. Leaving the `with` block waits for
-    the thread (after an error in the block, the computation is first interrupted) and closes
-    the cursor."""
+    in the order a publication without the thread gives. The core is computed at once, the
+    marts once `cache_refreshed` is called. Leaving the `with` block waits for the thread
+    (after an error in the block, the computation is first interrupted) and closes the
+    cursor."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, config: Config) -> None:
         self.cursor = con.cursor()
@@ -296,6 +307,7 @@ class MartsInBackground:
         self.cursor.execute(f"set session preserve_insertion_order = {str(ordered).lower()}")
         self._config = config
         self._stop = threading.Event()
+        self._cache = threading.Event()
         self._marts: list[str] = []
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="publish-marts", daemon=True)
@@ -303,9 +315,13 @@ class MartsInBackground:
 
     def _run(self) -> None:
         try:
-            self._marts = compute_marts(self.cursor, self._config, self._stop)
+            self._marts = compute_marts(self.cursor, self._config, self._stop, self._cache)
         except BaseException as error:  # raised in the publishing thread (result)
             self._error = error
+
+    def cache_refreshed(self) -> None:
+        """Let the marts be computed: the revisions mart's cache is up to date."""
+        self._cache.set()
 
     def result(self) -> list[str]:
         """Wait for the computation; return its marts, or raise its error."""
@@ -321,6 +337,7 @@ class MartsInBackground:
         try:
             if error is not None and self._thread.is_alive():
                 self._stop.set()
+                self._cache.set()  # (a thread waiting for it goes on to `stop`)
                 self.cursor.interrupt()
             self._thread.join()
         finally:
