@@ -34,9 +34,8 @@ So readers never open the warehouse itself. After each load, the writer publishe
    rebuilt (other sql/, settings or tables), a load it reflects was unloaded, or the delta
    grew past COMPACT_AT of its rows;
 4. in the copy, the marts computed for the default as-of date and the configuration in force
-   (on the warehouse's own tables, `compute_marts`, in a thread of their own while steps 1-3
-   run: `MartsInBackground`), stored as tables in the schema `published` (`write_marts`;
-   pages read them in milliseconds; the views stay in the copy for any other as-of date);
+   (on the warehouse's own tables, `publish_marts`), stored as tables in the schema `published`
+   (pages read them in milliseconds; the views stay in the copy for any other as-of date);
 5. an atomic rename to `<name>.duckdb`, then an atomic rewrite of the pointer file `CURRENT`.
 
 A reader reads `CURRENT` and opens that file read-only. Snapshot files and Parquet files are
@@ -51,6 +50,10 @@ attached (an open file). Publications in one process take turns (`_PUBLISHING`);
 warehouse's write lock makes them take turns. A snapshot of the earlier layout (a full copy, no
 `published.snapshot_files`) is read as it is, and is not fresh: the next `ensure_published`
 publishes one of this layout.
+
+`publish` computes the core and the marts of step 4 (`compute_marts`) on a cursor of their own
+in a thread (`MartsInBackground`) while steps 1 to 3 run, then writes them into the copy
+(`write_marts`); `publish_marts` does both in the calling thread.
 """
 
 from __future__ import annotations
