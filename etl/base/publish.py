@@ -51,6 +51,10 @@ attached (an open file). Publications in one process take turns (`_PUBLISHING`);
 warehouse's write lock makes them take turns. A snapshot of the earlier layout (a full copy, no
 `published.snapshot_files`) is read as it is, and is not fresh: the next `ensure_published`
 publishes one of this layout.
+
+`publish` computes the core and the marts of step 4 (`compute_marts`) on a cursor of their own
+in a thread (`MartsInBackground`) while steps 1 to 3 run, then writes them into the copy
+(`write_marts`); `publish_marts` does both in the calling thread.
 """
 
 from __future__ import annotations
@@ -188,21 +192,31 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
     """Publish a snapshot of the warehouse behind the writable connection `con`.
 
     Call it after a load has committed, with no transaction open. Returns the snapshot's path.
+
+    The core and the marts (step 4) are computed on a cursor of their own in a thread
+    (`MartsInBackground`) while this thread refreshes the revisions mart's cache, checkpoints,
+    writes the Parquet files and copies the warehouse (steps 1 to 3): the two write no table
+    the other reads (the core does not read the cache; the marts wait for it), and each alone
+    leaves a core idle (many small queries). Then the marts are written into the copy. An
+    error in either ends the publication: the copy is deleted and the previous snapshot stays
+    current.
     """
     store.refresh_store(con, config)  # no-op when current (etl/base/store.py)
     source = database_path(con)
     folder = snapshot_dir(source).absolute()  # (the views name their Parquet files in full)
     folder.mkdir(parents=True, exist_ok=True)
-    refresh_first_reported(con, config)  # the revisions mart's cache, copied with the rest
     with _PUBLISHING:
-        con.execute("checkpoint")
         (max_load_id,) = con.execute("select max(load_id) from loads").fetchone()
         name = f"{time.time_ns()}-{max_load_id or 0}.duckdb"
         tmp = folder / f"{name}.{os.getpid()}.tmp"  # the pid: see _prune
         try:
-            files = write_load_files(con, folder / LINES)
-            copy_database(con, tmp, files)
-            publish_marts(con, tmp, config, max_load_id, files)
+            with MartsInBackground(con, config) as marts:
+                refresh_first_reported(con, config)  # the revisions mart's cache, copied too
+                marts.cache_refreshed()  # the marts may read it now
+                con.execute("checkpoint")
+                files = write_load_files(con, folder / LINES)
+                copy_database(con, tmp, files)
+                write_marts(marts.cursor, tmp, config, max_load_id, files, marts.result())
             os.replace(tmp, folder / name)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -211,6 +225,127 @@ def publish(con: duckdb.DuckDBPyConnection, config: Config) -> Path:
         _write_pointer(folder, name)
         _prune(folder, keep={name})
     return folder / name
+
+
+def compute_marts(
+    cur: duckdb.DuckDBPyConnection,
+    config: Config,
+    stop: threading.Event | None = None,
+    cache: threading.Event | None = None,
+) -> list[str]:
+    """Compute the core and every mart for the default as-of date and `config` into temporary
+    tables of the cursor `cur` (each named as its view, which it hides on `cur`: a mart
+    read by a later mart, as mart_compliance_findings by mart_state_of_play, is read from its
+    table, not computed again); return the marts in the order computed. With `cache`, the
+    marts wait for it to be set (the revisions mart's cache refreshed: `publish`). Stops
+    between two marts once `stop` is set (what it computed is then of no use)."""
+    apply_settings(cur, config)
+    materialise_core(cur)
+    if cache is not None:
+        cache.wait()
+    marts = mart_names(cur)
+    for mart in marts:
+        if stop is not None and stop.is_set():
+            break
+        cur.execute(f"create temp table {mart} as select * from main.{mart}")
+    return marts
+
+
+def write_marts(
+    cur: duckdb.DuckDBPyConnection,
+    target: Path,
+    config: Config,
+    max_load_id: int | None,
+    files: dict[str, list[Path]],
+    marts: list[str],
+) -> None:
+    """Write the marts `compute_marts` computed on the cursor `cur` into the schema `published`
+    of the snapshot file `target` (step 4), with the snapshot's metadata (for the settings of
+    `cur`) and its list of Parquet files `files`."""
+    alias = "publish_marts"
+    cur.execute(f"attach {sql_string(str(target))} as {alias}")
+    try:
+        published = f"{alias}.{PUBLISHED_SCHEMA}"
+        cur.execute(f"create schema if not exists {published}")  # (copy_database)
+        for mart in marts:
+            cur.execute(f"create table {published}.{mart} as select * from temp.main.{mart}")
+        cur.execute(
+            f"""
+            create table {published}.snapshot_meta as
+            select (select as_of_date from main.stg_settings) as as_of_date,
+                   ?::varchar as config_fingerprint,
+                   ?::integer as max_load_id,
+                   current_timestamp::timestamp as published_at
+            """,
+            [config_fingerprint(config), max_load_id],
+        )
+        cur.execute(f"create table {published}.{FILES_TABLE} (table_name varchar, file varchar)")
+        cur.executemany(
+            f"insert into {published}.{FILES_TABLE} values (?, ?)",
+            [(table, str(path)) for table, paths in files.items() for path in paths],
+        )
+        cur.execute(f"checkpoint {alias}")
+    finally:
+        cur.execute(f"detach {alias}")
+
+
+class MartsInBackground:
+    """`compute_marts` on a new cursor of `con`, in a thread started at once; a context
+    manager (`with MartsInBackground(con, config) as marts:`).
+
+    DuckDB runs queries of two cursors of one database at the same time; a cursor is used by
+    one thread at a time (this thread's only once the computation is over: `result`). The
+    cursor sees the warehouse as committed, and its settings and temporary tables are its own.
+    The one global setting this process changes meanwhile, `preserve_insertion_order`
+    (`write_store_base`), is pinned on the cursor to its value now, so the marts' rows come
+    in the order a publication without the thread gives. The core is computed at once, the
+    marts once `cache_refreshed` is called. Leaving the `with` block waits for the thread
+    (after an error in the block, the computation is first interrupted) and closes the
+    cursor."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, config: Config) -> None:
+        self.cursor = con.cursor()
+        (ordered,) = self.cursor.execute(
+            "select current_setting('preserve_insertion_order')"
+        ).fetchone()
+        self.cursor.execute(f"set session preserve_insertion_order = {str(ordered).lower()}")
+        self._config = config
+        self._stop = threading.Event()
+        self._cache = threading.Event()
+        self._marts: list[str] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="publish-marts", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._marts = compute_marts(self.cursor, self._config, self._stop, self._cache)
+        except BaseException as error:  # raised in the publishing thread (result)
+            self._error = error
+
+    def cache_refreshed(self) -> None:
+        """Let the marts be computed: the revisions mart's cache is up to date."""
+        self._cache.set()
+
+    def result(self) -> list[str]:
+        """Wait for the computation; return its marts, or raise its error."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._marts
+
+    def __enter__(self) -> MartsInBackground:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            if error is not None and self._thread.is_alive():
+                self._stop.set()
+                self._cache.set()  # (a thread waiting for it goes on to `stop`)
+                self.cursor.interrupt()
+            self._thread.join()
+        finally:
+            self.cursor.close()
 
 
 def publish_marts(
@@ -222,44 +357,14 @@ def publish_marts(
 ) -> None:
     """Compute every mart for the default as-of date and `config` into the schema `published`
     of the snapshot file `target` (step 4), with the snapshot's metadata and its list of
-    Parquet files. The marts are computed on a cursor of the warehouse `con` (its settings and
-    temporary core tables go with the cursor): the warehouse's own tables are read faster than
-    the snapshot's Parquet files, and the rows are the same (the snapshot is a copy of them)."""
-    alias = "publish_marts"
+    Parquet files, in this thread (`publish` computes them in a thread of their own meanwhile
+    copying the warehouse: `MartsInBackground`). The marts are computed on a cursor of the
+    warehouse `con` (its settings and temporary core tables go with the cursor): the
+    warehouse's own tables are read faster than the snapshot's Parquet files, and the rows are
+    the same (the snapshot is a copy of them)."""
     cur = con.cursor()
     try:
-        apply_settings(cur, config)
-        cur.execute(f"attach {sql_string(str(target))} as {alias}")
-        try:
-            published = f"{alias}.{PUBLISHED_SCHEMA}"
-            cur.execute(f"create schema if not exists {published}")  # (copy_database)
-            materialise_core(cur)
-            for mart in mart_names(cur):
-                cur.execute(f"create table {published}.{mart} as select * from main.{mart}")
-                # The marts read after it (mart_state_of_play reads mart_compliance_findings)
-                # read this table instead of computing the view again: a temporary view hides
-                # the main one from later queries on this cursor.
-                cur.execute(f"create temp view {mart} as select * from {published}.{mart}")
-            cur.execute(
-                f"""
-                create table {published}.snapshot_meta as
-                select (select as_of_date from main.stg_settings) as as_of_date,
-                       ?::varchar as config_fingerprint,
-                       ?::integer as max_load_id,
-                       current_timestamp::timestamp as published_at
-                """,
-                [config_fingerprint(config), max_load_id],
-            )
-            cur.execute(
-                f"create table {published}.{FILES_TABLE} (table_name varchar, file varchar)"
-            )
-            cur.executemany(
-                f"insert into {published}.{FILES_TABLE} values (?, ?)",
-                [(table, str(path)) for table, paths in files.items() for path in paths],
-            )
-            cur.execute(f"checkpoint {alias}")
-        finally:
-            cur.execute(f"detach {alias}")
+        write_marts(cur, target, config, max_load_id, files, compute_marts(cur, config))
     finally:
         cur.close()
 
