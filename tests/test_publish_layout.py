@@ -248,7 +248,7 @@ def test_nowcast_from_the_snapshot_equals_a_full_copy(history):
 # --- pruning, readers, the earlier layout: a small warehouse of hand-made files -----------
 
 
-def _file(folder: Path, i: int) -> Path:
+def start_file(folder: Path, i: int) -> Path:
     """One programme start (a 10-step initiation and a first step) for patient P<i>."""
     day = 2 + i
     return write_delimited(
@@ -284,7 +284,7 @@ def test_pruning_keeps_exactly_the_files_kept_snapshots_list(small, monkeypatch)
         assert set(files_on_disk(db)) == {n for path in kept for n in manifest(path)}
 
     for i in (1, 2, 3):
-        load_paths(con, [_file(small["folder"], i)], config=config)
+        load_paths(con, [start_file(small["folder"], i)], config=config)
         check()
     unload_and_publish(con, 2, config)
     check()
@@ -304,12 +304,12 @@ def test_a_reader_of_an_old_snapshot_keeps_reading_it(small, monkeypatch):
     monkeypatch.setattr(publish_module, "CHUNKS", ())  # one file per load
     db, con, config = small["db"], small["con"], small["config"]
     for i in (1, 2):
-        load_paths(con, [_file(small["folder"], i)], config=config)
+        load_paths(con, [start_file(small["folder"], i)], config=config)
     reader = open_snapshot(current_snapshot_path(db))
     apply_settings(reader, config, as_of_date=OTHER_AS_OF)
     query = "select * from main.mart_state_of_play"
     before = rows(reader, query)
-    load_paths(con, [_file(small["folder"], 3)], config=config)
+    load_paths(con, [start_file(small["folder"], 3)], config=config)
     unload_and_publish(con, 2, config)
     assert reader.execute("select count(*) from billing_lines").fetchone() == (4,)
     assert [p for (p,) in reader.execute(
@@ -326,7 +326,7 @@ def test_a_snapshot_of_the_earlier_layout_is_read_then_replaced(small):
     not fresh: ensure_published publishes one of this layout; pruning meanwhile reads the old
     one as needing no Parquet file."""
     db, con, config = small["db"], small["con"], small["config"]
-    load_paths(con, [_file(small["folder"], 1)], config=config)
+    load_paths(con, [start_file(small["folder"], 1)], config=config)
     folder = snapshot_dir(db)
     for path in folder.glob("*.duckdb"):
         path.unlink()
@@ -361,7 +361,7 @@ def test_a_moved_snapshot_folder_is_not_fresh(small):
     elsewhere still read the originals, so the copy's snapshot is not fresh until republished,
     and then reads its own files."""
     db, con, config = small["db"], small["con"], small["config"]
-    load_paths(con, [_file(small["folder"], 1)], config=config)
+    load_paths(con, [start_file(small["folder"], 1)], config=config)
     con.close()
     moved = small["folder"] / "moved"
     moved.mkdir()
@@ -400,9 +400,9 @@ def test_a_full_disk_during_publication_leaves_the_previous_snapshot(tmp_path):
     snapshot_dir(db).mkdir()
     con = connect(db, config=config)
     try:
-        load_paths(con, [_file(tmp_path, 1)], config=config)
+        load_paths(con, [start_file(tmp_path, 1)], config=config)
         first = current_snapshot_path(db)
-        load_paths(con, [_file(tmp_path, 2)])  # no config: not published
+        load_paths(con, [start_file(tmp_path, 2)])  # no config: not published
         con.execute("checkpoint")
         filler = tiny / "filler"
         room = shutil.disk_usage(tiny).free - 32 * 1024
@@ -449,14 +449,14 @@ def test_a_closed_range_of_loads_shares_one_file(small, monkeypatch):
         assert rows(snap, "select * from billing_lines") == rows(con, "select * from billing_lines")
         snap.close()
 
-    load_paths(con, [_file(small["folder"], 1)], config=config)
+    load_paths(con, [start_file(small["folder"], 1)], config=config)
     assert listed() == ["0_1"]
     (first,) = manifest(current_snapshot_path(db))
     stat = files_on_disk(db)[first]
-    load_paths(con, [_file(small["folder"], 2)], config=config)
+    load_paths(con, [start_file(small["folder"], 2)], config=config)
     assert listed() == ["0_1", "2"]
     same_lines()
-    load_paths(con, [_file(small["folder"], 3)], config=config)
+    load_paths(con, [start_file(small["folder"], 3)], config=config)
     assert listed() == ["0_1", "2_3"]
     assert first in manifest(current_snapshot_path(db)) and files_on_disk(db)[first] == stat
     same_lines()
@@ -476,10 +476,10 @@ def test_ranges_of_two_sizes(small, monkeypatch):
     is not closed, 6-7 of 2 neither). The snapshot reads exactly the warehouse's 12 lines."""
     monkeypatch.setattr(publish_module, "CHUNKS", (4, 2))
     db, con, config = small["db"], small["con"], small["config"]
-    load_paths(con, [_file(small["folder"], i) for i in range(1, 6)])  # not published
+    load_paths(con, [start_file(small["folder"], i) for i in range(1, 6)])  # not published
     publish(con, config)
     assert sorted(n.split("-")[0] for n in manifest(current_snapshot_path(db))) == ["0_3", "4_5"]
-    load_paths(con, [_file(small["folder"], 6)], config=config)
+    load_paths(con, [start_file(small["folder"], 6)], config=config)
     names = sorted(n.split("-")[0] for n in manifest(current_snapshot_path(db)))
     assert names == ["0_3", "4_5", "6"]
     snap = open_snapshot(current_snapshot_path(db))

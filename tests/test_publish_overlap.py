@@ -34,19 +34,7 @@ from etl.base.publish import (
 )
 from etl.base.warehouse import connect
 from etl.ingest.load import load_paths
-from tests.conftest import CANONICAL_HEADER, write_delimited
-from tests.sqlcase import INIT10, RED10
-
-
-def _file(folder: Path, i: int) -> Path:
-    """One programme start (a 10-step initiation and a first step) for patient P<i>."""
-    day = 2 + i
-    return write_delimited(
-        folder / f"f{i}.csv",
-        CANONICAL_HEADER,
-        [[f"P{i}", "PH1", f"2024-03-{day:02d}", INIT10, 1, "0"],
-         [f"P{i}", "PH1", f"2024-03-{day:02d}", RED10, 1, "0"]],
-    )  # fmt: skip
+from tests.test_publish_layout import start_file
 
 
 @pytest.fixture
@@ -56,7 +44,7 @@ def warehouse(tmp_path):
     db = tmp_path / "w.duckdb"
     snapshot_dir(db).mkdir(parents=True)
     con = connect(db, config=config)
-    load_paths(con, [_file(tmp_path, 1)], config=config)
+    load_paths(con, [start_file(tmp_path, 1)], config=config)
     first = current_snapshot_path(db)
     assert first is not None
     yield dict(db=db, con=con, config=config, folder=tmp_path, first=first)
@@ -104,7 +92,7 @@ def test_an_error_computing_a_mart_ends_the_publication(warehouse):
     db, con, config = warehouse["db"], warehouse["con"], warehouse["config"]
     con.execute("create view mart_zz_broken as select cast(file_name as integer) as n from loads")
     with pytest.raises(duckdb.ConversionException, match=r"f[12]\.csv"):
-        load_paths(con, [_file(warehouse["folder"], 2)], config=config)
+        load_paths(con, [start_file(warehouse["folder"], 2)], config=config)
     assert con.execute("select count(*) from billing_lines").fetchone() == (4,)
     assert current_snapshot_path(db) == warehouse["first"]
     assert sorted(p.name for p in snapshot_dir(db).glob("*.duckdb")) == [warehouse["first"].name]
@@ -133,7 +121,7 @@ def test_an_error_copying_the_warehouse_stops_the_marts_thread(warehouse):
     lines.rename(kept)
     lines.write_text("not a folder\n", encoding="utf-8")
     with pytest.raises(FileExistsError):
-        load_paths(con, [_file(warehouse["folder"], 2)], config=config)
+        load_paths(con, [start_file(warehouse["folder"], 2)], config=config)
     assert current_snapshot_path(db) == warehouse["first"]
     assert sorted(p.name for p in snapshot_dir(db).glob("*.duckdb")) == [warehouse["first"].name]
     assert _left_behind(db) == []

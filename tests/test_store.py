@@ -72,6 +72,15 @@ def store_content(con) -> dict[str, list[str]]:
     }
 
 
+def assert_store_is_a_rebuild(con, config) -> None:
+    """The store of `con` (refreshed patient by patient) equals the store computed in one go:
+    store_meta emptied, refresh_store rebuilds it, every row the same."""
+    refreshed = store_content(con)
+    con.execute("delete from store_meta")
+    assert store.refresh_store(con, config) == "rebuilt"
+    assert store_content(con) == refreshed
+
+
 # --- generated data, one monthly file at a time ----------------------------------------------
 
 
@@ -121,10 +130,7 @@ def test_store_matches_the_views_after_each_load(exports, tmp_path, monkeypatch,
             for as_of in dates:
                 assert differences(con, config, as_of) == [], (path.name, as_of)
         # The store refreshed patient by patient is the store computed in one go.
-        refreshed = store_content(con)
-        con.execute("delete from store_meta")
-        assert store.refresh_store(con, config) == "rebuilt"
-        assert store_content(con) == refreshed
+        assert_store_is_a_rebuild(con, config)
     finally:
         con.close()
 
@@ -431,10 +437,7 @@ def test_refresh_writes_only_the_changed_rows(tmp_path, monkeypatch):
             [],
             [("P2", "PH2", dt.date(2025, 3, 1), 10)],
         )
-        refreshed = store_content(con)
-        con.execute("delete from store_meta")
-        assert store.refresh_store(con, config) == "rebuilt"
-        assert store_content(con) == refreshed
+        assert_store_is_a_rebuild(con, config)
         assert differences(con, config, None) == []
     finally:
         con.close()
@@ -468,10 +471,7 @@ def test_refresh_by_difference_replaces_duplicate_rows(tmp_path, monkeypatch):
             (dt.date(2025, 1, 20), RED10, 1),
             (dt.date(2025, 2, 10), RED10, 1),
         ])  # fmt: skip
-        refreshed = store_content(con)
-        con.execute("delete from store_meta")
-        assert store.refresh_store(con, config) == "rebuilt"
-        assert store_content(con) == refreshed
+        assert_store_is_a_rebuild(con, config)
     finally:
         con.close()
 
