@@ -1040,7 +1040,9 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
-def _disk_full(exc: BaseException, what: str, loaded: list[str]) -> DiskFull:
+def _disk_full(
+    exc: BaseException, what: str, loaded: list[str], then: str = "run the load again"
+) -> DiskFull:
     before = (
         f" The file(s) loaded before it in this command stay loaded: {', '.join(loaded)}."
         if loaded
@@ -1048,7 +1050,7 @@ def _disk_full(exc: BaseException, what: str, loaded: list[str]) -> DiskFull:
     )
     return DiskFull(
         f"{what} ({first_line(exc)}).{before} Free some space (the warehouse's disk and the "
-        "temporary folder, TMPDIR) and run the load again."
+        f"temporary folder, TMPDIR) and {then}."
     )
 
 
@@ -1126,12 +1128,13 @@ def _load_each(con, loader, paths, progress_factory, config) -> list[FileOutcome
             store.refresh_store(con, config)
         except Exception as exc:
             if is_disk_full(exc):  # the files stay loaded; the store is as it was
-                raise DiskFull(
+                raise _disk_full(
+                    exc,
                     f"disk full — {', '.join(loaded)} loaded, but the core store could not be "
-                    f"brought up to date ({first_line(exc)}). Free some space (the "
-                    "warehouse's disk) and run `benzo-monitor publish`, which brings it up to "
-                    "date; until then reports compute the core from the lines (slower, the "
-                    "same figures)."
+                    "brought up to date",
+                    [],  # (named above)
+                    then="run `benzo-monitor publish`, which brings it up to date; until then "
+                    "reports compute the core from the lines (slower, the same figures)",
                 ) from exc
             raise
         if publish.snapshot_dir(publish.database_path(con)).exists():
