@@ -544,7 +544,7 @@ def _usable_base(con: duckdb.DuckDBPyConnection, folder: Path, stamp: dict) -> d
             meta["schema_fingerprint"] == stamp["schema_fingerprint"]
             and meta["settings_key"] == stamp["settings_key"]
             and json.loads(meta["tables"]) == stamp["tables"]
-            and meta.get("generation") == stamp["generation"]
+            and meta.get(store.GENERATION) == stamp["generation"]
             and set(map(tuple, json.loads(meta["ledger"]))) <= set(ledger)
         )
     except (duckdb.Error, KeyError):
@@ -587,7 +587,7 @@ def write_store_base(con: duckdb.DuckDBPyConnection, folder: Path, stamp: dict) 
                     ("tables", json.dumps(stamp["tables"])),
                     ("ledger", json.dumps(stamp["ledger"])),
                     ("rows", str(total)),
-                    ("generation", stamp["generation"]),
+                    (store.GENERATION, stamp["generation"]),
                 ],
             )
             con.execute(f"checkpoint {alias}")

@@ -243,6 +243,7 @@ _TEMP_TABLES = (
 def _write(cursor: duckdb.DuckDBPyConnection, statements: list[str], stamp: dict) -> None:
     # The statements, then store_meta (`stamp` and the store's LAST_DELIVERY, read after the
     # statements in the same transaction: a column's scan of a table, a few ms at 10x).
+    drops = [f"drop table if exists temp.{name}" for name in _TEMP_TABLES]
     cursor.execute("begin transaction")
     try:
         for statement in statements:
@@ -259,13 +260,12 @@ def _write(cursor: duckdb.DuckDBPyConnection, statements: list[str], stamp: dict
         # rollback then fails: no transaction) or, when DuckDB checkpointed at the commit (a
         # large one) and the checkpoint failed (a full disk), invalidated the database until
         # it is opened again (every statement then fails); either would hide it.
-        drops = [f"drop table if exists temp.{name}" for name in _TEMP_TABLES]
         for statement in ("rollback", *drops):
             with contextlib.suppress(duckdb.Error):
                 cursor.execute(statement)
         raise
-    for name in _TEMP_TABLES:
-        cursor.execute(f"drop table if exists temp.{name}")
+    for statement in drops:
+        cursor.execute(statement)
 
 
 def _rebuild(cursor: duckdb.DuckDBPyConnection, stamp: dict) -> None:
